@@ -1,0 +1,329 @@
+//! The one injected context through which every side effect of the agent passes: the
+//! process environment, the filesystem root that writes are confined to, the user's home
+//! directory and the clock. Product code never calls `std::env::var`, `SystemTime::now`
+//! or writes to an absolute path directly; it asks the [`Context`]. Tests build a context
+//! with a fixed environment, a temporary root and a fixed clock, so they run without
+//! touching the machine.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Errors from confining a path to the root or writing a file through the context.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    /// A path is relative, or climbs out of the root with `..`.
+    #[error("path {path} escapes the root {root}: use an absolute path without `..`")]
+    Escapes { path: PathBuf, root: PathBuf },
+    /// A component of the path under the root is a symbolic link pointing outside it.
+    #[error("path {path} passes through the symbolic link {link}, which leaves the root {root}")]
+    SymlinkEscape {
+        path: PathBuf,
+        link: PathBuf,
+        root: PathBuf,
+    },
+    /// An I/O operation failed.
+    #[error("{op} {path}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where the environment comes from.
+#[derive(Clone, Debug)]
+enum EnvSource {
+    /// The real process environment, read on each lookup.
+    Process,
+    /// A fixed map (tests, or an environment captured for a child process).
+    Fixed(Arc<BTreeMap<String, String>>),
+}
+
+/// Where "now" comes from.
+#[derive(Clone, Debug)]
+enum ClockSource {
+    System,
+    Fixed(SystemTime),
+}
+
+/// The injected context: environment, filesystem root, home directory and clock.
+#[derive(Clone, Debug)]
+pub struct Context {
+    env: EnvSource,
+    root: PathBuf,
+    home: Option<PathBuf>,
+    clock: ClockSource,
+}
+
+impl Context {
+    /// The real machine: the process environment, `/` as root, the real clock.
+    pub fn system() -> Self {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        Self {
+            env: EnvSource::Process,
+            root: PathBuf::from("/"),
+            home,
+            clock: ClockSource::System,
+        }
+    }
+
+    /// A context for tests: exactly the given variables, the given root, the real clock.
+    /// `HOME` (or `USERPROFILE`) in `vars` sets the home directory.
+    pub fn fixed<I, K, V>(vars: I, root: impl Into<PathBuf>) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let map: BTreeMap<String, String> =
+            vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let home = map
+            .get("HOME")
+            .or_else(|| map.get("USERPROFILE"))
+            .map(PathBuf::from);
+        Self {
+            env: EnvSource::Fixed(Arc::new(map)),
+            root: root.into(),
+            home,
+            clock: ClockSource::System,
+        }
+    }
+
+    /// The same context with writes confined under `root` instead.
+    pub fn with_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.root = root.into();
+        self
+    }
+
+    /// The same context with a fixed clock.
+    pub fn with_fixed_time(mut self, now: SystemTime) -> Self {
+        self.clock = ClockSource::Fixed(now);
+        self
+    }
+
+    /// The same context with a different home directory.
+    pub fn with_home(mut self, home: Option<PathBuf>) -> Self {
+        self.home = home;
+        self
+    }
+
+    /// One environment variable, `None` when unset or not valid UTF-8.
+    pub fn var(&self, key: &str) -> Option<String> {
+        match &self.env {
+            EnvSource::Process => std::env::var(key).ok(),
+            EnvSource::Fixed(map) => map.get(key).cloned(),
+        }
+    }
+
+    /// Every environment variable, sorted by name.
+    pub fn vars(&self) -> BTreeMap<String, String> {
+        match &self.env {
+            EnvSource::Process => std::env::vars().collect(),
+            EnvSource::Fixed(map) => map.as_ref().clone(),
+        }
+    }
+
+    /// The user's home directory, if known.
+    pub fn home(&self) -> Option<&Path> {
+        self.home.as_deref()
+    }
+
+    /// The current time.
+    pub fn now(&self) -> SystemTime {
+        match self.clock {
+            ClockSource::System => SystemTime::now(),
+            ClockSource::Fixed(t) => t,
+        }
+    }
+
+    /// The filesystem root that writes are confined to (`/` on a real boot).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Map an absolute machine path (`/etc/hosts`) to where it lives under the root,
+    /// refusing paths that climb out with `..` and symbolic links (already on disk) that
+    /// point outside the root. The path need not exist yet.
+    pub fn path(&self, machine_path: impl AsRef<Path>) -> Result<PathBuf, ContextError> {
+        let machine_path = machine_path.as_ref();
+        let escapes = || ContextError::Escapes {
+            path: machine_path.to_path_buf(),
+            root: self.root.clone(),
+        };
+        if !machine_path.is_absolute() {
+            return Err(escapes());
+        }
+        let mut rel = PathBuf::new();
+        for component in machine_path.components() {
+            match component {
+                Component::RootDir | Component::CurDir => {}
+                Component::Normal(part) => rel.push(part),
+                Component::ParentDir | Component::Prefix(_) => return Err(escapes()),
+            }
+        }
+        if self.root == Path::new("/") {
+            return Ok(Path::new("/").join(rel));
+        }
+        // Walk the path one component at a time, resolving symbolic links already on disk
+        // as a chroot would: absolute targets restart at the root, `..` may not climb
+        // above it.
+        let mut resolved = self.root.clone();
+        let mut hops = 0;
+        let mut pending: Vec<std::ffi::OsString> =
+            rel.components().rev().map(|c| c.as_os_str().to_owned()).collect();
+        while let Some(part) = pending.pop() {
+            if part == ".." {
+                if resolved == self.root {
+                    return Err(escapes());
+                }
+                resolved.pop();
+                continue;
+            }
+            let candidate = resolved.join(&part);
+            let is_link = fs::symlink_metadata(&candidate)
+                .map(|m| m.file_type().is_symlink())
+                .unwrap_or(false);
+            if !is_link {
+                resolved = candidate;
+                continue;
+            }
+            hops += 1;
+            let link_escape = || ContextError::SymlinkEscape {
+                path: machine_path.to_path_buf(),
+                link: candidate.clone(),
+                root: self.root.clone(),
+            };
+            if hops > 40 {
+                return Err(link_escape());
+            }
+            let target = fs::read_link(&candidate).map_err(|source| ContextError::Io {
+                op: "read link",
+                path: candidate.clone(),
+                source,
+            })?;
+            if target.is_absolute() {
+                resolved = self.root.clone();
+            }
+            // Check up front that the target's `..` parts stay inside the root, so the
+            // error names the link rather than the path.
+            let mut depth = resolved
+                .strip_prefix(&self.root)
+                .map(|p| p.components().count() as i64)
+                .unwrap_or(0);
+            for c in target.components() {
+                match c {
+                    Component::ParentDir => depth -= 1,
+                    Component::Normal(_) => depth += 1,
+                    _ => {}
+                }
+                if depth < 0 {
+                    return Err(link_escape());
+                }
+            }
+            for c in target.components().rev() {
+                match c {
+                    Component::Normal(p) => pending.push(p.to_owned()),
+                    Component::ParentDir => pending.push("..".into()),
+                    _ => {}
+                }
+            }
+        }
+        Ok(resolved)
+    }
+
+    /// Write a file that matters atomically: a temporary file in the same folder, fsync,
+    /// then rename over the target. Parent folders are created. `mode` sets the
+    /// permissions of the new file (Unix).
+    pub fn write_atomic(
+        &self,
+        machine_path: impl AsRef<Path>,
+        contents: &[u8],
+        mode: Option<u32>,
+    ) -> Result<PathBuf, ContextError> {
+        let target = self.path(machine_path)?;
+        write_atomic(&target, contents, mode)?;
+        Ok(target)
+    }
+}
+
+/// Write `contents` to the real path `target` atomically (temp file, fsync, rename).
+pub fn write_atomic(target: &Path, contents: &[u8], mode: Option<u32>) -> Result<(), ContextError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |op: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ContextError::Io { op, path, source }
+    };
+    let dir = target.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(io("create folder", dir))?;
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    {
+        let mut file = fs::File::create(&tmp).map_err(io("create", &tmp))?;
+        if let Some(mode) = mode {
+            file.set_permissions(fs::Permissions::from_mode(mode))
+                .map_err(io("set permissions of", &tmp))?;
+        }
+        file.write_all(contents).map_err(io("write", &tmp))?;
+        file.sync_all().map_err(io("sync", &tmp))?;
+    }
+    fs::rename(&tmp, target).map_err(io("rename into place", target))?;
+    if let Ok(dir_file) = fs::File::open(dir) {
+        let _ = dir_file.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_env_is_isolated() {
+        let ctx = Context::fixed([("AWS_PROFILE", "dev"), ("HOME", "/home/u")], "/tmp/x");
+        assert_eq!(ctx.var("AWS_PROFILE").as_deref(), Some("dev"));
+        assert_eq!(ctx.var("PATH"), None);
+        assert_eq!(ctx.home(), Some(Path::new("/home/u")));
+    }
+
+    #[test]
+    fn paths_are_confined_to_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::fixed(Vec::<(String, String)>::new(), dir.path());
+        assert_eq!(ctx.path("/etc/hosts").unwrap(), dir.path().join("etc/hosts"));
+        assert!(matches!(ctx.path("/etc/../../x"), Err(ContextError::Escapes { .. })));
+        assert!(matches!(ctx.path("etc/hosts"), Err(ContextError::Escapes { .. })));
+    }
+
+    #[test]
+    fn symlinks_resolve_inside_the_root_and_escapes_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("real")).unwrap();
+        std::os::unix::fs::symlink("/real", root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../..", root.join("real/up")).unwrap();
+        let ctx = Context::fixed(Vec::<(String, String)>::new(), root);
+        assert_eq!(ctx.path("/abs/f").unwrap(), root.join("real/f"));
+        assert!(matches!(
+            ctx.path("/real/up/etc/passwd"),
+            Err(ContextError::SymlinkEscape { .. })
+        ));
+    }
+
+    #[test]
+    fn atomic_write_sets_mode_and_content() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::fixed(Vec::<(String, String)>::new(), dir.path());
+        let p = ctx.write_atomic("/var/log/x.log", b"hi", Some(0o600)).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"hi");
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}

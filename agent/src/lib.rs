@@ -1,0 +1,25 @@
+//! strap: the in-instance agent. It turns an instance's user data into a configured
+//! machine and resolves (and explains) the AWS credential chain.
+//!
+//! Modules, by concern (imports only point down this list):
+//! - [`cli`]: the command line: argument parsing and output; each subcommand calls one
+//!   of the modules below.
+//! - [`sandbox`]: `strap try`, the boot inside a throwaway overlay of this machine.
+//! - [`boot`]: stages, modules, frequencies, state and records of a boot.
+//! - [`cloudconfig`]: cloud-config as PyYAML reads it, merging, schema.
+//! - [`creds`]: the AWS credential provider chain and its explanation.
+//! - [`userdata`]: raw user-data bytes to an ordered list of typed parts.
+//! - [`imds`]: the instance-metadata client.
+//! - [`context`]: environment, filesystem root and clock, injected.
+//! - [`secret`]: values that must never be printed.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod boot;
+pub mod cli;
+pub mod cloudconfig;
+pub mod context;
+pub mod creds;
+pub mod imds;
+pub mod sandbox;
+pub mod secret;
+pub mod userdata;

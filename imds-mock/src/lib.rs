@@ -1,0 +1,2 @@
+//! imds-mock: a faithful EC2 instance-metadata, container-credentials and STS server.
+//! (Skeleton.)

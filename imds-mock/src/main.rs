@@ -1,0 +1,3 @@
+//! The `imds-mock` binary. (Skeleton.)
+
+fn main() {}

@@ -1,0 +1,5 @@
+//! End-to-end tests: one binary, one module per area. They run the real `strap` and
+//! `imds-mock` binaries and real AWS clients against servers started on 127.0.0.1:0.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
