@@ -1,2 +1,4 @@
 //! imds-mock: a faithful EC2 instance-metadata, container-credentials and STS server.
 //! (Skeleton.)
+
+pub mod keys;
