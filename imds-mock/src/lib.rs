@@ -2,3 +2,5 @@
 //! (Skeleton.)
 
 pub mod keys;
+pub mod sigv4;
+pub mod sts;
