@@ -2,6 +2,7 @@
 //! (Skeleton.)
 
 pub mod container;
+pub mod identity;
 pub mod keys;
 pub mod sigv4;
 pub mod sts;
