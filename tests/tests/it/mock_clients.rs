@@ -823,3 +823,49 @@ async fn botocore_sts_get_caller_identity_and_presigned_url() {
     assert_eq!(doc["presigned_status"], 200);
     mock.shutdown().await;
 }
+
+// ----- Identity document signatures
+
+#[tokio::test]
+async fn identity_signatures_verify_with_openssl_and_the_published_certificate() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("skipping: openssl is not installed, cannot verify identity signatures");
+        return;
+    }
+    let mock = start(HttpTokens::Required).await;
+    let client = imds_client(&mock);
+    let base = "/latest/dynamic/instance-identity";
+    let document = client.get(&format!("{base}/document")).await.unwrap();
+    let document = document.as_ref().to_string();
+    let cert = reqwest::get(format!("{}/_mock/identity-certificate", mock.url()))
+        .await
+        .unwrap();
+    assert!(cert.status().is_success(), "{}", cert.status());
+    let cert = cert.text().await.unwrap();
+    assert!(cert.contains("BEGIN CERTIFICATE"), "{cert}");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("cert.pem"), &cert).unwrap();
+    for name in ["pkcs7", "rsa2048"] {
+        let body = client.get(&format!("{base}/{name}")).await.unwrap();
+        let pem = format!(
+            "-----BEGIN PKCS7-----\n{}\n-----END PKCS7-----\n",
+            body.as_ref()
+        );
+        std::fs::write(d.join(name), pem).unwrap();
+        let out = Command::new("openssl")
+            .args(["smime", "-verify", "-inform", "PEM", "-noverify", "-in"])
+            .arg(d.join(name))
+            .arg("-certfile")
+            .arg(d.join("cert.pem"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), document, "{name}");
+    }
+    mock.shutdown().await;
+}
