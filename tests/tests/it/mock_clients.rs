@@ -413,6 +413,23 @@ async fn aws_sdk_sts_sees_aws_error_codes() {
         .unwrap_err()
         .into_service_error();
     assert_eq!(err.code(), Some("SignatureDoesNotMatch"), "{err:?}");
+
+    // A key the mock issued that has since expired.
+    let old = mock.state().expired_credentials().unwrap();
+    let expired = aws_credential_types::Credentials::new(
+        old.access_key_id.clone(),
+        old.secret_access_key.clone(),
+        Some(old.session_token.clone()),
+        None,
+        "expired",
+    );
+    let err = sts_client_with(&mock, expired)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("ExpiredToken"), "{err:?}");
     mock.shutdown().await;
 }
 
