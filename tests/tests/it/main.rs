@@ -4,3 +4,4 @@
 
 mod cli;
 mod mock;
+mod mock_clients;
