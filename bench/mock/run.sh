@@ -61,3 +61,17 @@ for mode in close keep-alive; do
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   PIDS=()
 done
+
+# Start-up: wall time from exec to the listening line (mean of 20 starts).
+mkfifo "$TMP/fifo"
+total=0
+for _ in $(seq 1 20); do
+  t0=$(date +%s%N)
+  "$BIN/imds-mock" --listen 127.0.0.1:0 -qq >"$TMP/fifo" &
+  pid=$!
+  read -r _line <"$TMP/fifo"
+  t1=$(date +%s%N)
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  total=$((total + t1 - t0))
+done
+awk -v t="$total" 'BEGIN {printf "start-up   %.2f ms from exec to the listening line (mean of 20)\n", t/20/1e6}'
