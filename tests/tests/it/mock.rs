@@ -305,3 +305,80 @@ async fn mock_serves_aws_cli_v2() {
     assert!(mock.state().counts().imdsv2 > 0, "the CLI used IMDSv2");
     mock.shutdown().await;
 }
+
+/// cloud-init's own EC2 crawler (its Python helpers) walks the mock's whole tree with the
+/// version it prefers, reads user data and the identity document.
+#[tokio::test]
+async fn mock_crawled_by_cloud_init() {
+    let python = "/usr/bin/python3";
+    let probe = std::process::Command::new(python)
+        .args(["-c", "import cloudinit.sources.helpers.ec2"])
+        .output();
+    if !matches!(&probe, Ok(o) if o.status.success()) {
+        eprintln!("skipping: cloud-init's Python modules not importable by {python} (apt-get install cloud-init)");
+        return;
+    }
+    let mut config = imds_mock::Config {
+        listen: "127.0.0.1:0".into(),
+        role: Some("web".into()),
+        user_data: Some(b"#cloud-config\nhostname: mock\n".to_vec()),
+        instance_metadata_tags: imds_mock::Toggle::Enabled,
+        ipv6: Some("2600:1f18:abcd:1234::5".into()),
+        ..imds_mock::Config::default()
+    };
+    config.tags.insert("Name".into(), "web-1".into());
+    config
+        .public_keys
+        .insert("deploy".into(), "ssh-ed25519 AAAAC3Nza deploy".into());
+    let mock = imds_mock::spawn(config).await.unwrap();
+    mock.state().schedule_spot("terminate", 0).unwrap();
+    let script = r#"
+import json, sys
+from cloudinit.sources.helpers import ec2
+url = sys.argv[1]
+md = ec2.get_instance_metadata(api_version="2021-03-23", metadata_address=url, retries=0, timeout=5)
+ud = ec2.get_instance_userdata(api_version="2021-03-23", metadata_address=url, retries=0, timeout=5)
+ident = ec2.get_instance_identity(api_version="2021-03-23", metadata_address=url, retries=0, timeout=5)
+print(json.dumps({"md": md, "ud": ud.decode() if isinstance(ud, bytes) else ud, "ident": ident}, default=str))
+"#;
+    let url = mock.url();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .args(["-c", script, &url])
+            .env("NO_PROXY", "127.0.0.1")
+            .env("no_proxy", "127.0.0.1")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let md = &v["md"];
+    let cfg = mock.state().config();
+    assert_eq!(md["instance-id"], cfg.instance_id.as_str(), "{md}");
+    assert_eq!(md["placement"]["availability-zone"], "us-east-1a");
+    assert_eq!(md["public-keys"]["deploy"], "ssh-ed25519 AAAAC3Nza deploy");
+    assert_eq!(
+        md["network"]["interfaces"]["macs"][&cfg.mac]["device-number"],
+        "0"
+    );
+    assert_eq!(md["tags"]["instance"]["Name"], "web-1");
+    assert_eq!(md["iam"]["info"]["Code"], "Success", "JSON leaves decoded");
+    assert_eq!(md["spot"]["instance-action"]["action"], "terminate");
+    assert_eq!(v["ud"], "#cloud-config\nhostname: mock\n");
+    assert_eq!(
+        v["ident"]["document"]["instanceId"],
+        cfg.instance_id.as_str()
+    );
+    assert_eq!(
+        mock.state().counts().not_found,
+        0,
+        "every crawled path existed"
+    );
+    mock.shutdown().await;
+}
