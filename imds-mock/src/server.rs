@@ -479,3 +479,49 @@ pub async fn serve(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn ttl_stream_applies_the_wanted_ttl_before_writing() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) =
+            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        let _client = client.unwrap();
+        let (server, _) = accepted.unwrap();
+        let default_ttl = server.ttl().unwrap();
+        let wanted = Arc::new(AtomicU32::new(default_ttl));
+        let mut stream = TtlStream {
+            inner: server,
+            wanted: Arc::clone(&wanted),
+            current: default_ttl,
+        };
+        wanted.store(2, Ordering::Relaxed);
+        stream.write_all(b"token").await.unwrap();
+        assert_eq!(stream.inner.ttl().unwrap(), 2);
+        wanted.store(default_ttl, Ordering::Relaxed);
+        stream.write_all(b"metadata").await.unwrap();
+        assert_eq!(stream.inner.ttl().unwrap(), default_ttl);
+    }
+
+    #[test]
+    fn ttl_header_parsing() {
+        assert_eq!(parse_ttl("21600"), Some(21600));
+        assert_eq!(parse_ttl(" 60 "), Some(60));
+        for bad in ["0", "21601", "+5", "-5", "5s", "", "0x10"] {
+            assert_eq!(parse_ttl(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn dated_token_paths() {
+        assert!(is_dated_token_path("/2021-03-23/api/token"));
+        assert!(is_dated_token_path("/1.0/api/token"));
+        assert!(!is_dated_token_path("/latest/api/token"));
+        assert!(!is_dated_token_path("/latest/meta-data/api/token"));
+    }
+}

@@ -83,7 +83,17 @@ fn mock_required_mode_refuses_v1() {
 #[test]
 fn mock_print_config_is_yaml_that_loads_back() {
     let out = command("imds-mock")
-        .args(["--print-config", "--role", "web", "--region", "eu-west-1"])
+        .args([
+            "--print-config",
+            "--role",
+            "web",
+            "--region",
+            "eu-west-1",
+            "--spot-action",
+            "stop",
+            "--spot-delay",
+            "30",
+        ])
         .output()
         .unwrap();
     assert!(
@@ -95,6 +105,8 @@ fn mock_print_config_is_yaml_that_loads_back() {
     assert!(yaml.contains("role: web"), "{yaml}");
     assert!(yaml.contains("region: eu-west-1"), "{yaml}");
     assert!(yaml.contains("listen: 127.0.0.1:1338"), "{yaml}");
+    assert!(yaml.contains("action: stop"), "{yaml}");
+    assert!(yaml.contains("delay_secs: 30"), "{yaml}");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("mock.yaml");
     std::fs::write(&file, &yaml).unwrap();
@@ -127,6 +139,17 @@ fn mock_bad_config_names_key_and_line() {
     assert!(err.contains("http_tokens"), "{err}");
     assert!(err.contains("line 3"), "{err}");
     assert!(err.contains("bad.yaml"), "{err}");
+}
+
+#[test]
+fn mock_bad_flag_value_is_refused() {
+    let out = command("imds-mock")
+        .args(["--print-config", "--spot-action", "explode"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("explode"), "{err}");
 }
 
 #[test]
