@@ -386,7 +386,14 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_yaml(&text, path)
+        let mut config = Self::from_yaml(&text, path)?;
+        // A relative `user_data_file` is relative to the config file, not the caller's cwd.
+        if let (Some(file), Some(dir)) = (&config.user_data_file, path.parent()) {
+            if file.is_relative() {
+                config.user_data_file = Some(dir.join(file));
+            }
+        }
+        Ok(config)
     }
 
     /// The configuration as YAML (what `--print-config` prints).
@@ -665,6 +672,17 @@ mod tests {
             let res = Config::from_yaml(yaml, Path::new("x")).and_then(|c| c.validate());
             assert!(res.is_err(), "{yaml} was accepted");
         }
+    }
+
+    #[test]
+    fn user_data_file_is_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ud.sh"), b"#!/bin/sh\n").unwrap();
+        let file = dir.path().join("mock.yaml");
+        std::fs::write(&file, "user_data_file: ud.sh\n").unwrap();
+        let mut c = Config::from_file(&file).unwrap();
+        c.load_user_data_file().unwrap();
+        assert_eq!(c.user_data.as_deref(), Some(&b"#!/bin/sh\n"[..]));
     }
 
     #[test]
