@@ -931,3 +931,79 @@ async fn container_endpoints() {
     );
     assert_eq!(v2["AccountId"], "123456789012");
 }
+
+async fn caller_identity(s: &State, key: &imds_mock::keys::IssuedKey) -> (StatusCode, String) {
+    let mut req = Request::post("/")
+        .header("host", "127.0.0.1")
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
+        .body(b"Action=GetCallerIdentity&Version=2011-06-15".to_vec())
+        .unwrap();
+    imds_mock::sigv4::sign_request(&mut req, key, "us-east-1", "sts", s.now());
+    let (parts, body) = req.into_parts();
+    let resp = router(
+        s.clone(),
+        Request::from_parts(parts, Full::new(Bytes::from(body))),
+    )
+    .await
+    .unwrap();
+    let status = resp.status();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn rotated_keys_stay_valid_at_sts_until_they_expire() {
+    let s = state(Config {
+        role: Some("web".into()),
+        ..Config::default()
+    });
+    let path = "/latest/meta-data/iam/security-credentials/web";
+    let t = token(&s, "21600").await;
+    let first: serde_json::Value = serde_json::from_slice(
+        &call(&s, "GET", path, &[("x-aws-ec2-metadata-token", &t)])
+            .await
+            .body,
+    )
+    .unwrap();
+    let old =
+        imds_mock::keys::KeyStore::lookup(&s, first["AccessKeyId"].as_str().unwrap()).unwrap();
+
+    // Five hours on: inside the rotation window (1 h before the 6 h expiry).
+    call_body(
+        &s,
+        "POST",
+        "/_mock/clock",
+        &[],
+        br#"{"advance_secs": 18000}"#,
+    )
+    .await;
+    let t = token(&s, "21600").await;
+    let second: serde_json::Value = serde_json::from_slice(
+        &call(&s, "GET", path, &[("x-aws-ec2-metadata-token", &t)])
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_ne!(first["AccessKeyId"], second["AccessKeyId"], "rotated");
+    let (status, xml) = caller_identity(&s, &old).await;
+    assert_eq!(status, StatusCode::OK, "old key still valid: {xml}");
+
+    // Past the old key's expiry: STS refuses it, the new one works.
+    call_body(
+        &s,
+        "POST",
+        "/_mock/clock",
+        &[],
+        br#"{"advance_secs": 3601}"#,
+    )
+    .await;
+    let (status, xml) = caller_identity(&s, &old).await;
+    assert_ne!(status, StatusCode::OK);
+    assert!(xml.contains("ExpiredToken"), "{xml}");
+    let new =
+        imds_mock::keys::KeyStore::lookup(&s, second["AccessKeyId"].as_str().unwrap()).unwrap();
+    assert_eq!(caller_identity(&s, &new).await.0, StatusCode::OK);
+}
