@@ -429,3 +429,69 @@ fn percent_decode_handles_edges() {
     assert_eq!(percent_decode("a%2Fb+c%", true), b"a/b c%");
     assert_eq!(percent_decode("%zz%4", false), b"%zz%4");
 }
+
+#[test]
+fn content_sha256_must_match_the_body() {
+    let now = Utc::now();
+    let store = MemoryStore::new(now);
+    let key = store.add(make_key("Role", "s", now, 3600));
+    let mut req = http::Request::builder()
+        .method("POST")
+        .uri("/")
+        .header("host", "h")
+        .header("x-amz-content-sha256", "0".repeat(64))
+        .body(b"Action=GetCallerIdentity".to_vec())
+        .unwrap();
+    sign_request(&mut req, &key, "us-east-1", "sts", now);
+    let err = verify_req(&req, &store, now).unwrap_err();
+    assert!(
+        err.message().contains("x-amz-content-sha256"),
+        "{}",
+        err.message()
+    );
+}
+
+#[test]
+fn unsupported_algorithm_and_mismatched_scope_date() {
+    let now = Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap();
+    let store = MemoryStore::new(now);
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "x-amz-date",
+        http::HeaderValue::from_static("20261127T120000Z"),
+    );
+    headers.insert(
+        "authorization",
+        http::HeaderValue::from_static("AWS4-ECDSA-P256-SHA256 Credential=ASIAX/20261127/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=00"),
+    );
+    let req = SignedRequest {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        body: b"",
+    };
+    let err = verify(&req, &store, now).unwrap_err();
+    assert_eq!(err.code(), "IncompleteSignature");
+    assert!(err.message().contains("algorithm"), "{}", err.message());
+
+    headers.insert(
+        "authorization",
+        http::HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=ASIAX/20261126/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=00"),
+    );
+    let req = SignedRequest {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        body: b"",
+    };
+    let err = verify(&req, &store, now).unwrap_err();
+    assert_eq!(err.code(), "SignatureDoesNotMatch");
+    assert!(
+        err.message()
+            .starts_with("Date in Credential scope does not match"),
+        "{}",
+        err.message()
+    );
+}
