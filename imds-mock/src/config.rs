@@ -109,7 +109,7 @@ impl Default for CredentialOptions {
 
 /// The container-credentials endpoints the mock also serves: ECS (`/v2/credentials/<id>`)
 /// and EKS Pod Identity (`/v1/credentials`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ContainerOptions {
     /// The task / pod role whose credentials they serve.
@@ -206,7 +206,7 @@ fn default_event_window() -> u64 {
 }
 
 /// The whole configuration. YAML keys are the field names.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
@@ -326,6 +326,42 @@ impl Default for Config {
             maintenance_events: Vec::new(),
             faults: Vec::new(),
         }
+    }
+}
+
+// Debug output leaves out what may be secret: user data (it can hold passwords) and the
+// container authorization token.
+impl std::fmt::Debug for ContainerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerOptions")
+            .field("role", &self.role)
+            .field("credential_id", &self.credential_id)
+            .field("authorization_token", &"** redacted **")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("state_dir", &self.state_dir)
+            .field("metadata_options", &self.metadata_options())
+            .field("instance_id", &self.instance_id)
+            .field("ami_id", &self.ami_id)
+            .field("instance_type", &self.instance_type)
+            .field("region", &self.region)
+            .field("role", &self.role)
+            .field(
+                "user_data",
+                &self
+                    .user_data
+                    .as_ref()
+                    .map(|d| format!("** {} bytes redacted **", d.len())),
+            )
+            .field("user_data_file", &self.user_data_file)
+            .field("container", &self.container)
+            .finish_non_exhaustive()
     }
 }
 
@@ -683,6 +719,18 @@ mod tests {
         let mut c = Config::from_file(&file).unwrap();
         c.load_user_data_file().unwrap();
         assert_eq!(c.user_data.as_deref(), Some(&b"#!/bin/sh\n"[..]));
+    }
+
+    #[test]
+    fn debug_redacts_user_data_and_tokens() {
+        let c = Config {
+            user_data: Some(b"password: hunter2".to_vec()),
+            ..Config::default()
+        };
+        let text = format!("{c:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains(&c.container.authorization_token), "{text}");
+        assert!(text.contains("17 bytes redacted"), "{text}");
     }
 
     #[test]
