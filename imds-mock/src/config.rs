@@ -158,6 +158,22 @@ fn default_error_status() -> u16 {
     503
 }
 
+/// Per-instance query throttling, as EC2 does it: over the rate, requests are dropped
+/// (the real symptom is dropped packets and timeouts, never an HTTP status).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Throttle {
+    /// Sustained requests per second.
+    pub requests_per_sec: f64,
+    /// Requests allowed in a burst above the rate.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+fn default_burst() -> u32 {
+    10
+}
+
 /// A spot interruption notice (`spot/instance-action`, `spot/termination-time`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -276,6 +292,8 @@ pub struct Config {
     pub rebalance_delay_secs: Option<u64>,
     pub maintenance_events: Vec<EventConfig>,
     pub faults: Vec<Fault>,
+    /// Drop requests over this rate (`None`: no throttling).
+    pub throttle: Option<Throttle>,
 }
 
 impl Default for Config {
@@ -325,6 +343,7 @@ impl Default for Config {
             rebalance_delay_secs: None,
             maintenance_events: Vec::new(),
             faults: Vec::new(),
+            throttle: None,
         }
     }
 }
@@ -521,6 +540,9 @@ impl Config {
         if let Some(spot) = &self.spot {
             check_spot_action(&spot.action)?;
         }
+        if let Some(t) = &self.throttle {
+            check_throttle(t)?;
+        }
         Ok(())
     }
 }
@@ -597,6 +619,18 @@ pub fn check_spot_action(action: &str) -> Result<(), ConfigError> {
         Err(invalid(
             "spot.action",
             format!("`{action}` is not terminate, stop or hibernate"),
+        ))
+    }
+}
+
+/// A throttle needs a positive rate.
+pub fn check_throttle(t: &Throttle) -> Result<(), ConfigError> {
+    if t.requests_per_sec.is_finite() && t.requests_per_sec > 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(
+            "throttle.requests_per_sec",
+            format!("{} is not a positive rate", t.requests_per_sec),
         ))
     }
 }

@@ -232,6 +232,15 @@ fn route_request(
             state.set_faults(Vec::new()).map_err(bad)?;
             ok(json!({ "faults": [] }))
         }
+        ("PUT", "throttle") => {
+            let t: crate::config::Throttle = parse(body)?;
+            state.set_throttle(Some(t)).map_err(bad)?;
+            ok(json!({ "throttle": t }))
+        }
+        ("DELETE", "throttle") => {
+            state.set_throttle(None).map_err(bad)?;
+            ok(json!({ "throttle": null }))
+        }
         ("POST", "clock") => {
             let b: ClockBody = parse(body)?;
             state.advance_clock(b.advance_secs);

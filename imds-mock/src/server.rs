@@ -151,6 +151,10 @@ where
             return Ok(error_page(status));
         }
     }
+    if state.throttled() {
+        state.count(Count::Fault);
+        return Err(Dropped);
+    }
     if let Some(endpoint) = container::endpoint_for(path) {
         return Ok(container_answer(state, endpoint, &req));
     }

@@ -1007,3 +1007,46 @@ async fn rotated_keys_stay_valid_at_sts_until_they_expire() {
         imds_mock::keys::KeyStore::lookup(&s, second["AccessKeyId"].as_str().unwrap()).unwrap();
     assert_eq!(caller_identity(&s, &new).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn throttling_drops_requests_over_the_burst() {
+    let s = state(Config::default());
+    let r = call_body(
+        &s,
+        "PUT",
+        "/_mock/throttle",
+        &[],
+        br#"{"requests_per_sec": 0.001, "burst": 3}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let mut answered = 0;
+    let mut dropped = 0;
+    for _ in 0..5 {
+        let req = Request::get("/latest/meta-data/")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        match router(s.clone(), req).await {
+            Ok(_) => answered += 1,
+            Err(_) => dropped += 1,
+        }
+    }
+    assert_eq!((answered, dropped), (3, 2));
+    assert_eq!(
+        call(&s, "DELETE", "/_mock/throttle", &[]).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&s, "GET", "/latest/meta-data/", &[]).await.status,
+        StatusCode::OK
+    );
+    let r = call_body(
+        &s,
+        "PUT",
+        "/_mock/throttle",
+        &[],
+        br#"{"requests_per_sec": 0}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
