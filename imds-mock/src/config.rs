@@ -227,6 +227,10 @@ fn default_event_window() -> u64 {
 pub struct Config {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     pub listen: String,
+    /// A second, IPv6 address to listen on (the `[fd00:ec2::254]` endpoint; e.g. `[::1]:0`).
+    /// Requests arriving over IPv6 are answered only while `http_protocol_ipv6` is enabled;
+    /// otherwise their connection is dropped, as the real endpoint is unreachable.
+    pub listen_ipv6: Option<String>,
     /// Where the token key (and other state that must survive a restart) lives.
     pub state_dir: Option<PathBuf>,
     /// Answer like real IMDS with `Connection: close` (set `false` for keep-alive).
@@ -302,6 +306,7 @@ impl Default for Config {
         security_groups.insert("default".into(), "sg-0a1b2c3d4e5f60718".into());
         Self {
             listen: DEFAULT_LISTEN.into(),
+            listen_ipv6: None,
             state_dir: None,
             connection_close: true,
             http_tokens: HttpTokens::Optional,

@@ -47,6 +47,10 @@ pub type ResponseBody = Full<Bytes>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HopLimit(pub u8);
 
+/// Set by [`serve`] on each request: the local address the connection arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalAddr(pub std::net::SocketAddr);
+
 /// The router decided not to answer: the connection is dropped (an injected fault).
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("connection dropped by an injected fault")]
@@ -150,6 +154,13 @@ where
                 StatusCode::from_u16(fault.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             return Ok(error_page(status));
         }
+    }
+    let over_ipv6 = req
+        .extensions()
+        .get::<LocalAddr>()
+        .is_some_and(|a| a.0.is_ipv6());
+    if over_ipv6 && !state.options().http_protocol_ipv6.is_enabled() {
+        return Err(Dropped);
     }
     if state.throttled() {
         state.count(Count::Fault);
@@ -442,12 +453,16 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let local = stream.local_addr().ok();
                 let default_ttl = stream.ttl().unwrap_or(64);
                 let wanted = Arc::new(AtomicU32::new(default_ttl));
                 let io = TokioIo::new(TtlStream { inner: stream, wanted: Arc::clone(&wanted), current: default_ttl });
                 let state = state.clone();
-                let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
                     let state = state.clone();
+                    if let Some(local) = local {
+                        req.extensions_mut().insert(LocalAddr(local));
+                    }
                     let wanted = Arc::clone(&wanted);
                     async move {
                         let method = req.method().clone();
