@@ -133,6 +133,14 @@ where
 {
     state.count(Count::Total);
     let path = req.uri().path();
+    // With HttpProtocolIpv6 disabled the IPv6 endpoint does not exist: nothing answers.
+    let over_ipv6 = req
+        .extensions()
+        .get::<LocalAddr>()
+        .is_some_and(|a| a.0.is_ipv6());
+    if over_ipv6 && !state.options().http_protocol_ipv6.is_enabled() {
+        return Err(Dropped);
+    }
     if let Some(fault) = state.fault_for(path) {
         if fault.latency_ms > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(fault.latency_ms)).await;
@@ -154,13 +162,6 @@ where
                 StatusCode::from_u16(fault.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             return Ok(error_page(status));
         }
-    }
-    let over_ipv6 = req
-        .extensions()
-        .get::<LocalAddr>()
-        .is_some_and(|a| a.0.is_ipv6());
-    if over_ipv6 && !state.options().http_protocol_ipv6.is_enabled() {
-        return Err(Dropped);
     }
     if state.throttled() {
         state.count(Count::Fault);
