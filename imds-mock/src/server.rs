@@ -12,7 +12,8 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::header::{
-    HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, SERVER,
+    HeaderName, HeaderValue, ACCEPT_RANGES, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE,
+    LAST_MODIFIED, SERVER,
 };
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -224,7 +225,8 @@ where
         Delivery::V2 => Count::ImdsV2,
     });
 
-    let mut resp = match state.tree().resolve(path) {
+    let tree = state.tree();
+    let mut resp = match tree.resolve(path) {
         None => error_page(StatusCode::NOT_FOUND),
         Some(Found::Text(body)) => respond(StatusCode::OK, Some("text/plain"), body),
         Some(Found::UserData(body)) => {
@@ -232,9 +234,18 @@ where
         }
         Some(Found::Dynamic(d)) => dynamic(state, d, delivery, path),
     };
+    let h = resp.headers_mut();
     if let Some(left) = remaining {
-        resp.headers_mut()
-            .insert(TTL_HEADER_NAME.clone(), HeaderValue::from(left));
+        h.insert(TTL_HEADER_NAME.clone(), HeaderValue::from(left));
+    }
+    if resp.status() == StatusCode::OK {
+        // As captured from EC2: `none` with a token, `bytes` without.
+        let ranges = if remaining.is_some() { "none" } else { "bytes" };
+        let h = resp.headers_mut();
+        h.insert(ACCEPT_RANGES, HeaderValue::from_static(ranges));
+        if let Ok(v) = HeaderValue::from_str(&tree.last_modified) {
+            h.insert(LAST_MODIFIED, v);
+        }
     }
     Ok(resp)
 }

@@ -105,6 +105,8 @@ async fn get_with_valid_token_is_200_with_remaining_ttl() {
     assert_eq!(r.header("content-type"), Some("text/plain"));
     assert_eq!(r.header("server"), Some("EC2ws"));
     assert_eq!(r.header(TTL_HEADER), Some("21600"));
+    assert_eq!(r.header("accept-ranges"), Some("none"));
+    assert!(r.header("last-modified").unwrap().ends_with(" GMT"));
     s.advance_clock(100);
     let r = call(
         &s,
@@ -122,6 +124,7 @@ async fn get_without_token_in_optional_mode_is_200_and_counted_as_v1() {
     let r = call(&s, "GET", "/latest/meta-data/instance-id", &[]).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header(TTL_HEADER), None);
+    assert_eq!(r.header("accept-ranges"), Some("bytes"));
     assert_eq!(s.counts().imdsv1, 1);
     assert_eq!(s.counts().imdsv2, 0);
 }
