@@ -86,7 +86,7 @@ pub struct MetadataOptionsPatch {
 }
 
 /// Timing of instance-profile credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CredentialOptions {
     /// Lifetime of each credential set, seconds.
@@ -95,6 +95,9 @@ pub struct CredentialOptions {
     pub rotate_before_secs: u64,
     /// Serve `iam/security-credentials-extended/` (adds `AccountId`).
     pub extended: bool,
+    /// Answer credential requests with this error `Code` instead (HTTP 200, as EC2 does),
+    /// e.g. `AssumeRoleUnauthorizedAccess` when the role does not trust EC2.
+    pub error_code: Option<String>,
 }
 
 impl Default for CredentialOptions {
@@ -103,6 +106,7 @@ impl Default for CredentialOptions {
             lifetime_secs: DEFAULT_CREDENTIAL_LIFETIME_SECS,
             rotate_before_secs: DEFAULT_ROTATE_BEFORE_SECS,
             extended: true,
+            error_code: None,
         }
     }
 }

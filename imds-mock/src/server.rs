@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 
 use crate::config::{HttpTokens, MAX_TOKEN_TTL};
-use crate::creds::{credentials_document, Delivery};
+use crate::creds::{credentials_document, credentials_error_document, Delivery};
 use crate::state::{Count, State};
 use crate::tree::{Dynamic, Found, SignatureKind, VERSIONS};
 use crate::{container, sigv4, sts};
@@ -254,6 +254,10 @@ fn dynamic(state: &State, d: Dynamic, delivery: Delivery, path: &str) -> Respons
     let text = |body: String| respond(StatusCode::OK, Some("text/plain"), body);
     match d {
         Dynamic::RoleCredentials { extended } => {
+            if let Some(code) = state.credential_error() {
+                let role = state.config().role.unwrap_or_default();
+                return text(credentials_error_document(&code, &role, state.now()));
+            }
             let expired = state.fault_for(path).is_some_and(|f| f.expired_credentials);
             let key = if expired {
                 state.expired_credentials()

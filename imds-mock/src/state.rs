@@ -359,6 +359,19 @@ impl State {
         Ok(self.0.signer.get()?.certificate_pem().to_string())
     }
 
+    /// The error code credential requests answer with, if one is set.
+    pub fn credential_error(&self) -> Option<String> {
+        read(&self.0.shared).config.credentials.error_code.clone()
+    }
+
+    /// Make credential requests answer with an error document (`None` clears it).
+    pub fn set_credential_error(&self, code: Option<String>) -> Result<(), StateError> {
+        self.mutate(|s| {
+            s.config.credentials.error_code = code;
+            Ok(())
+        })
+    }
+
     /// Whether `iam/security-credentials-extended/` is served.
     pub fn extended_credentials(&self) -> bool {
         read(&self.0.shared).config.credentials.extended

@@ -1053,3 +1053,35 @@ async fn throttling_drops_requests_over_the_burst() {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn credential_error_document_is_served_with_200() {
+    let s = state(Config {
+        role: Some("web".into()),
+        ..Config::default()
+    });
+    let r = call_body(&s, "PUT", "/_mock/credential-error", &[], b"{}").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = call(
+        &s,
+        "GET",
+        "/latest/meta-data/iam/security-credentials/web",
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["Code"], "AssumeRoleUnauthorizedAccess");
+    assert!(v["Message"].as_str().unwrap().contains("web"));
+    assert!(v.get("AccessKeyId").is_none());
+    call(&s, "DELETE", "/_mock/credential-error", &[]).await;
+    let r = call(
+        &s,
+        "GET",
+        "/latest/meta-data/iam/security-credentials/web",
+        &[],
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["Code"], "Success");
+}
