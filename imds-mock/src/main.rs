@@ -176,27 +176,19 @@ fn init_logging(args: &Args) {
         .init();
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
+/// Install the SIGTERM and SIGINT handlers now (before the listening line is printed, so
+/// a signal sent right after it is never lost) and return a future that resolves on either.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-    tracing::info!("shutting down");
+        tracing::info!("shutting down");
+    })
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -205,6 +197,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         print!("{}", config.to_yaml());
         return Ok(());
     }
+    let stop = shutdown_signal()?;
     let mock = imds_mock::spawn(config).await?;
     println!("listening on {}", mock.url());
     if let Some(v6) = mock.addr_ipv6() {
@@ -212,7 +205,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    shutdown_signal().await;
+    stop.await;
     mock.shutdown().await;
     Ok(())
 }

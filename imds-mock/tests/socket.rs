@@ -234,3 +234,29 @@ async fn ipv6_endpoint_answers_only_when_enabled() {
         "IPv6 listener still open"
     );
 }
+
+#[tokio::test]
+async fn dropped_connection_fault_closes_without_an_answer() {
+    let mock = imds_mock::spawn(Config {
+        faults: vec![imds_mock::config::Fault {
+            path: "/latest/meta-data/placement".into(),
+            latency_ms: 0,
+            error_rate: 0.0,
+            error_status: 503,
+            drop_rate: 1.0,
+            expired_credentials: false,
+        }],
+        ..config()
+    })
+    .await
+    .unwrap();
+    let resp = raw(
+        mock.addr(),
+        b"GET /latest/meta-data/placement/region HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert!(resp.is_empty(), "answered: {resp}");
+    get_ok(mock.addr()).await;
+    assert_eq!(mock.state().counts().faults, 1);
+    mock.shutdown().await;
+}

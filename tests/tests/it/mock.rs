@@ -36,9 +36,9 @@ fn http(addr: &str, request: &str) -> String {
     out
 }
 
-fn sigterm(child: &Child) {
+fn signal(child: &Child, sig: &str) {
     let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([sig, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -55,7 +55,7 @@ fn mock_prints_listening_line_and_serves() {
     );
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     assert!(resp.ends_with("\r\n\r\nweb-role"), "{resp}");
-    sigterm(&child);
+    signal(&child, "-TERM");
     let status = child.wait().unwrap();
     assert!(status.success(), "exit after SIGTERM: {status:?}");
     let mut err = String::new();
@@ -76,8 +76,21 @@ fn mock_required_mode_refuses_v1() {
     let (mut child, addr) = start(&["--imdsv2", "required"]);
     let resp = http(&addr, "GET /latest/meta-data/ HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
-    sigterm(&child);
+    signal(&child, "-TERM");
     assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn mock_stops_on_ctrl_c() {
+    let (mut child, addr) = start(&[]);
+    let resp = http(
+        &addr,
+        "GET /latest/meta-data/ami-id HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    signal(&child, "-INT");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit after SIGINT: {status:?}");
 }
 
 #[test]
