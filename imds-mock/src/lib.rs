@@ -1,12 +1,14 @@
 //! imds-mock: a faithful EC2 instance-metadata server (IMDSv1 and IMDSv2), with the
-//! instance-profile credentials, events and control API tests need. It stands apart from
+//! instance-profile credentials, events and control API tests need, plus STS and the
+//! container-credential endpoints on the same port. It stands apart from
 //! the agent: the agent may embed it (`--local`, `try`) through [`spawn`], never the
 //! other way round.
 //!
 //! Layout: [`config`] (what to pretend), [`state`] (shared runtime state), [`tree`] (the
 //! metadata tree and listing rules), [`token`] (IMDSv2 tokens), [`creds`] (credentials and
 //! rotation), [`runtime`] (events, public IP), [`server`] (the HTTP rules, `router` and
-//! `serve`), [`control`] (the `/_mock/` API).
+//! `serve`), [`control`] (the `/_mock/` API); [`sts`], [`sigv4`], [`container`] and
+//! [`identity`] are pure modules the server calls, meeting the issuing side in [`keys`].
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod config;

@@ -2,7 +2,7 @@
 //! a request path against it with IMDS's listing rules (children newline-separated, no
 //! trailing newline, `/` after sub-trees; directories and leaves both answer with or
 //! without a trailing slash; `public-keys/` lists `0=name`). Credentials are resolved by
-//! the caller ([`Found::Credentials`]) because they depend on the request and rotate.
+//! the caller ([`Found::Dynamic`]) because they depend on the request and rotate.
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
