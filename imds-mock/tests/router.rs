@@ -272,6 +272,20 @@ async fn disabled_endpoint_is_403_everywhere() {
         let r = call(&s, method, path, &[(TTL_HEADER, "60")]).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}");
     }
+    // The control API still works, and turning the endpoint back on restores service.
+    let r = call_body(
+        &s,
+        "PUT",
+        "/_mock/metadata-options",
+        &[],
+        br#"{"http_endpoint": "enabled"}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        call(&s, "GET", "/latest/meta-data/", &[]).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
