@@ -18,7 +18,6 @@ pub(crate) struct Seen {
     pub method: String,
     pub path: String,
     pub headers: http::HeaderMap,
-    #[allow(dead_code)]
     pub body: Bytes,
 }
 
