@@ -13,6 +13,8 @@ pub mod settings;
 pub mod tree;
 
 #[cfg(test)]
+mod mock_tests;
+#[cfg(test)]
 pub(crate) mod test_server;
 
 pub use client::ImdsClient;
