@@ -4,3 +4,4 @@
 
 mod cli;
 mod imds_client;
+mod mock_clients;
