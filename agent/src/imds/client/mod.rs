@@ -49,6 +49,9 @@ struct Inner {
     /// The behaviour would fall back to IMDSv1 but `…_V1_DISABLED` forbids it.
     v1_disabled_by_setting: bool,
     attempt_timeout: Duration,
+    /// Time a token request may take: tokens come back at once from a healthy service,
+    /// and a stalled token API (hop limit) should not hold reads up.
+    token_timeout: Duration,
     num_attempts: u32,
     deadline: Duration,
     token_ttl: Duration,
@@ -79,6 +82,15 @@ struct Answer {
     status: u16,
     headers: reqwest::header::HeaderMap,
     body: Bytes,
+}
+
+/// How one request is sent.
+#[derive(Clone, Copy)]
+struct Policy {
+    /// Time one attempt may take.
+    attempt_timeout: Duration,
+    /// Whether a timed-out attempt is tried again.
+    retry_timeouts: bool,
 }
 
 /// Why a request gave up after its retries.
@@ -124,6 +136,7 @@ impl ImdsClient {
                 allows_v1: settings.allows_v1(),
                 v1_disabled_by_setting: settings.fallback_to_v1 && !settings.allows_v1(),
                 attempt_timeout: timeout.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT),
+                token_timeout: timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
                 num_attempts,
                 deadline: settings.deadline,
                 token_ttl: settings.token_ttl,
@@ -177,6 +190,10 @@ impl ImdsClient {
                         }
                     },
                     deadline,
+                    Policy {
+                        attempt_timeout: self.inner.attempt_timeout,
+                        retry_timeouts: true,
+                    },
                 )
                 .await
                 .map_err(|(failure, attempts)| {
@@ -259,6 +276,12 @@ impl ImdsClient {
                         .header(TTL_HEADER, ttl.to_string())
                 },
                 deadline,
+                Policy {
+                    attempt_timeout: self.inner.token_timeout,
+                    // With IMDSv1 allowed, a stalled token API means "read without a
+                    // token" at once, as botocore does, rather than after every retry.
+                    retry_timeouts: !self.inner.allows_v1,
+                },
             )
             .await;
         let allows_v1 = self.inner.allows_v1;
@@ -341,6 +364,7 @@ impl ImdsClient {
         &self,
         build: impl Fn() -> reqwest::RequestBuilder,
         deadline: Instant,
+        policy: Policy,
     ) -> Result<Answer, (Failure, u32)> {
         let mut attempt = 0;
         loop {
@@ -349,7 +373,7 @@ impl ImdsClient {
                 return Err((Failure::Deadline, attempt));
             }
             attempt += 1;
-            let timeout = self.inner.attempt_timeout.min(deadline - now);
+            let timeout = policy.attempt_timeout.min(deadline - now);
             self.inner.requests.fetch_add(1, Ordering::Relaxed);
             let failure = match self.attempt(build().timeout(timeout)).await {
                 Ok(answer) if answer.status >= 500 => Failure::Server(answer.status),
@@ -366,7 +390,8 @@ impl ImdsClient {
                     Failure::Transport(err, kind)
                 }
             };
-            if attempt >= self.inner.num_attempts {
+            let timed_out = matches!(failure, Failure::Transport(_, "timed out"));
+            if attempt >= self.inner.num_attempts || (timed_out && !policy.retry_timeouts) {
                 return Err((failure, attempt));
             }
             let delay = self.backoff(attempt);

@@ -413,7 +413,7 @@ async fn token_timeout_falls_back_to_v1_when_allowed() {
     let ctx = Context::fixed(
         [
             ("AWS_METADATA_SERVICE_TIMEOUT", "0.05"),
-            ("AWS_METADATA_SERVICE_NUM_ATTEMPTS", "1"),
+            ("AWS_METADATA_SERVICE_NUM_ATTEMPTS", "3"),
         ],
         "/",
     );
@@ -421,6 +421,8 @@ async fn token_timeout_falls_back_to_v1_when_allowed() {
     s.retry_base = Duration::ZERO;
     let client = ImdsClient::from_settings(&s.clone()).unwrap();
     assert_eq!(client.get("/a").await.unwrap().unwrap(), b"v1");
+    // One stalled token request, not three: the read goes on without a token.
+    assert_eq!(server.lines(), ["PUT /latest/api/token", "GET /a"]);
     assert_eq!(server.seen()[1].header(TOKEN_HEADER), None);
     let err = ImdsClient::from_settings(&s.v2_only())
         .unwrap()
@@ -437,6 +439,8 @@ async fn token_timeout_falls_back_to_v1_when_allowed() {
         ),
         "{err}"
     );
+    // An IMDSv2-only client retries the stalled token request.
+    assert_eq!(count(&server, "PUT"), 4);
 }
 
 #[tokio::test]
