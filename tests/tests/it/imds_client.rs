@@ -194,6 +194,18 @@ fn dump_walks_the_whole_tree() {
         text.lines().any(|l| l == "placement/region: ap-south-1"),
         "{text}"
     );
+
+    // One read at a time gives the same tree.
+    let (ok, serial, err) = run(&mut strap(&[
+        "metadata",
+        "dump",
+        "--concurrency",
+        "1",
+        "--imds",
+        &mock.url,
+    ]));
+    assert!(ok, "{err}");
+    assert_eq!(String::from_utf8(serial).unwrap(), text);
 }
 
 mod serve {
