@@ -258,10 +258,12 @@ pub async fn fetch_imds(ctx: &Context, sdk: Sdk, v1_disabled_by_profile: bool) -
                 r.status().as_u16()
             ))
         }
-        Err(e) => return Outcome::NotLoaded(format!(
+        Err(e) => {
+            return Outcome::NotLoaded(format!(
             "cannot reach IMDS at {endpoint} ({}); set {AWS_EC2_METADATA_DISABLED}=true off EC2",
             short(&e)
-        )),
+        ))
+        }
     };
     let Some(role) = role.lines().next().map(str::trim).filter(|r| !r.is_empty()) else {
         return Outcome::NotLoaded(format!("IMDS at {endpoint} lists no instance profile role"));

@@ -8,7 +8,7 @@ use super::super::env_vars::*;
 use super::super::profile::{ParseError, Profile};
 use super::super::{Method, Status, Step};
 use super::sources::{self, Got};
-use super::{Run, R};
+use super::{RoleRequest, Run, R};
 
 pub(super) async fn chain(run: &mut Run<'_>, parse_error: Option<ParseError>) {
     let nonempty = |k: &str| run.ctx.var(k).filter(|v| !v.is_empty());
@@ -103,24 +103,13 @@ async fn profile_branch(run: &Run<'_>, p: &Profile) -> R {
     if role.is_some() && p.get("source_profile").is_some() {
         return wrap(sources::assume_role(run, &p.name, vec![p.name.clone()]).await);
     }
-    let method = if run
-        .files
-        .as_ref()
-        .and_then(|f| f.credentials.set.get(&p.name))
-        .is_some_and(|c| {
-            c.get("aws_access_key_id").is_some() && c.get("aws_secret_access_key").is_some()
-        }) {
-        Method::SharedCredentialsFile
-    } else {
-        Method::ConfigFile
-    };
-    if let Some(r) = sources::static_keys(p, method, run.sdk) {
+    if let Some(r) = go_static(run, p) {
         return r;
     }
     if p.get("credential_source").is_some() {
         if role.is_none() {
             return R::Invalid(format!(
-                "profile {} has credential_source but no role_arn (CredentialRequiresARNError)",
+                "profile {}: credential_source requires role_arn (CredentialRequiresARNError)",
                 p.name
             ));
         }
@@ -148,21 +137,59 @@ async fn profile_branch(run: &Run<'_>, p: &Profile) -> R {
             r => r,
         }
     };
-    match (role, base) {
-        (Some(role), R::Ok(_, _, d)) | (Some(role), R::Would(_, d)) => {
-            if run.looking() {
-                R::Would(
-                    Method::AssumeRole,
-                    format!("would call AssumeRole {role} with {d} (role_arn without a source)"),
-                )
-            } else {
-                R::Fail(format!(
-                    "AssumeRole {role} with {d}: role_arn without source_profile is not supported by strap's Go emulation"
-                ))
+    let Some(role) = role else {
+        return base;
+    };
+    match base {
+        R::Would(_, d) => R::Would(
+            Method::AssumeRole,
+            format!("would call AssumeRole {role} with {d} (role_arn without a source)"),
+        ),
+        R::Ok(_, c, d) => {
+            let what = format!("AssumeRole {role} with {d} (role_arn without a source)");
+            let Some(sts) = &run.opts.sts else {
+                return R::Fail(format!("{what}: no STS client is configured"));
+            };
+            let req = RoleRequest {
+                role_arn: role.to_string(),
+                session_name: p
+                    .get("role_session_name")
+                    .map(str::to_string)
+                    .unwrap_or_else(|| "aws-go-sdk".into()),
+                external_id: p.get("external_id").map(str::to_string),
+                endpoint: run
+                    .ctx
+                    .var(AWS_ENDPOINT_URL_STS)
+                    .or_else(|| run.ctx.var(AWS_ENDPOINT_URL)),
+            };
+            match sts.assume_role(&c, &req).await {
+                Ok(c) => R::Ok(Method::AssumeRole, c, what),
+                Err(e) => R::Fail(format!("{what}: {e}")),
             }
         }
-        (_, r) => r,
+        other => other,
     }
+}
+
+/// Go's static keys: the pair moves together from the credentials file if that section
+/// has both, else from the config file; half a pair anywhere is an error.
+fn go_static(run: &Run<'_>, p: &Profile) -> Option<R> {
+    let files = run.files.as_ref()?;
+    let mut partial = None;
+    for (set, method) in [
+        (&files.credentials.set, Method::SharedCredentialsFile),
+        (&files.config.set, Method::ConfigFile),
+    ] {
+        let Some(section) = set.get(&p.name) else {
+            continue;
+        };
+        match sources::static_keys(section, method, run.sdk) {
+            Some(R::Ok(m, c, d)) => return Some(R::Ok(m, c, d)),
+            Some(other) => partial = partial.or(Some(other)),
+            None => {}
+        }
+    }
+    partial
 }
 
 fn wrap(r: Result<Got, R>) -> R {
