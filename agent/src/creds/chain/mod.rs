@@ -57,6 +57,8 @@ pub struct Options {
     pub probe: bool,
     /// The STS client for assume-role and web identity.
     pub sts: Option<Arc<dyn StsApi>>,
+    /// Extra variables for a `credential_process` child (the profile-chain guard).
+    pub child_env: Vec<(String, String)>,
 }
 
 /// A provider's result inside the chain, with probe-only outcomes.
@@ -231,6 +233,7 @@ pub async fn verdicts(ctx: &Context, profile: Option<String>) -> Vec<(Sdk, Strin
             profile: profile.clone(),
             probe: true,
             sts: None,
+            child_env: Vec::new(),
         };
         let e = resolve(ctx, &opts).await;
         out.push((sdk, e.verdict()));

@@ -253,7 +253,11 @@ pub(crate) async fn credential_process(run: &Run<'_>, p: &Profile) -> Option<R> 
     if run.looking() {
         return Some(R::Would(Method::CustomProcess, format!("would run {what}")));
     }
-    let envs: Vec<(String, String)> = run.ctx.vars().into_iter().collect();
+    let mut envs: Vec<(String, String)> = run.ctx.vars().into_iter().collect();
+    for (k, v) in &run.opts.child_env {
+        envs.retain(|(ek, _)| ek != k);
+        envs.push((k.clone(), v.clone()));
+    }
     Some(
         match process::run(
             &cmd.value,

@@ -555,6 +555,7 @@ async fn run_case(case: &Case) {
             profile: case.profile.map(str::to_string),
             probe: case.probe,
             sts: Some(Arc::new(FakeSts)),
+            child_env: Vec::new(),
         };
         let e = resolve(&ctx, &opts).await;
         check(case.row, sdk, &e, want);
