@@ -60,49 +60,49 @@ fn json_str(s: &str) -> String {
 
 /// Render credentials in a format. The output holds the secret: the caller asked for it.
 pub fn render(creds: &Credentials, format: Format) -> String {
-    let mut vars: Vec<(&str, String)> = vec![
-        ("AWS_ACCESS_KEY_ID", creds.access_key_id.clone()),
+    // (environment name, process-JSON name, value)
+    let mut vars: Vec<(&str, &str, String)> = vec![
+        (
+            "AWS_ACCESS_KEY_ID",
+            "AccessKeyId",
+            creds.access_key_id.clone(),
+        ),
         (
             "AWS_SECRET_ACCESS_KEY",
+            "SecretAccessKey",
             creds.secret_access_key.expose().clone(),
         ),
     ];
     if let Some(t) = &creds.session_token {
-        vars.push(("AWS_SESSION_TOKEN", t.expose().clone()));
+        vars.push(("AWS_SESSION_TOKEN", "SessionToken", t.expose().clone()));
     }
     if let Some(e) = &creds.expiration {
-        vars.push(("AWS_CREDENTIAL_EXPIRATION", isoformat(e)));
+        vars.push(("AWS_CREDENTIAL_EXPIRATION", "Expiration", isoformat(e)));
     }
     let mut out = String::new();
     match format {
         Format::Process => {
-            let names = [
-                "AccessKeyId",
-                "SecretAccessKey",
-                "SessionToken",
-                "Expiration",
-            ];
             out.push_str("{\n  \"Version\": 1");
-            for ((_, v), name) in vars.iter().zip(names) {
+            for (_, name, v) in &vars {
                 out.push_str(&format!(",\n  \"{name}\": {}", json_str(v)));
             }
             out.push_str("\n}\n");
         }
         Format::Env => vars
             .iter()
-            .for_each(|(k, v)| out.push_str(&format!("export {k}={v}\n"))),
+            .for_each(|(k, _, v)| out.push_str(&format!("export {k}={v}\n"))),
         Format::EnvNoExport => vars
             .iter()
-            .for_each(|(k, v)| out.push_str(&format!("{k}={v}\n"))),
+            .for_each(|(k, _, v)| out.push_str(&format!("{k}={v}\n"))),
         Format::Powershell => vars
             .iter()
-            .for_each(|(k, v)| out.push_str(&format!("$Env:{k}=\"{v}\"\n"))),
+            .for_each(|(k, _, v)| out.push_str(&format!("$Env:{k}=\"{v}\"\n"))),
         Format::WindowsCmd => vars
             .iter()
-            .for_each(|(k, v)| out.push_str(&format!("set {k}={v}\n"))),
+            .for_each(|(k, _, v)| out.push_str(&format!("set {k}={v}\n"))),
         Format::Fish => vars
             .iter()
-            .for_each(|(k, v)| out.push_str(&format!("set -gx {k} \"{v}\"\n"))),
+            .for_each(|(k, _, v)| out.push_str(&format!("set -gx {k} \"{v}\"\n"))),
     }
     out
 }
@@ -130,6 +130,10 @@ mod tests {
             render(&creds(true, true), Format::Process),
             "{\n  \"Version\": 1,\n  \"AccessKeyId\": \"AKIDEXAMPLE\",\n  \"SecretAccessKey\": \"SECRET/+x\",\n  \"SessionToken\": \"TOKEN\",\n  \"Expiration\": \"2026-08-22T10:00:00+00:00\"\n}\n"
         );
+        let mut no_token = creds(false, true);
+        no_token.expiration = creds(true, true).expiration;
+        assert!(render(&no_token, Format::Process)
+            .contains("\"SecretAccessKey\": \"SECRET/+x\",\n  \"Expiration\""));
         assert_eq!(
             render(&creds(false, false), Format::Process),
             "{\n  \"Version\": 1,\n  \"AccessKeyId\": \"AKIDEXAMPLE\",\n  \"SecretAccessKey\": \"SECRET/+x\"\n}\n"
