@@ -51,6 +51,7 @@ impl ChainArgs {
             probe: false,
             sts: sts_client(),
             child_env: Vec::new(),
+            rewrite: Vec::new(),
         })
     }
 }

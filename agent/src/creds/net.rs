@@ -20,6 +20,36 @@ pub const IMDS_ENDPOINT: &str = "http://169.254.169.254";
 pub const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
 /// Per-request timeout for the container endpoint (botocore's default).
 pub const CONTAINER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Pause between IMDS attempts after a 5xx answer.
+pub const IMDS_RETRY_DELAY: Duration = Duration::from_millis(50);
+
+/// How many times each SDK tries an IMDS request that answers 5xx (botocore's
+/// `metadata_service_num_attempts` default is 1; aws-config makes 4; Go's retryer 3).
+fn imds_attempts(sdk: Sdk) -> u32 {
+    match sdk {
+        Sdk::Cli | Sdk::Botocore => 1,
+        Sdk::Rust => 4,
+        Sdk::Go => 3,
+    }
+}
+
+/// Send a request, again after a 5xx answer, up to `attempts` times.
+async fn send_retrying(
+    attempts: u32,
+    build: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let mut left = attempts.max(1);
+    loop {
+        left -= 1;
+        let resp = build().send().await?;
+        if resp.status().is_server_error() && left > 0 {
+            tokio::time::sleep(IMDS_RETRY_DELAY).await;
+            continue;
+        }
+        return Ok(resp);
+    }
+}
+
 /// IMDSv2 token lifetime asked for.
 pub const IMDS_TOKEN_TTL: &str = "21600";
 
@@ -197,11 +227,13 @@ pub async fn fetch_imds(ctx: &Context, sdk: Sdk, v1_disabled_by_profile: bool) -
             .var(AWS_EC2_METADATA_V1_DISABLED)
             .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let token_url = format!("{endpoint}/latest/api/token");
-    let token = client
-        .put(&token_url)
-        .header("x-aws-ec2-metadata-token-ttl-seconds", IMDS_TOKEN_TTL)
-        .send()
-        .await;
+    let attempts = imds_attempts(sdk);
+    let token = send_retrying(attempts, || {
+        client
+            .put(&token_url)
+            .header("x-aws-ec2-metadata-token-ttl-seconds", IMDS_TOKEN_TTL)
+    })
+    .await;
     let token: Option<Secret<String>> = match token {
         Ok(r) if r.status().is_success() => r.text().await.ok().map(Secret::new),
         Ok(r) => {
@@ -238,11 +270,16 @@ pub async fn fetch_imds(ctx: &Context, sdk: Sdk, v1_disabled_by_profile: bool) -
         ));
     }
     let get = |path: String| {
-        let mut req = client.get(format!("{endpoint}{path}"));
-        if let Some(t) = &token {
-            req = req.header("x-aws-ec2-metadata-token", t.expose().as_str());
-        }
-        req.send()
+        let url = format!("{endpoint}{path}");
+        let token = token.clone();
+        let client = client.clone();
+        send_retrying(attempts, move || {
+            let mut req = client.get(&url);
+            if let Some(t) = &token {
+                req = req.header("x-aws-ec2-metadata-token", t.expose().as_str());
+            }
+            req
+        })
     };
     let base = "/latest/meta-data/iam/security-credentials/".to_string();
     let role = match get(base.clone()).await {

@@ -59,6 +59,9 @@ pub struct Options {
     pub sts: Option<Arc<dyn StsApi>>,
     /// Extra variables for a `credential_process` child (the profile-chain guard).
     pub child_env: Vec<(String, String)>,
+    /// URL prefixes rewritten before a container request (`from`, `to`): replays of
+    /// recorded traffic against a loopback server. Empty in normal use.
+    pub rewrite: Vec<(String, String)>,
 }
 
 /// A provider's result inside the chain, with probe-only outcomes.
@@ -234,6 +237,7 @@ pub async fn verdicts(ctx: &Context, profile: Option<String>) -> Vec<(Sdk, Strin
             probe: true,
             sts: None,
             child_env: Vec::new(),
+            rewrite: Vec::new(),
         };
         let e = resolve(ctx, &opts).await;
         out.push((sdk, e.verdict()));
@@ -253,5 +257,7 @@ impl Explanation {
     }
 }
 
+#[cfg(test)]
+mod scenarios;
 #[cfg(test)]
 mod tests;

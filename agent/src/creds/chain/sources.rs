@@ -284,7 +284,13 @@ pub(crate) async fn container(run: &Run<'_>) -> R {
     if run.looking() {
         return R::Would(Method::ContainerRole, format!("would GET {uri}"));
     }
-    match net::fetch_container(run.ctx, &uri).await {
+    let mut target = uri.clone();
+    for (from, to) in &run.opts.rewrite {
+        if let Some(rest) = target.strip_prefix(from.as_str()) {
+            target = format!("{to}{rest}");
+        }
+    }
+    match net::fetch_container(run.ctx, &target).await {
         Outcome::Loaded(m, c) => R::Ok(m, c, format!("GET {uri}")),
         other => other.into(),
     }

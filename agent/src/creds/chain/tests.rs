@@ -556,6 +556,7 @@ async fn run_case(case: &Case) {
             probe: case.probe,
             sts: Some(Arc::new(FakeSts)),
             child_env: Vec::new(),
+            rewrite: Vec::new(),
         };
         let e = resolve(&ctx, &opts).await;
         check(case.row, sdk, &e, want);
