@@ -18,6 +18,8 @@ pub mod files;
 pub mod net;
 pub mod process;
 pub mod profile;
+pub mod serve;
+pub mod sts;
 
 /// One resolved set of AWS credentials. Secrets are redacted in `Debug`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,3 +4,5 @@
 
 mod cli;
 mod creds;
+mod imds_client;
+mod mock_clients;
