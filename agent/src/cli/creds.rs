@@ -10,7 +10,9 @@ use clap::{Args, Subcommand};
 use crate::context::Context;
 use crate::creds::chain::{self, Options};
 use crate::creds::export::{self, Format};
-use crate::creds::{Explanation, Sdk};
+use crate::creds::serve::{source_fn, CredentialServer, ServeOptions, SourceError};
+use crate::creds::sts_bridge::RealSts;
+use crate::creds::{sts, ChainError, Credentials, Explanation, Sdk};
 use crate::secret::mask_key;
 
 /// The variable that carries the profiles a `credential_process` chain went through
@@ -28,6 +30,28 @@ pub enum CredsCommand {
     Explain(ExplainArgs),
     /// Print the resolved credentials as `aws configure export-credentials` does.
     Export(ExportArgs),
+    /// Serve the resolved credentials as a container-credentials endpoint; prints the
+    /// two variables a client needs, then serves until interrupted.
+    Serve(ServeArgs),
+    /// Who the resolved credentials belong to (STS GetCallerIdentity).
+    Whoami(WhoamiArgs),
+}
+
+/// `strap creds serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// `HOST:PORT` to listen on (loopback only).
+    #[arg(long, default_value = crate::creds::serve::DEFAULT_LISTEN)]
+    pub listen: String,
+}
+
+/// `strap creds whoami`.
+#[derive(Debug, Args)]
+pub struct WhoamiArgs {
+    #[command(flatten)]
+    pub chain: ChainArgs,
 }
 
 /// Options every credential subcommand shares.
@@ -43,13 +67,13 @@ pub struct ChainArgs {
 }
 
 impl ChainArgs {
-    fn options(&self) -> anyhow::Result<Options> {
+    fn options(&self, ctx: &Context) -> anyhow::Result<Options> {
         let sdk: Sdk = self.sdk.parse().map_err(anyhow::Error::msg)?;
         Ok(Options {
             sdk: Some(sdk),
             profile: self.profile.clone(),
             probe: false,
-            sts: sts_client(),
+            sts: Some(Arc::new(sts_client(ctx)?)),
             child_env: Vec::new(),
             rewrite: Vec::new(),
         })
@@ -76,9 +100,9 @@ pub struct ExportArgs {
     pub format: Format,
 }
 
-/// The STS client the chain uses for assume-role and web identity, when built in.
-fn sts_client() -> Option<Arc<dyn chain::StsApi>> {
-    None
+/// The STS client the chain uses for assume-role and web identity.
+fn sts_client(ctx: &Context) -> anyhow::Result<RealSts> {
+    RealSts::new(ctx, None).map_err(anyhow::Error::msg)
 }
 
 /// Run a credential subcommand.
@@ -86,11 +110,13 @@ pub async fn run(cmd: CredsCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
     match cmd {
         CredsCommand::Explain(args) => explain(args, ctx).await,
         CredsCommand::Export(args) => export_cmd(args, ctx).await,
+        CredsCommand::Serve(args) => serve_cmd(args, ctx).await,
+        CredsCommand::Whoami(args) => whoami(args, ctx).await,
     }
 }
 
 async fn explain(args: ExplainArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
-    let opts = args.chain.options()?;
+    let opts = args.chain.options(ctx)?;
     let e = chain::resolve(ctx, &opts).await;
     let others = chain::verdicts(ctx, args.chain.profile.clone()).await;
     let text = if args.json {
@@ -244,7 +270,7 @@ fn profile_chain(ctx: &Context, profile: &str) -> anyhow::Result<String> {
 }
 
 async fn export_cmd(args: ExportArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
-    let mut opts = args.chain.options()?;
+    let mut opts = args.chain.options(ctx)?;
     let profile = args
         .chain
         .profile
@@ -272,6 +298,77 @@ async fn export_cmd(args: ExportArgs, ctx: &Context) -> anyhow::Result<ExitCode>
     std::io::stdout()
         .write_all(export::render(creds, args.format).as_bytes())
         .context("cannot write to stdout")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolve the chain to credentials, or the error as `export` words it.
+async fn resolve_credentials(ctx: &Context, opts: &Options) -> Result<Credentials, String> {
+    let e = chain::resolve(ctx, opts).await;
+    match (e.selected, e.error) {
+        (Some((_, c)), _) => Ok(c),
+        (None, Some(ChainError::NoCredentials)) | (None, None) => {
+            Err("no credentials found".into())
+        }
+        (None, Some(err)) => Err(err.to_string()),
+    }
+}
+
+async fn whoami(args: WhoamiArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let opts = args.chain.options(ctx)?;
+    let creds = match resolve_credentials(ctx, &opts).await {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("Unable to retrieve credentials: {why}");
+            return Ok(ExitCode::from(EXIT_NO_CREDENTIALS));
+        }
+    };
+    let client = sts_client(ctx)?;
+    let endpoint = client.endpoint(None).map_err(anyhow::Error::msg)?;
+    let id = sts::get_caller_identity(client.http(), &endpoint, client.region(), &creds)
+        .await
+        .context("cannot ask STS who these credentials belong to")?;
+    let text = format!(
+        "{{\n    \"UserId\": {},\n    \"Account\": {},\n    \"Arn\": {}\n}}\n",
+        serde_json::Value::String(id.user_id),
+        serde_json::Value::String(id.account),
+        serde_json::Value::String(id.arn)
+    );
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .context("cannot write to stdout")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve_cmd(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let opts = args.chain.options(ctx)?;
+    // Fail early, with the chain's own words, when there is nothing to serve.
+    if let Err(why) = resolve_credentials(ctx, &opts).await {
+        eprintln!("Unable to retrieve credentials: {why}");
+        return Ok(ExitCode::from(EXIT_NO_CREDENTIALS));
+    }
+    let source_ctx = ctx.clone();
+    let source = source_fn(move || {
+        let ctx = source_ctx.clone();
+        let opts = opts.clone();
+        async move {
+            resolve_credentials(&ctx, &opts)
+                .await
+                .map_err(SourceError::from)
+        }
+    });
+    let options = ServeOptions {
+        listen: args.listen,
+        ..ServeOptions::default()
+    };
+    let server = CredentialServer::bind(ctx, source, options).await?;
+    let mut out = std::io::stdout();
+    out.write_all(server.env_lines().as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write to stdout")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    server.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 

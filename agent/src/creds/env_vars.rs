@@ -1,5 +1,6 @@
 //! Every environment variable the credential chain reads, declared once. Which SDK reads
-//! which (and how) is the chain's business; these are only the names.
+//! which (and how) is the chain's business; these are only the names. The STS endpoint
+//! variables are declared in [`super::sts`].
 
 /// Static access key id (all SDKs).
 pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
@@ -39,10 +40,10 @@ pub const AWS_WEB_IDENTITY_TOKEN_FILE: &str = "AWS_WEB_IDENTITY_TOKEN_FILE";
 pub const AWS_ROLE_ARN: &str = "AWS_ROLE_ARN";
 /// Session name for the web identity role.
 pub const AWS_ROLE_SESSION_NAME: &str = "AWS_ROLE_SESSION_NAME";
-/// STS endpoint override.
-pub const AWS_ENDPOINT_URL_STS: &str = "AWS_ENDPOINT_URL_STS";
-/// Global endpoint override (used for STS when `AWS_ENDPOINT_URL_STS` is unset).
-pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+/// Region for STS calls (first choice).
+pub const AWS_REGION: &str = "AWS_REGION";
+/// Region for STS calls (second choice).
+pub const AWS_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
 /// Container credentials path on 169.254.170.2 (ECS).
 pub const AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: &str = "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI";
 /// Container credentials full URL (EKS Pod Identity, `strap creds serve`).

@@ -20,6 +20,7 @@ pub mod process;
 pub mod profile;
 pub mod serve;
 pub mod sts;
+pub mod sts_bridge;
 
 /// One resolved set of AWS credentials. Secrets are redacted in `Debug`.
 #[derive(Clone, Debug, PartialEq, Eq)]

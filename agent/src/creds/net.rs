@@ -217,6 +217,12 @@ pub async fn fetch_imds(ctx: &Context, sdk: Sdk, v1_disabled_by_profile: bool) -
     let endpoint = ctx
         .var(AWS_EC2_METADATA_SERVICE_ENDPOINT)
         .unwrap_or_else(|| IMDS_ENDPOINT.to_string());
+    if sdk.is_botocore_family() && endpoint != IMDS_ENDPOINT && !endpoint.ends_with('/') {
+        // botocore appends `latest/api/token` to the configured endpoint as is.
+        return Outcome::ProviderError(format!(
+            "Invalid endpoint EC2 Instance Metadata endpoint: {endpoint}latest/api/token (from {AWS_EC2_METADATA_SERVICE_ENDPOINT}): end the endpoint with '/'"
+        ));
+    }
     let endpoint = endpoint.trim_end_matches('/').to_string();
     let client = match http_client(IMDS_TIMEOUT) {
         Ok(c) => c,

@@ -459,3 +459,140 @@ fn configure_list_type_is_the_explained_method() {
         }
     }
 }
+
+// ---- network providers against the real mock and strap's own server ----
+
+#[tokio::test]
+async fn instance_profile_from_imds_mock_matches_the_aws_cli() {
+    let config = imds_mock::Config {
+        listen: "127.0.0.1:0".into(),
+        role: Some("strap-creds-role".into()),
+        ..imds_mock::Config::default()
+    };
+    let mock = imds_mock::spawn(config).await.unwrap();
+    // botocore appends paths to the endpoint as given: it must end with '/'.
+    let endpoint = format!("{}/", mock.url());
+    let mut env = Env::new(
+        None,
+        None,
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &endpoint)],
+    );
+    env.vars.retain(|(k, _)| k != "AWS_EC2_METADATA_DISABLED");
+    let ours = tokio::task::spawn_blocking({
+        let vars = env.vars.clone();
+        move || {
+            let mut cmd = command("strap");
+            cmd.env_clear()
+                .envs(vars)
+                .args(["creds", "explain", "--json"]);
+            cmd.output().unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&ours.stdout).unwrap();
+    assert_eq!(j["selected"]["method"], "iam-role", "{j}");
+    assert!(!j["selected"]["expiration"].is_null());
+    if have_cli() {
+        let vars = env.vars.clone();
+        let (theirs, ours) = tokio::task::spawn_blocking(move || {
+            let mut a = Command::new(AWS_CLI);
+            a.env_clear()
+                .envs(vars.clone())
+                .args(["configure", "export-credentials"]);
+            let mut s = command("strap");
+            s.env_clear().envs(vars).args(["creds", "export"]);
+            (a.output().unwrap(), s.output().unwrap())
+        })
+        .await
+        .unwrap();
+        assert!(theirs.status.success(), "{}", stderr(&theirs));
+        assert_eq!(stdout(&ours), stdout(&theirs));
+        // Without the trailing '/', both refuse the endpoint.
+        let mut vars = env.vars.clone();
+        vars.push(("AWS_EC2_METADATA_SERVICE_ENDPOINT".into(), mock.url()));
+        let (theirs, ours) = tokio::task::spawn_blocking(move || {
+            let mut a = Command::new(AWS_CLI);
+            a.env_clear()
+                .envs(vars.clone())
+                .args(["configure", "export-credentials"]);
+            let mut s = command("strap");
+            s.env_clear().envs(vars).args(["creds", "export"]);
+            (a.output().unwrap(), s.output().unwrap())
+        })
+        .await
+        .unwrap();
+        assert!(!theirs.status.success() && !ours.status.success());
+        assert!(
+            stderr(&ours).contains("Invalid endpoint"),
+            "{}",
+            stderr(&ours)
+        );
+    } else {
+        eprintln!("skipped the comparison: the AWS CLI v2 is not at {AWS_CLI}");
+    }
+    mock.shutdown().await;
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn creds_serve_hands_the_chain_to_container_clients() {
+    use std::io::{BufRead, BufReader};
+    let env = Env::new(
+        None,
+        None,
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIDSERVED"),
+            ("AWS_SECRET_ACCESS_KEY", "servedsecret"),
+        ],
+    );
+    let mut cmd = command("strap");
+    env.apply(&mut cmd);
+    cmd.args(["creds", "serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = Killed(cmd.spawn().unwrap());
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let mut exports = Vec::new();
+    for _ in 0..2 {
+        let line = lines.next().unwrap().unwrap();
+        let (k, v) = line.trim_start_matches("export ").split_once('=').unwrap();
+        exports.push((k.to_string(), v.trim_matches('\'').to_string()));
+    }
+    assert_eq!(exports[0].0, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    assert_eq!(exports[1].0, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    let client = Env::new(None, None, &[]);
+    let mut cmd = command("strap");
+    client.apply(&mut cmd);
+    let out = cmd
+        .envs(exports.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .args(["creds", "export", "--format", "env-no-export"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("AWS_ACCESS_KEY_ID=AKIDSERVED\nAWS_SECRET_ACCESS_KEY=servedsecret\n"),
+        "{text}"
+    );
+    // A wrong token is refused, and the chain stops there (a container provider error).
+    let mut cmd = command("strap");
+    client.apply(&mut cmd);
+    let out = cmd
+        .env(&exports[0].0, &exports[0].1)
+        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", "wrong")
+        .args(["creds", "export"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(253));
+    assert!(stderr(&out).contains("container"), "{}", stderr(&out));
+}

@@ -6,6 +6,7 @@
 
 use super::super::env_vars::*;
 use super::super::profile::{ParseError, Profile};
+use super::super::sts::{ENV_ENDPOINT_URL, ENV_ENDPOINT_URL_STS};
 use super::super::{Method, Status, Step};
 use super::sources::{self, Got};
 use super::{RoleRequest, Run, R};
@@ -159,8 +160,8 @@ async fn profile_branch(run: &Run<'_>, p: &Profile) -> R {
                 external_id: p.get("external_id").map(str::to_string),
                 endpoint: run
                     .ctx
-                    .var(AWS_ENDPOINT_URL_STS)
-                    .or_else(|| run.ctx.var(AWS_ENDPOINT_URL)),
+                    .var(ENV_ENDPOINT_URL_STS)
+                    .or_else(|| run.ctx.var(ENV_ENDPOINT_URL)),
             };
             match sts.assume_role(&c, &req).await {
                 Ok(c) => R::Ok(Method::AssumeRole, c, what),

@@ -169,7 +169,10 @@ async fn scenario(name: &str) {
     let (addr, task) = serve(queue).await;
     let local = format!("http://{addr}");
     let mut vars: Vec<(String, String)> = env.into_iter().collect();
-    vars.push(("AWS_EC2_METADATA_SERVICE_ENDPOINT".into(), local.clone()));
+    vars.push((
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT".into(),
+        format!("{local}/"),
+    ));
     let opts = Options {
         sdk: Some(Sdk::Rust),
         rewrite: hosts.iter().map(|h| (h.clone(), local.clone())).collect(),

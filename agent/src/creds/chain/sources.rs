@@ -7,6 +7,7 @@ use std::pin::Pin;
 
 use super::super::env_vars::*;
 use super::super::profile::Profile;
+use super::super::sts::{ENV_ENDPOINT_URL, ENV_ENDPOINT_URL_STS};
 use super::super::{net, process, Credentials, Method, Outcome, Sdk};
 use super::{RoleRequest, Run, R};
 use crate::secret::{mask_key, Secret};
@@ -325,8 +326,8 @@ pub(crate) async fn imds(run: &Run<'_>) -> R {
 /// The STS endpoint override, if any.
 fn sts_endpoint(run: &Run<'_>) -> Option<String> {
     run.ctx
-        .var(AWS_ENDPOINT_URL_STS)
-        .or_else(|| run.ctx.var(AWS_ENDPOINT_URL))
+        .var(ENV_ENDPOINT_URL_STS)
+        .or_else(|| run.ctx.var(ENV_ENDPOINT_URL))
 }
 
 fn session_name(run: &Run<'_>, configured: Option<&str>) -> String {

@@ -531,7 +531,7 @@ async fn run_case(case: &Case) {
         None => env.push(("AWS_EC2_METADATA_DISABLED".into(), "true".into())),
         Some(s) => env.push((
             "AWS_EC2_METADATA_SERVICE_ENDPOINT".into(),
-            format!("http://{}", s.addr),
+            format!("http://{}/", s.addr),
         )),
     }
     let port = server
