@@ -513,3 +513,95 @@ mod against_the_mock {
         assert!(role.credentials.expiration.unwrap() > Utc::now());
     }
 }
+
+/// Credentials read through the IMDS client from a running mock, then used to sign STS
+/// calls to the same mock.
+mod against_a_running_mock {
+    use super::*;
+    use crate::imds::{ImdsClient, ImdsSettings};
+
+    async fn instance_credentials(client: &ImdsClient) -> (String, Credentials) {
+        let role = client
+            .get_text("/latest/meta-data/iam/security-credentials/")
+            .await
+            .unwrap()
+            .unwrap();
+        let doc = client
+            .get_text(&format!(
+                "/latest/meta-data/iam/security-credentials/{role}"
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        let creds = Credentials {
+            access_key_id: doc["AccessKeyId"].as_str().unwrap().into(),
+            secret_access_key: Secret::new(doc["SecretAccessKey"].as_str().unwrap().into()),
+            session_token: Some(Secret::new(doc["Token"].as_str().unwrap().into())),
+            expiration: None,
+            account_id: None,
+        };
+        (role, creds)
+    }
+
+    #[tokio::test]
+    async fn instance_role_identity_and_assume_role() {
+        let mock = imds_mock::spawn(imds_mock::Config {
+            listen: "127.0.0.1:0".into(),
+            role: Some("AppInstanceRole".into()),
+            instance_id: "i-0fedcba987654321f".into(),
+            ..imds_mock::Config::default()
+        })
+        .await
+        .unwrap();
+        let mut settings = ImdsSettings::default().with_endpoint(mock.url()).v2_only();
+        settings.retry_base = std::time::Duration::ZERO;
+        let client = ImdsClient::from_settings(&settings).unwrap();
+        let (role, creds) = instance_credentials(&client).await;
+        assert_eq!(role, "AppInstanceRole");
+
+        let http = reqwest::Client::new();
+        let id = get_caller_identity(&http, &mock.url(), "us-east-1", &creds)
+            .await
+            .unwrap();
+        assert!(
+            id.arn
+                .ends_with(":assumed-role/AppInstanceRole/i-0fedcba987654321f"),
+            "{}",
+            id.arn
+        );
+        assert!(
+            id.user_id.ends_with(":i-0fedcba987654321f"),
+            "{}",
+            id.user_id
+        );
+
+        let req = AssumeRoleRequest {
+            role_arn: format!("arn:aws:iam::{}:role/Deployer", id.account),
+            role_session_name: "strap-test".into(),
+            duration_seconds: Some(900),
+            external_id: None,
+        };
+        let assumed = assume_role(&http, &mock.url(), "us-east-1", &creds, &req)
+            .await
+            .unwrap();
+        let again = get_caller_identity(&http, &mock.url(), "us-east-1", &assumed.credentials)
+            .await
+            .unwrap();
+        assert_eq!(again.arn, assumed.assumed_role_arn);
+        assert!(
+            again.arn.ends_with(":assumed-role/Deployer/strap-test"),
+            "{}",
+            again.arn
+        );
+
+        // The mock refuses a tampered signature with STS's own code.
+        let mut wrong = creds.clone();
+        wrong.secret_access_key = Secret::new("tampered".into());
+        let err = get_caller_identity(&http, &mock.url(), "us-east-1", &wrong)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("SignatureDoesNotMatch"), "{err}");
+        mock.shutdown().await;
+    }
+}
