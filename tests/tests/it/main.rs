@@ -3,5 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
+mod creds;
+mod imds_client;
 mod mock;
 mod mock_clients;
