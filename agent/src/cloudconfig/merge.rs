@@ -5,6 +5,9 @@
 //! header, or else the default `dict(replace)+list()+str()`. The merge is pure: it
 //! reads nodes and builds new ones, and never touches the system.
 
+use std::collections::HashMap;
+
+use super::yaml::{hash_key, KeyId};
 use super::{Node, Value};
 
 /// The mergers used when a part names none.
@@ -352,29 +355,44 @@ impl Mergers {
                 mark,
             });
         };
+        // Slots keep Python's dict order; a deleted key leaves an empty slot.
+        let mut index: HashMap<KeyId, usize> = merged
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (k, _))| hash_key(k).map(|id| (id, i)))
+            .collect();
+        let mut slots: Vec<Option<(Node, Node)>> = merged.into_iter().map(Some).collect();
         for (k, v) in new_entries {
-            let found = merged.iter().position(|(ok, _)| same_key(ok, k));
-            match found {
-                Some(i) => {
-                    if v.is_null() && m.allow_delete {
-                        merged.remove(i);
-                        continue;
-                    }
-                    let old_v = merged[i].1.clone();
-                    merged[i].1 = if m.replace {
-                        v.clone()
-                    } else {
-                        match &v.value {
-                            Value::Seq(_) if m.recurse_array => self.merge(old_v, v)?,
-                            Value::Str(_) if m.recurse_str => self.merge(old_v, v)?,
-                            Value::Map(_) => self.merge(old_v, v)?,
-                            _ => old_v,
-                        }
-                    };
+            let found = hash_key(k).and_then(|id| index.get(&id).copied());
+            let Some(slot) = found.and_then(|i| slots.get_mut(i)) else {
+                if let Some(id) = hash_key(k) {
+                    index.insert(id, slots.len());
                 }
-                None => merged.push((k.clone(), v.clone())),
+                slots.push(Some((k.clone(), v.clone())));
+                continue;
+            };
+            let Some((old_k, old_v)) = slot.take() else {
+                continue;
+            };
+            if v.is_null() && m.allow_delete {
+                if let Some(id) = hash_key(k) {
+                    index.remove(&id);
+                }
+                continue;
             }
+            let value = if m.replace {
+                v.clone()
+            } else {
+                match &v.value {
+                    Value::Seq(_) if m.recurse_array => self.merge(old_v, v)?,
+                    Value::Str(_) if m.recurse_str => self.merge(old_v, v)?,
+                    Value::Map(_) => self.merge(old_v, v)?,
+                    _ => old_v,
+                }
+            };
+            *slot = Some((old_k, value));
         }
+        let merged: Vec<(Node, Node)> = slots.into_iter().flatten().collect();
         Ok(Node {
             value: Value::Map(merged),
             mark,
@@ -458,11 +476,6 @@ impl Mergers {
             _ => Err(self.incompatible(&old, new)),
         }
     }
-}
-
-/// Python dict key equality (`1`, `1.0` and `True` are one key).
-fn same_key(a: &Node, b: &Node) -> bool {
-    a.eq_value(b)
 }
 
 #[cfg(test)]

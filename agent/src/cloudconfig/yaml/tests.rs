@@ -269,6 +269,14 @@ fn billion_laughs_is_refused() {
     }
     let err = load(&doc).unwrap_err();
     assert!(matches!(err, CloudConfigError::Limit { .. }), "{err}");
+    // Few aliases of one long string are as bad as many of a short one.
+    let long = format!(
+        "a: &a '{}'\nb: [{}]\n",
+        "x".repeat(1 << 20),
+        "*a, ".repeat(100)
+    );
+    let err = load(&long).unwrap_err();
+    assert!(matches!(err, CloudConfigError::Limit { .. }), "{err}");
     // A few levels are fine.
     let small: String = doc.lines().take(3).collect::<Vec<_>>().join("\n");
     assert!(load(&small).is_ok());
