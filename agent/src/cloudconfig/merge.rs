@@ -345,7 +345,7 @@ impl Mergers {
 
     fn on_dict(&self, m: &DictMerger, old: Node, new: &Node) -> Result<Node, MergeError> {
         let mark = old.mark;
-        let mut merged = match old.value {
+        let merged = match old.value {
             Value::Map(entries) => entries,
             other => return Ok(Node { value: other, mark }),
         };
