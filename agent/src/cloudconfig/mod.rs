@@ -176,7 +176,7 @@ impl Node {
             Value::Float(f) if f.is_infinite() => if *f > 0.0 { "inf" } else { "-inf" }.into(),
             Value::Float(f) => format!("{f:?}"),
             Value::Str(s) => python_str(s),
-            Value::Bytes(b) => format!("b{}", python_str(&String::from_utf8_lossy(b))),
+            Value::Bytes(b) => python_bytes(b),
             Value::Timestamp(t) => python_date(t).unwrap_or_else(|| python_str(t)),
             Value::Seq(items) => format!(
                 "[{}]",
@@ -217,6 +217,31 @@ fn python_str(s: &str) -> String {
             }
             c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
             c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+fn python_bytes(b: &[u8]) -> String {
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = format!("b{quote}");
+    for &c in b {
+        match c {
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\t' => out.push_str("\\t"),
+            b'\r' => out.push_str("\\r"),
+            c if char::from(c) == quote => {
+                out.push('\\');
+                out.push(quote);
+            }
+            0x20..=0x7e => out.push(char::from(c)),
+            c => out.push_str(&format!("\\x{c:02x}")),
         }
     }
     out.push(quote);
