@@ -10,8 +10,12 @@ use std::collections::HashMap;
 use super::yaml::{hash_key, KeyId};
 use super::{Node, Value};
 
-/// The mergers used when a part names none.
+/// The mergers used when a user-data part names none.
 pub const DEFAULT_MERGE_HOW: &str = "dict(replace)+list()+str()";
+
+/// The mergers used between configuration sources (`util.mergemanydict`) when a source
+/// names none: keys are added recursively, existing values are never replaced.
+pub const DEFAULT_SOURCE_MERGE_HOW: &str = "list()+dict()+str()";
 
 /// Errors from reading a part's merge settings or merging it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -78,7 +82,24 @@ pub struct Merged {
 pub fn merge_parts(parts: &[(Node, Option<String>)]) -> Result<Node, MergeError> {
     let mut buf = Node::new(Value::Map(Vec::new()));
     for (index, (part, header)) in parts.iter().enumerate() {
-        buf = merge_part(buf, index, part, header.as_deref())?;
+        buf = merge_part(buf, index, part, header.as_deref(), DEFAULT_MERGE_HOW)?;
+    }
+    Ok(buf)
+}
+
+/// Merges configuration sources, highest priority first, as cloud-init merges its
+/// system config (command line, `cloud.cfg.d/*.cfg`, `cloud.cfg`, builtins) and the
+/// user's merged cloud-config: a source's own `merge_how` applies, otherwise an earlier
+/// source's values are kept and only missing keys are added. Empty sources are skipped.
+pub fn merge_sources(sources: &[Node]) -> Result<Node, MergeError> {
+    let mut buf = Node::new(Value::Map(Vec::new()));
+    for (index, source) in sources.iter().enumerate() {
+        match &source.value {
+            Value::Map(entries) if !entries.is_empty() => {
+                buf = merge_part(buf, index, source, None, DEFAULT_SOURCE_MERGE_HOW)?;
+            }
+            _ => {}
+        }
     }
     Ok(buf)
 }
@@ -89,7 +110,13 @@ pub fn merge_all(parts: &[(Node, Option<String>)]) -> Merged {
     let mut buf = Node::new(Value::Map(Vec::new()));
     let mut skipped = Vec::new();
     for (index, (part, header)) in parts.iter().enumerate() {
-        match merge_part(buf.clone(), index, part, header.as_deref()) {
+        match merge_part(
+            buf.clone(),
+            index,
+            part,
+            header.as_deref(),
+            DEFAULT_MERGE_HOW,
+        ) {
             Ok(next) => buf = next,
             Err(e) => skipped.push(e),
         }
@@ -105,6 +132,7 @@ fn merge_part(
     index: usize,
     part: &Node,
     header: Option<&str>,
+    default: &str,
 ) -> Result<Node, MergeError> {
     let Value::Map(entries) = &part.value else {
         return Err(MergeError::NotAMapping {
@@ -124,7 +152,7 @@ fn merge_part(
     };
     specs.extend(parse_merge_how(header.unwrap_or(""), index)?);
     if specs.is_empty() {
-        specs = parse_merge_how(DEFAULT_MERGE_HOW, index)?;
+        specs = parse_merge_how(default, index)?;
     }
     let mergers = Mergers::build(&specs, index)?;
     let part = Node {

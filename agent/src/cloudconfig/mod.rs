@@ -10,7 +10,7 @@ pub mod merge;
 pub mod schema;
 pub mod yaml;
 
-pub use merge::{merge_all, merge_parts, MergeError, Merged};
+pub use merge::{merge_all, merge_parts, merge_sources, MergeError, Merged};
 
 /// Where a node starts in its document (1-based line and column).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
