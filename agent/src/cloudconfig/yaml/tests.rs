@@ -346,3 +346,13 @@ fn python_repr_of_values() {
         "{'a': b'\\x1f\\x8b\\x08\\x00\\x80\\xdb', 'b': datetime.date(2001, 12, 14), 'c': [1.5, None, \"it's\"]}"
     );
 }
+
+#[test]
+fn crlf_text_keeps_line_numbers() {
+    let node = load("a: 1\r\nb:\r\n  - x\r\n  - 0644\r\n").unwrap();
+    let items = node.get("b").unwrap().as_seq().unwrap();
+    assert_eq!(items[1].mark, Mark { line: 4, column: 5 });
+    assert_eq!(items[1].as_int(), Some(420));
+    let err = load("a: 1\r\nb: !foo x\r\n").unwrap_err();
+    assert_eq!(err.mark().line, 2);
+}
