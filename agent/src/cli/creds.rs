@@ -119,12 +119,19 @@ async fn explain(args: ExplainArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     let opts = args.chain.options(ctx)?;
     let e = chain::resolve(ctx, &opts).await;
     let others = chain::verdicts(ctx, args.chain.profile.clone()).await;
+    let diffs = chain::parse_differences(ctx, &e.profile);
     let text = if args.json {
-        let mut s = serde_json::to_string_pretty(&explain_json(&e, &others))?;
+        let mut j = explain_json(&e, &others);
+        j["parse_differences"] = serde_json::json!(diffs);
+        let mut s = serde_json::to_string_pretty(&j)?;
         s.push('\n');
         s
     } else {
-        explain_text(&e, &others)
+        let mut t = explain_text(&e, &others);
+        for d in &diffs {
+            t.push_str(&format!("parsed differently: {d}\n"));
+        }
+        t
     };
     std::io::stdout()
         .write_all(text.as_bytes())

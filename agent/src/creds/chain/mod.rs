@@ -245,6 +245,61 @@ pub async fn verdicts(ctx: &Context, profile: Option<String>) -> Vec<(Sdk, Strin
     out
 }
 
+/// Where botocore (and the AWS CLI) read the profile files differently from the
+/// specification (aws-sdk-rust) and Go, for `profile`: one line per difference, naming
+/// the file and line.
+pub fn parse_differences(ctx: &Context, profile: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let loaded: Vec<(Sdk, Result<ProfileFiles, super::profile::ParseError>)> =
+        [Sdk::Cli, Sdk::Rust, Sdk::Go]
+            .into_iter()
+            .map(|sdk| (sdk, files::load(ctx, sdk)))
+            .collect();
+    let label = |sdk: Sdk| match sdk {
+        Sdk::Cli | Sdk::Botocore => "botocore/CLI",
+        Sdk::Rust => "aws-sdk-rust",
+        Sdk::Go => "Go",
+    };
+    for (sdk, r) in &loaded {
+        if let Err(e) = r {
+            out.push(format!("{} cannot parse the files: {e}", label(*sdk)));
+        }
+    }
+    let sets: Vec<(Sdk, ProfileSet)> = loaded
+        .into_iter()
+        .filter_map(|(sdk, r)| r.ok().map(|f| (sdk, f.merged())))
+        .collect();
+    let mut keys: Vec<String> = sets
+        .iter()
+        .filter_map(|(_, s)| s.get(profile))
+        .flat_map(|p| p.props.keys().cloned())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let values: Vec<(Sdk, Option<&super::profile::Located>)> = sets
+            .iter()
+            .map(|(sdk, s)| (*sdk, s.get(profile).and_then(|p| p.located(&key))))
+            .collect();
+        let first = values.first().map(|v| v.1.map(|l| &l.value));
+        if values.iter().all(|v| Some(v.1.map(|l| &l.value)) == first) {
+            continue;
+        }
+        let shown: Vec<String> = values
+            .iter()
+            .map(|(sdk, l)| match l {
+                Some(l) if key.contains("secret") || key.contains("token") => {
+                    format!("{} reads it at {}", label(*sdk), l.at())
+                }
+                Some(l) => format!("{} reads {:?} at {}", label(*sdk), l.value, l.at()),
+                None => format!("{} does not see it", label(*sdk)),
+            })
+            .collect();
+        out.push(format!("profile {profile}, {key}: {}", shown.join("; ")));
+    }
+    out
+}
+
 impl Explanation {
     /// The winner's method, or the error, in a few words.
     pub fn verdict(&self) -> String {

@@ -658,3 +658,33 @@ async fn secrets_never_reach_debug_output_or_details() {
         .iter()
         .any(|s| s.detail.contains("****************1234")));
 }
+
+#[test]
+fn parse_differences_name_the_sdks_and_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("home/.aws")).unwrap();
+    std::fs::write(
+        dir.path().join("home/.aws/config"),
+        "[default]\nregion = us-east-1 # main\naws_secret_access_key = x ; y\n",
+    )
+    .unwrap();
+    let ctx = Context::fixed([("HOME", "/home")], dir.path());
+    let d = parse_differences(&ctx, "default");
+    let region = d.iter().find(|l| l.contains("region")).unwrap();
+    assert!(
+        region.contains("botocore/CLI reads \"us-east-1 # main\" at /home/.aws/config:2"),
+        "{region}"
+    );
+    assert!(
+        region.contains("aws-sdk-rust reads \"us-east-1\""),
+        "{region}"
+    );
+    let secret = d
+        .iter()
+        .find(|l| l.contains("aws_secret_access_key"))
+        .unwrap();
+    assert!(
+        !secret.contains("x ; y") && !secret.contains("\"x\""),
+        "{secret}"
+    );
+}
