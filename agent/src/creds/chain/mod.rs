@@ -291,6 +291,14 @@ pub fn parse_differences(ctx: &Context, profile: &str) -> Vec<String> {
                 Some(l) if key.contains("secret") || key.contains("token") => {
                     format!("{} reads it at {}", label(*sdk), l.at())
                 }
+                Some(l) if key == "aws_access_key_id" => {
+                    format!(
+                        "{} reads {} at {}",
+                        label(*sdk),
+                        crate::secret::mask_key(&l.value),
+                        l.at()
+                    )
+                }
                 Some(l) => format!("{} reads {:?} at {}", label(*sdk), l.value, l.at()),
                 None => format!("{} does not see it", label(*sdk)),
             })
