@@ -8,8 +8,10 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
 use crate::context::Context;
+use crate::creds::env_vars::{AWS_DEFAULT_PROFILE, AWS_PROFILE};
+use crate::creds::{files, Sdk};
 use crate::imds::tree::{self, DEFAULT_CONCURRENCY};
-use crate::imds::ImdsClient;
+use crate::imds::{ImdsClient, ImdsSettings};
 
 /// The root of instance metadata; relative paths given to `get` are under it.
 pub const META_DATA_ROOT: &str = "/latest/meta-data/";
@@ -45,18 +47,39 @@ pub enum MetadataCommand {
 #[derive(Debug, Args)]
 pub struct EndpointArgs {
     /// The IMDS endpoint (`http://127.0.0.1:1338`); default from
-    /// AWS_EC2_METADATA_SERVICE_ENDPOINT(_MODE), else http://169.254.169.254.
+    /// AWS_EC2_METADATA_SERVICE_ENDPOINT(_MODE) or the profile's
+    /// ec2_metadata_service_endpoint(_mode), else http://169.254.169.254.
     #[arg(long, value_name = "URL")]
     pub imds: Option<String>,
 }
 
 impl EndpointArgs {
     fn client(&self, ctx: &Context) -> anyhow::Result<ImdsClient> {
-        Ok(match &self.imds {
-            Some(url) => ImdsClient::with_endpoint(ctx, url)?,
-            None => ImdsClient::from_context(ctx)?,
-        })
+        let mut settings = settings_with_profile(ctx);
+        if let Some(url) = &self.imds {
+            settings = settings.with_endpoint(url.clone());
+        }
+        Ok(ImdsClient::from_settings(&settings)?)
     }
+}
+
+/// The IMDS settings as the AWS CLI reads them: the environment, then the selected
+/// profile (`AWS_PROFILE`, `AWS_DEFAULT_PROFILE`, else `default`) of the shared files.
+pub fn settings_with_profile(ctx: &Context) -> ImdsSettings {
+    let mut settings = ImdsSettings::from_context(ctx);
+    let name = ctx
+        .var(AWS_PROFILE)
+        .or_else(|| ctx.var(AWS_DEFAULT_PROFILE))
+        .unwrap_or_else(|| "default".to_string());
+    match files::load(ctx, Sdk::Cli) {
+        Ok(files) => {
+            if let Some(profile) = files.merged().get(&name) {
+                settings.apply_profile(&|key| profile.get(key).map(str::to_string));
+            }
+        }
+        Err(err) => tracing::warn!(%err, "ignoring the AWS config files for IMDS settings"),
+    }
+    settings
 }
 
 /// `instance-id` → `/latest/meta-data/instance-id`; absolute paths are kept.

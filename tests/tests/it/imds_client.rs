@@ -99,6 +99,37 @@ fn get_follows_the_sdk_endpoint_variable_and_required_mode() {
 }
 
 #[test]
+fn get_follows_the_selected_profile() {
+    let mock = Mock::start(&["--instance-id", "i-0abcabcabcabcabc0"]);
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "[default]\nec2_metadata_service_endpoint = http://127.0.0.1:9\n\n\
+             [profile dev]\nec2_metadata_service_endpoint = {}\n",
+            mock.url
+        ),
+    )
+    .unwrap();
+    let (ok, out, err) = run(strap(&["metadata", "get", "instance-id"])
+        .env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_PROFILE", "dev"));
+    assert!(ok, "{err}");
+    assert_eq!(out, b"i-0abcabcabcabcabc0");
+    // The environment beats the profile.
+    let (ok, _, err) = run(strap(&["metadata", "get", "instance-id"])
+        .env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_PROFILE", "dev")
+        .env("AWS_METADATA_SERVICE_NUM_ATTEMPTS", "1")
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9"));
+    assert!(!ok);
+    assert!(err.contains("http://127.0.0.1:9"), "{err}");
+}
+
+#[test]
 fn get_of_a_missing_path_exits_1_with_a_message() {
     let mock = Mock::start(&[]);
     let (ok, out, err) = run(&mut strap(&[
@@ -194,6 +225,18 @@ fn dump_walks_the_whole_tree() {
         text.lines().any(|l| l == "placement/region: ap-south-1"),
         "{text}"
     );
+
+    // One read at a time gives the same tree.
+    let (ok, serial, err) = run(&mut strap(&[
+        "metadata",
+        "dump",
+        "--concurrency",
+        "1",
+        "--imds",
+        &mock.url,
+    ]));
+    assert!(ok, "{err}");
+    assert_eq!(String::from_utf8(serial).unwrap(), text);
 }
 
 mod serve {

@@ -5,4 +5,5 @@
 mod cli;
 mod creds;
 mod imds_client;
+mod mock;
 mod mock_clients;
