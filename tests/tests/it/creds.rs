@@ -596,3 +596,69 @@ fn creds_serve_hands_the_chain_to_container_clients() {
     assert_eq!(out.status.code(), Some(253));
     assert!(stderr(&out).contains("container"), "{}", stderr(&out));
 }
+
+#[tokio::test]
+async fn assume_role_and_whoami_against_the_mock_sts() {
+    let config = imds_mock::Config {
+        listen: "127.0.0.1:0".into(),
+        role: Some("strap-creds-role".into()),
+        ..imds_mock::Config::default()
+    };
+    let mock = imds_mock::spawn(config).await.unwrap();
+    let account = mock.state().config().account_id;
+    let region = mock.state().config().region;
+    let profile = format!(
+        "[profile deploy]\nrole_arn = arn:aws:iam::{account}:role/deployer\n\
+         credential_source = Ec2InstanceMetadata\nrole_session_name = strap-e2e\n"
+    );
+    let endpoint = format!("{}/", mock.url());
+    let mut env = Env::new(
+        Some(&profile),
+        None,
+        &[
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &endpoint),
+            ("AWS_ENDPOINT_URL_STS", &mock.url()),
+            ("AWS_REGION", &region),
+        ],
+    );
+    env.vars.retain(|(k, _)| k != "AWS_EC2_METADATA_DISABLED");
+    let vars = env.vars.clone();
+    let (explain, whoami, plain) = tokio::task::spawn_blocking(move || {
+        let run = |args: &[&str]| {
+            let mut c = command("strap");
+            c.env_clear().envs(vars.clone()).args(args);
+            c.output().unwrap()
+        };
+        (
+            run(&["creds", "explain", "--json", "--profile", "deploy"]),
+            run(&["creds", "whoami", "--profile", "deploy"]),
+            run(&["creds", "whoami"]),
+        )
+    })
+    .await
+    .unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&explain.stdout).unwrap();
+    assert_eq!(j["selected"]["method"], "assume-role", "{j}");
+    let detail = j["providers"][1]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("role/deployer") && detail.contains("Ec2InstanceMetadata"),
+        "{detail}"
+    );
+    assert!(whoami.status.success(), "{}", stderr(&whoami));
+    let who: serde_json::Value = serde_json::from_slice(&whoami.stdout).unwrap();
+    assert_eq!(
+        who["Arn"],
+        format!("arn:aws:sts::{account}:assumed-role/deployer/strap-e2e")
+    );
+    assert_eq!(who["Account"], account.as_str());
+    // Without the profile the instance role itself answers.
+    let who: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
+    assert!(
+        who["Arn"]
+            .as_str()
+            .unwrap()
+            .contains(":assumed-role/strap-creds-role/"),
+        "{who}"
+    );
+    mock.shutdown().await;
+}
