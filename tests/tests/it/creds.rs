@@ -337,6 +337,49 @@ fn conformance_envs() -> Vec<(&'static str, Env)> {
             ),
         ),
         ("nothing", Env::new(None, None, &[])),
+        // Error paths: each SDK must stop (or move on) the same way.
+        (
+            "role_arn alone",
+            Env::new(Some("[profile p]\nrole_arn = arn:aws:iam::1:role/R\n"), None, &[("AWS_PROFILE", "p")]),
+        ),
+        (
+            "source_profile and credential_source",
+            Env::new(
+                Some("[profile p]\nrole_arn = arn:aws:iam::1:role/R\nsource_profile = p\ncredential_source = Environment\n"),
+                None,
+                &[("AWS_PROFILE", "p")],
+            ),
+        ),
+        (
+            "lower-case credential_source",
+            Env::new(
+                Some("[profile p]\nrole_arn = arn:aws:iam::1:role/R\ncredential_source = environment\n"),
+                None,
+                &[("AWS_PROFILE", "p")],
+            ),
+        ),
+        (
+            "complete SSO profile",
+            Env::new(
+                Some("[profile p]\nsso_start_url = https://x.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 111122223333\nsso_role_name = R\n"),
+                Some("[p]\naws_access_key_id = AKIDP\naws_secret_access_key = s\n"),
+                &[("AWS_PROFILE", "p")],
+            ),
+        ),
+        ("web identity without a role", Env::new(None, None, &[("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent/token")])),
+        ("empty AWS_PROFILE", Env::new(None, Some(KEYS_FILE), &[("AWS_PROFILE", "")])),
+        (
+            "keys split across the files",
+            Env::new(Some("[default]\naws_secret_access_key = s\n"), Some("[default]\naws_access_key_id = AKIDSPLIT\n"), &[]),
+        ),
+        (
+            "duplicate default sections",
+            Env::new(Some("[default]\naws_access_key_id = AKIDDUP\n[default]\naws_secret_access_key = s\n"), None, &[]),
+        ),
+        (
+            "credentials-file section with the profile prefix",
+            Env::new(None, Some("[profile dev]\naws_access_key_id = AKIDX\naws_secret_access_key = s\n"), &[("AWS_PROFILE", "dev")]),
+        ),
     ]
 }
 
