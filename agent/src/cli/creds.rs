@@ -161,6 +161,7 @@ pub fn explain_json(e: &Explanation, others: &[(Sdk, String)]) -> serde_json::Va
                 "provider": s.provider,
                 "status": s.status.as_str(),
                 "detail": s.detail,
+                "elapsed_ms": s.elapsed.as_secs_f64() * 1000.0,
             })
         })
         .collect();
@@ -202,15 +203,16 @@ pub fn explain_text(e: &Explanation, others: &[(Sdk, String)]) -> String {
         .unwrap_or(8)
         .max(8);
     out.push_str(&format!(
-        " #  {:<width$}  {:<11}  DETAIL\n",
-        "PROVIDER", "STATUS"
+        " #  {:<width$}  {:<11}  {:>8}  DETAIL\n",
+        "PROVIDER", "STATUS", "TIME"
     ));
     for (i, s) in e.steps.iter().enumerate() {
         out.push_str(&format!(
-            "{:>2}  {:<width$}  {:<11}  {}\n",
+            "{:>2}  {:<width$}  {:<11}  {:>8}  {}\n",
             i + 1,
             s.provider,
             s.status.as_str(),
+            format_elapsed(s.elapsed),
             s.detail.replace('\n', " ")
         ));
     }
@@ -230,7 +232,13 @@ pub fn explain_text(e: &Explanation, others: &[(Sdk, String)]) -> String {
         (None, Some(err)) => out.push_str(&format!("no credentials: {err}\n")),
         (None, None) => out.push_str("no credentials\n"),
     }
-    let mine = e.verdict();
+    // The verdicts are judged from the configuration alone (no network, no process), so
+    // compare like with like: this SDK's own verdict from the same probe.
+    let mine = others
+        .iter()
+        .find(|(sdk, _)| *sdk == e.sdk)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| e.verdict());
     let differ: Vec<String> = others
         .iter()
         .filter(|(sdk, v)| *sdk != e.sdk && *v != mine)
@@ -238,12 +246,24 @@ pub fn explain_text(e: &Explanation, others: &[(Sdk, String)]) -> String {
         .collect();
     if !differ.is_empty() {
         out.push_str(&format!(
-            "SDKs disagree here: {} → {mine}; {}\n",
+            "SDKs disagree here (judged from the configuration): {} → {mine}; {}\n",
             e.sdk.as_str(),
             differ.join("; ")
         ));
     }
     out
+}
+
+/// A provider's time for the table: `0.3ms`, `12ms`, `1.02s`.
+fn format_elapsed(d: std::time::Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.1}ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.0}ms")
+    } else {
+        format!("{:.2}s", ms / 1000.0)
+    }
 }
 
 /// The profile chain from the environment, with `profile` appended; an error on a loop

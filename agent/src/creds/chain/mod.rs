@@ -104,6 +104,8 @@ pub(crate) struct Run<'a> {
     /// Probe mode's winner when nothing was fetched.
     pub would: Option<Method>,
     pub error: Option<ChainError>,
+    /// When the previous provider finished.
+    pub mark: std::time::Instant,
 }
 
 impl<'a> Run<'a> {
@@ -158,10 +160,13 @@ impl<'a> Run<'a> {
             }
         };
         tracing::debug!(provider, status = status.as_str(), "{detail}");
+        let elapsed = self.mark.elapsed();
+        self.mark = std::time::Instant::now();
         self.steps.push(Step {
             provider,
             status,
             detail,
+            elapsed,
         });
     }
 
@@ -210,6 +215,7 @@ pub async fn resolve(ctx: &Context, opts: &Options) -> Explanation {
         selected: None,
         would: None,
         error: None,
+        mark: std::time::Instant::now(),
     };
     let parse_error = match files::load(ctx, sdk) {
         Ok(f) => {
@@ -219,6 +225,7 @@ pub async fn resolve(ctx: &Context, opts: &Options) -> Explanation {
         }
         Err(e) => Some(e),
     };
+    run.mark = std::time::Instant::now();
     match sdk {
         Sdk::Cli | Sdk::Botocore => botocore::chain(&mut run, parse_error).await,
         Sdk::Rust => rust::chain(&mut run, parse_error).await,
@@ -315,7 +322,12 @@ impl Explanation {
             (Some((m, _)), _, _) => m.as_str().to_string(),
             (_, Some(m), _) => m.as_str().to_string(),
             (_, _, Some(ChainError::NoCredentials)) | (_, _, None) => "no credentials".into(),
-            (_, _, Some(e)) => format!("error ({e})"),
+            (_, _, Some(ChainError::InvalidConfiguration { provider, .. })) => {
+                format!("stops: invalid configuration in {provider}")
+            }
+            (_, _, Some(ChainError::Provider { provider, .. })) => {
+                format!("stops: {provider} fails")
+            }
         }
     }
 }
