@@ -303,6 +303,7 @@ async fn export_cmd(args: ExportArgs, ctx: &Context) -> anyhow::Result<ExitCode>
         .profile
         .clone()
         .or_else(|| ctx.var(crate::creds::env_vars::AWS_PROFILE))
+        .or_else(|| ctx.var(crate::creds::env_vars::AWS_DEFAULT_PROFILE))
         .unwrap_or_else(|| "default".into());
     let chain_value = match profile_chain(ctx, &profile) {
         Ok(v) => v,
