@@ -171,7 +171,15 @@ where
     if let Some(endpoint) = container::endpoint_for(path) {
         return Ok(container_answer(state, endpoint, &req));
     }
-    if req.method() == Method::POST && path == "/" {
+    // STS: a form POST to `/`, or a presigned `GET /?Action=…` (as aws-iam-authenticator
+    // sends); a plain `GET /` is the IMDS version listing.
+    let presigned_get = req.method() == Method::GET
+        && path == "/"
+        && req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("Action=")));
+    if (req.method() == Method::POST && path == "/") || presigned_get {
         return Ok(sts_answer(state, req).await);
     }
     let options = state.options();

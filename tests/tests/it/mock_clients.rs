@@ -814,7 +814,9 @@ who = sts.get_caller_identity()
 url = sts.generate_presigned_url("get_caller_identity", Params={}, ExpiresIn=60, HttpMethod="POST")
 req = urllib.request.Request(url, method="POST", data=b"")
 status = urllib.request.urlopen(req).status
-print(json.dumps({"Arn": who["Arn"], "presigned": url, "presigned_status": status}))
+url_get = sts.generate_presigned_url("get_caller_identity", Params={}, ExpiresIn=60, HttpMethod="GET")
+status_get = urllib.request.urlopen(url_get).status
+print(json.dumps({"Arn": who["Arn"], "presigned": url, "presigned_status": status, "presigned_get_status": status_get}))
 "#;
 
 #[tokio::test]
@@ -838,6 +840,8 @@ async fn botocore_sts_get_caller_identity_and_presigned_url() {
         .unwrap()
         .contains("X-Amz-Signature="));
     assert_eq!(doc["presigned_status"], 200);
+    // A presigned GET (as aws-iam-authenticator sends) reaches STS, not the IMDS listing.
+    assert_eq!(doc["presigned_get_status"], 200);
     mock.shutdown().await;
 }
 
