@@ -3,6 +3,13 @@
 //! code through [`ImdsSettings::apply_profile`]), then explicit overrides from the command
 //! line. Values are kept raw with where they came from, and checked when a client is built
 //! so that an error names the variable or profile key at fault.
+//!
+//! The settings also carry the rules that differ between the SDKs (attempts, timeout,
+//! which token failures fall back to IMDSv1, retry delay, whether a failed connection is
+//! retried), so that the credential chain can read the instance profile the way each SDK
+//! does through the same client. Endpoint resolution lives here alone:
+//! [`ImdsSettings::resolve_endpoint`] for a client, [`ImdsSettings::configured_endpoint`]
+//! for showing the endpoint and where it came from.
 
 use std::time::Duration;
 
