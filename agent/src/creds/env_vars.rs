@@ -52,13 +52,12 @@ pub const AWS_CONTAINER_CREDENTIALS_FULL_URI: &str = "AWS_CONTAINER_CREDENTIALS_
 pub const AWS_CONTAINER_AUTHORIZATION_TOKEN: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
 /// File holding the authorization header value (wins over the variable).
 pub const AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE";
-/// `true` (any case) turns the instance-metadata provider off.
-pub const AWS_EC2_METADATA_DISABLED: &str = "AWS_EC2_METADATA_DISABLED";
-/// `true` forbids the IMDSv1 fallback.
-pub const AWS_EC2_METADATA_V1_DISABLED: &str = "AWS_EC2_METADATA_V1_DISABLED";
-/// Instance-metadata endpoint override (`http://127.0.0.1:1338`).
-pub const AWS_EC2_METADATA_SERVICE_ENDPOINT: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
-/// `IPv4` (default) or `IPv6`: which default IMDS address to use.
-pub const AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE";
+/// The instance-metadata variables are declared once, by the IMDS settings; these are
+/// the same constants under the names the chain uses.
+pub use crate::imds::settings::{
+    ENV_DISABLED as AWS_EC2_METADATA_DISABLED, ENV_ENDPOINT as AWS_EC2_METADATA_SERVICE_ENDPOINT,
+    ENV_ENDPOINT_MODE as AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE,
+    ENV_V1_DISABLED as AWS_EC2_METADATA_V1_DISABLED,
+};
 /// Legacy EC2-tools credentials file (botocore and the CLI only).
 pub const AWS_CREDENTIAL_FILE: &str = "AWS_CREDENTIAL_FILE";

@@ -1,48 +1,25 @@
 //! The two network providers of the chain: container credentials (ECS relative URI,
 //! EKS Pod Identity / `strap creds serve` full URI, with the allowed-host rules and the
-//! authorization token) and the EC2 instance profile over IMDS (token, role name,
-//! credentials, with each SDK's IMDSv1 fallback rule). Tokens and keys are never logged.
+//! authorization token) and the EC2 instance profile (role name, then credentials). The
+//! instance profile is read through the agent's one IMDS client, [`crate::imds`]: this
+//! module only states each SDK's rules as [`ImdsSettings`] (attempts, timeout, IMDSv1
+//! fallback, retry delay) and turns the client's errors into the chain's outcomes.
+//! Tokens and keys are never logged.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use super::env_vars::*;
 use super::process::parse_time;
+use super::profile::Profile;
 use super::{Credentials, Method, Outcome, Sdk};
 use crate::context::Context;
+use crate::imds::settings::{IPV4_ENDPOINT, IPV6_ENDPOINT, TOKEN_PATH};
+use crate::imds::{ImdsClient, ImdsError, ImdsSettings, V1Fallback};
 use crate::secret::Secret;
 
 /// Where ECS serves relative container-credential URIs.
 pub const ECS_HOST: &str = "http://169.254.170.2";
-/// The default instance-metadata endpoint.
-pub const IMDS_ENDPOINT: &str = "http://169.254.169.254";
-/// The IPv6 instance-metadata endpoint (`AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6`).
-pub const IMDS_ENDPOINT_IPV6: &str = "http://[fd00:ec2::254]";
-
-/// The IMDS endpoint and where it came from: the variable, the profile's
-/// `ec2_metadata_service_endpoint`, the mode (variable or `ec2_metadata_service_endpoint_mode`),
-/// else the IPv4 default.
-pub fn imds_endpoint(ctx: &Context, profile: Option<&super::profile::Profile>) -> (String, String) {
-    if let Some(e) = ctx.var(AWS_EC2_METADATA_SERVICE_ENDPOINT) {
-        return (e, AWS_EC2_METADATA_SERVICE_ENDPOINT.to_string());
-    }
-    if let Some(l) = profile.and_then(|p| p.located("ec2_metadata_service_endpoint")) {
-        return (
-            l.value.clone(),
-            format!("ec2_metadata_service_endpoint at {}", l.at()),
-        );
-    }
-    let mode = ctx.var(AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE).or_else(|| {
-        profile
-            .and_then(|p| p.get("ec2_metadata_service_endpoint_mode"))
-            .map(str::to_string)
-    });
-    if mode.is_some_and(|m| m.eq_ignore_ascii_case("ipv6")) {
-        return (IMDS_ENDPOINT_IPV6.to_string(), "endpoint mode IPv6".into());
-    }
-    (IMDS_ENDPOINT.to_string(), "the default".into())
-}
-
 /// Per-request timeout for IMDS (botocore's `metadata_service_timeout` default).
 pub const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
 /// Per-request timeout for the container endpoint (botocore's default).
@@ -60,25 +37,34 @@ fn imds_attempts(sdk: Sdk) -> u32 {
     }
 }
 
-/// Send a request, again after a 5xx answer, up to `attempts` times.
-async fn send_retrying(
-    attempts: u32,
-    build: impl Fn() -> reqwest::RequestBuilder,
-) -> Result<reqwest::Response, reqwest::Error> {
-    let mut left = attempts.max(1);
-    loop {
-        left -= 1;
-        let resp = build().send().await?;
-        if resp.status().is_server_error() && left > 0 {
-            tokio::time::sleep(IMDS_RETRY_DELAY).await;
-            continue;
-        }
-        return Ok(resp);
+/// How `sdk` reaches IMDS for the instance profile, as settings of the agent's IMDS
+/// client: the `AWS_EC2_METADATA_*` variables, then the selected `profile`'s keys, then
+/// the SDK's own rules. Every SDK tries a request once per attempt with a one-second
+/// timeout, retries only 5xx answers (after a fixed pause), and does not retry a failed
+/// connection. aws-sdk-rust never reads without a token; botocore, the AWS CLI and Go
+/// read without one whenever the token request fails, unless the service is not there
+/// at all or `AWS_EC2_METADATA_V1_DISABLED` / `ec2_metadata_v1_disabled` forbids it.
+pub fn imds_settings(ctx: &Context, sdk: Sdk, profile: Option<&Profile>) -> ImdsSettings {
+    let mut settings = ImdsSettings::from_context(ctx);
+    if let Some(profile) = profile {
+        settings.apply_profile_at(&|key| {
+            profile
+                .located(key)
+                .map(|l| (l.value.clone(), Some(l.at())))
+        });
     }
+    settings.timeout_override = Some(IMDS_TIMEOUT);
+    settings.attempts_override = Some(imds_attempts(sdk));
+    settings.retry_base = IMDS_RETRY_DELAY;
+    settings.retry_doubles = false;
+    settings.retry_transport_errors = false;
+    if sdk == Sdk::Rust {
+        settings.fallback_to_v1 = false;
+    } else {
+        settings.v1_fallback = V1Fallback::OnAnyFailure;
+    }
+    settings
 }
-
-/// IMDSv2 token lifetime asked for.
-pub const IMDS_TOKEN_TTL: &str = "21600";
 
 /// The container-credentials URL the environment configures, or why not.
 pub fn container_uri(var: &dyn Fn(&str) -> Option<String>, sdk: Sdk) -> Result<String, Outcome> {
@@ -233,129 +219,99 @@ fn short(e: &reqwest::Error) -> String {
     }
 }
 
-/// Whether `AWS_EC2_METADATA_DISABLED` turns IMDS off (`true`, any case).
-pub fn imds_disabled(ctx: &Context) -> bool {
-    ctx.var(AWS_EC2_METADATA_DISABLED)
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+/// What went wrong in a way the chain reports as "cannot reach": `timed out`,
+/// `connection failed`, or the error itself.
+fn transport_kind(e: &ImdsError) -> String {
+    match e {
+        ImdsError::Unreachable { kind, source, .. } if *kind == "request failed" => {
+            source.to_string()
+        }
+        ImdsError::Unreachable { kind, .. } => (*kind).to_string(),
+        ImdsError::DeadlineExceeded { .. } => "timed out".to_string(),
+        other => other.to_string(),
+    }
 }
 
-/// Fetch the instance profile's credentials over IMDS as `sdk` does.
-pub async fn fetch_imds(
-    ctx: &Context,
-    sdk: Sdk,
-    v1_disabled_by_profile: bool,
-    (endpoint, from): (String, String),
-) -> Outcome {
-    let configured = endpoint != IMDS_ENDPOINT && endpoint != IMDS_ENDPOINT_IPV6;
-    if sdk.is_botocore_family() && configured && !endpoint.ends_with('/') {
+/// Fetch the instance profile's credentials over IMDS as `sdk` does, with the settings
+/// [`imds_settings`] made for it.
+pub async fn fetch_imds(sdk: Sdk, settings: &ImdsSettings) -> Outcome {
+    let choice = settings.configured_endpoint();
+    let configured = choice.url != IPV4_ENDPOINT && choice.url != IPV6_ENDPOINT;
+    if sdk.is_botocore_family() && configured && !choice.url.ends_with('/') {
         // botocore appends `latest/api/token` to the configured endpoint as is.
         return Outcome::ProviderError(format!(
-            "Invalid endpoint EC2 Instance Metadata endpoint: {endpoint}latest/api/token (from {from}): end the endpoint with '/'"
+            "Invalid endpoint EC2 Instance Metadata endpoint: {}latest/api/token (from {}): end the endpoint with '/'",
+            choice.url, choice.origin
         ));
     }
-    let endpoint = endpoint.trim_end_matches('/').to_string();
-    let client = match http_client(IMDS_TIMEOUT) {
+    let endpoint = choice.url.trim_end_matches('/').to_string();
+    let unreachable = |kind: String| {
+        Outcome::NotLoaded(format!(
+            "cannot reach IMDS at {endpoint} ({kind}); set {AWS_EC2_METADATA_DISABLED}=true off EC2"
+        ))
+    };
+    // The endpoint shown is the endpoint used, whatever the mode says.
+    let client = match ImdsClient::from_settings(&settings.clone().with_endpoint(&choice.url)) {
         Ok(c) => c,
-        Err(e) => return Outcome::ProviderError(e),
+        Err(e) => return unreachable(e.to_string()),
     };
-    let v1_disabled = v1_disabled_by_profile
-        || ctx
-            .var(AWS_EC2_METADATA_V1_DISABLED)
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let token_url = format!("{endpoint}/latest/api/token");
-    let attempts = imds_attempts(sdk);
-    let token = send_retrying(attempts, || {
-        client
-            .put(&token_url)
-            .header("x-aws-ec2-metadata-token-ttl-seconds", IMDS_TOKEN_TTL)
-    })
-    .await;
-    let token: Option<Secret<String>> = match token {
-        Ok(r) if r.status().is_success() => r.text().await.ok().map(Secret::new),
-        Ok(r) => {
-            let code = r.status().as_u16();
-            if sdk == Sdk::Rust {
-                return if code == 403 {
-                    Outcome::ProviderError(format!(
-                        "request forbidden: IMDS is disabled (PUT {token_url} answered 403)"
-                    ))
-                } else {
-                    Outcome::ProviderError(format!("PUT {token_url} answered HTTP {code}"))
-                };
+    let token_url = format!("{endpoint}{TOKEN_PATH}");
+    // A failure of the token request, whichever read met it.
+    let token_failure = |e: &ImdsError| -> Option<Outcome> {
+        match e {
+            ImdsError::V1Disabled { .. } => Some(Outcome::ProviderError(format!(
+                "Unable to retrieve token for use in IMDSv2 call and IMDSv1 has been disabled ({endpoint})"
+            ))),
+            ImdsError::Token { status: 403, .. } => Some(Outcome::ProviderError(format!(
+                "request forbidden: IMDS is disabled (PUT {token_url} answered 403)"
+            ))),
+            ImdsError::Token { status, .. } => Some(Outcome::ProviderError(format!(
+                "PUT {token_url} answered HTTP {status}"
+            ))),
+            ImdsError::ServerError { path, status, .. } if path == TOKEN_PATH => Some(
+                Outcome::ProviderError(format!("PUT {token_url} answered HTTP {status}")),
+            ),
+            ImdsError::Unreachable { url, .. } if *url == token_url => {
+                Some(unreachable(transport_kind(e)))
             }
-            None
-        }
-        Err(e) => {
-            if sdk == Sdk::Rust {
-                return Outcome::NotLoaded(format!(
-                    "cannot reach IMDS at {endpoint} ({}); set {AWS_EC2_METADATA_DISABLED}=true off EC2",
-                    short(&e)
-                ));
+            ImdsError::DeadlineExceeded { path, .. } if path == TOKEN_PATH => {
+                Some(unreachable(transport_kind(e)))
             }
-            if e.is_connect() && !v1_disabled {
-                return Outcome::NotLoaded(format!(
-                    "cannot reach IMDS at {endpoint} (connection failed); set {AWS_EC2_METADATA_DISABLED}=true off EC2"
-                ));
-            }
-            None
+            _ => None,
         }
     };
-    if token.is_none() && v1_disabled {
-        return Outcome::ProviderError(format!(
-            "Unable to retrieve token for use in IMDSv2 call and IMDSv1 has been disabled ({endpoint})"
-        ));
-    }
-    let get = |path: String| {
-        let url = format!("{endpoint}{path}");
-        let token = token.clone();
-        let client = client.clone();
-        send_retrying(attempts, move || {
-            let mut req = client.get(&url);
-            if let Some(t) = &token {
-                req = req.header("x-aws-ec2-metadata-token", t.expose().as_str());
-            }
-            req
-        })
-    };
-    let base = "/latest/meta-data/iam/security-credentials/".to_string();
-    let role = match get(base.clone()).await {
-        Ok(r) if r.status().as_u16() == 404 => {
+    let base = "/latest/meta-data/iam/security-credentials/";
+    let role = match client.get_text(base).await {
+        Ok(Some(text)) => text,
+        Ok(None) => {
             return Outcome::NotLoaded(format!(
                 "IMDS at {endpoint} has no instance profile role ({base} answered 404)"
             ))
         }
-        Ok(r) if r.status().is_success() => r.text().await.unwrap_or_default(),
-        Ok(r) => {
-            return Outcome::NotLoaded(format!(
-                "IMDS GET {base} answered HTTP {}",
-                r.status().as_u16()
-            ))
-        }
         Err(e) => {
-            return Outcome::NotLoaded(format!(
-            "cannot reach IMDS at {endpoint} ({}); set {AWS_EC2_METADATA_DISABLED}=true off EC2",
-            short(&e)
-        ))
+            return token_failure(&e).unwrap_or_else(|| match e.status() {
+                Some(status) => {
+                    Outcome::NotLoaded(format!("IMDS GET {base} answered HTTP {status}"))
+                }
+                None => unreachable(transport_kind(&e)),
+            })
         }
     };
     let Some(role) = role.lines().next().map(str::trim).filter(|r| !r.is_empty()) else {
         return Outcome::NotLoaded(format!("IMDS at {endpoint} lists no instance profile role"));
     };
     let path = format!("{base}{role}");
-    match get(path.clone()).await {
-        Ok(r) if r.status().is_success() => {
-            let body = r.bytes().await.unwrap_or_default();
-            match parse_role_credentials(&body, &format!("IMDS {path}")) {
-                Ok(c) => Outcome::Loaded(Method::IamRole, c),
-                Err(e) if sdk.is_botocore_family() => Outcome::NotLoaded(e),
-                Err(e) => Outcome::ProviderError(e),
-            }
-        }
-        Ok(r) => Outcome::NotLoaded(format!(
-            "IMDS GET {path} answered HTTP {}",
-            r.status().as_u16()
-        )),
-        Err(e) => Outcome::NotLoaded(format!("IMDS GET {path}: {}", short(&e))),
+    match client.get(&path).await {
+        Ok(Some(body)) => match parse_role_credentials(&body, &format!("IMDS {path}")) {
+            Ok(c) => Outcome::Loaded(Method::IamRole, c),
+            Err(e) if sdk.is_botocore_family() => Outcome::NotLoaded(e),
+            Err(e) => Outcome::ProviderError(e),
+        },
+        Ok(None) => Outcome::NotLoaded(format!("IMDS GET {path} answered HTTP 404")),
+        Err(e) => token_failure(&e).unwrap_or_else(|| match e.status() {
+            Some(status) => Outcome::NotLoaded(format!("IMDS GET {path} answered HTTP {status}")),
+            None => Outcome::NotLoaded(format!("IMDS GET {path}: {}", transport_kind(&e))),
+        }),
     }
 }
 
@@ -424,13 +380,44 @@ mod tests {
             Dialect::Spec,
         )
         .unwrap();
+        let endpoint = |ctx: &Context, p| {
+            let choice = imds_settings(ctx, Sdk::Cli, p).configured_endpoint();
+            (choice.url, choice.origin)
+        };
         let ctx = Context::fixed(Vec::<(String, String)>::new(), "/");
-        let (e, from) = imds_endpoint(&ctx, set.get("default"));
+        let (e, from) = endpoint(&ctx, set.get("default"));
         assert_eq!(e, "http://10.0.0.1/");
         assert!(from.contains("/c:2"), "{from}");
-        assert_eq!(imds_endpoint(&ctx, set.get("six")).0, IMDS_ENDPOINT_IPV6);
-        assert_eq!(imds_endpoint(&ctx, None).0, IMDS_ENDPOINT);
+        assert_eq!(endpoint(&ctx, set.get("six")).0, IPV6_ENDPOINT);
+        assert_eq!(endpoint(&ctx, None).0, IPV4_ENDPOINT);
         let ctx = Context::fixed([(AWS_EC2_METADATA_SERVICE_ENDPOINT, "http://x/")], "/");
-        assert_eq!(imds_endpoint(&ctx, set.get("default")).0, "http://x/");
+        assert_eq!(endpoint(&ctx, set.get("default")).0, "http://x/");
+    }
+
+    #[test]
+    fn each_sdk_rule_is_a_setting() {
+        let ctx = Context::fixed(
+            [
+                ("AWS_METADATA_SERVICE_NUM_ATTEMPTS", "9"),
+                ("AWS_METADATA_SERVICE_TIMEOUT", "30"),
+            ],
+            "/",
+        );
+        for (sdk, attempts) in [
+            (Sdk::Cli, 1),
+            (Sdk::Botocore, 1),
+            (Sdk::Rust, 4),
+            (Sdk::Go, 3),
+        ] {
+            let s = imds_settings(&ctx, sdk, None);
+            assert_eq!(s.resolve_num_attempts().unwrap(), attempts, "{sdk:?}");
+            assert_eq!(s.resolve_timeout().unwrap(), Some(IMDS_TIMEOUT), "{sdk:?}");
+            assert!(!s.retry_transport_errors && !s.retry_doubles, "{sdk:?}");
+            assert_eq!(s.allows_v1(), sdk != Sdk::Rust, "{sdk:?}");
+        }
+        assert_eq!(
+            imds_settings(&ctx, Sdk::Go, None).v1_fallback,
+            V1Fallback::OnAnyFailure
+        );
     }
 }

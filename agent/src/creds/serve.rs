@@ -26,13 +26,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Mutex};
 
 use crate::context::Context;
+use crate::creds::env_vars::{
+    AWS_CONTAINER_AUTHORIZATION_TOKEN, AWS_CONTAINER_CREDENTIALS_FULL_URI,
+};
 use crate::creds::Credentials;
 use crate::secret::Secret;
 
-/// The variable SDKs read for the endpoint URL.
-pub const ENV_FULL_URI: &str = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
-/// The variable SDKs read for the `Authorization` header value.
-pub const ENV_AUTHORIZATION_TOKEN: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
 /// Where the server listens by default: loopback, a free port.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:0";
 /// The path credentials are served on (as the EKS Pod Identity agent).
@@ -202,8 +201,11 @@ impl CredentialServer {
     /// `AWS_CONTAINER_AUTHORIZATION_TOKEN`, in that order.
     pub fn exports(&self) -> [(&'static str, String); 2] {
         [
-            (ENV_FULL_URI, self.url()),
-            (ENV_AUTHORIZATION_TOKEN, self.state.token.expose().clone()),
+            (AWS_CONTAINER_CREDENTIALS_FULL_URI, self.url()),
+            (
+                AWS_CONTAINER_AUTHORIZATION_TOKEN,
+                self.state.token.expose().clone(),
+            ),
         ]
     }
 
@@ -509,11 +511,14 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         let lines = server.env_lines();
         assert!(
-            lines.contains(&format!("{ENV_FULL_URI}={}", server.url())),
+            lines.contains(&format!(
+                "{AWS_CONTAINER_CREDENTIALS_FULL_URI}={}",
+                server.url()
+            )),
             "{lines}"
         );
         assert!(
-            lines.contains(&format!("{ENV_AUTHORIZATION_TOKEN}={token}")),
+            lines.contains(&format!("{AWS_CONTAINER_AUTHORIZATION_TOKEN}={token}")),
             "{lines}"
         );
         server.shutdown().await;

@@ -18,7 +18,7 @@ mod mock_tests;
 pub(crate) mod test_server;
 
 pub use client::ImdsClient;
-pub use settings::{EndpointMode, ImdsSettings};
+pub use settings::{EndpointChoice, EndpointMode, ImdsSettings, V1Fallback};
 
 /// Errors from configuring or talking to the metadata service.
 #[derive(Debug, thiserror::Error)]

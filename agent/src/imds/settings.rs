@@ -3,6 +3,13 @@
 //! code through [`ImdsSettings::apply_profile`]), then explicit overrides from the command
 //! line. Values are kept raw with where they came from, and checked when a client is built
 //! so that an error names the variable or profile key at fault.
+//!
+//! The settings also carry the rules that differ between the SDKs (attempts, timeout,
+//! which token failures fall back to IMDSv1, retry delay, whether a failed connection is
+//! retried), so that the credential chain can read the instance profile the way each SDK
+//! does through the same client. Endpoint resolution lives here alone:
+//! [`ImdsSettings::resolve_endpoint`] for a client, [`ImdsSettings::configured_endpoint`]
+//! for showing the endpoint and where it came from.
 
 use std::time::Duration;
 
@@ -90,6 +97,22 @@ impl EndpointMode {
     }
 }
 
+/// Looks a profile key up: its value and, when known, where it is written (`FILE:LINE`).
+pub type LocatedLookup<'a> = &'a dyn Fn(&str) -> Option<(String, Option<String>)>;
+
+/// Which failed token requests let a read go on without a token (IMDSv1), when the
+/// fallback is allowed at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum V1Fallback {
+    /// A refusal (403, 404, 405) or a token request that timed out; anything else (400,
+    /// 5xx after the retries, a refused connection) is an error.
+    OnRefusal,
+    /// Any answer but 200, and any failed token request except a refused connection
+    /// (the service is not there at all): how botocore, the AWS CLI and the Go SDK read
+    /// the instance profile.
+    OnAnyFailure,
+}
+
 /// A raw setting and where it came from (`AWS_…` variable or profile key), for errors.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sourced {
@@ -148,6 +171,29 @@ pub struct ImdsSettings {
     pub token_ttl: Duration,
     /// The first retry delay (doubled per retry, capped); zero in tests.
     pub retry_base: Duration,
+    /// Whether each retry waits twice as long as the one before (with jitter), or every
+    /// retry waits exactly [`Self::retry_base`].
+    pub retry_doubles: bool,
+    /// Whether a refused connection or a timed-out attempt is tried again (5xx answers
+    /// always are, up to the attempts).
+    pub retry_transport_errors: bool,
+    /// Which token failures fall back to IMDSv1 when [`Self::allows_v1`].
+    pub v1_fallback: V1Fallback,
+    /// A fixed number of attempts that beats the configured one (an SDK's own count).
+    pub attempts_override: Option<u32>,
+    /// A fixed connect and per-attempt timeout that beats the configured one.
+    pub timeout_override: Option<Duration>,
+}
+
+/// The endpoint as configured, before it is checked, and where it came from (for
+/// `strap creds explain` and errors).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointChoice {
+    /// The URL as written (a trailing `/` kept).
+    pub url: String,
+    /// `command line`, `environment variable …`, `profile key … at FILE:LINE`,
+    /// `endpoint mode IPv6` or `the default`.
+    pub origin: String,
 }
 
 impl Default for ImdsSettings {
@@ -165,6 +211,11 @@ impl Default for ImdsSettings {
             deadline: DEFAULT_DEADLINE,
             token_ttl: DEFAULT_TOKEN_TTL,
             retry_base: DEFAULT_RETRY_BASE,
+            retry_doubles: true,
+            retry_transport_errors: true,
+            v1_fallback: V1Fallback::OnRefusal,
+            attempts_override: None,
+            timeout_override: None,
         }
     }
 }
@@ -193,9 +244,21 @@ impl ImdsSettings {
     /// Fill in what the environment left unset from the selected profile (`get` returns
     /// a key's value in that profile). The environment keeps precedence.
     pub fn apply_profile(&mut self, get: &dyn Fn(&str) -> Option<String>) {
+        self.apply_profile_at(&|key| get(key).map(|v| (v, None)));
+    }
+
+    /// As [`Self::apply_profile`], with `get` also saying where the key is written
+    /// (`FILE:LINE`), so that the source of a value names it.
+    pub fn apply_profile_at(&mut self, get: LocatedLookup<'_>) {
         let fill = |slot: &mut Option<Sourced>, key: &str| {
             if slot.is_none() {
-                *slot = get(key).map(|v| Sourced::profile(key, v));
+                *slot = get(key).map(|(v, at)| {
+                    let mut sourced = Sourced::profile(key, v);
+                    if let Some(at) = at {
+                        sourced.source = format!("{} at {at}", sourced.source);
+                    }
+                    sourced
+                });
             }
         };
         fill(&mut self.endpoint, PROFILE_ENDPOINT);
@@ -225,23 +288,62 @@ impl ImdsSettings {
     /// The endpoint base URL, without a trailing `/`: the explicit override, else the
     /// configured endpoint, else the explicit or configured mode, else IPv4.
     pub fn resolve_endpoint(&self) -> Result<String, ImdsError> {
+        let choice = self.choose_endpoint(false)?;
+        validate_endpoint(&choice.url, &choice.origin)
+    }
+
+    /// The endpoint as the credential chain shows it: chosen as [`Self::resolve_endpoint`]
+    /// chooses, but unchecked, and an unrecognised mode reads as the IPv4 default rather
+    /// than an error (the chain reports a bad endpoint when it is used).
+    pub fn configured_endpoint(&self) -> EndpointChoice {
+        match self.choose_endpoint(true) {
+            Ok(choice) => choice,
+            Err(_) => EndpointChoice {
+                url: IPV4_ENDPOINT.to_string(),
+                origin: "the default".to_string(),
+            },
+        }
+    }
+
+    /// Override, endpoint, mode, default; with `lenient`, a mode that is neither IPv4 nor
+    /// IPv6 reads as the default.
+    fn choose_endpoint(&self, lenient: bool) -> Result<EndpointChoice, ImdsError> {
         if let Some(endpoint) = &self.endpoint_override {
-            return validate_endpoint(endpoint, "command line");
+            return Ok(EndpointChoice {
+                url: endpoint.clone(),
+                origin: "command line".to_string(),
+            });
         }
         if let Some(endpoint) = &self.endpoint {
-            return validate_endpoint(&endpoint.value, &endpoint.source);
+            return Ok(EndpointChoice {
+                url: endpoint.value.clone(),
+                origin: endpoint.source.clone(),
+            });
         }
         let mode = match (self.mode_override, &self.endpoint_mode) {
-            (Some(mode), _) => mode,
-            (None, Some(raw)) => EndpointMode::parse(raw.value.trim()).ok_or_else(|| {
-                ImdsError::InvalidEndpointMode {
-                    value: raw.value.clone(),
-                    source_name: raw.source.clone(),
+            (Some(mode), _) => Some(mode),
+            (None, Some(raw)) => match EndpointMode::parse(raw.value.trim()) {
+                Some(mode) => Some(mode),
+                None if lenient => None,
+                None => {
+                    return Err(ImdsError::InvalidEndpointMode {
+                        value: raw.value.clone(),
+                        source_name: raw.source.clone(),
+                    })
                 }
-            })?,
-            (None, None) => EndpointMode::Ipv4,
+            },
+            (None, None) => None,
         };
-        Ok(mode.endpoint().to_string())
+        Ok(match mode {
+            Some(EndpointMode::Ipv6) => EndpointChoice {
+                url: IPV6_ENDPOINT.to_string(),
+                origin: "endpoint mode IPv6".to_string(),
+            },
+            Some(EndpointMode::Ipv4) | None => EndpointChoice {
+                url: IPV4_ENDPOINT.to_string(),
+                origin: "the default".to_string(),
+            },
+        })
     }
 
     /// The URL of the token API at the resolved endpoint.
@@ -251,6 +353,9 @@ impl ImdsSettings {
 
     /// The configured timeout: connect timeout and per-attempt timeout.
     pub fn resolve_timeout(&self) -> Result<Option<Duration>, ImdsError> {
+        if let Some(timeout) = self.timeout_override {
+            return Ok(Some(timeout));
+        }
         let Some(raw) = &self.timeout else {
             return Ok(None);
         };
@@ -268,6 +373,9 @@ impl ImdsSettings {
 
     /// The configured number of attempts, at least 1.
     pub fn resolve_num_attempts(&self) -> Result<u32, ImdsError> {
+        if let Some(n) = self.attempts_override {
+            return Ok(n.max(1));
+        }
         let Some(raw) = &self.num_attempts else {
             return Ok(DEFAULT_NUM_ATTEMPTS);
         };
@@ -363,6 +471,42 @@ mod tests {
             s.resolve_timeout().unwrap(),
             Some(Duration::from_millis(250))
         );
+    }
+
+    #[test]
+    fn configured_endpoint_says_where_it_came_from() {
+        let mut s = ImdsSettings::from_context(&ctx(&[(ENV_ENDPOINT_MODE, "IPv6")]));
+        assert_eq!(
+            s.configured_endpoint(),
+            EndpointChoice {
+                url: IPV6_ENDPOINT.into(),
+                origin: "endpoint mode IPv6".into()
+            }
+        );
+        s.apply_profile_at(&|key| {
+            (key == PROFILE_ENDPOINT).then(|| ("http://10.0.0.1/".into(), Some("/c:2".into())))
+        });
+        let choice = s.configured_endpoint();
+        assert_eq!(choice.url, "http://10.0.0.1/");
+        assert_eq!(
+            choice.origin,
+            "profile key ec2_metadata_service_endpoint at /c:2"
+        );
+        assert_eq!(s.resolve_endpoint().unwrap(), "http://10.0.0.1");
+        // An unknown mode: an error when resolving, the default when only shown.
+        let s = ImdsSettings::from_context(&ctx(&[(ENV_ENDPOINT_MODE, "IPv5")]));
+        assert!(s.resolve_endpoint().is_err());
+        assert_eq!(s.configured_endpoint().url, IPV4_ENDPOINT);
+    }
+
+    #[test]
+    fn overrides_beat_configured_attempts_and_timeout() {
+        let mut s =
+            ImdsSettings::from_context(&ctx(&[(ENV_TIMEOUT, "9"), (ENV_NUM_ATTEMPTS, "7")]));
+        s.attempts_override = Some(0);
+        s.timeout_override = Some(Duration::from_secs(1));
+        assert_eq!(s.resolve_num_attempts().unwrap(), 1);
+        assert_eq!(s.resolve_timeout().unwrap(), Some(Duration::from_secs(1)));
     }
 
     #[test]

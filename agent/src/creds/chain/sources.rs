@@ -299,23 +299,18 @@ pub(crate) async fn container(run: &Run<'_>) -> R {
 
 /// The instance profile over IMDS.
 pub(crate) async fn imds(run: &Run<'_>) -> R {
-    if net::imds_disabled(run.ctx) {
+    let settings = net::imds_settings(run.ctx, run.sdk, run.merged.get(&run.profile));
+    if settings.disabled {
         return R::Next(format!("{AWS_EC2_METADATA_DISABLED}=true"));
     }
-    let profile = run.merged.get(&run.profile);
-    let (endpoint, from) = net::imds_endpoint(run.ctx, profile);
+    let endpoint = settings.configured_endpoint().url;
     if run.looking() {
         return R::Would(
             Method::IamRole,
             format!("would ask IMDS at {endpoint} for the instance profile role (if it answers)"),
         );
     }
-    let v1_off = run
-        .merged
-        .get(&run.profile)
-        .and_then(|p| p.get("ec2_metadata_v1_disabled"))
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    match net::fetch_imds(run.ctx, run.sdk, v1_off, (endpoint.clone(), from)).await {
+    match net::fetch_imds(run.sdk, &settings).await {
         Outcome::Loaded(m, c) => R::Ok(m, c, format!("instance profile from IMDS at {endpoint}")),
         other => other.into(),
     }

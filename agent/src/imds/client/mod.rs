@@ -18,8 +18,8 @@ use crate::context::Context;
 use crate::secret::Secret;
 
 use super::settings::{
-    ImdsSettings, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, ENV_DISABLED, MAX_RETRY_DELAY,
-    TOKEN_PATH, TOKEN_REFRESH_BUFFER,
+    ImdsSettings, V1Fallback, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, ENV_DISABLED,
+    MAX_RETRY_DELAY, TOKEN_PATH, TOKEN_REFRESH_BUFFER,
 };
 use super::ImdsError;
 
@@ -56,6 +56,9 @@ struct Inner {
     deadline: Duration,
     token_ttl: Duration,
     retry_base_nanos: AtomicU64,
+    retry_doubles: bool,
+    retry_transport_errors: bool,
+    v1_fallback: V1Fallback,
     token: Mutex<TokenState>,
     requests: AtomicU64,
 }
@@ -141,6 +144,9 @@ impl ImdsClient {
                 deadline: settings.deadline,
                 token_ttl: settings.token_ttl,
                 retry_base_nanos: AtomicU64::new(duration_nanos(settings.retry_base)),
+                retry_doubles: settings.retry_doubles,
+                retry_transport_errors: settings.retry_transport_errors,
+                v1_fallback: settings.v1_fallback,
                 token: Mutex::new(TokenState::Empty),
                 requests: AtomicU64::new(0),
             }),
@@ -300,14 +306,16 @@ impl ImdsClient {
                 };
                 Ok(Some(value))
             }
-            Ok(answer) if matches!(answer.status, 403..=405) && allows_v1 => {
+            Ok(answer) if allows_v1 && self.falls_back_on_status(answer.status) => {
                 tracing::debug!(status = answer.status, "no IMDSv2 token; using IMDSv1");
-                *state = TokenState::V1;
+                if matches!(answer.status, 403..=405) {
+                    *state = TokenState::V1;
+                }
                 Ok(None)
             }
             Ok(answer) => {
                 let status = answer.status;
-                if matches!(status, 403..=405) && self.v1_forbidden_by_setting() {
+                if self.falls_back_on_status(status) && self.v1_forbidden_by_setting() {
                     return Err(ImdsError::V1Disabled {
                         path: path.to_string(),
                         reason: format!("token request answered HTTP {status}"),
@@ -321,21 +329,54 @@ impl ImdsClient {
             }
             // A stalled token API with a responsive metadata API is how a hop limit of 1
             // looks from a container; botocore reads without a token then.
-            Err((Failure::Transport(_, "timed out"), _)) if allows_v1 => {
-                tracing::debug!("the IMDSv2 token request timed out; trying IMDSv1 for this read");
+            Err((Failure::Transport(_, kind), _))
+                if allows_v1 && self.falls_back_on_transport(kind) =>
+            {
+                tracing::debug!(
+                    kind,
+                    "the IMDSv2 token request failed; trying IMDSv1 for this read"
+                );
+                Ok(None)
+            }
+            Err((Failure::Server(status), _)) if allows_v1 && self.falls_back_on_status(status) => {
+                tracing::debug!(status, "no IMDSv2 token; using IMDSv1 for this read");
                 Ok(None)
             }
             Err((failure, attempts)) => {
                 if self.v1_forbidden_by_setting() {
-                    if let Failure::Transport(_, kind) = &failure {
+                    let reason = match &failure {
+                        Failure::Transport(_, kind) => Some(format!("token request {kind}")),
+                        Failure::Server(status) if self.falls_back_on_status(*status) => {
+                            Some(format!("token request answered HTTP {status}"))
+                        }
+                        _ => None,
+                    };
+                    if let Some(reason) = reason {
                         return Err(ImdsError::V1Disabled {
                             path: path.to_string(),
-                            reason: format!("token request {kind}"),
+                            reason,
                         });
                     }
                 }
                 Err(self.failure_error(failure, TOKEN_PATH, &url, attempts))
             }
+        }
+    }
+
+    /// Whether a token answer with this status leads to IMDSv1, by the fallback rule.
+    fn falls_back_on_status(&self, status: u16) -> bool {
+        match self.inner.v1_fallback {
+            V1Fallback::OnRefusal => matches!(status, 403..=405),
+            V1Fallback::OnAnyFailure => status != 200,
+        }
+    }
+
+    /// Whether a token request that failed this way (`timed out`, `connection failed`,
+    /// `request failed`) leads to IMDSv1, by the fallback rule.
+    fn falls_back_on_transport(&self, kind: &str) -> bool {
+        match self.inner.v1_fallback {
+            V1Fallback::OnRefusal => kind == "timed out",
+            V1Fallback::OnAnyFailure => kind != "connection failed",
         }
     }
 
@@ -391,7 +432,11 @@ impl ImdsClient {
                 }
             };
             let timed_out = matches!(failure, Failure::Transport(_, "timed out"));
-            if attempt >= self.inner.num_attempts || (timed_out && !policy.retry_timeouts) {
+            let transport = matches!(failure, Failure::Transport(..));
+            if attempt >= self.inner.num_attempts
+                || (timed_out && !policy.retry_timeouts)
+                || (transport && !self.inner.retry_transport_errors)
+            {
                 return Err((failure, attempt));
             }
             let delay = self.backoff(attempt);
@@ -418,8 +463,8 @@ impl ImdsClient {
     /// Exponential backoff with jitter: base × 2^(attempt-1), capped, then 50–100 %.
     fn backoff(&self, attempt: u32) -> Duration {
         let base = Duration::from_nanos(self.inner.retry_base_nanos.load(Ordering::Relaxed));
-        if base.is_zero() {
-            return Duration::ZERO;
+        if base.is_zero() || !self.inner.retry_doubles {
+            return base;
         }
         let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
         let capped = exp.min(MAX_RETRY_DELAY);

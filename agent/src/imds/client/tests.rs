@@ -537,3 +537,81 @@ async fn tokens_never_reach_debug_or_errors() {
         assert!(!text.contains(TOKEN), "{text}");
     }
 }
+
+#[tokio::test]
+async fn any_failure_rule_reads_without_a_token_after_a_400_or_5xx() {
+    for status in [400, 500] {
+        let server = TestServer::start(move |req, _| match req.method.as_str() {
+            "PUT" => Reply::status(status),
+            _ if req.header(TOKEN_HEADER).is_none() => Reply::ok("v1"),
+            _ => Reply::status(401),
+        })
+        .await;
+        let mut s = settings(&server);
+        s.attempts_override = Some(2);
+        // The default rule: a 400 or a lasting 5xx from the token API is an error.
+        let err = ImdsClient::from_settings(&s)
+            .unwrap()
+            .get("/a")
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), Some(status), "{err}");
+        s.v1_fallback = V1Fallback::OnAnyFailure;
+        let client = ImdsClient::from_settings(&s).unwrap();
+        assert_eq!(client.get("/a").await.unwrap().unwrap(), b"v1");
+        let puts = if status == 500 { 2 } else { 1 };
+        assert_eq!(count(&server, "PUT"), 2 * puts, "status {status}");
+    }
+}
+
+#[tokio::test]
+async fn any_failure_rule_still_honours_v1_disabled() {
+    let server = TestServer::start(|req, _| match req.method.as_str() {
+        "PUT" => Reply::status(500),
+        _ => Reply::ok("v1"),
+    })
+    .await;
+    let ctx = Context::fixed([("AWS_EC2_METADATA_V1_DISABLED", "true")], "/");
+    let mut s = ImdsSettings::from_context(&ctx).with_endpoint(server.url());
+    s.retry_base = Duration::ZERO;
+    s.attempts_override = Some(1);
+    s.v1_fallback = V1Fallback::OnAnyFailure;
+    let err = ImdsClient::from_settings(&s)
+        .unwrap()
+        .get("/a")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ImdsError::V1Disabled { .. }), "{err}");
+    assert_eq!(server.lines(), ["PUT /latest/api/token"]);
+}
+
+#[tokio::test]
+async fn transport_retries_can_be_turned_off() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let mut s = ImdsSettings::default().with_endpoint(&url).v2_only();
+    s.retry_base = Duration::ZERO;
+    s.attempts_override = Some(4);
+    s.retry_transport_errors = false;
+    let client = ImdsClient::from_settings(&s).unwrap();
+    let err = client.get("/a").await.unwrap_err();
+    assert!(
+        matches!(err, ImdsError::Unreachable { attempts: 1, .. }),
+        "{err}"
+    );
+    assert_eq!(client.requests_made(), 1);
+}
+
+#[test]
+fn fixed_retry_delay_does_not_double() {
+    let s = ImdsSettings {
+        retry_base: Duration::from_millis(50),
+        retry_doubles: false,
+        ..ImdsSettings::default()
+    };
+    let client = ImdsClient::from_settings(&s).unwrap();
+    for attempt in 1..5 {
+        assert_eq!(client.backoff(attempt), Duration::from_millis(50));
+    }
+}
