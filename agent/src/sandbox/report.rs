@@ -1,0 +1,423 @@
+//! The report of a `strap try`: per launch, the boot's outcome, each part and module as
+//! the boot recorded it, and what changed on the machine. It is serialised as JSON between
+//! the sandbox and the host (and for `--json`), and rendered as a table for people.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::changes::{AccountChanges, ChangeKind, FileChange, PackageChange};
+use super::limits::PidsLimit;
+use super::preflight::Mode;
+
+/// The whole report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TryReport {
+    /// Whether the sandbox ran as root or through a user namespace.
+    pub mode: Mode,
+    /// The first boot, then each relaunch.
+    pub launches: Vec<LaunchReport>,
+    /// Where the upper layers were kept (`--keep`).
+    pub kept: Option<PathBuf>,
+}
+
+impl TryReport {
+    /// Whether every launch's boot exited 0 within its limits.
+    pub fn succeeded(&self) -> bool {
+        self.launches.iter().all(|l| l.outcome.succeeded())
+    }
+}
+
+/// How the boot process ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootOutcome {
+    /// Its exit status, if it exited.
+    pub exit_code: Option<i32>,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
+    /// Killed at `--timeout`.
+    pub timed_out: bool,
+    /// Wall time, milliseconds.
+    pub duration_ms: u64,
+    /// The last lines of its output (stdout and stderr).
+    pub output_tail: String,
+}
+
+impl BootOutcome {
+    /// Exited 0 and was not killed.
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out
+    }
+
+    fn describe(&self) -> String {
+        let secs = self.duration_ms as f64 / 1000.0;
+        if self.timed_out {
+            format!("killed at the timeout after {secs:.2}s")
+        } else if let Some(code) = self.exit_code {
+            format!("exit {code} in {secs:.2}s")
+        } else if let Some(sig) = self.signal {
+            format!("killed by signal {sig} after {secs:.2}s")
+        } else {
+            format!("ended after {secs:.2}s")
+        }
+    }
+}
+
+/// One part or module, as the boot recorded it in its report.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartRecord {
+    pub name: String,
+    pub stage: Option<String>,
+    pub frequency: Option<String>,
+    /// `ran`, `skipped` or `failed`.
+    pub status: Option<String>,
+    /// Why it was skipped.
+    pub reason: Option<String>,
+    pub exit_code: Option<i64>,
+    pub duration_ms: Option<f64>,
+    pub output_tail: Option<String>,
+}
+
+/// What the limits did during one launch.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitReport {
+    /// How the number of processes was bounded (none: real root without a pids cgroup).
+    pub pids: Option<PidsLimit>,
+    /// Forks refused because the pids limit was reached.
+    pub pids_refused: u64,
+    /// Bytes used in the upper layers' tmpfs, and its size.
+    pub upper_used: u64,
+    pub upper_size: u64,
+    /// The upper layers' tmpfs is full: writes failed with "no space left".
+    pub upper_full: bool,
+}
+
+/// One launch: the first boot (index 0) or a relaunch from the baked image.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LaunchReport {
+    pub index: u32,
+    /// The instance-id the metadata service gave this launch.
+    pub instance_id: Option<String>,
+    pub outcome: BootOutcome,
+    /// Every part and module from the boot's `report.json`.
+    pub parts: Vec<PartRecord>,
+    /// The boot's `status.json`, as written.
+    pub boot_status: Option<Value>,
+    /// Files added, changed and deleted, relative to the image the launch started from.
+    pub files: Vec<FileChange>,
+    pub accounts: AccountChanges,
+    pub packages: Vec<PackageChange>,
+    pub limits: LimitReport,
+}
+
+fn str_field(item: &Value, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|k| match item.get(*k)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    })
+}
+
+fn parse_part(item: &Value) -> Option<PartRecord> {
+    let name = str_field(item, &["name", "module", "part", "filename"])?;
+    let duration_ms = item.get("duration_ms").and_then(Value::as_f64).or_else(|| {
+        item.get("duration")
+            .and_then(Value::as_f64)
+            .map(|s| s * 1000.0)
+    });
+    Some(PartRecord {
+        name,
+        stage: str_field(item, &["stage"]),
+        frequency: str_field(item, &["frequency"]),
+        status: str_field(item, &["status", "result"]),
+        reason: str_field(item, &["skip_reason", "reason"]),
+        exit_code: item.get("exit_code").and_then(Value::as_i64),
+        duration_ms,
+        output_tail: str_field(item, &["output_tail", "output"]),
+    })
+}
+
+/// The parts and modules of a boot's `report.json`: its top-level list, or the lists
+/// under `parts`, `modules` and each stage's `modules`.
+pub fn parse_boot_report(report: &Value) -> Vec<PartRecord> {
+    let mut out = Vec::new();
+    collect(report, None, &mut out);
+    out
+}
+
+fn collect(value: &Value, stage: Option<&str>, out: &mut Vec<PartRecord>) {
+    match value {
+        Value::Array(items) => {
+            for item in items {
+                if let Some(mut part) = parse_part(item) {
+                    if part.stage.is_none() {
+                        part.stage = stage.map(str::to_string);
+                    }
+                    out.push(part);
+                }
+            }
+        }
+        Value::Object(map) => {
+            for key in ["parts", "modules", "scripts", "entries"] {
+                if let Some(list) = map.get(key) {
+                    collect(list, stage, out);
+                }
+            }
+            if let Some(Value::Object(stages)) = map.get("stages") {
+                for (name, stage_value) in stages {
+                    collect(stage_value, Some(name), out);
+                }
+            } else if let Some(Value::Array(stages)) = map.get("stages") {
+                for stage_value in stages {
+                    let name = str_field(stage_value, &["name", "stage"]);
+                    collect(stage_value, name.as_deref(), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+fn change_word(change: ChangeKind) -> &'static str {
+    match change {
+        ChangeKind::Added => "added",
+        ChangeKind::Changed => "changed",
+        ChangeKind::Deleted => "deleted",
+        ChangeKind::Replaced => "replaced",
+    }
+}
+
+fn opt(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or("-")
+}
+
+/// The report as tables for people.
+pub fn render_table(report: &TryReport) -> String {
+    let mut out = String::new();
+    for launch in &report.launches {
+        let title = if launch.index == 0 {
+            "first boot".to_string()
+        } else {
+            format!("relaunch {}", launch.index)
+        };
+        let _ = writeln!(
+            out,
+            "{title}: instance {}, boot {}",
+            opt(&launch.instance_id),
+            launch.outcome.describe()
+        );
+        if let Some(status) = launch
+            .boot_status
+            .as_ref()
+            .and_then(|s| s.get("status").or_else(|| s.pointer("/v1/status")))
+            .and_then(Value::as_str)
+        {
+            let _ = writeln!(out, "boot status: {status}");
+        }
+        let limits = &launch.limits;
+        if launch.outcome.timed_out {
+            let _ = writeln!(out, "limit: the boot was killed at the timeout");
+        }
+        if limits.pids_refused > 0 {
+            let _ = writeln!(
+                out,
+                "limit: {} forks refused at the pids limit",
+                limits.pids_refused
+            );
+        }
+        if limits.upper_full {
+            let _ = writeln!(
+                out,
+                "limit: the upper layer is full ({} of {})",
+                human_size(limits.upper_used),
+                human_size(limits.upper_size)
+            );
+        }
+        if !launch.parts.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n{:<28} {:<8} {:<18} {:<8} {:>4} {:>9}  NOTE",
+                "PART/MODULE", "STAGE", "FREQUENCY", "STATUS", "EXIT", "TIME"
+            );
+            for part in &launch.parts {
+                let time = part
+                    .duration_ms
+                    .map(|ms| format!("{:.3}s", ms / 1000.0))
+                    .unwrap_or_else(|| "-".into());
+                let exit = part
+                    .exit_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into());
+                let _ = writeln!(
+                    out,
+                    "{:<28} {:<8} {:<18} {:<8} {:>4} {:>9}  {}",
+                    part.name,
+                    opt(&part.stage),
+                    opt(&part.frequency),
+                    opt(&part.status),
+                    exit,
+                    time,
+                    part.reason.as_deref().unwrap_or("")
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\n{:<9} {:<8} {:<5} {:>10}  PATH",
+            "CHANGE", "TYPE", "MODE", "SIZE"
+        );
+        if launch.files.is_empty() {
+            let _ = writeln!(out, "(no files changed)");
+        }
+        for file in &launch.files {
+            let kind = format!("{:?}", file.kind).to_lowercase();
+            let size = file.size.map(human_size).unwrap_or_else(|| "-".into());
+            let mut path = file.path.clone();
+            if let Some(target) = &file.link_target {
+                path.push_str(" -> ");
+                path.push_str(target);
+            }
+            let _ = writeln!(
+                out,
+                "{:<9} {:<8} {:<5} {:>10}  {path}",
+                change_word(file.change),
+                kind,
+                opt(&file.mode),
+                size
+            );
+            if let Some(diff) = &file.diff {
+                for line in diff.lines() {
+                    let _ = writeln!(out, "    {line}");
+                }
+            }
+        }
+        let acc = &launch.accounts;
+        for (label, names) in [
+            ("users added", &acc.users_added),
+            ("users removed", &acc.users_removed),
+            ("groups added", &acc.groups_added),
+            ("groups removed", &acc.groups_removed),
+        ] {
+            if !names.is_empty() {
+                let _ = writeln!(out, "{label}: {}", names.join(", "));
+            }
+        }
+        for pkg in &launch.packages {
+            let _ = writeln!(
+                out,
+                "package {}: {} {}",
+                pkg.change,
+                pkg.name,
+                pkg.version
+                    .as_deref()
+                    .or(pkg.old_version.as_deref())
+                    .unwrap_or("")
+            );
+        }
+        if !launch.outcome.output_tail.is_empty() {
+            let _ = writeln!(out, "\noutput (last lines):");
+            for line in launch.outcome.output_tail.lines() {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+        out.push('\n');
+    }
+    if let Some(kept) = &report.kept {
+        let _ = writeln!(out, "upper layer kept in {}", kept.display());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_reports_of_several_shapes_give_their_parts() {
+        let flat = serde_json::json!({"parts": [
+            {"name": "part-001", "stage": "final", "frequency": "once-per-instance",
+             "status": "ran", "exit_code": 0, "duration_ms": 12.0, "output_tail": "hi"},
+            {"name": "scripts_per_once", "stage": "final", "frequency": "once",
+             "status": "skipped", "skip_reason": "already ran once"}
+        ]});
+        let parts = parse_boot_report(&flat);
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].exit_code, Some(0));
+        assert_eq!(parts[1].reason.as_deref(), Some("already ran once"));
+
+        let staged = serde_json::json!({"stages": {"init": {"modules": [
+            {"module": "write_files", "status": "ran", "duration": 0.5}
+        ]}}});
+        let parts = parse_boot_report(&staged);
+        assert_eq!(parts[0].name, "write_files");
+        assert_eq!(parts[0].stage.as_deref(), Some("init"));
+        assert_eq!(parts[0].duration_ms, Some(500.0));
+    }
+
+    #[test]
+    fn the_table_names_each_change_and_limit() {
+        let report = TryReport {
+            mode: Mode::Root,
+            kept: None,
+            launches: vec![LaunchReport {
+                index: 0,
+                instance_id: Some("i-0abc".into()),
+                outcome: BootOutcome {
+                    exit_code: None,
+                    signal: Some(9),
+                    timed_out: true,
+                    duration_ms: 2000,
+                    output_tail: "working\n".into(),
+                },
+                parts: vec![],
+                boot_status: None,
+                files: vec![FileChange {
+                    path: "/etc/motd".into(),
+                    change: ChangeKind::Changed,
+                    kind: super::super::changes::FileKind::File,
+                    size: Some(2048),
+                    mode: Some("0644".into()),
+                    owner: Some("0:0".into()),
+                    old_size: Some(10),
+                    old_mode: Some("0644".into()),
+                    link_target: None,
+                    diff: None,
+                }],
+                accounts: AccountChanges {
+                    users_added: vec!["alice".into()],
+                    ..Default::default()
+                },
+                packages: vec![],
+                limits: LimitReport::default(),
+            }],
+        };
+        let table = render_table(&report);
+        assert!(
+            table.contains("first boot: instance i-0abc, boot killed at the timeout"),
+            "{table}"
+        );
+        assert!(
+            table.contains("changed   file     0644     2.0 KiB  /etc/motd"),
+            "{table}"
+        );
+        assert!(table.contains("users added: alice"), "{table}");
+        assert!(!report.succeeded());
+    }
+}

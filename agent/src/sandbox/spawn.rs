@@ -1,0 +1,152 @@
+//! What runs between `fork` and `exec` for each process of the sandbox: leaving the host's
+//! namespaces, the user-namespace id maps, the parent-death signal, joining the pids
+//! cgroup, and for pid 1 of a launch mounting its `/proc` and entering the overlay with
+//! `chroot`. Everything these closures touch is prepared before the fork: after it they
+//! only make system calls, which is all that is safe in the child of a threaded process.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::RawFd;
+use std::path::Path;
+
+use nix::mount::MsFlags;
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+
+use super::preflight::Mode;
+
+fn cstring(text: &str) -> io::Result<CString> {
+    CString::new(text)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))
+}
+
+fn path_cstring(path: &Path) -> io::Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))
+}
+
+/// Die with the parent: SIGKILL when the process that started this one exits, so killing
+/// any process of the sandbox tears down everything below it.
+fn die_with_parent(parent: nix::unistd::Pid) -> io::Result<()> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+    if nix::unistd::getppid() != parent {
+        // The parent is already gone: the signal will never come. (No allocation here:
+        // a raw error, not a boxed one.)
+        return Err(io::Error::from_raw_os_error(libc::ESRCH));
+    }
+    Ok(())
+}
+
+/// Write `data` to the file `path` with plain system calls (no allocation).
+fn write_file(path: &CString, data: &[u8]) -> io::Result<()> {
+    // SAFETY: `path` is a valid NUL-terminated string; the descriptor is closed on every
+    // path below; `data` is a valid slice for its length.
+    #[allow(unsafe_code)]
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let written = libc::write(fd, data.as_ptr().cast(), data.len());
+        let err = io::Error::last_os_error();
+        libc::close(fd);
+        if written < 0 {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// The set-up of the sandbox process: new mount, network, UTS and IPC namespaces, and
+/// for rootless mode a user namespace mapping the caller to root.
+pub fn sandbox_pre_exec(
+    mode: Mode,
+) -> io::Result<impl FnMut() -> io::Result<()> + Send + Sync + 'static> {
+    let parent = nix::unistd::getpid();
+    let uid = nix::unistd::getuid().as_raw();
+    let gid = nix::unistd::getgid().as_raw();
+    let uid_map = format!("0 {uid} 1\n").into_bytes();
+    let gid_map = format!("0 {gid} 1\n").into_bytes();
+    let setgroups_path = cstring("/proc/self/setgroups")?;
+    let uid_map_path = cstring("/proc/self/uid_map")?;
+    let gid_map_path = cstring("/proc/self/gid_map")?;
+    Ok(move || {
+        die_with_parent(parent)?;
+        let mut flags = CloneFlags::CLONE_NEWNS
+            | CloneFlags::CLONE_NEWNET
+            | CloneFlags::CLONE_NEWUTS
+            | CloneFlags::CLONE_NEWIPC;
+        if mode == Mode::Rootless {
+            flags |= CloneFlags::CLONE_NEWUSER;
+        }
+        nix::sched::unshare(flags)?;
+        if mode == Mode::Rootless {
+            write_file(&setgroups_path, b"deny")?;
+            write_file(&uid_map_path, &uid_map)?;
+            write_file(&gid_map_path, &gid_map)?;
+        }
+        Ok(())
+    })
+}
+
+/// The set-up of a launch process: a new pid namespace for its children (the boot is its
+/// pid 1), and the pids cgroup whose `cgroup.procs` is open as `cgroup_procs`.
+pub fn launch_pre_exec(
+    cgroup_procs: Option<RawFd>,
+) -> impl FnMut() -> io::Result<()> + Send + Sync + 'static {
+    let parent = nix::unistd::getpid();
+    move || {
+        die_with_parent(parent)?;
+        if let Some(fd) = cgroup_procs {
+            // SAFETY: `fd` is open for writing in the parent, which keeps it open until the
+            // child has started; writing "0" moves the calling process into the cgroup.
+            #[allow(unsafe_code)]
+            let written = unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) };
+            if written < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        nix::sched::unshare(CloneFlags::CLONE_NEWPID)?;
+        Ok(())
+    }
+}
+
+/// The set-up of the boot, pid 1 of the launch's pid namespace: mount its `/proc`, enter
+/// the overlay, and apply `RLIMIT_NPROC` when there is no pids cgroup.
+pub fn boot_pre_exec(
+    root: &Path,
+    nproc_limit: Option<u64>,
+) -> io::Result<impl FnMut() -> io::Result<()> + Send + Sync + 'static> {
+    let root_c = path_cstring(root)?;
+    let proc_c = path_cstring(&root.join("proc"))?;
+    let proc_type = cstring("proc")?;
+    let slash = cstring("/")?;
+    Ok(move || {
+        // As pid 1 its parent is outside its namespace (getppid() is 0), so there is
+        // nothing to compare; the launch process waits for it before exiting.
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+        nix::mount::mount(
+            Some(proc_type.as_c_str()),
+            proc_c.as_c_str(),
+            Some(proc_type.as_c_str()),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            None::<&std::ffi::CStr>,
+        )?;
+        nix::unistd::chroot(root_c.as_c_str())?;
+        nix::unistd::chdir(slash.as_c_str())?;
+        if let Some(limit) = nproc_limit {
+            let rlim = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            // SAFETY: `rlim` is a valid, initialised struct for the duration of the call.
+            #[allow(unsafe_code)]
+            let rc = unsafe { libc::setrlimit(libc::RLIMIT_NPROC, &rlim) };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    })
+}
