@@ -1,6 +1,9 @@
 //! The AWS credential provider chain, resolved as the SDKs resolve it, and explained.
 //! (Skeleton: [`Credentials`] is the contract between providers, STS and the CLI.)
 
+pub mod serve;
+pub mod sts;
+
 use chrono::{DateTime, Utc};
 
 use crate::secret::Secret;

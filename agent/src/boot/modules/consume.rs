@@ -1,0 +1,314 @@
+//! Consuming the user data (every boot, as cloud-init does): decode it into parts, put
+//! each part where it runs from (`#!` parts into the instance's `scripts/`, MIME
+//! `per-*` script parts into `<state>/scripts/per-*`, boothooks into `boothooks/`), run
+//! the boothooks with `INSTANCE_ID`, and merge the cloud-config parts into the config
+//! the modules read. Every part gets a `part` item in the report.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::cloudconfig::{self, Node, Value};
+use crate::userdata::{content_type as ct, Decoded, Part};
+
+use super::super::frequency::Frequency;
+use super::super::records::{ItemStatus, ReportItem};
+use super::super::runner::{epoch, error_chain, Boot};
+
+/// Decode raw user data into parts.
+///
+/// Interim: until the user-data decoder lands this recognises a single part by its
+/// first line (`#cloud-config`, `#!`, `#cloud-boothook`, `<powershell>`), which covers
+/// the common cases; MIME, gzip and includes come with the decoder.
+pub fn decode(raw: &[u8]) -> Decoded {
+    let mut decoded = Decoded::default();
+    if raw.iter().all(|b| b.is_ascii_whitespace()) {
+        return decoded;
+    }
+    let text = String::from_utf8_lossy(raw);
+    let first = text.lines().next().unwrap_or("").trim_end();
+    let content_type = if first.starts_with("#cloud-config") {
+        ct::CLOUD_CONFIG
+    } else if first.starts_with("#cloud-boothook") {
+        ct::BOOTHOOK
+    } else if first.starts_with("#!") {
+        ct::SHELLSCRIPT
+    } else if first.trim_start().starts_with("<powershell>") {
+        ct::POWERSHELL
+    } else {
+        decoded.warnings.push(format!(
+            "Unhandled non-multipart (text/x-not-multipart) userdata: '{}'",
+            first.chars().take(40).collect::<String>()
+        ));
+        ct::PLAIN
+    };
+    decoded.parts.push(Part {
+        content_type: content_type.to_string(),
+        filename: "part-001".into(),
+        payload: raw.to_vec(),
+        merge_how: None,
+    });
+    decoded
+}
+
+/// Merge cloud-config documents in order.
+///
+/// Interim: until cloud-init's merger lands, a later document's top-level keys replace
+/// an earlier one's.
+pub fn merge(docs: Vec<Node>) -> Node {
+    let mut merged: Vec<(Node, Node)> = Vec::new();
+    for doc in docs {
+        if let Value::Map(entries) = doc.value {
+            for (k, v) in entries {
+                if let Some(slot) = merged.iter_mut().find(|(mk, _)| mk.value == k.value) {
+                    slot.1 = v;
+                } else {
+                    merged.push((k, v));
+                }
+            }
+        }
+    }
+    Node::new(Value::Map(merged))
+}
+
+fn clean_name(name: &str) -> String {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let cleaned: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() || cleaned.starts_with('.') {
+        format!("part{cleaned}")
+    } else {
+        cleaned
+    }
+}
+
+/// Consume the user data: store parts, run boothooks, merge cloud-config.
+pub fn consume(boot: &mut Boot<'_>) {
+    let raw = boot.instance.user_data.expose().clone();
+    let user_data_file = boot.instance_dir.join("user-data.txt");
+    if let Err(err) = crate::context::write_atomic(&user_data_file, &raw, Some(0o600)) {
+        boot.warn(&format!("cannot save the user data: {err}"));
+    }
+    let decoded = decode(&raw);
+    for w in &decoded.warnings {
+        boot.warn(w);
+    }
+    let stage = boot.stage.clone();
+    let mut configs = Vec::new();
+    for part in &decoded.parts {
+        let start = epoch(boot.ctx.now());
+        let name = clean_name(&part.filename);
+        let (status, reason, freq) = match part.content_type.as_str() {
+            ct::CLOUD_CONFIG => {
+                let text = String::from_utf8_lossy(&part.payload);
+                match cloudconfig::load(&text) {
+                    Ok(node) if node.is_null() => (
+                        ItemStatus::Ran,
+                        Some("empty cloud-config".to_string()),
+                        Frequency::Always,
+                    ),
+                    Ok(node) if node.as_map().is_some() => {
+                        configs.push(node);
+                        (ItemStatus::Ran, None, Frequency::Always)
+                    }
+                    Ok(_) => {
+                        let msg = format!("{name}: cloud-config is not a mapping; ignored");
+                        boot.warn(&msg);
+                        (ItemStatus::Failed, Some(msg), Frequency::Always)
+                    }
+                    Err(err) => {
+                        let msg = format!("{name}: {}", error_chain(&err));
+                        boot.warn(&msg);
+                        (ItemStatus::Failed, Some(msg), Frequency::Always)
+                    }
+                }
+            }
+            ct::SHELLSCRIPT | ct::POWERSHELL => {
+                let file = if part.content_type == ct::POWERSHELL && !name.ends_with(".ps1") {
+                    format!("{name}.ps1")
+                } else {
+                    name.clone()
+                };
+                let payload = if part.content_type == ct::POWERSHELL {
+                    strip_powershell_tags(&part.payload)
+                } else {
+                    part.payload.clone()
+                };
+                store(
+                    boot,
+                    &boot.instance_dir.join("scripts").join(&file),
+                    &payload,
+                    Frequency::PerInstance,
+                )
+            }
+            ct::SHELLSCRIPT_PER_BOOT | ct::SHELLSCRIPT_PER_INSTANCE | ct::SHELLSCRIPT_PER_ONCE => {
+                let (which, freq) = match part.content_type.as_str() {
+                    ct::SHELLSCRIPT_PER_BOOT => ("per-boot", Frequency::PerBoot),
+                    ct::SHELLSCRIPT_PER_INSTANCE => ("per-instance", Frequency::PerInstance),
+                    _ => ("per-once", Frequency::PerOnce),
+                };
+                store(
+                    boot,
+                    &boot.paths.per_dir(which).join(&name),
+                    &part.payload,
+                    freq,
+                )
+            }
+            ct::BOOTHOOK => boothook(boot, &name, &part.payload),
+            other => {
+                let msg = format!("{name}: content type {other} is not handled; ignored");
+                boot.warn(&msg);
+                (ItemStatus::Skipped, Some(msg), Frequency::Always)
+            }
+        };
+        boot.record(ReportItem {
+            name: format!("user-data/{name}"),
+            kind: "part".into(),
+            stage: stage.clone(),
+            frequency: freq.as_str().into(),
+            status,
+            reason,
+            exit_code: None,
+            start,
+            duration: epoch(boot.ctx.now()) - start,
+            output_tail: Vec::new(),
+        });
+    }
+    boot.config = merge(configs);
+    let text = serde_json::to_string_pretty(&boot.config.to_json()).unwrap_or_default();
+    let file = boot.instance_dir.join("cloud-config.txt");
+    if let Err(err) = crate::context::write_atomic(&file, text.as_bytes(), Some(0o600)) {
+        boot.warn(&format!("cannot save the merged cloud-config: {err}"));
+    }
+}
+
+fn strip_powershell_tags(payload: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(payload);
+    let body = text
+        .trim()
+        .trim_start_matches("<powershell>")
+        .trim_end_matches("</powershell>");
+    body.trim().as_bytes().to_vec()
+}
+
+fn store(
+    boot: &mut Boot<'_>,
+    path: &std::path::Path,
+    payload: &[u8],
+    freq: Frequency,
+) -> (ItemStatus, Option<String>, Frequency) {
+    match crate::context::write_atomic(path, payload, Some(0o700)) {
+        Ok(()) => (
+            ItemStatus::Ran,
+            Some(format!("stored as {}", path.display())),
+            freq,
+        ),
+        Err(err) => {
+            let msg = format!("cannot store {}: {err}", path.display());
+            boot.warn(&msg);
+            (ItemStatus::Failed, Some(msg), freq)
+        }
+    }
+}
+
+/// Store and run a boothook (every boot; a failure is only a warning, as in cloud-init).
+fn boothook(
+    boot: &mut Boot<'_>,
+    name: &str,
+    payload: &[u8],
+) -> (ItemStatus, Option<String>, Frequency) {
+    let text = String::from_utf8_lossy(payload);
+    let body = match text.split_once('\n') {
+        Some((first, rest)) if first.trim_end().starts_with("#cloud-boothook") => rest.trim_start(),
+        _ => text.trim_start(),
+    };
+    let path = boot.instance_dir.join("boothooks").join(name);
+    if let Err(err) = crate::context::write_atomic(&path, body.as_bytes(), Some(0o700)) {
+        let msg = format!("cannot store boothook {name}: {err}");
+        boot.warn(&msg);
+        return (ItemStatus::Failed, Some(msg), Frequency::PerBoot);
+    }
+    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700));
+    let marker = format!("boothook.{name}");
+    if boot.sems.done(&marker, Frequency::PerBoot) {
+        return (
+            ItemStatus::Skipped,
+            Some("already ran this boot".into()),
+            Frequency::PerBoot,
+        );
+    }
+    let label = format!("boothook/{name}");
+    match boot.run_script(&label, &path, None) {
+        Ok(outcome) if outcome.success() => {
+            let _ = boot.sems.mark(&marker, Frequency::PerBoot);
+            (ItemStatus::Ran, None, Frequency::PerBoot)
+        }
+        Ok(outcome) => {
+            let msg = format!("boothook {name} failed: {}", describe(&outcome));
+            boot.warn(&msg);
+            (ItemStatus::Failed, Some(msg), Frequency::PerBoot)
+        }
+        Err(err) => {
+            let msg = format!("boothook {name}: {err}");
+            boot.warn(&msg);
+            (ItemStatus::Failed, Some(msg), Frequency::PerBoot)
+        }
+    }
+}
+
+/// "exit code 3", "timed out", "killed by a signal".
+pub fn describe(outcome: &super::super::exec::ScriptOutcome) -> String {
+    if outcome.timed_out {
+        format!("timed out after {:.1}s and was killed", outcome.duration)
+    } else {
+        match outcome.exit_code {
+            Some(c) => format!("exit code {c}"),
+            None => "killed by a signal".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_single_parts() {
+        assert_eq!(
+            decode(b"#cloud-config\na: 1\n").parts[0].content_type,
+            ct::CLOUD_CONFIG
+        );
+        assert_eq!(
+            decode(b"#!/bin/sh\n").parts[0].content_type,
+            ct::SHELLSCRIPT
+        );
+        assert!(decode(b"  \n").parts.is_empty());
+        let d = decode(b"echo hi\n");
+        assert_eq!(d.parts[0].content_type, ct::PLAIN);
+        assert_eq!(d.warnings.len(), 1);
+    }
+
+    #[test]
+    fn later_documents_replace_top_level_keys() {
+        let a = cloudconfig::load("runcmd: [a]\nhostname: x\n").unwrap();
+        let b = cloudconfig::load("runcmd: [b]\n").unwrap();
+        let m = merge(vec![a, b]);
+        assert_eq!(m.get("hostname").unwrap().as_str(), Some("x"));
+        assert_eq!(
+            m.get("runcmd").unwrap().as_seq().unwrap()[0].as_str(),
+            Some("b")
+        );
+    }
+
+    #[test]
+    fn names_are_cleaned() {
+        assert_eq!(clean_name("../x y.sh"), "x_y.sh");
+        assert_eq!(clean_name("part-001"), "part-001");
+    }
+}
