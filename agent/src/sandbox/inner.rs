@@ -295,12 +295,11 @@ async fn run_sandbox(plan: &Plan) -> Result<(), SandboxError> {
                 }
             })?;
         }
-        let outcome_and_limits = run_launch(plan, i).await?;
-        let (outcome, mut limits) = outcome_and_limits;
+        let (outcome, mut limits) = run_launch(plan, i).await?;
         let boot_report =
-            read_json::<serde_json::Value>(&root.join(&super::BOOT_REPORT_PATH[1..])).ok();
-        let boot_status =
-            read_json::<serde_json::Value>(&root.join(&super::BOOT_STATUS_PATH[1..])).ok();
+            read_json::<crate::boot::Report>(&root.join(&super::BOOT_REPORT_PATH[1..])).ok();
+        let boot_status = crate::boot::status::read(&root.join(&super::BOOT_RUN_DIR[1..]));
+        let boot_status = (boot_status.status != "not started").then(|| boot_status.into());
         // The launch's processes are gone (its pid namespace died with pid 1): the
         // overlay can go, leaving its upper layer to compare and to bake.
         mounts::detach(&root)?;

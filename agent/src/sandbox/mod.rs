@@ -52,8 +52,8 @@ pub const DEFAULT_MAX_PIDS: u64 = 512;
 pub const DIFF_MAX_BYTES: u64 = 64 * 1024;
 /// The boot's record of every part and module, inside the sandbox.
 pub const BOOT_REPORT_PATH: &str = "/var/lib/strap/data/report.json";
-/// The boot's status record, inside the sandbox.
-pub const BOOT_STATUS_PATH: &str = "/run/strap/status.json";
+/// The boot's run folder (`status.json`, `result.json`), inside the sandbox.
+pub const BOOT_RUN_DIR: &str = "/run/strap";
 
 /// What runs inside the sandbox.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

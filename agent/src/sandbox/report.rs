@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::changes::{AccountChanges, ChangeKind, FileChange, PackageChange};
 use super::limits::PidsLimit;
@@ -69,6 +68,8 @@ impl BootOutcome {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PartRecord {
     pub name: String,
+    /// `module`, `part` or `script`.
+    pub kind: Option<String>,
     pub stage: Option<String>,
     pub frequency: Option<String>,
     /// `ran`, `skipped` or `failed`.
@@ -103,8 +104,8 @@ pub struct LaunchReport {
     pub outcome: BootOutcome,
     /// Every part and module from the boot's `report.json`.
     pub parts: Vec<PartRecord>,
-    /// The boot's `status.json`, as written.
-    pub boot_status: Option<Value>,
+    /// The boot's status (absent when it never wrote one).
+    pub boot_status: Option<BootStatus>,
     /// Files added, changed and deleted, relative to the image the launch started from.
     pub files: Vec<FileChange>,
     pub accounts: AccountChanges,
@@ -112,72 +113,51 @@ pub struct LaunchReport {
     pub limits: LimitReport,
 }
 
-fn str_field(item: &Value, keys: &[&str]) -> Option<String> {
-    keys.iter().find_map(|k| match item.get(*k)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Null => None,
-        other => Some(other.to_string()),
-    })
+/// The boot's status as `strap status` reads it from `/run/strap`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootStatus {
+    /// `running`, `done` or `error`.
+    pub status: String,
+    pub extended_status: String,
+    pub errors: Vec<String>,
+    pub recoverable_errors: std::collections::BTreeMap<String, Vec<String>>,
 }
 
-fn parse_part(item: &Value) -> Option<PartRecord> {
-    let name = str_field(item, &["name", "module", "part", "filename"])?;
-    let duration_ms = item.get("duration_ms").and_then(Value::as_f64).or_else(|| {
-        item.get("duration")
-            .and_then(Value::as_f64)
-            .map(|s| s * 1000.0)
-    });
-    Some(PartRecord {
-        name,
-        stage: str_field(item, &["stage"]),
-        frequency: str_field(item, &["frequency"]),
-        status: str_field(item, &["status", "result"]),
-        reason: str_field(item, &["skip_reason", "reason"]),
-        exit_code: item.get("exit_code").and_then(Value::as_i64),
-        duration_ms,
-        output_tail: str_field(item, &["output_tail", "output"]),
-    })
-}
-
-/// The parts and modules of a boot's `report.json`: its top-level list, or the lists
-/// under `parts`, `modules` and each stage's `modules`.
-pub fn parse_boot_report(report: &Value) -> Vec<PartRecord> {
-    let mut out = Vec::new();
-    collect(report, None, &mut out);
-    out
-}
-
-fn collect(value: &Value, stage: Option<&str>, out: &mut Vec<PartRecord>) {
-    match value {
-        Value::Array(items) => {
-            for item in items {
-                if let Some(mut part) = parse_part(item) {
-                    if part.stage.is_none() {
-                        part.stage = stage.map(str::to_string);
-                    }
-                    out.push(part);
-                }
-            }
+impl From<crate::boot::status::Status> for BootStatus {
+    fn from(s: crate::boot::status::Status) -> Self {
+        Self {
+            status: s.status,
+            extended_status: s.extended_status,
+            errors: s.errors,
+            recoverable_errors: s.recoverable_errors,
         }
-        Value::Object(map) => {
-            for key in ["parts", "modules", "scripts", "entries"] {
-                if let Some(list) = map.get(key) {
-                    collect(list, stage, out);
-                }
-            }
-            if let Some(Value::Object(stages)) = map.get("stages") {
-                for (name, stage_value) in stages {
-                    collect(stage_value, Some(name), out);
-                }
-            } else if let Some(Value::Array(stages)) = map.get("stages") {
-                for stage_value in stages {
-                    let name = str_field(stage_value, &["name", "stage"]);
-                    collect(stage_value, name.as_deref(), out);
-                }
-            }
-        }
-        _ => {}
     }
+}
+
+/// The parts, scripts and modules of a boot's `report.json`.
+pub fn parse_boot_report(report: &crate::boot::Report) -> Vec<PartRecord> {
+    report
+        .items
+        .iter()
+        .map(|item| PartRecord {
+            name: item.name.clone(),
+            kind: Some(item.kind.clone()),
+            stage: Some(item.stage.clone()),
+            frequency: Some(item.frequency.clone()),
+            status: Some(
+                match item.status {
+                    crate::boot::ItemStatus::Ran => "ran",
+                    crate::boot::ItemStatus::Skipped => "skipped",
+                    crate::boot::ItemStatus::Failed => "failed",
+                }
+                .to_string(),
+            ),
+            reason: item.reason.clone(),
+            exit_code: item.exit_code.map(i64::from),
+            duration_ms: Some(item.duration * 1000.0),
+            output_tail: (!item.output_tail.is_empty()).then(|| item.output_tail.join("\n")),
+        })
+        .collect()
 }
 
 fn human_size(bytes: u64) -> String {
@@ -223,13 +203,11 @@ pub fn render_table(report: &TryReport) -> String {
             opt(&launch.instance_id),
             launch.outcome.describe()
         );
-        if let Some(status) = launch
-            .boot_status
-            .as_ref()
-            .and_then(|s| s.get("status").or_else(|| s.pointer("/v1/status")))
-            .and_then(Value::as_str)
-        {
-            let _ = writeln!(out, "boot status: {status}");
+        if let Some(status) = &launch.boot_status {
+            let _ = writeln!(out, "boot status: {}", status.extended_status);
+            for error in &status.errors {
+                let _ = writeln!(out, "  error: {error}");
+            }
         }
         let limits = &launch.limits;
         if launch.outcome.timed_out {
@@ -350,25 +328,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn boot_reports_of_several_shapes_give_their_parts() {
-        let flat = serde_json::json!({"parts": [
-            {"name": "part-001", "stage": "final", "frequency": "once-per-instance",
-             "status": "ran", "exit_code": 0, "duration_ms": 12.0, "output_tail": "hi"},
-            {"name": "scripts_per_once", "stage": "final", "frequency": "once",
-             "status": "skipped", "skip_reason": "already ran once"}
-        ]});
-        let parts = parse_boot_report(&flat);
+    fn the_boot_report_items_become_parts() {
+        let report: crate::boot::Report = serde_json::from_value(serde_json::json!({
+            "version": 1, "instance_id": "i-1", "boot_id": "b", "datasource": "DataSourceEc2",
+            "started": 1.0, "finished": 2.0, "imds_requests": 3,
+            "imds_requests_before_first_script": 2, "stages": [],
+            "items": [
+                {"name": "part-001", "kind": "script", "stage": "modules-final",
+                 "frequency": "once-per-instance", "status": "ran", "exit_code": 0,
+                 "start": 1.5, "duration": 0.25, "output_tail": ["hi", "there"]},
+                {"name": "scripts_per_once", "kind": "module", "stage": "modules-final",
+                 "frequency": "once", "status": "skipped", "reason": "already ran once",
+                 "start": 1.8, "duration": 0.0}
+            ]
+        }))
+        .unwrap();
+        let parts = parse_boot_report(&report);
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].exit_code, Some(0));
+        assert_eq!(parts[0].duration_ms, Some(250.0));
+        assert_eq!(parts[0].output_tail.as_deref(), Some("hi\nthere"));
+        assert_eq!(parts[1].status.as_deref(), Some("skipped"));
         assert_eq!(parts[1].reason.as_deref(), Some("already ran once"));
-
-        let staged = serde_json::json!({"stages": {"init": {"modules": [
-            {"module": "write_files", "status": "ran", "duration": 0.5}
-        ]}}});
-        let parts = parse_boot_report(&staged);
-        assert_eq!(parts[0].name, "write_files");
-        assert_eq!(parts[0].stage.as_deref(), Some("init"));
-        assert_eq!(parts[0].duration_ms, Some(500.0));
     }
 
     #[test]
