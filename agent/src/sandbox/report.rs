@@ -23,9 +23,11 @@ pub struct TryReport {
 }
 
 impl TryReport {
-    /// Whether every launch's boot exited 0 within its limits.
+    /// Whether every launch's boot exited 0 without hitting a limit.
     pub fn succeeded(&self) -> bool {
-        self.launches.iter().all(|l| l.outcome.succeeded())
+        self.launches
+            .iter()
+            .all(|l| l.outcome.succeeded() && l.limits.pids_refused == 0 && !l.limits.upper_full)
     }
 }
 
