@@ -117,6 +117,11 @@ impl OutputLog {
         self.raw(&format!("{} {text}\n", (self.clock)()));
     }
 
+    /// A message for the output log only (the console already has it).
+    pub fn log_only(&self, text: &str) {
+        self.raw(&format!("{} {text}\n", (self.clock)()));
+    }
+
     fn raw(&self, text: &str) {
         if let Ok(mut guard) = self.file.lock() {
             if let Some(file) = guard.as_mut() {

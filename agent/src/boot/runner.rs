@@ -263,14 +263,26 @@ fn rfc2822(ctx: &Context) -> String {
     t.to_rfc2822()
 }
 
-/// Write a JSON record atomically.
+/// Write a JSON record atomically (temp file then rename, so a reader never sees half
+/// a file). Records are rewritten after every module and are not worth an fsync each:
+/// the markers, which decide what runs again, are synced.
 pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), BootError> {
     let text = serde_json::to_vec_pretty(value).unwrap_or_default();
-    crate::context::write_atomic(path, &text, Some(0o644)).map_err(|e| BootError::Io {
+    let io = |source| BootError::Io {
         op: "write",
         path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, &text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
 }
 
 impl Boot<'_> {
@@ -463,7 +475,7 @@ impl Boot<'_> {
                     &format!("finish: {stage}/{full}: FAIL: running {full} failed: {msg}"),
                 );
                 tracing::error!("{stage}/{name}: {msg}");
-                self.out.message(&format!("{name} failed: {msg}"));
+                self.out.log_only(&format!("{name} failed: {msg}"));
                 if let Some(s) = self.report.stage_mut() {
                     s.errors.push(format!("{name}: {msg}"));
                 }

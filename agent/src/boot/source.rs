@@ -6,9 +6,8 @@
 //! boot thread, several at a time so that the identity document and the user data cost
 //! one round trip after the token.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use crate::imds::ImdsClient;
 use crate::secret::Secret;
@@ -68,19 +67,12 @@ pub trait Datasource: Send + Sync {
 pub struct ImdsSource {
     client: ImdsClient,
     handle: tokio::runtime::Handle,
-    endpoint: String,
-    counter: Arc<AtomicU64>,
 }
 
 impl ImdsSource {
     /// A source over a client, driven by the given runtime.
-    pub fn new(client: ImdsClient, handle: tokio::runtime::Handle, endpoint: String) -> Self {
-        Self {
-            client,
-            handle,
-            endpoint,
-            counter: Arc::new(AtomicU64::new(0)),
-        }
+    pub fn new(client: ImdsClient, handle: tokio::runtime::Handle) -> Self {
+        Self { client, handle }
     }
 }
 
@@ -92,12 +84,10 @@ impl Datasource for ImdsSource {
     fn fetch(&self, paths: &[&str]) -> Vec<Result<Option<Vec<u8>>, SourceError>> {
         let client = self.client.clone();
         let owned: Vec<String> = paths.iter().map(|p| (*p).to_string()).collect();
-        let counter = self.counter.clone();
         self.handle.block_on(async move {
             let mut tasks = Vec::new();
             for path in owned {
                 let client = client.clone();
-                counter.fetch_add(1, Ordering::Relaxed);
                 tasks.push(tokio::spawn(async move {
                     let res = client.get(&path).await;
                     (path, res)
@@ -119,17 +109,11 @@ impl Datasource for ImdsSource {
     }
 
     fn requests(&self) -> u64 {
-        // Paths asked for, plus the session token.
-        let asked = self.counter.load(Ordering::Relaxed);
-        if asked == 0 {
-            0
-        } else {
-            asked + 1
-        }
+        self.client.requests_made()
     }
 
     fn location(&self) -> String {
-        self.endpoint.clone()
+        self.client.endpoint().to_string()
     }
 }
 
@@ -168,6 +152,40 @@ impl Datasource for SeedSource {
     }
     fn location(&self) -> String {
         self.dir.display().to_string()
+    }
+}
+
+/// Metadata held in memory (path to bytes): a fixed answer set for tests and demos.
+pub struct MemorySource {
+    name: String,
+    entries: BTreeMap<String, Vec<u8>>,
+}
+
+impl MemorySource {
+    /// A source answering exactly these paths.
+    pub fn new(name: impl Into<String>, entries: BTreeMap<String, Vec<u8>>) -> Self {
+        Self {
+            name: name.into(),
+            entries,
+        }
+    }
+}
+
+impl Datasource for MemorySource {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn fetch(&self, paths: &[&str]) -> Vec<Result<Option<Vec<u8>>, SourceError>> {
+        paths
+            .iter()
+            .map(|p| Ok(self.entries.get(*p).cloned()))
+            .collect()
+    }
+    fn requests(&self) -> u64 {
+        0
+    }
+    fn location(&self) -> String {
+        "memory".into()
     }
 }
 

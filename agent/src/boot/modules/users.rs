@@ -38,9 +38,21 @@ pub struct Group {
 
 /// A user in the root's `/etc/passwd`.
 pub fn lookup_user(ctx: &Context, name: &str) -> Option<Account> {
-    let path = ctx.path("/etc/passwd").ok()?;
-    let text = std::fs::read_to_string(path).ok()?;
-    text.lines().find_map(|line| {
+    let root = || Account {
+        name: "root".into(),
+        uid: 0,
+        gid: 0,
+        home: "/root".into(),
+    };
+    let Some(text) = ctx
+        .path("/etc/passwd")
+        .ok()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+    else {
+        // root is uid 0 on every system, even a fresh root without account files.
+        return (name == "root").then(root);
+    };
+    let found = text.lines().find_map(|line| {
         let f: Vec<&str> = line.split(':').collect();
         (f.len() >= 7 && f[0] == name).then(|| Account {
             name: f[0].to_string(),
@@ -48,18 +60,28 @@ pub fn lookup_user(ctx: &Context, name: &str) -> Option<Account> {
             gid: f[3].parse().unwrap_or(0),
             home: f[5].to_string(),
         })
-    })
+    });
+    found.or_else(|| (name == "root").then(root))
 }
 
 /// A group in the root's `/etc/group`.
 pub fn lookup_group(ctx: &Context, name: &str) -> Option<Group> {
-    let path = ctx.path("/etc/group").ok()?;
-    let text = std::fs::read_to_string(path).ok()?;
-    text.lines().find_map(|line| {
+    let text = ctx
+        .path("/etc/group")
+        .ok()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let found = text.lines().find_map(|line| {
         let f: Vec<&str> = line.split(':').collect();
         (f.len() >= 3 && f[0] == name).then(|| Group {
             name: f[0].to_string(),
             gid: f[2].parse().unwrap_or(0),
+        })
+    });
+    found.or_else(|| {
+        (name == "root").then(|| Group {
+            name: "root".into(),
+            gid: 0,
         })
     })
 }
