@@ -439,6 +439,8 @@ pub async fn launch_main(
         )
         .env("HOME", "/root")
         .env("LANG", "C.UTF-8")
+        // The output goes to a file read by people: no colour codes.
+        .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)

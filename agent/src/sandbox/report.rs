@@ -23,11 +23,17 @@ pub struct TryReport {
 }
 
 impl TryReport {
-    /// Whether every launch's boot exited 0 without hitting a limit.
+    /// Whether every launch's boot ended well (exit 0, or "degraded done": warnings but no
+    /// errors) without hitting a limit.
     pub fn succeeded(&self) -> bool {
-        self.launches
-            .iter()
-            .all(|l| l.outcome.succeeded() && l.limits.pids_refused == 0 && !l.limits.upper_full)
+        self.launches.iter().all(|l| {
+            let degraded = l.outcome.exit_code == Some(crate::boot::status::EXIT_DEGRADED.into())
+                && !l.outcome.timed_out
+                && l.boot_status.as_ref().is_some_and(|s| s.errors.is_empty());
+            (l.outcome.succeeded() || degraded)
+                && l.limits.pids_refused == 0
+                && !l.limits.upper_full
+        })
     }
 }
 
@@ -231,31 +237,57 @@ pub fn render_table(report: &TryReport) -> String {
             );
         }
         if !launch.parts.is_empty() {
-            let _ = writeln!(
-                out,
-                "\n{:<28} {:<8} {:<18} {:<8} {:>4} {:>9}  NOTE",
-                "PART/MODULE", "STAGE", "FREQUENCY", "STATUS", "EXIT", "TIME"
-            );
-            for part in &launch.parts {
-                let time = part
-                    .duration_ms
-                    .map(|ms| format!("{:.3}s", ms / 1000.0))
-                    .unwrap_or_else(|| "-".into());
-                let exit = part
-                    .exit_code
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "-".into());
-                let _ = writeln!(
-                    out,
-                    "{:<28} {:<8} {:<18} {:<8} {:>4} {:>9}  {}",
-                    part.name,
-                    opt(&part.stage),
-                    opt(&part.frequency),
-                    opt(&part.status),
-                    exit,
-                    time,
-                    part.reason.as_deref().unwrap_or("")
+            let rows: Vec<[String; 7]> = launch
+                .parts
+                .iter()
+                .map(|part| {
+                    [
+                        part.name.clone(),
+                        opt(&part.stage).to_string(),
+                        opt(&part.frequency).to_string(),
+                        opt(&part.status).to_string(),
+                        part.exit_code.map_or_else(|| "-".into(), |c| c.to_string()),
+                        part.duration_ms
+                            .map_or_else(|| "-".into(), |ms| format!("{:.3}s", ms / 1000.0)),
+                        part.reason.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            let header = [
+                "PART/MODULE",
+                "STAGE",
+                "FREQUENCY",
+                "STATUS",
+                "EXIT",
+                "TIME",
+                "NOTE",
+            ]
+            .map(str::to_string);
+            let mut widths = [0usize; 7];
+            for row in std::iter::once(&header).chain(&rows) {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            out.push('\n');
+            for row in std::iter::once(&header).chain(&rows) {
+                let line = format!(
+                    "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {:>w4$}  {:>w5$}  {}",
+                    row[0],
+                    row[1],
+                    row[2],
+                    row[3],
+                    row[4],
+                    row[5],
+                    row[6],
+                    w0 = widths[0],
+                    w1 = widths[1],
+                    w2 = widths[2],
+                    w3 = widths[3],
+                    w4 = widths[4],
+                    w5 = widths[5],
                 );
+                let _ = writeln!(out, "{}", line.trim_end());
             }
         }
         let _ = writeln!(
