@@ -320,3 +320,116 @@ fn a_missing_user_data_file_is_an_error_naming_it() {
         "{stderr}"
     );
 }
+
+fn part<'a>(launch: &'a Value, name: &str) -> &'a Value {
+    launch["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no part {name} in {:#}", launch["parts"]))
+}
+
+#[test]
+fn the_boot_runs_cloud_config_and_the_report_lists_its_parts_and_changes() {
+    require_sandbox!();
+    let user = unique("d").chars().take(24).collect::<String>();
+    let config = format!(
+        "#cloud-config\nwrite_files:\n  - path: /etc/strap-e2e-app.conf\n    content: |\n      port=8080\n\
+         users:\n  - name: {user}\nruncmd:\n  - echo runcmd ran > /var/tmp/strap-e2e-runcmd\n"
+    );
+    let case = Case::new(&config);
+    let (out, report) = case.run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = launch(&report, 0);
+    assert_eq!(first["boot_status"]["status"], "done", "{first:#}");
+    assert_eq!(part(first, "config-write_files")["status"], "ran");
+    assert_eq!(part(first, "scripts_user/runcmd")["exit_code"], 0);
+    assert_eq!(part(first, "config-bootcmd")["status"], "skipped");
+    assert!(part(first, "config-bootcmd")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("bootcmd"));
+    assert_eq!(
+        change(first, "/etc/strap-e2e-app.conf").unwrap()["change"],
+        "added"
+    );
+    assert_eq!(
+        change(first, "/var/tmp/strap-e2e-runcmd").unwrap()["size"],
+        11
+    );
+    let id = first["instance_id"].as_str().unwrap();
+    assert!(change(
+        first,
+        &format!("/var/lib/strap/instances/{id}/sem/config_runcmd")
+    )
+    .is_some());
+    assert!(first["accounts"]["users_added"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from(user.clone())));
+    assert!(!Path::new("/etc/strap-e2e-app.conf").exists());
+    assert!(!std::fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .contains(&user));
+}
+
+#[test]
+fn a_relaunch_reruns_per_instance_work_and_not_per_once_work() {
+    require_sandbox!();
+    let config = "#cloud-config\nwrite_files:\n\
+        \x20 - path: /var/lib/strap/scripts/per-once/once.sh\n    permissions: '0755'\n    content: |\n      #!/bin/sh\n      echo once >> /var/tmp/strap-e2e-once\n\
+        \x20 - path: /var/lib/strap/scripts/per-instance/inst.sh\n    permissions: '0755'\n    content: |\n      #!/bin/sh\n      echo instance >> /var/tmp/strap-e2e-instance\n\
+        runcmd:\n  - echo runcmd >> /var/tmp/strap-e2e-runcmd\n";
+    let case = Case::new(config);
+    let (out, report) = case.run(&["--relaunch", "2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let launches = report["launches"].as_array().unwrap();
+    assert_eq!(launches.len(), 3);
+    let ids: Vec<&str> = launches
+        .iter()
+        .map(|l| l["instance_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2],
+        "{ids:?}"
+    );
+
+    let first = &launches[0];
+    assert_eq!(part(first, "scripts_per_once/once.sh")["status"], "ran");
+    assert_eq!(part(first, "scripts_per_instance/inst.sh")["status"], "ran");
+    assert_eq!(change(first, "/var/tmp/strap-e2e-once").unwrap()["size"], 5);
+    for (n, relaunch) in launches.iter().enumerate().skip(1) {
+        let per_once = part(relaunch, "config-scripts_per_once");
+        assert_eq!(per_once["status"], "skipped", "{relaunch:#}");
+        assert!(
+            per_once["reason"].as_str().unwrap().contains("already ran"),
+            "{per_once}"
+        );
+        assert_eq!(
+            part(relaunch, "scripts_per_instance/inst.sh")["status"],
+            "ran"
+        );
+        assert_eq!(part(relaunch, "config-runcmd")["status"], "ran");
+        // Changes are relative to the baked image: the per-once log is not touched, the
+        // per-instance and runcmd logs grow by one line each launch.
+        assert!(
+            change(relaunch, "/var/tmp/strap-e2e-once").is_none(),
+            "{relaunch:#}"
+        );
+        let inst = change(relaunch, "/var/tmp/strap-e2e-instance").unwrap();
+        assert_eq!(inst["change"], "changed");
+        assert_eq!(inst["size"], 9 * (n + 1));
+        assert_eq!(inst["old_size"], 9 * n);
+        let sem = format!("/var/lib/strap/instances/{}/sem/config_runcmd", ids[n]);
+        assert!(change(relaunch, &sem).is_some(), "{relaunch:#}");
+    }
+}
