@@ -37,6 +37,10 @@ pub struct Plan {
     pub options: TryOptions,
     pub mode: Mode,
     pub workdir: PathBuf,
+    /// The lowest layer, when not the read-only bind of `/` in the work folder (set by
+    /// the sandbox process).
+    #[serde(default)]
+    pub lower: Option<PathBuf>,
 }
 
 impl Plan {
@@ -53,7 +57,9 @@ impl Plan {
         self.layers().join(format!("work-{i}"))
     }
     fn lower(&self) -> PathBuf {
-        self.workdir.join("lower")
+        self.lower
+            .clone()
+            .unwrap_or_else(|| self.workdir.join("lower"))
     }
     fn root(&self, i: u32) -> PathBuf {
         self.workdir.join(format!("root-{i}"))
@@ -167,6 +173,7 @@ fn run_in_workdir(
         options: options.clone(),
         mode,
         workdir: workdir.to_path_buf(),
+        lower: None,
     };
     crate::context::write_atomic(&plan.user_data(), user_data, Some(0o600)).map_err(|e| {
         SandboxError::Io {
@@ -223,7 +230,7 @@ fn run_in_workdir(
 /// each launch and write the report. Errors are written to the work folder for the host.
 pub async fn sandbox_main(plan_path: &Path) -> Result<(), SandboxError> {
     let plan: Plan = read_json(plan_path)?;
-    let result = run_sandbox(&plan).await;
+    let result = run_sandbox(&mut plan.clone()).await;
     if let Err(err) = &result {
         let mut message = err.to_string();
         let mut source = std::error::Error::source(err);
@@ -256,13 +263,22 @@ fn feature(err: SandboxError, name: &str) -> SandboxError {
     }
 }
 
-async fn run_sandbox(plan: &Plan) -> Result<(), SandboxError> {
-    let opts = &plan.options;
+async fn run_sandbox(plan: &mut Plan) -> Result<(), SandboxError> {
+    let opts = &plan.options.clone();
     let rootless = plan.mode == Mode::Rootless;
     mounts::make_private()?;
     mounts::tmpfs(&plan.layers(), Some(opts.max_size), "755")
         .map_err(|e| feature(e, "a tmpfs for the upper layer"))?;
-    mounts::bind_root_readonly(&plan.lower())?;
+    if let Err(err) = mounts::bind_root_readonly(&plan.lower()) {
+        if !rootless {
+            return Err(err);
+        }
+        // In a user namespace the kernel refuses a non-recursive bind of a tree with
+        // locked mounts below it; the overlay can still take `/` itself as its lower
+        // layer (it sees the root filesystem without the mounts on top either way).
+        tracing::debug!("{err}; using / as the lower layer");
+        plan.lower = Some(PathBuf::from("/"));
+    }
     net::loopback_with(super::IMDS_ADDR)?;
     let user_data =
         std::fs::read(plan.user_data()).map_err(SandboxError::io("read", &plan.user_data()))?;
@@ -282,8 +298,17 @@ async fn run_sandbox(plan: &Plan) -> Result<(), SandboxError> {
                 .map_err(|e| feature(e, "overlayfs with several lower layers"))?;
         }
         let root = plan.root(i);
-        mounts::overlay(&root, &lowers, &plan.upper(i), &plan.work(i), rootless)
-            .map_err(|e| feature(e, "overlayfs over the root filesystem"))?;
+        mounts::overlay(&root, &lowers, &plan.upper(i), &plan.work(i), rootless).map_err(|e| {
+            feature(
+                e,
+                if rootless {
+                    "an overlay over / inside a user namespace (the kernel refuses it while \
+                         /proc, /dev or /sys are mounted below /; run strap try as root)"
+                } else {
+                    "overlayfs over the root filesystem"
+                },
+            )
+        })?;
         let run_dir = mounts::prepare_root(&root, &exe)?;
         if opts.runner == Runner::Script {
             let script = run_dir.join("user-data");

@@ -433,3 +433,42 @@ fn a_relaunch_reruns_per_instance_work_and_not_per_once_work() {
         assert!(change(relaunch, &sem).is_some(), "{relaunch:#}");
     }
 }
+
+#[test]
+fn without_root_it_works_through_a_user_namespace_or_says_what_is_missing() {
+    use std::os::unix::process::CommandExt;
+    require_sandbox!();
+    let case = Case::new("#!/bin/sh\necho rootless > /etc/strap-e2e-rootless\n");
+    use std::os::unix::fs::PermissionsExt;
+    for p in [
+        case.dir.path().to_path_buf(),
+        case.path("tmp"),
+        case.path("user-data"),
+    ] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let out = command("strap")
+        .arg("try")
+        .arg(case.path("user-data"))
+        .args(["--runner", "script", "--json"])
+        .env("TMPDIR", case.path("tmp"))
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["mode"], "rootless");
+        assert!(change(launch(&report, 0), "/etc/strap-e2e-rootless").is_some());
+    } else {
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("this machine cannot run a sandbox: "),
+            "{stderr}"
+        );
+        assert!(stderr.contains("strap run --local --root DIR"), "{stderr}");
+    }
+    assert!(!Path::new("/etc/strap-e2e-rootless").exists());
+    case.assert_cleaned_up();
+}
