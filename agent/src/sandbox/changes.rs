@@ -190,12 +190,14 @@ fn walk(
                         .map(|t| t.display().to_string())
                 })
                 .flatten();
-            let diff = if with_diff && kind == FileKind::File {
-                let old_file = old.as_ref().filter(|o| o.is_file()).map(|_| base.as_path());
-                text_diff(old_file, &upper, &path)
-            } else {
-                None
-            };
+            // The boot's own records are in the report already; no diff for them.
+            let diff =
+                if with_diff && kind == FileKind::File && !super::report::is_boot_record(&path) {
+                    let old_file = old.as_ref().filter(|o| o.is_file()).map(|_| base.as_path());
+                    text_diff(old_file, &upper, &path)
+                } else {
+                    None
+                };
             out.push(FileChange {
                 path,
                 change,
@@ -241,6 +243,10 @@ fn text_diff(old: Option<&Path>, new: &Path, machine: &str) -> Option<String> {
         None => String::new(),
     };
     let new_text = small_text(new)?;
+    if old.is_none() && new_text.lines().count() > super::DIFF_MAX_NEW_LINES {
+        // A long new file: its size says enough; `--keep` keeps it to read.
+        return None;
+    }
     let diff = textdiff::unified(&old_text, &new_text, machine, 3)?;
     (!diff.is_empty()).then_some(diff)
 }

@@ -48,8 +48,14 @@ pub const DEFAULT_MAX_SIZE: u64 = 512 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
 /// Default limit on the number of processes and threads of one launch.
 pub const DEFAULT_MAX_PIDS: u64 = 512;
-/// Text files up to this size get a unified diff with `--diff`.
+/// New text files up to this many lines are shown whole (as a diff) with `--diff`.
+pub const DIFF_MAX_NEW_LINES: usize = 10;
+/// Changed text files up to this size get a unified diff with `--diff`.
 pub const DIFF_MAX_BYTES: u64 = 64 * 1024;
+/// The boot's state folder, inside the sandbox.
+pub const BOOT_STATE_DIR: &str = "/var/lib/strap";
+/// The boot's logs, inside the sandbox.
+pub const BOOT_LOGS: [&str; 2] = ["/var/log/strap.log", "/var/log/strap-output.log"];
 /// The boot's record of every part and module, inside the sandbox.
 pub const BOOT_REPORT_PATH: &str = "/var/lib/strap/data/report.json";
 /// The boot's run folder (`status.json`, `result.json`), inside the sandbox.

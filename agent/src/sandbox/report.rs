@@ -24,13 +24,18 @@ pub struct TryReport {
 
 impl TryReport {
     /// Whether every launch's boot ended well (exit 0, or "degraded done": warnings but no
-    /// errors) without hitting a limit.
+    /// errors), no part or module failed, and no limit was hit.
     pub fn succeeded(&self) -> bool {
         self.launches.iter().all(|l| {
+            let part_failed = l
+                .parts
+                .iter()
+                .any(|p| p.status.as_deref() == Some("failed"));
             let degraded = l.outcome.exit_code == Some(crate::boot::status::EXIT_DEGRADED.into())
                 && !l.outcome.timed_out
                 && l.boot_status.as_ref().is_some_and(|s| s.errors.is_empty());
             (l.outcome.succeeded() || degraded)
+                && !part_failed
                 && l.limits.pids_refused == 0
                 && !l.limits.upper_full
         })
@@ -183,6 +188,17 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
+/// Whether a path is one of the boot's own records (state folder, logs), folded into one
+/// line of the table.
+pub fn is_boot_record(path: &str) -> bool {
+    let state = super::BOOT_STATE_DIR;
+    path == state
+        || path
+            .strip_prefix(state)
+            .is_some_and(|rest| rest.starts_with('/'))
+        || super::BOOT_LOGS.contains(&path)
+}
+
 fn change_word(change: ChangeKind) -> &'static str {
     match change {
         ChangeKind::Added => "added",
@@ -298,7 +314,9 @@ pub fn render_table(report: &TryReport) -> String {
         if launch.files.is_empty() {
             let _ = writeln!(out, "(no files changed)");
         }
-        for file in &launch.files {
+        let (records, files): (Vec<&FileChange>, Vec<&FileChange>) =
+            launch.files.iter().partition(|f| is_boot_record(&f.path));
+        for file in files {
             let kind = format!("{:?}", file.kind).to_lowercase();
             let size = file.size.map(human_size).unwrap_or_else(|| "-".into());
             let mut path = file.path.clone();
@@ -319,6 +337,14 @@ pub fn render_table(report: &TryReport) -> String {
                     let _ = writeln!(out, "    {line}");
                 }
             }
+        }
+        if !records.is_empty() {
+            let _ = writeln!(
+                out,
+                "(and {} paths of the boot's own state and logs under {} and /var/log; see --json)",
+                records.len(),
+                super::BOOT_STATE_DIR
+            );
         }
         let acc = &launch.accounts;
         for (label, names) in [
@@ -434,5 +460,55 @@ mod tests {
         );
         assert!(table.contains("users added: alice"), "{table}");
         assert!(!report.succeeded());
+    }
+
+    #[test]
+    fn the_boots_own_records_are_recognised() {
+        assert!(is_boot_record("/var/lib/strap"));
+        assert!(is_boot_record("/var/lib/strap/data/report.json"));
+        assert!(is_boot_record("/var/log/strap.log"));
+        assert!(!is_boot_record("/var/lib/strapped"));
+        assert!(!is_boot_record("/etc/passwd"));
+    }
+
+    #[test]
+    fn a_failed_part_or_a_limit_fails_the_try() {
+        let launch = |status: &str, exit: i32, full: bool| LaunchReport {
+            index: 0,
+            instance_id: None,
+            outcome: BootOutcome {
+                exit_code: Some(exit),
+                ..BootOutcome::default()
+            },
+            parts: vec![PartRecord {
+                name: "p".into(),
+                status: Some(status.into()),
+                ..PartRecord::default()
+            }],
+            boot_status: Some(BootStatus {
+                status: "done".into(),
+                ..BootStatus::default()
+            }),
+            files: vec![],
+            accounts: AccountChanges::default(),
+            packages: vec![],
+            limits: LimitReport {
+                upper_full: full,
+                ..LimitReport::default()
+            },
+        };
+        let report = |l| TryReport {
+            mode: Mode::Root,
+            launches: vec![l],
+            kept: None,
+        };
+        assert!(report(launch("ran", 0, false)).succeeded());
+        assert!(
+            report(launch("ran", 2, false)).succeeded(),
+            "degraded done is done"
+        );
+        assert!(!report(launch("failed", 2, false)).succeeded());
+        assert!(!report(launch("ran", 1, false)).succeeded());
+        assert!(!report(launch("ran", 0, true)).succeeded());
     }
 }
