@@ -112,6 +112,13 @@ pub fn launch_pre_exec(
     }
 }
 
+/// Parts of the boot's `/proc` that act on the whole machine, made read-only.
+const PROC_READ_ONLY: [&str; 2] = ["sys", "sysrq-trigger"];
+/// Capabilities dropped from the boot's bounding set (numbers from
+/// `linux/capability.h`): loading kernel modules (`CAP_SYS_MODULE`, 16), raw I/O on
+/// devices (`CAP_SYS_RAWIO`, 17), setting the clock (`CAP_SYS_TIME`, 25).
+const DROPPED_CAPABILITIES: [libc::c_ulong; 3] = [16, 17, 25];
+
 /// The set-up of the boot, pid 1 of the launch's pid namespace: mount its `/proc`, enter
 /// the overlay, and apply `RLIMIT_NPROC` when there is no pids cgroup.
 pub fn boot_pre_exec(
@@ -122,6 +129,10 @@ pub fn boot_pre_exec(
     let proc_c = path_cstring(&root.join("proc"))?;
     let proc_type = cstring("proc")?;
     let slash = cstring("/")?;
+    let read_only: Vec<CString> = PROC_READ_ONLY
+        .iter()
+        .map(|p| path_cstring(&root.join("proc").join(p)))
+        .collect::<io::Result<_>>()?;
     Ok(move || {
         // As pid 1 its parent is outside its namespace (getppid() is 0), so there is
         // nothing to compare; the launch process waits for it before exiting.
@@ -133,6 +144,36 @@ pub fn boot_pre_exec(
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
             None::<&std::ffi::CStr>,
         )?;
+        // Most of /proc/sys is global to the machine, not to a namespace: read-only.
+        for path in &read_only {
+            match nix::mount::mount(
+                Some(path.as_c_str()),
+                path.as_c_str(),
+                None::<&std::ffi::CStr>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&std::ffi::CStr>,
+            ) {
+                // Not every kernel has every entry (sysrq-trigger is optional).
+                Err(nix::Error::ENOENT) => continue,
+                other => other?,
+            }
+            nix::mount::mount(
+                None::<&std::ffi::CStr>,
+                path.as_c_str(),
+                None::<&std::ffi::CStr>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                None::<&std::ffi::CStr>,
+            )?;
+        }
+        // Capabilities that act on the machine itself, not on a namespace.
+        for cap in DROPPED_CAPABILITIES {
+            // SAFETY: PR_CAPBSET_DROP takes a capability number and no pointers.
+            #[allow(unsafe_code)]
+            let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
         nix::unistd::chroot(root_c.as_c_str())?;
         nix::unistd::chdir(slash.as_c_str())?;
         if let Some(limit) = nproc_limit {

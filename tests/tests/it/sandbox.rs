@@ -144,7 +144,8 @@ fn a_script_changes_only_the_overlay_and_the_report_says_what_changed() {
     let host_name = hostname();
     let script = format!(
         "#!/bin/sh\nset -e\necho written > {marker}\necho extra >> /etc/hosts\nrm -f /etc/issue.net\n\
-         useradd --no-create-home {user}\nhostname sandboxed-{user}\necho hello from the sandbox\n"
+         useradd --no-create-home {user}\nhostname sandboxed-{user}\necho hello from the sandbox\n\
+         if echo 1 > /proc/sys/vm/swappiness 2>/dev/null; then echo proc-sys=writable; else echo proc-sys=read-only; fi\n"
     );
     let case = Case::new(&script);
     let had_issue_net = Path::new("/etc/issue.net").exists();
@@ -156,10 +157,9 @@ fn a_script_changes_only_the_overlay_and_the_report_says_what_changed() {
     );
     let first = launch(&report, 0);
     assert_eq!(first["outcome"]["exit_code"], 0, "{first:#}");
-    assert!(first["outcome"]["output_tail"]
-        .as_str()
-        .unwrap()
-        .contains("hello from the sandbox"));
+    let output = first["outcome"]["output_tail"].as_str().unwrap();
+    assert!(output.contains("hello from the sandbox"), "{output}");
+    assert!(output.contains("proc-sys=read-only"), "{output}");
 
     let added = change(first, &marker).expect("the new file is reported");
     assert_eq!(added["change"], "added");
