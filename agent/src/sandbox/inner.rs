@@ -107,10 +107,14 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), SandboxError> 
         path: path.to_path_buf(),
         source,
     })?;
-    crate::context::write_atomic(path, &text, Some(0o600)).map_err(|e| SandboxError::Io {
-        op: "write",
+    write_file(path, &text, 0o600)
+}
+
+/// Write a file atomically (temporary file, fsync, rename).
+fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), SandboxError> {
+    crate::context::write_atomic(path, contents, Some(mode)).map_err(|source| SandboxError::Write {
         path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
+        source,
     })
 }
 
@@ -175,13 +179,7 @@ fn run_in_workdir(
         workdir: workdir.to_path_buf(),
         lower: None,
     };
-    crate::context::write_atomic(&plan.user_data(), user_data, Some(0o600)).map_err(|e| {
-        SandboxError::Io {
-            op: "write",
-            path: plan.user_data(),
-            source: std::io::Error::other(e.to_string()),
-        }
-    })?;
+    write_file(&plan.user_data(), user_data, 0o600)?;
     let plan_path = workdir.join("plan.json");
     write_json(&plan_path, &plan)?;
     let mut cmd = std::process::Command::new(exe);
@@ -312,13 +310,7 @@ async fn run_sandbox(plan: &mut Plan) -> Result<(), SandboxError> {
         let run_dir = mounts::prepare_root(&root, &exe)?;
         if opts.runner == Runner::Script {
             let script = run_dir.join("user-data");
-            crate::context::write_atomic(&script, &user_data, Some(0o700)).map_err(|e| {
-                SandboxError::Io {
-                    op: "write",
-                    path: script.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                }
-            })?;
+            write_file(&script, &user_data, 0o700)?;
         }
         let (outcome, mut limits) = run_launch(plan, i).await?;
         let boot_report =
