@@ -45,8 +45,16 @@ pub struct TryArgs {
     #[arg(long, value_name = "N", default_value_t = sandbox::DEFAULT_MAX_PIDS)]
     pub max_pids: u64,
     /// After the first boot, bake its changes into the image and launch N new instances
-    /// from it (default 1), each with a new instance-id.
-    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "1", default_value_t = 0)]
+    /// from it (default 1), each with a new instance-id. Put USERDATA first, or write
+    /// `--relaunch=N`.
+    #[arg(
+        long,
+        value_name = "N",
+        num_args = 0..=1,
+        default_missing_value = "1",
+        default_value_t = 0,
+        hide_default_value = true
+    )]
     pub relaunch: u32,
     /// What runs in the sandbox: the boot (`strap run`), or the user-data file executed
     /// as a plain script.

@@ -125,13 +125,6 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
-    /// Writing a file of the work folder failed.
-    #[error("write {path}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: crate::context::ContextError,
-    },
     /// Starting a process of the sandbox failed.
     #[error("cannot start the {role} process")]
     Spawn {
