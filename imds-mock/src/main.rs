@@ -1,3 +1,198 @@
-//! The `imds-mock` binary. (Skeleton.)
+//! The `imds-mock` binary: parse flags, build the configuration, bind, print the listening
+//! line and serve until SIGTERM or Ctrl-C. All behaviour lives in the library.
 
-fn main() {}
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser;
+use imds_mock::config::{Config, HttpTokens, Toggle};
+
+/// A faithful EC2 instance-metadata server (IMDSv1/IMDSv2, instance-profile credentials,
+/// events) for tests and local runs. Control API under /_mock/.
+#[derive(Debug, Parser)]
+#[command(name = "imds-mock", version)]
+struct Args {
+    /// Address to listen on (port 0 picks a free port) [default: 127.0.0.1:1338]
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// YAML configuration file (see --print-config for every key)
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Serve this file's bytes as user data
+    #[arg(long, value_name = "FILE")]
+    user_data: Option<PathBuf>,
+    /// Attach an instance profile with this role name
+    #[arg(long, value_name = "NAME")]
+    role: Option<String>,
+    /// HttpTokens: `required` refuses IMDSv1 requests
+    #[arg(long, value_name = "MODE", value_parser = parse_tokens)]
+    imdsv2: Option<HttpTokens>,
+    /// HttpPutResponseHopLimit (1-64): IP TTL of token responses
+    #[arg(long, value_name = "N")]
+    hop_limit: Option<u8>,
+    /// Serve instance tags in metadata (InstanceMetadataTags=enabled)
+    #[arg(long)]
+    tags_in_metadata: bool,
+    /// Turn the metadata endpoint off (HttpEndpoint=disabled: 403 everywhere)
+    #[arg(long)]
+    disable_endpoint: bool,
+    /// Instance id to pretend to be
+    #[arg(long, value_name = "ID")]
+    instance_id: Option<String>,
+    /// Region (the availability zone becomes REGION + "a" unless configured)
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// Where the token key is kept so tokens survive restarts
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Print the effective configuration as YAML and exit
+    #[arg(long)]
+    print_config: bool,
+    /// More logging (-v: every request; RUST_LOG overrides)
+    #[arg(long, short = 'v', action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Less logging
+    #[arg(long, short = 'q', action = clap::ArgAction::Count)]
+    quiet: u8,
+}
+
+fn parse_tokens(s: &str) -> Result<HttpTokens, String> {
+    match s {
+        "required" => Ok(HttpTokens::Required),
+        "optional" => Ok(HttpTokens::Optional),
+        other => Err(format!("`{other}` is not `required` or `optional`")),
+    }
+}
+
+fn build_config(args: &Args) -> anyhow::Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(v) = &args.listen {
+        config.listen = v.clone();
+    }
+    if let Some(v) = &args.user_data {
+        config.user_data_file = Some(v.clone());
+    }
+    if let Some(v) = &args.role {
+        config.role = Some(v.clone());
+    }
+    if let Some(v) = args.imdsv2 {
+        config.http_tokens = v;
+    }
+    if let Some(v) = args.hop_limit {
+        config.http_put_response_hop_limit = v;
+    }
+    if args.tags_in_metadata {
+        config.instance_metadata_tags = Toggle::Enabled;
+    }
+    if args.disable_endpoint {
+        config.http_endpoint = Toggle::Disabled;
+    }
+    if let Some(v) = &args.instance_id {
+        config.instance_id = v.clone();
+    }
+    if let Some(v) = &args.region {
+        config.region = v.clone();
+    }
+    if let Some(v) = &args.state_dir {
+        config.state_dir = Some(v.clone());
+    }
+    config.load_user_data_file()?;
+    config.validate()?;
+    Ok(config)
+}
+
+fn init_logging(args: &Args) {
+    let level = match i16::from(args.verbose) - i16::from(args.quiet) {
+        i16::MIN..=-2 => "error",
+        -1 => "warn",
+        0 => "warn,imds_mock=info",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutting down");
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let config = build_config(&args)?;
+    if args.print_config {
+        print!("{}", config.to_yaml());
+        return Ok(());
+    }
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let state = imds_mock::State::new(config)?;
+    println!("listening on http://{addr}");
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    imds_mock::serve(listener, state, shutdown_signal()).await?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(&args);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("caused by: {cause}");
+            }
+            let config_error = err.chain().any(|e| {
+                e.downcast_ref::<imds_mock::ConfigError>().is_some()
+                    || matches!(
+                        e.downcast_ref::<imds_mock::MockError>(),
+                        Some(imds_mock::MockError::Config(_))
+                    )
+            });
+            ExitCode::from(if config_error { 2 } else { 1 })
+        }
+    }
+}

@@ -4,3 +4,4 @@
 
 mod boot;
 mod cli;
+mod mock;

@@ -1,0 +1,646 @@
+//! The mock's configuration: what instance it pretends to be and how its metadata service
+//! is set up. Every value has a realistic default, so an empty YAML document (or
+//! `Config::default()`) describes a plausible `m5.large` in `us-east-1`. This module only
+//! parses and validates; it never starts anything or touches the network.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Default listen address of the mock (the port other IMDS mocks use).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:1338";
+
+/// Largest user data EC2 accepts, in raw bytes (before base64).
+pub const MAX_USER_DATA: usize = 16384;
+
+/// Longest IMDSv2 token lifetime, in seconds.
+pub const MAX_TOKEN_TTL: u64 = 21600;
+
+/// Default lifetime of instance-profile credentials (6 h, as observed on EC2).
+pub const DEFAULT_CREDENTIAL_LIFETIME_SECS: u64 = 6 * 3600;
+
+/// Default lead time before expiry at which a new credential set is issued. EC2 promises at
+/// least five minutes; an hour keeps clear of botocore's 17–25 minute extension window.
+pub const DEFAULT_ROTATE_BEFORE_SECS: u64 = 3600;
+
+/// `HttpTokens`: whether IMDSv1 (token-less) requests are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpTokens {
+    /// IMDSv1 and IMDSv2 both work.
+    #[default]
+    Optional,
+    /// Every request needs a valid session token.
+    Required,
+}
+
+/// `HttpEndpoint`, `HttpProtocolIpv6` and `InstanceMetadataTags` are all `enabled|disabled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Toggle {
+    Enabled,
+    Disabled,
+}
+
+impl Toggle {
+    /// Whether the toggle is `enabled`.
+    pub fn is_enabled(self) -> bool {
+        self == Toggle::Enabled
+    }
+}
+
+/// The five `MetadataOptions` of the EC2 API, changeable at runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataOptions {
+    pub http_tokens: HttpTokens,
+    /// IP TTL of token responses, 1..=64.
+    pub http_put_response_hop_limit: u8,
+    pub http_endpoint: Toggle,
+    pub http_protocol_ipv6: Toggle,
+    pub instance_metadata_tags: Toggle,
+}
+
+impl Default for MetadataOptions {
+    fn default() -> Self {
+        Self {
+            http_tokens: HttpTokens::Optional,
+            http_put_response_hop_limit: 1,
+            http_endpoint: Toggle::Enabled,
+            http_protocol_ipv6: Toggle::Disabled,
+            instance_metadata_tags: Toggle::Disabled,
+        }
+    }
+}
+
+/// A partial update of [`MetadataOptions`] (`ModifyInstanceMetadataOptions`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataOptionsPatch {
+    pub http_tokens: Option<HttpTokens>,
+    pub http_put_response_hop_limit: Option<u8>,
+    pub http_endpoint: Option<Toggle>,
+    pub http_protocol_ipv6: Option<Toggle>,
+    pub instance_metadata_tags: Option<Toggle>,
+}
+
+/// Timing of instance-profile credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CredentialOptions {
+    /// Lifetime of each credential set, seconds.
+    pub lifetime_secs: u64,
+    /// A new set is issued this many seconds before the current one expires.
+    pub rotate_before_secs: u64,
+    /// Serve `iam/security-credentials-extended/` (adds `AccountId`).
+    pub extended: bool,
+}
+
+impl Default for CredentialOptions {
+    fn default() -> Self {
+        Self {
+            lifetime_secs: DEFAULT_CREDENTIAL_LIFETIME_SECS,
+            rotate_before_secs: DEFAULT_ROTATE_BEFORE_SECS,
+            extended: true,
+        }
+    }
+}
+
+/// A fault injected on every request whose path starts with `path`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// Path prefix the fault applies to (`/` for everything, `/latest/api/token`, …).
+    pub path: String,
+    /// Delay before answering, milliseconds.
+    #[serde(default)]
+    pub latency_ms: u64,
+    /// Fraction (0..=1) of requests answered with `error_status` instead.
+    #[serde(default)]
+    pub error_rate: f64,
+    /// Status used for injected errors (default 503).
+    #[serde(default = "default_error_status")]
+    pub error_status: u16,
+    /// Fraction (0..=1) of requests whose connection is dropped without an answer.
+    #[serde(default)]
+    pub drop_rate: f64,
+    /// Serve instance-profile credentials whose `Expiration` is already past.
+    #[serde(default)]
+    pub expired_credentials: bool,
+}
+
+fn default_error_status() -> u16 {
+    503
+}
+
+/// A spot interruption notice (`spot/instance-action`, `spot/termination-time`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpotConfig {
+    /// `terminate`, `stop` or `hibernate`.
+    #[serde(default = "default_spot_action")]
+    pub action: String,
+    /// Seconds after start-up at which the notice appears.
+    #[serde(default)]
+    pub delay_secs: u64,
+}
+
+fn default_spot_action() -> String {
+    "terminate".into()
+}
+
+/// A scheduled maintenance event (`events/maintenance/scheduled`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventConfig {
+    /// `instance-reboot`, `system-reboot`, `system-maintenance`, `instance-retirement`,
+    /// `instance-stop`.
+    #[serde(default = "default_event_code")]
+    pub code: String,
+    #[serde(default = "default_event_description")]
+    pub description: String,
+    /// Seconds after start-up of `NotBefore`.
+    #[serde(default = "default_event_not_before")]
+    pub not_before_secs: u64,
+    /// Length of the window, seconds.
+    #[serde(default = "default_event_window")]
+    pub window_secs: u64,
+}
+
+fn default_event_code() -> String {
+    "system-reboot".into()
+}
+fn default_event_description() -> String {
+    "scheduled reboot".into()
+}
+fn default_event_not_before() -> u64 {
+    7 * 24 * 3600
+}
+fn default_event_window() -> u64 {
+    1000
+}
+
+/// The whole configuration. YAML keys are the field names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    pub listen: String,
+    /// Where the token key (and other state that must survive a restart) lives.
+    pub state_dir: Option<PathBuf>,
+    /// Answer like real IMDS with `Connection: close` (set `false` for keep-alive).
+    pub connection_close: bool,
+
+    // --- MetadataOptions
+    pub http_tokens: HttpTokens,
+    pub http_put_response_hop_limit: u8,
+    pub http_endpoint: Toggle,
+    pub http_protocol_ipv6: Toggle,
+    pub instance_metadata_tags: Toggle,
+
+    // --- the instance
+    pub instance_id: String,
+    pub ami_id: String,
+    pub ami_launch_index: u32,
+    pub instance_type: String,
+    pub architecture: String,
+    pub instance_life_cycle: String,
+    pub region: String,
+    /// Defaults to `<region>a`.
+    pub availability_zone: Option<String>,
+    pub availability_zone_id: String,
+    pub account_id: String,
+    pub reservation_id: String,
+    pub private_ip: String,
+    /// Public IPv4 (changes on stop/start unless `elastic_ip` is set); `None` = no public IP.
+    pub public_ip: Option<String>,
+    pub elastic_ip: Option<String>,
+    pub ipv6: Option<String>,
+    pub mac: String,
+    pub interface_id: String,
+    pub subnet_id: String,
+    pub subnet_cidr: String,
+    pub vpc_id: String,
+    pub vpc_cidr: String,
+    /// Security groups: name → id.
+    pub security_groups: BTreeMap<String, String>,
+    /// Key pairs: name → OpenSSH public key.
+    pub public_keys: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    /// Autoscaling target lifecycle state (`InService`, …); `None` = not in an ASG.
+    pub autoscaling_lifecycle_state: Option<String>,
+
+    // --- user data
+    /// User data; a string in YAML (use `user_data_file` for binary data).
+    #[serde(
+        serialize_with = "serialize_user_data",
+        deserialize_with = "deserialize_user_data"
+    )]
+    pub user_data: Option<Vec<u8>>,
+    /// Read user data from this file at start-up (takes precedence over `user_data`).
+    pub user_data_file: Option<PathBuf>,
+
+    // --- IAM
+    /// Instance-profile role name; `None` = no instance profile.
+    pub role: Option<String>,
+    pub credentials: CredentialOptions,
+
+    // --- events and faults
+    pub spot: Option<SpotConfig>,
+    pub rebalance_delay_secs: Option<u64>,
+    pub maintenance_events: Vec<EventConfig>,
+    pub faults: Vec<Fault>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut security_groups = BTreeMap::new();
+        security_groups.insert("default".into(), "sg-0a1b2c3d4e5f60718".into());
+        Self {
+            listen: DEFAULT_LISTEN.into(),
+            state_dir: None,
+            connection_close: true,
+            http_tokens: HttpTokens::Optional,
+            http_put_response_hop_limit: 1,
+            http_endpoint: Toggle::Enabled,
+            http_protocol_ipv6: Toggle::Disabled,
+            instance_metadata_tags: Toggle::Disabled,
+            instance_id: "i-0b22a22eec53b9321".into(),
+            ami_id: "ami-0c55b159cbfafe1f0".into(),
+            ami_launch_index: 0,
+            instance_type: "m5.large".into(),
+            architecture: "x86_64".into(),
+            instance_life_cycle: "on-demand".into(),
+            region: "us-east-1".into(),
+            availability_zone: None,
+            availability_zone_id: "use1-az4".into(),
+            account_id: "123456789012".into(),
+            reservation_id: "r-046cb3e5ee1ad2a5f".into(),
+            private_ip: "172.31.24.117".into(),
+            public_ip: Some("54.87.213.46".into()),
+            elastic_ip: None,
+            ipv6: None,
+            mac: "0e:49:61:0f:c3:11".into(),
+            interface_id: "eni-0f95d3625f5c521cc".into(),
+            subnet_id: "subnet-0be9b61d7a4c2e915".into(),
+            subnet_cidr: "172.31.16.0/20".into(),
+            vpc_id: "vpc-0d1e2f3a4b5c6d7e8".into(),
+            vpc_cidr: "172.31.0.0/16".into(),
+            security_groups,
+            public_keys: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            autoscaling_lifecycle_state: None,
+            user_data: None,
+            user_data_file: None,
+            role: None,
+            credentials: CredentialOptions::default(),
+            spot: None,
+            rebalance_delay_secs: None,
+            maintenance_events: Vec::new(),
+            faults: Vec::new(),
+        }
+    }
+}
+
+fn serialize_user_data<S: Serializer>(value: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        None => s.serialize_none(),
+        Some(bytes) => s.serialize_some(&String::from_utf8_lossy(bytes)),
+    }
+}
+
+fn deserialize_user_data<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+    let text: Option<String> = Option::deserialize(d)?;
+    Ok(text.map(String::into_bytes))
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("cannot read user data file {path}")]
+    UserDataFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "user data is {size} bytes, over the {MAX_USER_DATA}-byte limit EC2 enforces; shorten \
+         it or compress it with gzip"
+    )]
+    UserDataTooLarge { size: usize },
+    #[error("invalid value for {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl Config {
+    /// Parse a YAML document; `origin` names it in errors. Errors carry the line and
+    /// column of the offending key, as serde_yaml reports them.
+    pub fn from_yaml(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        serde_yaml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Read and parse a YAML file (not yet validated).
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_yaml(&text, path)
+    }
+
+    /// The configuration as YAML (what `--print-config` prints).
+    pub fn to_yaml(&self) -> String {
+        serde_yaml::to_string(self).unwrap_or_default()
+    }
+
+    /// Read `user_data_file`, if set, into `user_data`.
+    pub fn load_user_data_file(&mut self) -> Result<(), ConfigError> {
+        if let Some(path) = &self.user_data_file {
+            let bytes = std::fs::read(path).map_err(|source| ConfigError::UserDataFile {
+                path: path.clone(),
+                source,
+            })?;
+            self.user_data = Some(bytes);
+        }
+        Ok(())
+    }
+
+    /// The availability zone, `<region>a` unless configured.
+    pub fn availability_zone(&self) -> String {
+        self.availability_zone
+            .clone()
+            .unwrap_or_else(|| format!("{}a", self.region))
+    }
+
+    /// The metadata options as one value.
+    pub fn metadata_options(&self) -> MetadataOptions {
+        MetadataOptions {
+            http_tokens: self.http_tokens,
+            http_put_response_hop_limit: self.http_put_response_hop_limit,
+            http_endpoint: self.http_endpoint,
+            http_protocol_ipv6: self.http_protocol_ipv6,
+            instance_metadata_tags: self.instance_metadata_tags,
+        }
+    }
+
+    /// Check values EC2 itself would refuse.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_user_data(self.user_data.as_deref())?;
+        check_hop_limit(self.http_put_response_hop_limit)?;
+        if !is_instance_id(&self.instance_id) {
+            return Err(invalid(
+                "instance_id",
+                format!("`{}` is not `i-` and 8 or 17 hex digits", self.instance_id),
+            ));
+        }
+        if self.account_id.len() != 12 || !self.account_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid("account_id", "must be 12 digits".into()));
+        }
+        if !is_mac(&self.mac) {
+            return Err(invalid(
+                "mac",
+                format!("`{}` is not a lower-case colon-separated MAC", self.mac),
+            ));
+        }
+        if let Some(az) = &self.availability_zone {
+            if !az.starts_with(&self.region) || az.len() != self.region.len() + 1 {
+                return Err(invalid(
+                    "availability_zone",
+                    format!("`{az}` is not region `{}` plus one letter", self.region),
+                ));
+            }
+        }
+        if let Some(role) = &self.role {
+            check_role_name(role)?;
+        }
+        for key in self.tags.keys() {
+            check_tag_key(key)?;
+        }
+        let c = &self.credentials;
+        if c.lifetime_secs < 60 || c.rotate_before_secs >= c.lifetime_secs {
+            return Err(invalid(
+                "credentials",
+                "lifetime_secs must be at least 60 and above rotate_before_secs".into(),
+            ));
+        }
+        for fault in &self.faults {
+            check_fault(fault)?;
+        }
+        if let Some(spot) = &self.spot {
+            check_spot_action(&spot.action)?;
+        }
+        Ok(())
+    }
+}
+
+fn invalid(key: &'static str, message: String) -> ConfigError {
+    ConfigError::Invalid { key, message }
+}
+
+/// User data must fit EC2's 16 KB limit.
+pub fn check_user_data(data: Option<&[u8]>) -> Result<(), ConfigError> {
+    match data {
+        Some(d) if d.len() > MAX_USER_DATA => Err(ConfigError::UserDataTooLarge { size: d.len() }),
+        _ => Ok(()),
+    }
+}
+
+/// Hop limit must be 1..=64.
+pub fn check_hop_limit(limit: u8) -> Result<(), ConfigError> {
+    if (1..=64).contains(&limit) {
+        Ok(())
+    } else {
+        Err(invalid(
+            "http_put_response_hop_limit",
+            format!("{limit} is outside 1..=64"),
+        ))
+    }
+}
+
+/// IAM role names: 1–64 of `[A-Za-z0-9+=,.@_-]`.
+pub fn check_role_name(role: &str) -> Result<(), ConfigError> {
+    let ok = !role.is_empty()
+        && role.len() <= 64
+        && role
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "role",
+            format!("`{role}` is not an IAM role name (1-64 of A-Z a-z 0-9 + = , . @ _ -)"),
+        ))
+    }
+}
+
+/// Tag keys usable in instance metadata: letters, digits, `+ - = . , _ : @`, at most 128
+/// characters, not `.`, `..` or `_index`.
+pub fn check_tag_key(key: &str) -> Result<(), ConfigError> {
+    let ok = !key.is_empty()
+        && key.chars().count() <= 128
+        && key != "."
+        && key != ".."
+        && key != "_index"
+        && key
+            .chars()
+            .all(|c| c.is_alphanumeric() || "+-=.,_:@".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "tags",
+            format!(
+                "key `{key}` cannot appear in instance metadata (letters, digits, + - = . , _ : @)"
+            ),
+        ))
+    }
+}
+
+/// Spot actions EC2 sends.
+pub fn check_spot_action(action: &str) -> Result<(), ConfigError> {
+    if ["terminate", "stop", "hibernate"].contains(&action) {
+        Ok(())
+    } else {
+        Err(invalid(
+            "spot.action",
+            format!("`{action}` is not terminate, stop or hibernate"),
+        ))
+    }
+}
+
+/// Rates are fractions; statuses real HTTP statuses.
+pub fn check_fault(fault: &Fault) -> Result<(), ConfigError> {
+    if !fault.path.starts_with('/') {
+        return Err(invalid(
+            "faults.path",
+            format!("`{}` must start with /", fault.path),
+        ));
+    }
+    for (rate, name) in [
+        (fault.error_rate, "error_rate"),
+        (fault.drop_rate, "drop_rate"),
+    ] {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(invalid("faults", format!("{name} {rate} is outside 0..=1")));
+        }
+    }
+    if !(400..=599).contains(&fault.error_status) {
+        return Err(invalid(
+            "faults.error_status",
+            format!("{} is not a 4xx or 5xx status", fault.error_status),
+        ));
+    }
+    Ok(())
+}
+
+fn is_instance_id(id: &str) -> bool {
+    id.strip_prefix("i-").is_some_and(|hex| {
+        (hex.len() == 17 || hex.len() == 8) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+fn is_mac(mac: &str) -> bool {
+    let parts: Vec<&str> = mac.split(':').collect();
+    parts.len() == 6
+        && parts.iter().all(|p| {
+            p.len() == 2
+                && p.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        Config::default().validate().unwrap();
+        assert_eq!(Config::default().availability_zone(), "us-east-1a");
+    }
+
+    #[test]
+    fn empty_yaml_is_the_default() {
+        assert_eq!(
+            Config::from_yaml("", Path::new("x.yaml")).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn user_data_is_a_yaml_string() {
+        let c =
+            Config::from_yaml("user_data: |\n  #!/bin/sh\n  echo hi\n", Path::new("x")).unwrap();
+        assert_eq!(c.user_data.as_deref(), Some(&b"#!/bin/sh\necho hi\n"[..]));
+    }
+
+    #[test]
+    fn oversized_user_data_names_the_size() {
+        let c = Config {
+            user_data: Some(vec![b'a'; MAX_USER_DATA + 1]),
+            ..Config::default()
+        };
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("16385 bytes"), "{err}");
+        let c = Config {
+            user_data: Some(vec![b'a'; MAX_USER_DATA]),
+            ..Config::default()
+        };
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_key_error_has_a_line() {
+        let err = Config::from_yaml("role: web\nbogus_key: 1\n", Path::new("m.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bogus_key"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("m.yaml"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for yaml in [
+            "http_tokens: sometimes",
+            "http_put_response_hop_limit: 0",
+            "instance_id: x-123",
+            "mac: 0E:49:61:0F:C3:11",
+            "role: 'a b'",
+            "tags: {'a b': c}",
+            "credentials: {lifetime_secs: 100, rotate_before_secs: 200}",
+            "faults: [{path: x}]",
+            "spot: {action: explode}",
+        ] {
+            let res = Config::from_yaml(yaml, Path::new("x")).and_then(|c| c.validate());
+            assert!(res.is_err(), "{yaml} was accepted");
+        }
+    }
+
+    #[test]
+    fn print_config_round_trips() {
+        let c = Config {
+            role: Some("web".into()),
+            user_data: Some(b"#cloud-config\n".to_vec()),
+            ..Config::default()
+        };
+        let back = Config::from_yaml(&c.to_yaml(), Path::new("x")).unwrap();
+        assert_eq!(back, c);
+    }
+}

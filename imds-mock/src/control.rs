@@ -1,0 +1,244 @@
+//! The control API under `/_mock/` (a prefix real IMDS never serves), JSON in and out: it
+//! changes the running mock the way the EC2 API changes an instance (attach a role, modify
+//! metadata options, stop/start, launch), schedules notices, injects faults and reports
+//! request counts. Each route is a thin call to a [`State`] method. It is reachable even
+//! when `HttpEndpoint` is disabled and is not counted as metadata traffic.
+// Routes return `Result<Response, Response>` so `?` turns a refusal into its answer; the
+// size of the error variant does not matter on this cold path.
+#![allow(clippy::result_large_err)]
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Body;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::config::{Fault, MetadataOptionsPatch};
+use crate::server::{respond, ResponseBody, CONTROL_PREFIX};
+use crate::state::State;
+
+/// Largest control request body accepted.
+pub const MAX_CONTROL_BODY: usize = 64 * 1024;
+
+fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<ResponseBody> {
+    let body = serde_json::to_vec_pretty(value).unwrap_or_default();
+    respond(status, Some("application/json"), body)
+}
+
+fn ok(value: serde_json::Value) -> Response<ResponseBody> {
+    json_response(StatusCode::OK, &value)
+}
+
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Response<ResponseBody> {
+    json_response(status, &json!({ "error": message.to_string() }))
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response<ResponseBody>> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        &b"{}"[..]
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "invalid JSON body at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleBody {
+    role: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpotBody {
+    #[serde(default = "terminate")]
+    action: String,
+    #[serde(default)]
+    delay_secs: u64,
+}
+
+fn terminate() -> String {
+    "terminate".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DelayBody {
+    #[serde(default)]
+    delay_secs: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventBody {
+    #[serde(default = "event_code")]
+    code: String,
+    #[serde(default = "event_description")]
+    description: String,
+    #[serde(default = "event_not_before")]
+    not_before_secs: u64,
+    #[serde(default = "event_window")]
+    window_secs: u64,
+}
+
+fn event_code() -> String {
+    "system-reboot".into()
+}
+fn event_description() -> String {
+    "scheduled reboot".into()
+}
+fn event_not_before() -> u64 {
+    7 * 24 * 3600
+}
+fn event_window() -> u64 {
+    1000
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockBody {
+    advance_secs: i64,
+}
+
+/// Answer a request under [`CONTROL_PREFIX`].
+pub async fn handle<B>(state: &State, req: Request<B>) -> Response<ResponseBody>
+where
+    B: Body + Send,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    let body: Bytes = match Limited::new(body, MAX_CONTROL_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("cannot read the request body (limit {MAX_CONTROL_BODY} bytes): {e}"),
+            )
+        }
+    };
+    let route = parts
+        .uri
+        .path()
+        .strip_prefix(CONTROL_PREFIX)
+        .unwrap_or_default()
+        .trim_end_matches('/');
+    match route_request(state, &parts.method, route, &body) {
+        Ok(resp) | Err(resp) => resp,
+    }
+}
+
+fn route_request(
+    state: &State,
+    method: &Method,
+    route: &str,
+    body: &[u8],
+) -> Result<Response<ResponseBody>, Response<ResponseBody>> {
+    let bad = |e: crate::state::StateError| error(StatusCode::BAD_REQUEST, e);
+    let resp = match (method.as_str(), route) {
+        ("GET", "state") => ok(json!({
+            "instance_id": state.instance_id(),
+            "metadata_options": state.options(),
+            "role": state.config().role,
+            "runtime": state.runtime(),
+            "requests": state.counts(),
+            "now": crate::creds::timestamp(state.now()),
+        })),
+        ("GET", "requests") => ok(json!(state.counts())),
+        ("GET", "config") => ok(serde_json::to_value(state.config()).unwrap_or_default()),
+        ("GET", "metadata-options") => ok(json!(state.options())),
+        ("PUT", "metadata-options") => {
+            let patch: MetadataOptionsPatch = parse(body)?;
+            ok(json!(state.modify_options(patch).map_err(bad)?))
+        }
+        ("PUT", "role") => {
+            let b: RoleBody = parse(body)?;
+            state.set_role(b.role.clone()).map_err(bad)?;
+            ok(json!({ "role": b.role }))
+        }
+        ("DELETE", "role") => {
+            state.set_role(None).map_err(bad)?;
+            ok(json!({ "role": null }))
+        }
+        ("PUT", "user-data") => {
+            state.set_user_data(Some(body.to_vec())).map_err(bad)?;
+            ok(json!({ "user_data_bytes": body.len() }))
+        }
+        ("DELETE", "user-data") => {
+            state.set_user_data(None).map_err(bad)?;
+            ok(json!({ "user_data_bytes": null }))
+        }
+        ("PUT", "tags") => {
+            let tags: BTreeMap<String, String> = parse(body)?;
+            state.set_tags(tags.clone()).map_err(bad)?;
+            ok(json!(tags))
+        }
+        ("POST", "spot") => {
+            let b: SpotBody = parse(body)?;
+            state.schedule_spot(&b.action, b.delay_secs).map_err(bad)?;
+            ok(json!({ "spot": state.runtime().spot }))
+        }
+        ("POST", "rebalance") => {
+            let b: DelayBody = parse(body)?;
+            state.schedule_rebalance(b.delay_secs);
+            ok(json!({ "rebalance_at": state.runtime().rebalance_at }))
+        }
+        ("POST", "events") => {
+            let b: EventBody = parse(body)?;
+            let id =
+                state.schedule_event(&b.code, &b.description, b.not_before_secs, b.window_secs);
+            ok(json!({ "event_id": id }))
+        }
+        ("POST", "stop") => {
+            state.stop().map_err(|e| error(StatusCode::CONFLICT, e))?;
+            ok(json!({ "state": "stopped" }))
+        }
+        ("POST", "start") => {
+            state.start().map_err(|e| error(StatusCode::CONFLICT, e))?;
+            ok(json!({ "state": "running", "public_ip": state.runtime().public_ip }))
+        }
+        ("POST", "launch") => ok(json!({ "instance_id": state.launch_new_instance() })),
+        ("PUT", "faults") => {
+            let faults: Vec<Fault> = parse(body)?;
+            state.set_faults(faults).map_err(bad)?;
+            ok(json!({ "faults": state.config().faults }))
+        }
+        ("DELETE", "faults") => {
+            state.set_faults(Vec::new()).map_err(bad)?;
+            ok(json!({ "faults": [] }))
+        }
+        ("POST", "clock") => {
+            let b: ClockBody = parse(body)?;
+            state.advance_clock(b.advance_secs);
+            ok(json!({ "now": crate::creds::timestamp(state.now()) }))
+        }
+        ("POST", "rotate-credentials") => {
+            state.rotate_credentials();
+            ok(json!({ "rotated": true }))
+        }
+        ("DELETE", r) if r.starts_with("events/") => {
+            let id = r.trim_start_matches("events/");
+            state
+                .cancel_event(id)
+                .map_err(|e| error(StatusCode::NOT_FOUND, e))?;
+            ok(json!({ "canceled": id }))
+        }
+        _ => error(
+            StatusCode::NOT_FOUND,
+            format!("no control route {method} {CONTROL_PREFIX}{route}"),
+        ),
+    };
+    Ok(resp)
+}

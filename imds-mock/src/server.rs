@@ -1,0 +1,390 @@
+//! The HTTP side: [`router`] answers one request from the shared [`State`] (testable
+//! without a socket), [`serve`] runs it on a listener until shutdown. The rules of the
+//! IMDS protocol live here: the token endpoint, token checks and the status-code matrix,
+//! response headers, fault injection, and dispatch to the control API.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{
+    HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, SERVER,
+};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Body;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rand::Rng;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpListener;
+
+use crate::config::{HttpTokens, MAX_TOKEN_TTL};
+use crate::creds::{credentials_document, Delivery};
+use crate::state::{Count, State};
+use crate::tree::{Dynamic, Found, VERSIONS};
+
+/// The token endpoint.
+pub const TOKEN_PATH: &str = "/latest/api/token";
+/// Request header carrying the session token.
+pub const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
+/// Request header with the wanted token TTL; response header with the (remaining) TTL.
+pub const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
+/// The prefix of the mock's control API, a path real IMDS never serves.
+pub const CONTROL_PREFIX: &str = "/_mock/";
+
+/// The exact 404 page of real IMDS.
+pub const NOT_FOUND_BODY: &str = "<?xml version=\"1.0\" encoding=\"iso-8859-1\"?>\n<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\"\n\t\t \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd\">\n<html xmlns=\"http://www.w3.org/1999/xhtml\" xml:lang=\"en\" lang=\"en\">\n <head>\n  <title>404 - Not Found</title>\n </head>\n <body>\n  <h1>404 - Not Found</h1>\n </body>\n</html>\n";
+
+/// The response body type.
+pub type ResponseBody = Full<Bytes>;
+
+/// Set on the token response: send it with this IP TTL (`HttpPutResponseHopLimit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HopLimit(pub u8);
+
+/// The router decided not to answer: the connection is dropped (an injected fault).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("connection dropped by an injected fault")]
+pub struct Dropped;
+
+static TTL_HEADER_NAME: HeaderName = HeaderName::from_static(TTL_HEADER);
+
+/// Build a response with IMDS's common headers.
+pub fn respond(
+    status: StatusCode,
+    content_type: Option<&'static str>,
+    body: impl Into<Bytes>,
+) -> Response<ResponseBody> {
+    let mut resp = Response::new(Full::new(body.into()));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(SERVER, HeaderValue::from_static("EC2ws"));
+    if let Some(ct) = content_type {
+        h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+    }
+    resp
+}
+
+/// An error page in the style of IMDS's 404 page.
+fn error_page(status: StatusCode) -> Response<ResponseBody> {
+    if status == StatusCode::NOT_FOUND {
+        return respond(status, Some("text/html"), NOT_FOUND_BODY);
+    }
+    let title = format!(
+        "{} - {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error")
+    );
+    let body = NOT_FOUND_BODY.replace("404 - Not Found", &title);
+    respond(status, Some("text/html"), body)
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<ResponseBody> {
+    let mut resp = error_page(StatusCode::METHOD_NOT_ALLOWED);
+    resp.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    resp
+}
+
+/// Answer one request. Generic over the body so tests can call it with `Full<Bytes>`.
+pub async fn router<B>(state: State, req: Request<B>) -> Result<Response<ResponseBody>, Dropped>
+where
+    B: Body + Send,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if req.uri().path().starts_with(CONTROL_PREFIX) {
+        return Ok(crate::control::handle(&state, req).await);
+    }
+    let method = req.method().clone();
+    let mut resp = answer(&state, req).await?;
+    if state.connection_close() {
+        resp.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    if method == Method::HEAD {
+        let len = Body::size_hint(resp.body()).exact().unwrap_or(0);
+        *resp.body_mut() = Full::new(Bytes::new());
+        resp.headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    match resp.status() {
+        StatusCode::UNAUTHORIZED => state.count(Count::Unauthorized),
+        StatusCode::NOT_FOUND => state.count(Count::NotFound),
+        _ => {}
+    }
+    Ok(resp)
+}
+
+async fn answer<B>(state: &State, req: Request<B>) -> Result<Response<ResponseBody>, Dropped> {
+    state.count(Count::Total);
+    let path = req.uri().path();
+    if let Some(fault) = state.fault_for(path) {
+        if fault.latency_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(fault.latency_ms)).await;
+        }
+        let (drop, error) = {
+            let mut rng = rand::thread_rng();
+            (
+                fault.drop_rate > 0.0 && rng.gen_bool(fault.drop_rate),
+                fault.error_rate > 0.0 && rng.gen_bool(fault.error_rate),
+            )
+        };
+        if drop {
+            state.count(Count::Fault);
+            return Err(Dropped);
+        }
+        if error {
+            state.count(Count::Fault);
+            let status =
+                StatusCode::from_u16(fault.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return Ok(error_page(status));
+        }
+    }
+    let options = state.options();
+    if !options.http_endpoint.is_enabled() {
+        return Ok(error_page(StatusCode::FORBIDDEN));
+    }
+    let method = req.method();
+    let headers = req.headers();
+
+    if path == TOKEN_PATH {
+        if method != Method::PUT {
+            return Ok(method_not_allowed("PUT"));
+        }
+        if headers.contains_key("x-forwarded-for") {
+            return Ok(error_page(StatusCode::FORBIDDEN));
+        }
+        let Some(ttl) = headers
+            .get(&TTL_HEADER_NAME)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_ttl)
+        else {
+            return Ok(error_page(StatusCode::BAD_REQUEST));
+        };
+        let token = state.issue_token(ttl);
+        let mut resp = respond(StatusCode::OK, Some("text/plain"), token);
+        resp.headers_mut()
+            .insert(TTL_HEADER_NAME.clone(), HeaderValue::from(ttl));
+        resp.extensions_mut()
+            .insert(HopLimit(options.http_put_response_hop_limit));
+        return Ok(resp);
+    }
+    if method == Method::PUT && is_dated_token_path(path) {
+        return Ok(error_page(StatusCode::FORBIDDEN));
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return Ok(method_not_allowed("GET, HEAD"));
+    }
+
+    let (delivery, remaining) = match headers.get(TOKEN_HEADER) {
+        Some(token) => match state.verify_token(token.as_bytes()) {
+            Ok(left) => (Delivery::V2, Some(left)),
+            Err(_) => return Ok(respond(StatusCode::UNAUTHORIZED, None, Bytes::new())),
+        },
+        None if options.http_tokens == HttpTokens::Required => {
+            return Ok(respond(StatusCode::UNAUTHORIZED, None, Bytes::new()));
+        }
+        None => (Delivery::V1, None),
+    };
+    state.count(match delivery {
+        Delivery::V1 => Count::ImdsV1,
+        Delivery::V2 => Count::ImdsV2,
+    });
+
+    let mut resp = match state.tree().resolve(path) {
+        None => error_page(StatusCode::NOT_FOUND),
+        Some(Found::Text(body)) => respond(StatusCode::OK, Some("text/plain"), body),
+        Some(Found::UserData(body)) => {
+            respond(StatusCode::OK, Some("application/octet-stream"), body)
+        }
+        Some(Found::Dynamic(d)) => dynamic(state, d, delivery, path),
+    };
+    if let Some(left) = remaining {
+        resp.headers_mut()
+            .insert(TTL_HEADER_NAME.clone(), HeaderValue::from(left));
+    }
+    Ok(resp)
+}
+
+fn dynamic(state: &State, d: Dynamic, delivery: Delivery, path: &str) -> Response<ResponseBody> {
+    let text = |body: String| respond(StatusCode::OK, Some("text/plain"), body);
+    match d {
+        Dynamic::RoleCredentials { extended } => {
+            let expired = state.fault_for(path).is_some_and(|f| f.expired_credentials);
+            let key = if expired {
+                state.expired_credentials()
+            } else {
+                state.credentials(delivery)
+            };
+            match key {
+                Some(key) => text(credentials_document(&key, extended)),
+                None => error_page(StatusCode::NOT_FOUND),
+            }
+        }
+        Dynamic::IdentityCredentials => {
+            text(credentials_document(&state.identity_credentials(), false))
+        }
+        Dynamic::IdentitySignature(_) => error_page(StatusCode::NOT_FOUND),
+    }
+}
+
+/// A TTL header value: decimal digits only, 1..=21600.
+pub fn parse_ttl(value: &str) -> Option<u64> {
+    let value = value.trim();
+    if value.is_empty() || value.len() > 10 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let ttl: u64 = value.parse().ok()?;
+    (1..=MAX_TOKEN_TTL).contains(&ttl).then_some(ttl)
+}
+
+/// `/<version>/api/token` for a version other than `latest`.
+fn is_dated_token_path(path: &str) -> bool {
+    path.strip_suffix("/api/token")
+        .and_then(|v| v.strip_prefix('/'))
+        .is_some_and(|v| v != "latest" && (VERSIONS.contains(&v) || looks_dated(v)))
+}
+
+fn looks_dated(v: &str) -> bool {
+    v.len() == 10
+        && v.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        })
+}
+
+/// A TCP stream that applies the IP TTL the last response asked for before writing it.
+struct TtlStream {
+    inner: tokio::net::TcpStream,
+    wanted: Arc<AtomicU32>,
+    current: u32,
+}
+
+impl TtlStream {
+    fn apply_ttl(&mut self) {
+        let wanted = self.wanted.load(Ordering::Relaxed);
+        if wanted != self.current {
+            if let Err(e) = self.inner.set_ttl(wanted) {
+                tracing::debug!(error = %e, ttl = wanted, "cannot set IP TTL on the connection");
+            }
+            self.current = wanted;
+        }
+    }
+}
+
+impl AsyncRead for TtlStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TtlStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.apply_ttl();
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.apply_ttl();
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Largest request head (request line and headers) accepted; larger ones get 431.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// Serve `state` on `listener` until `shutdown` resolves, then finish in-flight requests
+/// (for up to five seconds).
+pub async fn serve(
+    listener: TcpListener,
+    state: State,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(30))
+        .max_buf_size(MAX_HEAD_BYTES);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let default_ttl = stream.ttl().unwrap_or(64);
+                let wanted = Arc::new(AtomicU32::new(default_ttl));
+                let io = TokioIo::new(TtlStream { inner: stream, wanted: Arc::clone(&wanted), current: default_ttl });
+                let state = state.clone();
+                let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let state = state.clone();
+                    let wanted = Arc::clone(&wanted);
+                    async move {
+                        let method = req.method().clone();
+                        let uri = req.uri().clone();
+                        let result = router(state, req).await;
+                        match &result {
+                            Ok(resp) => {
+                                let ttl = resp.extensions().get::<HopLimit>().map_or(default_ttl, |h| u32::from(h.0));
+                                wanted.store(ttl, Ordering::Relaxed);
+                                tracing::info!(%peer, %method, path = uri.path(), status = resp.status().as_u16(), "request");
+                            }
+                            Err(e) => tracing::info!(%peer, %method, path = uri.path(), "{e}"),
+                        }
+                        result
+                    }
+                });
+                let conn = graceful.watch(builder.serve_connection(io, service));
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {
+            tracing::warn!("connections still open after 5 s; closing them");
+        }
+    }
+    Ok(())
+}
