@@ -80,8 +80,10 @@ impl Context {
         K: Into<String>,
         V: Into<String>,
     {
-        let map: BTreeMap<String, String> =
-            vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let map: BTreeMap<String, String> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         let home = map
             .get("HOME")
             .or_else(|| map.get("USERPROFILE"))
@@ -174,8 +176,11 @@ impl Context {
         // above it.
         let mut resolved = self.root.clone();
         let mut hops = 0;
-        let mut pending: Vec<std::ffi::OsString> =
-            rel.components().rev().map(|c| c.as_os_str().to_owned()).collect();
+        let mut pending: Vec<std::ffi::OsString> = rel
+            .components()
+            .rev()
+            .map(|c| c.as_os_str().to_owned())
+            .collect();
         while let Some(part) = pending.pop() {
             if part == ".." {
                 if resolved == self.root {
@@ -297,9 +302,18 @@ mod tests {
     fn paths_are_confined_to_the_root() {
         let dir = tempfile::tempdir().unwrap();
         let ctx = Context::fixed(Vec::<(String, String)>::new(), dir.path());
-        assert_eq!(ctx.path("/etc/hosts").unwrap(), dir.path().join("etc/hosts"));
-        assert!(matches!(ctx.path("/etc/../../x"), Err(ContextError::Escapes { .. })));
-        assert!(matches!(ctx.path("etc/hosts"), Err(ContextError::Escapes { .. })));
+        assert_eq!(
+            ctx.path("/etc/hosts").unwrap(),
+            dir.path().join("etc/hosts")
+        );
+        assert!(matches!(
+            ctx.path("/etc/../../x"),
+            Err(ContextError::Escapes { .. })
+        ));
+        assert!(matches!(
+            ctx.path("etc/hosts"),
+            Err(ContextError::Escapes { .. })
+        ));
     }
 
     #[test]
@@ -322,8 +336,13 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let ctx = Context::fixed(Vec::<(String, String)>::new(), dir.path());
-        let p = ctx.write_atomic("/var/log/x.log", b"hi", Some(0o600)).unwrap();
+        let p = ctx
+            .write_atomic("/var/log/x.log", b"hi", Some(0o600))
+            .unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"hi");
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }

@@ -19,6 +19,8 @@ pub enum UserdataCommand {
 /// Run a user-data subcommand.
 pub async fn run(cmd: UserdataCommand, _ctx: &Context) -> anyhow::Result<ExitCode> {
     match cmd {
-        UserdataCommand::Inspect { .. } => anyhow::bail!("strap userdata inspect is not implemented yet"),
+        UserdataCommand::Inspect { .. } => {
+            anyhow::bail!("strap userdata inspect is not implemented yet")
+        }
     }
 }

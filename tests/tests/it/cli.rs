@@ -7,14 +7,19 @@ fn help_lists_every_subcommand() {
     let out = command("strap").arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for sub in ["run", "creds", "userdata", "metadata", "try", "status", "clean"] {
+    for sub in [
+        "run", "creds", "userdata", "metadata", "try", "status", "clean",
+    ] {
         assert!(text.contains(sub), "`strap --help` lacks {sub}: {text}");
     }
 }
 
 #[test]
 fn completions_and_man_page_are_generated() {
-    let out = command("strap").args(["completions", "bash"]).output().unwrap();
+    let out = command("strap")
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("_strap"));
     let out = command("strap").arg("man").output().unwrap();
