@@ -52,7 +52,7 @@ pub use include::IncludeOptions;
 use std::path::PathBuf;
 
 /// One part of the decoded user data.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Part {
     /// The content type cloud-init would give it (see [`content_type`]).
     pub content_type: String,
@@ -202,14 +202,39 @@ pub enum UserDataError {
     /// More parts than the cap.
     #[error("user data has more than {max} parts")]
     TooManyParts { max: usize },
+    /// The thread or runtime that [`decode_blocking`] needs could not be started.
+    #[error("cannot start the runtime to decode user data: {reason}")]
+    Runtime { reason: String },
     /// A body decompresses (or downloads) to more than the cap.
     #[error("{part}: user data grows past {max} bytes when decompressed or fetched")]
     TooLarge { part: String, max: usize },
 }
 
 /// Decode raw user data (as IMDS returns it) into its parts, the way cloud-init does.
+/// Warnings are returned, not logged: the caller logs them.
 pub async fn decode(raw: &[u8], opts: &DecodeOptions) -> Result<Decoded, UserDataError> {
     pipeline::decode(raw, opts).await
+}
+
+/// [`decode`] for synchronous callers, inside or outside an async runtime: it runs on a
+/// scoped thread with its own single-threaded runtime.
+pub fn decode_blocking(raw: &[u8], opts: &DecodeOptions) -> Result<Decoded, UserDataError> {
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| UserDataError::Runtime {
+                    reason: e.to_string(),
+                })?;
+            runtime.block_on(decode(raw, opts))
+        });
+        worker.join().unwrap_or_else(|_| {
+            Err(UserDataError::Runtime {
+                reason: "the decoding thread stopped unexpectedly".into(),
+            })
+        })
+    })
 }
 
 /// Where an include-once cache lives for an instance folder (`…/instance`), as
@@ -244,6 +269,20 @@ mod tests {
         v.iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn blocking_decode_works_inside_and_outside_a_runtime() {
+        let opts = DecodeOptions::default();
+        let d = decode_blocking(b"#cloud-config\n", &opts).unwrap();
+        assert_eq!(d.parts[0].content_type, content_type::CLOUD_CONFIG);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let d = rt
+            .block_on(async { decode_blocking(b"#!/bin/sh\n", &opts) })
+            .unwrap();
+        assert_eq!(d.parts[0].content_type, content_type::SHELLSCRIPT);
     }
 
     #[tokio::test]

@@ -83,9 +83,12 @@ pub(super) async fn decode(raw: &[u8], opts: &DecodeOptions) -> Result<Decoded, 
     for part in &parts {
         handler_warnings(part, &mut warnings);
     }
-    for w in &warnings {
-        tracing::warn!("{w}");
-    }
+    // The caller logs the warnings (the boot as cloud-init's WARNINGs, inspect as data).
+    tracing::debug!(
+        parts = parts.len(),
+        warnings = warnings.len(),
+        "user data decoded"
+    );
     Ok(Decoded { parts, warnings })
 }
 
