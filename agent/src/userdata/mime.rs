@@ -430,68 +430,37 @@ pub struct OutPart {
     pub content_type: String,
     /// Filename for `Content-Disposition`.
     pub filename: String,
-    /// Payload (written as text when it is UTF-8, else base64).
+    /// Payload (always written base64, as Python's `MIMEText` writes UTF-8 text).
     pub payload: Vec<u8>,
 }
 
 /// Write a `multipart/mixed` message as `cloud-init devel make-mime` does (Python's
-/// `MIMEMultipart` with one `MIMEText` per part). `boundary` is fixed by the caller.
+/// `MIMEMultipart` holding one UTF-8 `MIMEText` per part). `boundary` is chosen by the
+/// caller.
 pub fn write_multipart(parts: &[OutPart], boundary: &str) -> String {
-    let mut out = String::new();
-    out.push_str(&format!(
+    let mut out = format!(
         "Content-Type: multipart/mixed; boundary=\"{boundary}\"\nMIME-Version: 1.0\n\n"
-    ));
+    );
     for part in parts {
-        out.push_str(&format!("--{boundary}\n"));
-        let (maintype, subtype) = part
-            .content_type
-            .split_once('/')
-            .unwrap_or(("text", "plain"));
-        match std::str::from_utf8(&part.payload) {
-            Ok(text) if text.is_ascii() => {
-                out.push_str(&format!(
-                    "Content-Type: {maintype}/{subtype}; charset=\"us-ascii\"\nMIME-Version: 1.0\nContent-Transfer-Encoding: 7bit\n"
-                ));
-                push_disposition(&mut out, &part.filename);
-                out.push('\n');
-                out.push_str(text);
-                out.push('\n');
-            }
-            Ok(_) => {
-                out.push_str(&format!(
-                    "Content-Type: {maintype}/{subtype}; charset=\"utf-8\"\nMIME-Version: 1.0\nContent-Transfer-Encoding: base64\n"
-                ));
-                push_disposition(&mut out, &part.filename);
-                out.push('\n');
-                push_base64(&mut out, &part.payload);
-            }
-            Err(_) => {
-                out.push_str(&format!(
-                    "Content-Type: {maintype}/{subtype}\nMIME-Version: 1.0\nContent-Transfer-Encoding: base64\n"
-                ));
-                push_disposition(&mut out, &part.filename);
-                out.push('\n');
-                push_base64(&mut out, &part.payload);
-            }
+        let charset = if std::str::from_utf8(&part.payload).is_ok() {
+            "; charset=\"utf-8\""
+        } else {
+            ""
+        };
+        let filename = part.filename.replace('\\', "\\\\").replace('"', "\\\"");
+        out.push_str(&format!(
+            "--{boundary}\nContent-Type: {}{charset}\nMIME-Version: 1.0\nContent-Transfer-Encoding: base64\nContent-Disposition: attachment; filename=\"{filename}\"\n\n",
+            part.content_type
+        ));
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&part.payload);
+        for chunk in encoded.as_bytes().chunks(76) {
+            out.push_str(&String::from_utf8_lossy(chunk));
+            out.push('\n');
         }
+        out.push('\n');
     }
     out.push_str(&format!("--{boundary}--\n"));
     out
-}
-
-fn push_disposition(out: &mut String, filename: &str) {
-    let escaped = filename.replace('\\', "\\\\").replace('"', "\\\"");
-    out.push_str(&format!(
-        "Content-Disposition: attachment; filename=\"{escaped}\"\n"
-    ));
-}
-
-fn push_base64(out: &mut String, payload: &[u8]) {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(payload);
-    for chunk in encoded.as_bytes().chunks(76) {
-        out.push_str(&String::from_utf8_lossy(chunk));
-        out.push('\n');
-    }
 }
 
 #[cfg(test)]
