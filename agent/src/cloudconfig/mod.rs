@@ -2,8 +2,13 @@
 //! merges them, and checked against a schema. The boot reads module settings from the
 //! [`Node`] tree this module produces; it never parses YAML itself.
 //!
-//! (Skeleton: [`Node`] and its accessors are the contract; the loader is a YAML 1.2
-//! placeholder until the YAML 1.1 loader lands.)
+//! - [`yaml`]: the YAML 1.1 loader ([`load`], [`load_bytes`]).
+//! - [`merge`]: merging parts as cloud-init does ([`merge_parts`], [`merge_all`]).
+
+pub mod merge;
+pub mod yaml;
+
+pub use merge::{merge_all, merge_parts, MergeError, Merged};
 
 /// Where a node starts in its document (1-based line and column).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -91,6 +96,40 @@ impl Node {
         }
     }
 
+    /// Equality as Python compares what PyYAML built: positions are ignored, mappings
+    /// compare as dicts (order does not matter) and `1 == 1.0 == True`.
+    pub fn eq_value(&self, other: &Node) -> bool {
+        fn number(v: &Value) -> Option<f64> {
+            match v {
+                Value::Bool(b) => Some(f64::from(u8::from(*b))),
+                Value::Int(i) => Some(*i as f64),
+                Value::Float(f) => Some(*f),
+                _ => None,
+            }
+        }
+        match (&self.value, &other.value) {
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Null, Value::Null) => true,
+            (Value::Str(a), Value::Str(b)) | (Value::Timestamp(a), Value::Timestamp(b)) => a == b,
+            (Value::Bytes(a), Value::Bytes(b)) => a == b,
+            (Value::Seq(a), Value::Seq(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.eq_value(y))
+            }
+            (Value::Map(a), Value::Map(b)) => {
+                a.len() == b.len()
+                    && a.iter().all(|(k, v)| {
+                        b.iter()
+                            .find(|(k2, _)| k.eq_value(k2))
+                            .is_some_and(|(_, v2)| v.eq_value(v2))
+                    })
+            }
+            (a, b) => match (number(a), number(b)) {
+                (Some(x), Some(y)) => x == y,
+                _ => false,
+            },
+        }
+    }
+
     pub fn is_null(&self) -> bool {
         matches!(self.value, Value::Null)
     }
@@ -127,44 +166,54 @@ fn key_text(node: &Node) -> String {
     }
 }
 
-/// Errors from loading a cloud-config document.
+/// Errors from loading a cloud-config document. Lines and columns are 1-based.
 #[derive(Debug, thiserror::Error)]
 pub enum CloudConfigError {
+    /// The text is not well-formed YAML.
     #[error("invalid YAML at line {line}, column {column}: {message}")]
     Yaml {
         line: usize,
         column: usize,
         message: String,
     },
+    /// Well-formed YAML that PyYAML's safe loader would refuse to build (unknown tag,
+    /// bad `!!int`, a list as a key, a bad merge key).
+    #[error("cannot load YAML value at line {line}, column {column}: {message}")]
+    Construct {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// The bytes are not text PyYAML would read.
+    #[error("cannot read YAML text at line {line}, column {column} (byte {offset}): {message}")]
+    Encoding {
+        line: usize,
+        column: usize,
+        offset: usize,
+        message: String,
+    },
+    /// The document is too deep or expands (through aliases) to too many nodes.
+    #[error("YAML document too large at line {line}, column {column}: {message}")]
+    Limit {
+        line: usize,
+        column: usize,
+        message: String,
+    },
 }
 
-/// Load one YAML document. Placeholder: YAML 1.2 through serde_yaml, without positions.
-pub fn load(text: &str) -> Result<Node, CloudConfigError> {
-    let value: serde_yaml::Value =
-        serde_yaml::from_str(text).map_err(|e| CloudConfigError::Yaml {
-            line: e.location().map_or(0, |l| l.line()),
-            column: e.location().map_or(0, |l| l.column()),
-            message: e.to_string(),
-        })?;
-    Ok(from_serde(value))
+impl CloudConfigError {
+    /// Where the problem is (1-based line and column).
+    pub fn mark(&self) -> Mark {
+        match self {
+            Self::Yaml { line, column, .. }
+            | Self::Construct { line, column, .. }
+            | Self::Encoding { line, column, .. }
+            | Self::Limit { line, column, .. } => Mark {
+                line: *line,
+                column: *column,
+            },
+        }
+    }
 }
 
-fn from_serde(value: serde_yaml::Value) -> Node {
-    use serde_yaml::Value as Y;
-    Node::new(match value {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Float(n.as_f64().unwrap_or(0.0)),
-        },
-        Y::String(s) => Value::Str(s),
-        Y::Sequence(items) => Value::Seq(items.into_iter().map(from_serde).collect()),
-        Y::Mapping(map) => Value::Map(
-            map.into_iter()
-                .map(|(k, v)| (from_serde(k), from_serde(v)))
-                .collect(),
-        ),
-        Y::Tagged(tagged) => return from_serde(tagged.value),
-    })
-}
+pub use yaml::{load, load_bytes, MAX_DEPTH, MAX_NODES};
