@@ -438,9 +438,8 @@ pub struct OutPart {
 /// `MIMEMultipart` holding one UTF-8 `MIMEText` per part). `boundary` is chosen by the
 /// caller.
 pub fn write_multipart(parts: &[OutPart], boundary: &str) -> String {
-    let mut out = format!(
-        "Content-Type: multipart/mixed; boundary=\"{boundary}\"\nMIME-Version: 1.0\n\n"
-    );
+    let mut out =
+        format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\nMIME-Version: 1.0\n\n");
     for part in parts {
         let charset = if std::str::from_utf8(&part.payload).is_ok() {
             "; charset=\"utf-8\""
