@@ -39,6 +39,8 @@ pub mod content_type {
 }
 
 mod archive;
+#[cfg(test)]
+mod cases;
 pub mod detect;
 mod disposition;
 pub mod include;
