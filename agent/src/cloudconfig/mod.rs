@@ -3,8 +3,12 @@
 //! [`Node`] tree this module produces; it never parses YAML itself.
 //!
 //! - [`yaml`]: the YAML 1.1 loader ([`load`], [`load_bytes`]).
+//! - [`merge`]: merging parts as cloud-init does ([`merge_parts`], [`merge_all`]).
 
+pub mod merge;
 pub mod yaml;
+
+pub use merge::{merge_all, merge_parts, MergeError, Merged};
 
 /// Where a node starts in its document (1-based line and column).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -89,6 +93,40 @@ impl Node {
         match &self.value {
             Value::Map(entries) => Some(entries),
             _ => None,
+        }
+    }
+
+    /// Equality as Python compares what PyYAML built: positions are ignored, mappings
+    /// compare as dicts (order does not matter) and `1 == 1.0 == True`.
+    pub fn eq_value(&self, other: &Node) -> bool {
+        fn number(v: &Value) -> Option<f64> {
+            match v {
+                Value::Bool(b) => Some(f64::from(u8::from(*b))),
+                Value::Int(i) => Some(*i as f64),
+                Value::Float(f) => Some(*f),
+                _ => None,
+            }
+        }
+        match (&self.value, &other.value) {
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Null, Value::Null) => true,
+            (Value::Str(a), Value::Str(b)) | (Value::Timestamp(a), Value::Timestamp(b)) => a == b,
+            (Value::Bytes(a), Value::Bytes(b)) => a == b,
+            (Value::Seq(a), Value::Seq(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.eq_value(y))
+            }
+            (Value::Map(a), Value::Map(b)) => {
+                a.len() == b.len()
+                    && a.iter().all(|(k, v)| {
+                        b.iter()
+                            .find(|(k2, _)| k.eq_value(k2))
+                            .is_some_and(|(_, v2)| v.eq_value(v2))
+                    })
+            }
+            (a, b) => match (number(a), number(b)) {
+                (Some(x), Some(y)) => x == y,
+                _ => false,
+            },
         }
     }
 
