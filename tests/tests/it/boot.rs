@@ -202,6 +202,18 @@ fn quick_start_example_boots_under_a_root() {
     }
     let output_log = fs::read_to_string(root.join("var/log/strap-output.log")).unwrap();
     assert!(output_log.contains("Z runcmd: hello from"), "{output_log}");
+    // Token, identity document and user data in one round trip, the hostname: 4.
+    let report: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(root.join("var/lib/strap/data/report.json")).unwrap(),
+    )
+    .unwrap();
+    let before = report["imds_requests_before_first_script"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        (3..=4).contains(&before),
+        "{before} requests before the first script"
+    );
 }
 
 #[test]

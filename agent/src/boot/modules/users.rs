@@ -532,23 +532,26 @@ pub fn add_authorized_keys(
 /// and for root behind `disable_root_opts` when `disable_root` (the default).
 pub fn ssh(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     let mut keys = Vec::new();
-    if truthy(boot.cfg("allow_public_ssh_keys"), true) {
-        if let Some(k) = boot.public_key() {
-            keys.push(k);
-        }
-    }
     if let Some(node) = boot.cfg("ssh_authorized_keys").cloned() {
         keys.extend(string_list("ssh_authorized_keys", &node, false)?);
+    }
+    // Keys go to the default user only: without one the key pair is not even fetched.
+    let Some(user) = configured_default_user(boot) else {
+        if !keys.is_empty() {
+            boot.warn("ssh: ssh_authorized_keys given but `users` has no default user; they were not installed");
+        }
+        return Ok(Outcome::Skipped("no default user for the keys".into()));
+    };
+    if truthy(boot.cfg("allow_public_ssh_keys"), true) {
+        if let Some(k) = boot.public_key() {
+            keys.insert(0, k);
+        }
     }
     if keys.is_empty() {
         return Ok(Outcome::Skipped(
             "no keys from metadata or cloud-config".into(),
         ));
     }
-    let Some(user) = configured_default_user(boot) else {
-        boot.warn("ssh: keys given but `users` has no default user; they were not installed");
-        return Ok(Outcome::Skipped("no default user for the keys".into()));
-    };
     add_authorized_keys(boot, &user, &keys, None)?;
     if truthy(boot.cfg("disable_root"), true) && lookup_user(boot.ctx, "root").is_some() {
         let opts = boot
