@@ -598,3 +598,213 @@ fn final_message_and_power_state_are_recorded_not_executed() {
     let finished = m.read("/var/lib/strap/instance/boot-finished");
     assert!(finished.ends_with(" - v. 0.1.0\n"), "{finished}");
 }
+
+/// The real `imds-mock` binary on a free port, stopped when dropped.
+struct Mock {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Mock {
+    fn start(user_data: &str, extra_yaml: &str) -> Self {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let ud = dir.path().join("user-data");
+        fs::write(&ud, user_data).unwrap();
+        let cfg = dir.path().join("mock.yaml");
+        fs::write(
+            &cfg,
+            format!("instance_id: i-0abc0000000000001\nregion: eu-west-1\n{extra_yaml}"),
+        )
+        .unwrap();
+        let mut child = command("imds-mock")
+            .args(["--listen", "127.0.0.1:0", "-c"])
+            .arg(&cfg)
+            .arg("--user-data")
+            .arg(&ud)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected mock banner {line:?}"))
+            .to_string();
+        Self {
+            child,
+            url,
+            _dir: dir,
+        }
+    }
+
+    /// A control-API call (`POST /_mock/launch`), answering the body.
+    fn control(&self, method: &str, path: &str, body: &str) -> String {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        out
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn boot_against(mock: &Mock, root: &Path, boot_id: &str) -> Output {
+    command("strap")
+        .args(["run", "--imds", &mock.url, "--root"])
+        .arg(root)
+        .env("STRAP_BOOT_ID", boot_id)
+        .env("AWS_METADATA_SERVICE_NUM_ATTEMPTS", "3")
+        .output()
+        .unwrap()
+}
+
+const MOCK_USER_DATA: &str =
+    "#cloud-config\nusers: []\nruncmd:\n  - echo \"runcmd $INSTANCE_ID\" >> \"$STRAP_ROOT/ran\"\n";
+
+#[test]
+fn boots_from_the_real_mock_and_reruns_per_instance_work_on_a_new_instance() {
+    let mock = Mock::start(MOCK_USER_DATA, "");
+    let dir = tempfile::tempdir().unwrap();
+    let out = boot_against(&mock, dir.path(), "b1");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let ran = || fs::read_to_string(dir.path().join("ran")).unwrap_or_default();
+    assert_eq!(ran(), "runcmd i-0abc0000000000001\n");
+    let report: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(dir.path().join("var/lib/strap/data/report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["datasource"], "DataSourceEc2");
+    assert!(
+        report["imds_requests_before_first_script"]
+            .as_u64()
+            .unwrap()
+            <= 4,
+        "{report}"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("etc/hostname")).unwrap(),
+        "ip-172-31-16-10\n".replace("172-31-16-10", &hostname_ip(dir.path()))
+    );
+
+    // A reboot of the same instance: nothing per-instance runs.
+    let out = boot_against(&mock, dir.path(), "b2");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ran().lines().count(), 1);
+
+    // The image launched as a new instance: runcmd runs again, with the new id.
+    let launched = mock.control("POST", "/_mock/launch", "");
+    let out = boot_against(&mock, dir.path(), "b3");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines: Vec<String> = ran().lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let new_id = lines[1].trim_start_matches("runcmd ");
+    assert_ne!(new_id, "i-0abc0000000000001");
+    assert!(launched.contains(new_id), "{launched}");
+}
+
+/// The hostname's IP part as the mock serves it (`ip-10-0-0-5` → `10-0-0-5`).
+fn hostname_ip(root: &Path) -> String {
+    let doc: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(root.join("run/strap/instance-data.json")).unwrap(),
+    )
+    .unwrap();
+    doc["ds"]["meta-data"]["local-ipv4"]
+        .as_str()
+        .unwrap()
+        .replace('.', "-")
+}
+
+#[test]
+fn a_slow_metadata_service_only_makes_the_boot_slower() {
+    let mock = Mock::start(
+        MOCK_USER_DATA,
+        "faults:\n  - path: /\n    latency_ms: 200\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = boot_against(&mock, dir.path(), "b1");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(dir.path().join("ran").is_file());
+}
+
+#[test]
+fn failing_metadata_paths_fail_or_degrade_the_boot_as_they_matter() {
+    // No user data at all (500 on every attempt): the boot cannot start; status says error.
+    let mock = Mock::start(
+        MOCK_USER_DATA,
+        "faults:\n  - path: /latest/user-data\n    error_rate: 1.0\n    error_status: 500\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = boot_against(&mock, dir.path(), "b1");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot read the instance's metadata"),
+        "{}",
+        stderr(&out)
+    );
+    let status = command("strap")
+        .args(["status", "--long", "--root"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&status), 1);
+    assert!(
+        stdout(&status).contains("/latest/user-data"),
+        "{}",
+        stdout(&status)
+    );
+    assert!(!dir.path().join("ran").exists());
+
+    // The hostname's connection dropped every time: a warning, the rest runs.
+    let mock = Mock::start(
+        MOCK_USER_DATA,
+        "faults:\n  - path: /latest/meta-data/local-hostname\n    drop_rate: 1.0\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = boot_against(&mock, dir.path(), "b1");
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(dir.path().join("ran").is_file());
+    assert!(!dir.path().join("etc/hostname").exists());
+}
+
+#[test]
+fn a_token_invalidated_mid_boot_is_refreshed() {
+    if !strap_e2e::have_program("curl") {
+        eprintln!("skipping: curl is not installed (the boot script uses it to relaunch the mock)");
+        return;
+    }
+    // bootcmd relaunches the instance, which invalidates every token; the hostname is
+    // read afterwards with a token the service no longer accepts.
+    let mock = Mock::start("", "");
+    let user_data = format!(
+        "#cloud-config\nusers: []\nbootcmd:\n  - curl -s -X POST {}/_mock/launch >/dev/null\nruncmd:\n  - echo ok >> \"$STRAP_ROOT/ran\"\n",
+        mock.url
+    );
+    mock.control("PUT", "/_mock/user-data", &user_data);
+    let dir = tempfile::tempdir().unwrap();
+    let out = boot_against(&mock, dir.path(), "b1");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(fs::read_to_string(dir.path().join("etc/hostname"))
+        .unwrap()
+        .starts_with("ip-"));
+    assert_eq!(fs::read_to_string(dir.path().join("ran")).unwrap(), "ok\n");
+}
