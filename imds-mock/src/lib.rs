@@ -10,13 +10,17 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod config;
+pub mod container;
 pub mod control;
 pub mod creds;
 mod fsutil;
+pub mod identity;
 pub mod keys;
 pub mod runtime;
 pub mod server;
+pub mod sigv4;
 pub mod state;
+pub mod sts;
 pub mod token;
 pub mod tree;
 

@@ -38,4 +38,4 @@ pub use frequency::Frequency;
 pub use paths::Paths;
 pub use records::{ItemStatus, Report, ReportItem};
 pub use runner::{run_boot, BootError, BootOptions, BootSummary, PowerAction};
-pub use source::{Datasource, ImdsSource, InstanceData, MemorySource, SeedSource};
+pub use source::{Datasource, ImdsSource, InstanceData, SeedSource};

@@ -6,7 +6,6 @@
 //! boot thread, several at a time so that the identity document and the user data cost
 //! one round trip after the token.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::imds::ImdsClient;
@@ -152,40 +151,6 @@ impl Datasource for SeedSource {
     }
     fn location(&self) -> String {
         self.dir.display().to_string()
-    }
-}
-
-/// Metadata held in memory (path to bytes): a fixed answer set for tests and demos.
-pub struct MemorySource {
-    name: String,
-    entries: BTreeMap<String, Vec<u8>>,
-}
-
-impl MemorySource {
-    /// A source answering exactly these paths.
-    pub fn new(name: impl Into<String>, entries: BTreeMap<String, Vec<u8>>) -> Self {
-        Self {
-            name: name.into(),
-            entries,
-        }
-    }
-}
-
-impl Datasource for MemorySource {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn fetch(&self, paths: &[&str]) -> Vec<Result<Option<Vec<u8>>, SourceError>> {
-        paths
-            .iter()
-            .map(|p| Ok(self.entries.get(*p).cloned()))
-            .collect()
-    }
-    fn requests(&self) -> u64 {
-        0
-    }
-    fn location(&self) -> String {
-        "memory".into()
     }
 }
 

@@ -79,9 +79,14 @@ pub fn reflect_instance(paths: &Paths, instance_id: &str) -> Result<Tracked, Boo
     })
 }
 
-/// Write `/run/strap/instance-data.json` (world-readable: no user data) in
-/// cloud-init's shape: `v1` keys (also aliased at the top level) and `ds`.
+/// Write `/run/strap/instance-data.json` (world-readable: no user data).
 pub fn write_instance_data(boot: &Boot<'_>) -> Result<(), BootError> {
+    write_json(&boot.paths.instance_data(), &instance_data(boot))
+}
+
+/// The instance data in cloud-init's shape: `v1` keys (also aliased at the top level)
+/// and `ds`; templates and `strap query` read it.
+pub fn instance_data(boot: &Boot<'_>) -> serde_json::Value {
     let i = &boot.instance;
     let region = i.region.clone().unwrap_or_default();
     let cloud_id = if region.starts_with("cn-") {
@@ -128,7 +133,7 @@ pub fn write_instance_data(boot: &Boot<'_>) -> Result<(), BootError> {
             obj.insert(k.clone(), v.clone());
         }
     }
-    write_json(&boot.paths.instance_data(), &doc)
+    doc
 }
 
 /// What `strap clean` removes.

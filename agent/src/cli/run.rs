@@ -1,7 +1,6 @@
 //! `strap run|clean|status|analyze|query`: the boot and its records. Argument parsing
 //! and output only; the work is in [`crate::boot`].
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -21,9 +20,8 @@ pub struct RunArgs {
     /// Boot from this user-data file against built-in metadata, without a metadata service.
     #[arg(long, value_name = "USERDATA", conflicts_with = "seed")]
     pub local: Option<PathBuf>,
-    /// Settings for the built-in metadata of `--local` (a JSON file: `instance_id`,
-    /// `region`, `availability_zone`, `instance_type`, `image_id`, `local_hostname`,
-    /// `public_key`).
+    /// The embedded metadata service's configuration for `--local` (imds-mock's YAML,
+    /// see `imds-mock --print-config`).
     #[arg(long, value_name = "FILE", requires = "local")]
     pub mock_config: Option<PathBuf>,
     /// Read the metadata from a folder laid out like the metadata tree
@@ -128,73 +126,39 @@ fn rooted(ctx: &Context, root: Option<&Path>, create: bool) -> anyhow::Result<Co
     Ok(ctx.clone().with_root(abs))
 }
 
-/// Built-in metadata for `--local`: realistic defaults, overridden by `--mock-config`.
-fn local_source(user_data: &Path, config: Option<&Path>) -> anyhow::Result<source::MemorySource> {
+/// Start the embedded metadata service for `--local`: the mock's realistic defaults,
+/// overridden by `--mock-config` (the mock's YAML), serving `user_data`.
+async fn local_mock(
+    user_data: &Path,
+    config: Option<&Path>,
+) -> anyhow::Result<imds_mock::RunningMock> {
     let raw = std::fs::read(user_data)
         .with_context(|| format!("cannot read the user data {}", user_data.display()))?;
-    let mut settings = serde_json::json!({
-        "instance_id": "i-0123456789abcdef0",
-        "region": "us-east-1",
-        "availability_zone": "us-east-1a",
-        "instance_type": "t3.micro",
-        "image_id": "ami-0123456789abcdef0",
-        "private_ip": "172.31.16.10",
-        "local_hostname": "ip-172-31-16-10.ec2.internal",
-        "public_key": null,
-    });
-    if let Some(path) = config {
-        let text = std::fs::read(path)
-            .with_context(|| format!("cannot read the mock config {}", path.display()))?;
-        let over: serde_json::Value = serde_json::from_slice(&text)
-            .with_context(|| format!("the mock config {} is not a JSON object", path.display()))?;
-        if let (Some(base), Some(over)) = (settings.as_object_mut(), over.as_object()) {
-            for (k, v) in over {
-                base.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    let s = |k: &str| settings[k].as_str().unwrap_or_default().to_string();
-    let doc = serde_json::json!({
-        "accountId": "123456789012",
-        "architecture": "x86_64",
-        "availabilityZone": s("availability_zone"),
-        "imageId": s("image_id"),
-        "instanceId": s("instance_id"),
-        "instanceType": s("instance_type"),
-        "pendingTime": "2026-01-01T00:00:00Z",
-        "privateIp": s("private_ip"),
-        "region": s("region"),
-        "version": "2017-09-30",
-    });
-    let mut entries = BTreeMap::new();
-    entries.insert(
-        source::IDENTITY_PATH.to_string(),
-        doc.to_string().into_bytes(),
-    );
-    entries.insert(source::USER_DATA_PATH.to_string(), raw);
-    entries.insert(
-        source::INSTANCE_ID_PATH.to_string(),
-        s("instance_id").into_bytes(),
-    );
-    entries.insert(
-        source::LOCAL_HOSTNAME_PATH.to_string(),
-        s("local_hostname").into_bytes(),
-    );
-    if let Some(key) = settings["public_key"].as_str() {
-        entries.insert(source::PUBLIC_KEY_PATH.to_string(), key.as_bytes().to_vec());
-    }
-    Ok(source::MemorySource::new("DataSourceLocal", entries))
+    let mut cfg = match config {
+        Some(path) => imds_mock::Config::from_file(path)
+            .with_context(|| format!("cannot load the mock config {}", path.display()))?,
+        None => imds_mock::Config::default(),
+    };
+    cfg.listen = "127.0.0.1:0".into();
+    cfg.user_data = Some(raw);
+    cfg.user_data_file = None;
+    imds_mock::spawn(cfg)
+        .await
+        .context("cannot start the embedded metadata service")
 }
 
 /// `strap run`.
 pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     let ctx = rooted(ctx, args.root.as_deref(), true)?;
-    let source: Box<dyn Datasource> = if let Some(local) = &args.local {
-        Box::new(local_source(local, args.mock_config.as_deref())?)
-    } else if let Some(seed) = &args.seed {
+    let mock = match &args.local {
+        Some(local) => Some(local_mock(local, args.mock_config.as_deref()).await?),
+        None => None,
+    };
+    let source: Box<dyn Datasource> = if let Some(seed) = &args.seed {
         Box::new(source::SeedSource::new(seed))
     } else {
-        let client = match &args.imds {
+        let endpoint = mock.as_ref().map(|m| m.url()).or_else(|| args.imds.clone());
+        let client = match &endpoint {
             Some(url) => crate::imds::ImdsClient::with_endpoint(&ctx, url),
             None => crate::imds::ImdsClient::from_context(&ctx),
         }
@@ -221,6 +185,9 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         tokio::task::spawn_blocking(move || boot::run_boot(&boot_ctx, source.as_ref(), opts))
             .await
             .context("the boot thread stopped")?;
+    if let Some(mock) = mock {
+        mock.shutdown().await;
+    }
     let code = match &result {
         Ok(summary) => {
             let items = &summary.report.items;

@@ -6,67 +6,33 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::cloudconfig::{self, Node, Value};
-use crate::userdata::{content_type as ct, Decoded, Part};
+use crate::cloudconfig;
+use crate::userdata::{self, content_type as ct, Decoded};
 
 use super::super::frequency::Frequency;
 use super::super::records::{ItemStatus, ReportItem};
 use super::super::runner::{epoch, error_chain, Boot};
 
-/// Decode raw user data into parts.
-///
-/// Interim: until the user-data decoder lands this recognises a single part by its
-/// first line (`#cloud-config`, `#!`, `#cloud-boothook`, `<powershell>`), which covers
-/// the common cases; MIME, gzip and includes come with the decoder.
-pub fn decode(raw: &[u8]) -> Decoded {
-    let mut decoded = Decoded::default();
-    if raw.iter().all(|b| b.is_ascii_whitespace()) {
-        return decoded;
-    }
-    let text = String::from_utf8_lossy(raw);
-    let first = text.lines().next().unwrap_or("").trim_end();
-    let content_type = if first.starts_with("#cloud-config") {
-        ct::CLOUD_CONFIG
-    } else if first.starts_with("#cloud-boothook") {
-        ct::BOOTHOOK
-    } else if first.starts_with("#!") {
-        ct::SHELLSCRIPT
-    } else if first.trim_start().starts_with("<powershell>") {
-        ct::POWERSHELL
-    } else {
-        decoded.warnings.push(format!(
-            "Unhandled non-multipart (text/x-not-multipart) userdata: '{}'",
-            first.chars().take(40).collect::<String>()
-        ));
-        ct::PLAIN
+/// Decode raw user data into parts with the user-data decoder, templates rendered
+/// against the instance data and include-once cached in the instance folder.
+fn decode(boot: &Boot<'_>, raw: &[u8]) -> Result<Decoded, userdata::UserDataError> {
+    let cache = boot
+        .paths
+        .state_machine
+        .join("instances")
+        .join(boot.instance.instance_id.replace('/', "_"))
+        .join("data")
+        .join("urlcache");
+    let opts = userdata::DecodeOptions {
+        instance_data: Some(super::super::state::instance_data(boot)),
+        include: userdata::IncludeOptions {
+            cache_dir: Some(cache),
+            context: boot.ctx.clone(),
+            ..Default::default()
+        },
+        ..Default::default()
     };
-    decoded.parts.push(Part {
-        content_type: content_type.to_string(),
-        filename: "part-001".into(),
-        payload: raw.to_vec(),
-        merge_how: None,
-    });
-    decoded
-}
-
-/// Merge cloud-config documents in order.
-///
-/// Interim: until cloud-init's merger lands, a later document's top-level keys replace
-/// an earlier one's.
-pub fn merge(docs: Vec<Node>) -> Node {
-    let mut merged: Vec<(Node, Node)> = Vec::new();
-    for doc in docs {
-        if let Value::Map(entries) = doc.value {
-            for (k, v) in entries {
-                if let Some(slot) = merged.iter_mut().find(|(mk, _)| mk.value == k.value) {
-                    slot.1 = v;
-                } else {
-                    merged.push((k, v));
-                }
-            }
-        }
-    }
-    Node::new(Value::Map(merged))
+    userdata::decode_blocking(raw, &opts)
 }
 
 fn clean_name(name: &str) -> String {
@@ -95,7 +61,17 @@ pub fn consume(boot: &mut Boot<'_>) {
     if let Err(err) = crate::context::write_atomic(&user_data_file, &raw, Some(0o600)) {
         boot.warn(&format!("cannot save the user data: {err}"));
     }
-    let decoded = decode(&raw);
+    let decoded = match decode(boot, &raw) {
+        Ok(d) => d,
+        Err(err) => {
+            let msg = format!("user data: {}", error_chain(&err));
+            boot.log.line("ERROR", &msg);
+            if let Some(stage) = boot.report.stage_mut() {
+                stage.errors.push(msg);
+            }
+            Decoded::default()
+        }
+    };
     for w in &decoded.warnings {
         boot.warn(w);
     }
@@ -114,7 +90,7 @@ pub fn consume(boot: &mut Boot<'_>) {
                         Frequency::Always,
                     ),
                     Ok(node) if node.as_map().is_some() => {
-                        configs.push(node);
+                        configs.push((node, part.merge_how.clone()));
                         (ItemStatus::Ran, None, Frequency::Always)
                     }
                     Ok(_) => {
@@ -180,7 +156,11 @@ pub fn consume(boot: &mut Boot<'_>) {
             output_tail: Vec::new(),
         });
     }
-    boot.config = merge(configs);
+    let merged = cloudconfig::merge_all(&configs);
+    for skipped in &merged.skipped {
+        boot.warn(&format!("cloud-config merge: {}", error_chain(skipped)));
+    }
+    boot.config = merged.config;
     let text = serde_json::to_string_pretty(&boot.config.to_json()).unwrap_or_default();
     let file = boot.instance_dir.join("cloud-config.txt");
     if let Err(err) = crate::context::write_atomic(&file, text.as_bytes(), Some(0o600)) {
@@ -277,34 +257,6 @@ pub fn describe(outcome: &super::super::exec::ScriptOutcome) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sniffs_single_parts() {
-        assert_eq!(
-            decode(b"#cloud-config\na: 1\n").parts[0].content_type,
-            ct::CLOUD_CONFIG
-        );
-        assert_eq!(
-            decode(b"#!/bin/sh\n").parts[0].content_type,
-            ct::SHELLSCRIPT
-        );
-        assert!(decode(b"  \n").parts.is_empty());
-        let d = decode(b"echo hi\n");
-        assert_eq!(d.parts[0].content_type, ct::PLAIN);
-        assert_eq!(d.warnings.len(), 1);
-    }
-
-    #[test]
-    fn later_documents_replace_top_level_keys() {
-        let a = cloudconfig::load("runcmd: [a]\nhostname: x\n").unwrap();
-        let b = cloudconfig::load("runcmd: [b]\n").unwrap();
-        let m = merge(vec![a, b]);
-        assert_eq!(m.get("hostname").unwrap().as_str(), Some("x"));
-        assert_eq!(
-            m.get("runcmd").unwrap().as_seq().unwrap()[0].as_str(),
-            Some("b")
-        );
-    }
 
     #[test]
     fn names_are_cleaned() {

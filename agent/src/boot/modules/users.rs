@@ -110,6 +110,7 @@ pub fn default_user(ctx: &Context) -> (String, Vec<String>) {
 fn shadow_tool(boot: &Boot<'_>, tool: &str, args: &[String]) -> Result<(), ModuleError> {
     let mut cmd = Command::new(tool);
     if !boot.on_real_root() {
+        ensure_account_files(boot)?;
         cmd.arg("--prefix").arg(boot.ctx.root());
     }
     cmd.args(args);
@@ -131,6 +132,31 @@ fn shadow_tool(boot: &Boot<'_>, tool: &str, args: &[String]) -> Result<(), Modul
             ),
         })
     }
+}
+
+/// A fresh root gets empty account files, so the shadow tools keep passwords in
+/// `/etc/shadow` there as on a real system.
+fn ensure_account_files(boot: &Boot<'_>) -> Result<(), ModuleError> {
+    for (file, mode) in [
+        ("/etc/passwd", 0o644),
+        ("/etc/group", 0o644),
+        ("/etc/shadow", 0o640),
+        ("/etc/gshadow", 0o640),
+    ] {
+        let path = boot.ctx.path(file).map_err(|source| ModuleError::Path {
+            path: file.into(),
+            source,
+        })?;
+        if !path.exists() {
+            crate::context::write_atomic(&path, b"", Some(mode)).map_err(|source| {
+                ModuleError::Path {
+                    path: file.into(),
+                    source,
+                }
+            })?;
+        }
+    }
+    Ok(())
 }
 
 fn ensure_group(boot: &mut Boot<'_>, name: &str) -> Result<(), ModuleError> {
@@ -273,7 +299,7 @@ pub fn users_groups(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
                 boot.warn(&format!(
                     "groups: group {group} already exists; left as it is"
                 ));
-            } else if let Err(e) = shadow_tool(boot, "groupadd", &[group.clone()]) {
+            } else if let Err(e) = shadow_tool(boot, "groupadd", std::slice::from_ref(&group)) {
                 failures.push(format!("group {group}: {e}"));
                 continue;
             }
@@ -324,10 +350,16 @@ fn ensure_user(boot: &mut Boot<'_>, spec: &UserSpec) -> Result<(), ModuleError> 
     }
     let exists = lookup_user(boot.ctx, &spec.name).is_some();
     if exists {
-        boot.warn(&format!(
+        let msg = format!(
             "users: user {} already exists; only its password lock, sudo rules and keys are applied",
             spec.name
-        ));
+        );
+        // The distro's default user existing is normal (an image booted again).
+        if spec.is_default {
+            boot.log.line("INFO", &msg);
+        } else {
+            boot.warn(&msg);
+        }
     } else {
         if truthy(field(node, "create_groups"), true) {
             for g in &groups {
@@ -500,23 +532,26 @@ pub fn add_authorized_keys(
 /// and for root behind `disable_root_opts` when `disable_root` (the default).
 pub fn ssh(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     let mut keys = Vec::new();
-    if truthy(boot.cfg("allow_public_ssh_keys"), true) {
-        if let Some(k) = boot.public_key() {
-            keys.push(k);
-        }
-    }
     if let Some(node) = boot.cfg("ssh_authorized_keys").cloned() {
         keys.extend(string_list("ssh_authorized_keys", &node, false)?);
+    }
+    // Keys go to the default user only: without one the key pair is not even fetched.
+    let Some(user) = configured_default_user(boot) else {
+        if !keys.is_empty() {
+            boot.warn("ssh: ssh_authorized_keys given but `users` has no default user; they were not installed");
+        }
+        return Ok(Outcome::Skipped("no default user for the keys".into()));
+    };
+    if truthy(boot.cfg("allow_public_ssh_keys"), true) {
+        if let Some(k) = boot.public_key() {
+            keys.insert(0, k);
+        }
     }
     if keys.is_empty() {
         return Ok(Outcome::Skipped(
             "no keys from metadata or cloud-config".into(),
         ));
     }
-    let Some(user) = configured_default_user(boot) else {
-        boot.warn("ssh: keys given but `users` has no default user; they were not installed");
-        return Ok(Outcome::Skipped("no default user for the keys".into()));
-    };
     add_authorized_keys(boot, &user, &keys, None)?;
     if truthy(boot.cfg("disable_root"), true) && lookup_user(boot.ctx, "root").is_some() {
         let opts = boot

@@ -1,0 +1,171 @@
+//! The `imds-mock` binary: the listening line, `--print-config`, configuration errors with
+//! their line, requests over HTTP, and graceful shutdown on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+
+use strap_e2e::command;
+
+/// Start the mock on port 0 with `args`; returns the child and its base URL host:port.
+fn start(args: &[&str]) -> (Child, String) {
+    let mut child = command("imds-mock")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, addr)
+}
+
+fn http(addr: &str, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn sigterm(child: &Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn mock_prints_listening_line_and_serves() {
+    let (mut child, addr) = start(&["--role", "web-role"]);
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    assert!(!addr.ends_with(":0"));
+    let resp = http(
+        &addr,
+        "GET /latest/meta-data/iam/security-credentials/ HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.ends_with("\r\n\r\nweb-role"), "{resp}");
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit after SIGTERM: {status:?}");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("/latest/meta-data/iam/security-credentials/"),
+        "request not logged: {err}"
+    );
+}
+
+#[test]
+fn mock_required_mode_refuses_v1() {
+    let (mut child, addr) = start(&["--imdsv2", "required"]);
+    let resp = http(&addr, "GET /latest/meta-data/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
+    sigterm(&child);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn mock_print_config_is_yaml_that_loads_back() {
+    let out = command("imds-mock")
+        .args(["--print-config", "--role", "web", "--region", "eu-west-1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    assert!(yaml.contains("role: web"), "{yaml}");
+    assert!(yaml.contains("region: eu-west-1"), "{yaml}");
+    assert!(yaml.contains("listen: 127.0.0.1:1338"), "{yaml}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mock.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let again = command("imds-mock")
+        .args(["--print-config", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), yaml);
+}
+
+#[test]
+fn mock_bad_config_names_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(
+        &file,
+        "role: web\nregion: us-east-1\nhttp_tokens: sometimes\n",
+    )
+    .unwrap();
+    let out = command("imds-mock")
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("http_tokens"), "{err}");
+    assert!(err.contains("line 3"), "{err}");
+    assert!(err.contains("bad.yaml"), "{err}");
+}
+
+#[test]
+fn mock_oversized_user_data_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ud");
+    std::fs::write(&file, vec![b'#'; 16385]).unwrap();
+    let out = command("imds-mock")
+        .arg("--user-data")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("16385 bytes"), "{err}");
+}
+
+#[test]
+fn mock_example_configs_are_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/mock");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let out = command("imds-mock")
+                .arg("--print-config")
+                .arg("--config")
+                .arg(&path)
+                .current_dir(&dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2, "expected sample configs in {}", dir.display());
+}
