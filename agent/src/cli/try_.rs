@@ -105,8 +105,11 @@ fn parse_size(text: &str) -> Result<u64, String> {
 /// `strap try`.
 pub async fn run(args: TryArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     if let Some(plan) = &args.internal_sandbox {
-        sandbox::sandbox_main(plan).await?;
-        return Ok(ExitCode::SUCCESS);
+        // On failure the message is in the work folder, and the host side prints it.
+        return Ok(match sandbox::sandbox_main(plan).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::from(super::EXIT_ERROR),
+        });
     }
     if let Some(plan) = &args.internal_launch {
         sandbox::launch_main(plan, args.internal_launch_index, args.internal_nproc).await?;

@@ -239,13 +239,7 @@ pub async fn sandbox_main(plan_path: &Path) -> Result<(), SandboxError> {
     let plan: Plan = read_json(plan_path)?;
     let result = run_sandbox(&mut plan.clone()).await;
     if let Err(err) = &result {
-        let mut message = err.to_string();
-        let mut source = std::error::Error::source(err);
-        while let Some(cause) = source {
-            message.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
-        let _ = std::fs::write(plan.error(), message);
+        let _ = std::fs::write(plan.error(), error_chain(err));
         if let SandboxError::Unsupported { missing } = err {
             let _ = write_json(&plan.workdir.join("unsupported.json"), missing);
         }
@@ -443,6 +437,30 @@ pub async fn launch_main(
     nproc: Option<u64>,
 ) -> Result<(), SandboxError> {
     let plan: Plan = read_json(plan_path)?;
+    let result = run_boot(&plan, index, nproc).await;
+    if let Err(err) = &result {
+        // The sandbox reads the outcome, not this process's stderr: say it there.
+        let outcome = BootOutcome {
+            output_tail: format!("strap try: {}\n", error_chain(err)),
+            ..BootOutcome::default()
+        };
+        let _ = write_json(&plan.outcome(index), &outcome);
+    }
+    result
+}
+
+/// An error and its causes on one line.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    message
+}
+
+async fn run_boot(plan: &Plan, index: u32, nproc: Option<u64>) -> Result<(), SandboxError> {
     let root = plan.root(index);
     let log_path = plan.log(index);
     let log = std::fs::File::create(&log_path).map_err(SandboxError::io("create", &log_path))?;

@@ -472,3 +472,52 @@ fn without_root_it_works_through_a_user_namespace_or_says_what_is_missing() {
     assert!(!Path::new("/etc/strap-e2e-rootless").exists());
     case.assert_cleaned_up();
 }
+
+#[test]
+fn the_mock_configuration_sets_the_instance_the_sandbox_pretends_to_be() {
+    require_sandbox!();
+    if !have_program("curl") {
+        eprintln!("skipping: curl is not installed (apt-get install -y curl)");
+        return;
+    }
+    let case = Case::new(
+        "#!/bin/sh\n\
+         echo \"v1=$(curl -s -o /dev/null -w '%{http_code}' http://169.254.169.254/latest/meta-data/instance-type)\"\n\
+         T=$(curl -sS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)\n\
+         echo \"type=$(curl -sS -H \"X-aws-ec2-metadata-token: $T\" http://169.254.169.254/latest/meta-data/instance-type)\"\n",
+    );
+    let config = case.path("mock.yaml");
+    std::fs::write(&config, "instance_type: m7g.large\nhttp_tokens: required\n").unwrap();
+    let (out, report) = case.run(&["--runner", "script", "--config", config.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let output = launch(&report, 0)["outcome"]["output_tail"]
+        .as_str()
+        .unwrap();
+    assert!(
+        output.contains("v1=401"),
+        "IMDSv1 refused when tokens are required: {output}"
+    );
+    assert!(output.contains("type=m7g.large"), "{output}");
+
+    // A bad configuration is an error that names the file, printed once.
+    std::fs::write(&config, "instance_typo: x\n").unwrap();
+    let out = command("strap")
+        .arg("try")
+        .arg(case.path("user-data"))
+        .args(["--runner", "script", "--config", config.to_str().unwrap()])
+        .env("TMPDIR", case.path("tmp"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("mock.yaml") && stderr.contains("instance_typo"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
+    case.assert_cleaned_up();
+}
