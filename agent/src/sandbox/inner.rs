@@ -127,6 +127,33 @@ fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), SandboxErro
         .map_err(SandboxError::io("write", path))
 }
 
+/// SIGINT and SIGTERM ignored while it lives (the sandbox's processes set them back to the
+/// default before they exec).
+struct IgnoreInterrupts;
+
+impl IgnoreInterrupts {
+    fn new() -> Self {
+        use nix::sys::signal::{signal, SigHandler, Signal};
+        for sig in [Signal::SIGINT, Signal::SIGTERM] {
+            // SAFETY: SIG_IGN runs no code in this process.
+            #[allow(unsafe_code)]
+            let _ = unsafe { signal(sig, SigHandler::SigIgn) };
+        }
+        Self
+    }
+}
+
+impl Drop for IgnoreInterrupts {
+    fn drop(&mut self) {
+        use nix::sys::signal::{signal, SigHandler, Signal};
+        for sig in [Signal::SIGINT, Signal::SIGTERM] {
+            // SAFETY: SIG_DFL runs no code in this process.
+            #[allow(unsafe_code)]
+            let _ = unsafe { signal(sig, SigHandler::SigDfl) };
+        }
+    }
+}
+
 /// Turn a refusal to create namespaces into the error that says what is missing.
 fn spawn_error(err: std::io::Error, mode: Mode) -> SandboxError {
     match err.raw_os_error() {
@@ -210,14 +237,20 @@ fn run_in_workdir(
             cmd.pre_exec(pre_exec);
         }
     }
-    let status = cmd
-        .spawn()
-        .map_err(|err| spawn_error(err, mode))?
-        .wait()
-        .map_err(|source| SandboxError::Spawn {
-            role: "sandbox",
-            source,
-        })?;
+    // Ctrl-C (or a SIGTERM to the group) kills the sandbox's processes; this side lives on
+    // to remove the work folder and the cgroups they leave.
+    let _interrupts = IgnoreInterrupts::new();
+    let mut child = cmd.spawn().map_err(|err| spawn_error(err, mode))?;
+    let status = child.wait().map_err(|source| SandboxError::Spawn {
+        role: "sandbox",
+        source,
+    })?;
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        super::limits::remove_leftover_cgroups(child.id());
+        return Err(SandboxError::Sandbox {
+            message: format!("interrupted by signal {signal}; the sandbox was torn down"),
+        });
+    }
     if !status.success() {
         let message = std::fs::read_to_string(plan.error())
             .unwrap_or_else(|_| format!("the sandbox process ended with {status}"));

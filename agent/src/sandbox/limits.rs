@@ -95,6 +95,30 @@ impl Drop for PidsCgroup {
     }
 }
 
+/// Remove the pids cgroups a killed sandbox process (`sandbox_pid`) left behind, once
+/// their processes are gone (they are being killed; wait up to a second).
+pub fn remove_leftover_cgroups(sandbox_pid: u32) {
+    let Some(parent) = parent_dir() else {
+        return;
+    };
+    let prefix = format!("strap-try-{sandbox_pid}-");
+    let Ok(entries) = std::fs::read_dir(&parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        let dir = entry.path();
+        for _ in 0..100 {
+            if std::fs::remove_dir(&dir).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
 /// The `max` count of `pids.events`.
 fn parse_max_events(events: &str) -> u64 {
     events

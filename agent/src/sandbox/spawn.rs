@@ -73,6 +73,15 @@ pub fn sandbox_pre_exec(
     let gid_map_path = cstring("/proc/self/gid_map")?;
     Ok(move || {
         die_with_parent(parent)?;
+        // The host side ignores these while it waits; this process and those below it
+        // must die of them.
+        for sig in [Signal::SIGINT, Signal::SIGTERM] {
+            // SAFETY: setting a disposition to SIG_DFL is async-signal-safe and runs no code.
+            #[allow(unsafe_code)]
+            unsafe {
+                nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl)?;
+            }
+        }
         let mut flags = CloneFlags::CLONE_NEWNS
             | CloneFlags::CLONE_NEWNET
             | CloneFlags::CLONE_NEWUTS

@@ -521,3 +521,82 @@ fn the_mock_configuration_sets_the_instance_the_sandbox_pretends_to_be() {
     assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
     case.assert_cleaned_up();
 }
+
+#[test]
+fn ctrl_c_tears_the_sandbox_down_and_cleans_up() {
+    use std::os::unix::process::CommandExt;
+    require_sandbox!();
+    let marker = format!("{}", 5_000_000 + std::process::id() % 1_000_000);
+    let case = Case::new(&format!(
+        "#!/bin/sh\nsleep {marker} &\necho started\nwhile true; do sleep 1; done\n"
+    ));
+    let child = command("strap")
+        .arg("try")
+        .arg(case.path("user-data"))
+        .args(["--runner", "script"])
+        .env("TMPDIR", case.path("tmp"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // Wait until the script has started: its output reaches the launch log.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let started = loop {
+        let logs = std::fs::read_dir(case.path("tmp"))
+            .unwrap()
+            .flatten()
+            .map(|work| work.path().join("launch-0.log"))
+            .any(|log| std::fs::read_to_string(log).is_ok_and(|t| t.contains("started")));
+        if logs || std::time::Instant::now() > deadline {
+            break logs;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(started, "the script never started");
+    let sandbox_pid = *children_of(child.id())
+        .first()
+        .expect("the sandbox process");
+    // Ctrl-C: SIGINT to the whole process group.
+    let pgid = format!("-{}", child.id());
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", "--", &pgid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    case.assert_cleaned_up();
+    let left = processes_with(&format!("sleep {marker}"));
+    assert!(left.is_empty(), "processes outlived the sandbox: {left:?}");
+    for parent in ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"] {
+        let Ok(entries) = std::fs::read_dir(parent) else {
+            continue;
+        };
+        let prefix = format!("strap-try-{sandbox_pid}-");
+        let left: Vec<_> = entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .collect();
+        assert!(left.is_empty(), "cgroups left behind: {left:?}");
+    }
+}
+
+/// The children of process `pid` (of all its threads).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        out.extend(
+            children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok()),
+        );
+    }
+    out
+}
