@@ -145,7 +145,8 @@ fn a_script_changes_only_the_overlay_and_the_report_says_what_changed() {
     let script = format!(
         "#!/bin/sh\nset -e\necho written > {marker}\necho extra >> /etc/hosts\nrm -f /etc/issue.net\n\
          useradd --no-create-home {user}\nhostname sandboxed-{user}\necho hello from the sandbox\n\
-         if echo 1 > /proc/sys/vm/swappiness 2>/dev/null; then echo proc-sys=writable; else echo proc-sys=read-only; fi\n"
+         if echo 1 > /proc/sys/vm/swappiness 2>/dev/null; then echo proc-sys=writable; else echo proc-sys=read-only; fi\n\
+         if [ -f /var/lib/dpkg/status ]; then printf '\\nPackage: strap-e2e-fake\\nStatus: install ok installed\\nVersion: 1.2-3\\n' >> /var/lib/dpkg/status; fi\n"
     );
     let case = Case::new(&script);
     let had_issue_net = Path::new("/etc/issue.net").exists();
@@ -179,6 +180,15 @@ fn a_script_changes_only_the_overlay_and_the_report_says_what_changed() {
     }
     assert!(change(first, "/etc/passwd").is_some());
     assert_eq!(first["accounts"]["users_added"], serde_json::json!([user]));
+    if Path::new("/var/lib/dpkg/status").exists() {
+        let packages = &first["packages"];
+        assert_eq!(
+            packages,
+            &serde_json::json!([{"name": "strap-e2e-fake", "change": "installed",
+                                 "old_version": null, "version": "1.2-3"}]),
+            "{first:#}"
+        );
+    }
 
     // The host is untouched.
     assert!(!Path::new(&marker).exists(), "{marker} reached the host");
