@@ -24,6 +24,18 @@ pub const SANDBOX_FLAG: &str = "--internal-sandbox";
 pub const LAUNCH_FLAG: &str = "--internal-launch";
 /// The hidden `strap try` flag giving the launch its index.
 pub const LAUNCH_INDEX_FLAG: &str = "--internal-launch-index";
+/// The whole environment of the boot, as a boot at start-up would have it (nothing of
+/// the environment `strap try` was started from): `PATH`, `HOME` and `LANG` as systemd
+/// gives them, and `NO_COLOR`, as the output goes to a file read by people.
+const BOOT_ENV: [(&str, &str); 4] = [
+    (
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    ),
+    ("HOME", "/root"),
+    ("LANG", "C.UTF-8"),
+    ("NO_COLOR", "1"),
+];
 /// Lines of the boot's output kept in the report.
 const OUTPUT_TAIL_LINES: usize = 20;
 /// The path of the running binary, to start the other roles with.
@@ -510,14 +522,7 @@ async fn run_boot(plan: &Plan, index: u32, nproc: Option<u64>) -> Result<(), San
         Runner::Script => tokio::process::Command::new(run_dir.join("user-data")),
     };
     cmd.env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
-        .env("HOME", "/root")
-        .env("LANG", "C.UTF-8")
-        // The output goes to a file read by people: no colour codes.
-        .env("NO_COLOR", "1")
+        .envs(BOOT_ENV)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)
