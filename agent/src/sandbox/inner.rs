@@ -25,8 +25,8 @@ pub const LAUNCH_FLAG: &str = "--internal-launch";
 /// The hidden `strap try` flag giving the launch its index.
 pub const LAUNCH_INDEX_FLAG: &str = "--internal-launch-index";
 /// The whole environment of the boot, as a boot at start-up would have it (nothing of
-/// the environment `strap try` was started from): `PATH`, `HOME` and `LANG` as systemd
-/// gives them, and `NO_COLOR`, as the output goes to a file read by people.
+/// the environment `strap try` was started from): the `PATH` systemd gives services, root's
+/// `HOME`, a UTF-8 `LANG`, and `NO_COLOR`, as the output goes to a file read by people.
 const BOOT_ENV: [(&str, &str); 4] = [
     (
         "PATH",
