@@ -19,6 +19,8 @@ pub struct Accounts<'c> {
     group: String,
     shadow: String,
     gshadow: String,
+    /// The files as loaded or last saved, to write only what changed.
+    saved: [String; 4],
 }
 
 fn read(ctx: &Context, file: &str) -> Result<String, ModuleError> {
@@ -56,12 +58,23 @@ fn push_line(text: &mut String, line: &str) {
 impl<'c> Accounts<'c> {
     /// Load the files of the context's root.
     pub fn load(ctx: &'c Context) -> Result<Self, ModuleError> {
+        let passwd = read(ctx, "/etc/passwd")?;
+        let group = read(ctx, "/etc/group")?;
+        let shadow = read(ctx, "/etc/shadow")?;
+        let gshadow = read(ctx, "/etc/gshadow")?;
+        let saved = [
+            passwd.clone(),
+            group.clone(),
+            shadow.clone(),
+            gshadow.clone(),
+        ];
         Ok(Self {
             ctx,
-            passwd: read(ctx, "/etc/passwd")?,
-            group: read(ctx, "/etc/group")?,
-            shadow: read(ctx, "/etc/shadow")?,
-            gshadow: read(ctx, "/etc/gshadow")?,
+            passwd,
+            group,
+            shadow,
+            gshadow,
+            saved,
         })
     }
 
@@ -201,14 +214,27 @@ impl<'c> Accounts<'c> {
         Self::has(&self.passwd, name)
     }
 
-    /// Write the four files back (atomically, shadow files 0640).
-    pub fn save(&self) -> Result<(), ModuleError> {
-        for (file, text, mode) in [
-            ("/etc/passwd", &self.passwd, 0o644),
-            ("/etc/group", &self.group, 0o644),
-            ("/etc/shadow", &self.shadow, 0o640),
-            ("/etc/gshadow", &self.gshadow, 0o640),
-        ] {
+    /// Write back the files that changed (atomically, shadow files 0640).
+    pub fn save(&mut self) -> Result<(), ModuleError> {
+        let current = [
+            self.passwd.clone(),
+            self.group.clone(),
+            self.shadow.clone(),
+            self.gshadow.clone(),
+        ];
+        for (i, (file, mode)) in [
+            ("/etc/passwd", 0o644),
+            ("/etc/group", 0o644),
+            ("/etc/shadow", 0o640),
+            ("/etc/gshadow", 0o640),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let text = &current[i];
+            if *text == self.saved[i] && !text.is_empty() {
+                continue;
+            }
             self.ctx
                 .write_atomic(file, text.as_bytes(), Some(mode))
                 .map_err(|source| ModuleError::Path {
@@ -216,6 +242,7 @@ impl<'c> Accounts<'c> {
                     source,
                 })?;
         }
+        self.saved = current;
         Ok(())
     }
 }

@@ -346,7 +346,7 @@ pub fn users_groups(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
             ));
         }
     }
-    if let Some(a) = &accounts {
+    if let Some(a) = accounts.as_mut() {
         a.save()?;
     }
     if failures.is_empty() {
@@ -457,7 +457,7 @@ fn ensure_user(
         }
     }
     // Keys and file ownership below read the account files: write them first.
-    if let Some(a) = accounts.as_deref() {
+    if let Some(a) = accounts.as_deref_mut() {
         a.save()?;
     }
     if let Some(sudo) = field(node, "sudo") {
