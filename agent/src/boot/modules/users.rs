@@ -457,7 +457,7 @@ fn ensure_user(
         }
     }
     // Keys and file ownership below read the account files: write them first.
-    if let Some(a) = accounts.as_deref_mut() {
+    if let Some(a) = accounts {
         a.save()?;
     }
     if let Some(sudo) = field(node, "sudo") {
