@@ -107,6 +107,30 @@ impl Default for CredentialOptions {
     }
 }
 
+/// The container-credentials endpoints the mock also serves: ECS (`/v2/credentials/<id>`)
+/// and EKS Pod Identity (`/v1/credentials`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContainerOptions {
+    /// The task / pod role whose credentials they serve.
+    pub role: String,
+    /// The id in `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/v2/credentials/<id>`.
+    pub credential_id: String,
+    /// The token EKS Pod Identity expects in `Authorization` (the content of
+    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`).
+    pub authorization_token: String,
+}
+
+impl Default for ContainerOptions {
+    fn default() -> Self {
+        Self {
+            role: "ecs-task-role".into(),
+            credential_id: "5c2f8e8e-3d4b-4f21-9a6e-2b8d4c1f7a90".into(),
+            authorization_token: "mock-pod-identity-token".into(),
+        }
+    }
+}
+
 /// A fault injected on every request whose path starts with `path`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -245,6 +269,7 @@ pub struct Config {
     /// Instance-profile role name; `None` = no instance profile.
     pub role: Option<String>,
     pub credentials: CredentialOptions,
+    pub container: ContainerOptions,
 
     // --- events and faults
     pub spot: Option<SpotConfig>,
@@ -295,6 +320,7 @@ impl Default for Config {
             user_data_file: None,
             role: None,
             credentials: CredentialOptions::default(),
+            container: ContainerOptions::default(),
             spot: None,
             rebalance_delay_secs: None,
             maintenance_events: Vec::new(),
@@ -430,6 +456,14 @@ impl Config {
         }
         for key in self.tags.keys() {
             check_tag_key(key)?;
+        }
+        check_role_name(&self.container.role)?;
+        if self.container.authorization_token.is_empty() || self.container.credential_id.is_empty()
+        {
+            return Err(invalid(
+                "container",
+                "credential_id and authorization_token must not be empty".into(),
+            ));
         }
         let c = &self.credentials;
         if c.lifetime_secs < 60 || c.rotate_before_secs >= c.lifetime_secs {

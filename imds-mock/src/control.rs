@@ -158,6 +158,19 @@ fn route_request(
         })),
         ("GET", "requests") => ok(json!(state.counts())),
         ("GET", "config") => ok(serde_json::to_value(state.config()).unwrap_or_default()),
+        ("GET", "identity-certificate") => match state.identity_certificate() {
+            Ok(pem) => respond(StatusCode::OK, Some("application/x-pem-file"), pem),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        },
+        ("GET", "container") => {
+            let c = state.config().container;
+            ok(json!({
+                "relative_uri": format!("/v2/credentials/{}", c.credential_id),
+                "full_uri_path": crate::container::EKS_PATH,
+                "authorization_token": c.authorization_token,
+                "role": c.role,
+            }))
+        }
         ("GET", "metadata-options") => ok(json!(state.options())),
         ("PUT", "metadata-options") => {
             let patch: MetadataOptionsPatch = parse(body)?;

@@ -55,6 +55,7 @@ pub struct CredStore {
     profile: Option<Profile>,
     current: HashMap<Delivery, String>,
     identity: Option<String>,
+    container: Option<String>,
     keys: HashMap<String, IssuedKey>,
     pub lifetime_secs: u64,
     pub rotate_before_secs: u64,
@@ -85,6 +86,7 @@ impl CredStore {
     pub fn rotate_now(&mut self) {
         self.current.clear();
         self.identity = None;
+        self.container = None;
     }
 
     /// The credential set served to `delivery` at `now`, rotating when due.
@@ -136,6 +138,33 @@ impl CredStore {
             self.lifetime_secs,
         );
         self.identity = Some(key.access_key_id.clone());
+        key
+    }
+
+    /// The container role's credentials (ECS / EKS Pod Identity), rotated like the others.
+    pub fn container(
+        &mut self,
+        role_name: &str,
+        account_id: &str,
+        session_name: &str,
+        now: DateTime<Utc>,
+    ) -> IssuedKey {
+        let role_arn = format!("arn:aws:iam::{account_id}:role/{role_name}");
+        if let Some(key) = self.container.as_ref().and_then(|id| self.keys.get(id)) {
+            let due = key.expiration - Duration::seconds(secs(self.rotate_before_secs));
+            if now < due && key.role_arn == role_arn {
+                return key.clone();
+            }
+        }
+        let key = self.mint(
+            &role_arn,
+            &format!("AROA{}", stable_id(role_name, "role", 17)),
+            account_id,
+            session_name,
+            now,
+            self.lifetime_secs,
+        );
+        self.container = Some(key.access_key_id.clone());
         key
     }
 

@@ -43,6 +43,27 @@ struct Args {
     /// Region (the availability zone becomes REGION + "a" unless configured)
     #[arg(long, value_name = "REGION")]
     region: Option<String>,
+    /// Public IPv4 that survives stop/start (an Elastic IP)
+    #[arg(long, value_name = "IP")]
+    elastic_ip: Option<String>,
+    /// Lifetime of instance-profile credentials, seconds [default: 21600]
+    #[arg(long, value_name = "SECS")]
+    credential_lifetime: Option<u64>,
+    /// Issue new credentials this long before expiry, seconds [default: 3600]
+    #[arg(long, value_name = "SECS")]
+    rotate_before: Option<u64>,
+    /// Schedule a spot interruption notice (terminate, stop or hibernate)
+    #[arg(long, value_name = "ACTION")]
+    spot_action: Option<String>,
+    /// Seconds after start-up at which the spot notice appears
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    spot_delay: u64,
+    /// Seconds after start-up at which a rebalance recommendation appears
+    #[arg(long, value_name = "SECS")]
+    rebalance_delay: Option<u64>,
+    /// Keep connections open (real IMDS closes every connection)
+    #[arg(long)]
+    keep_alive: bool,
     /// Where the token key is kept so tokens survive restarts
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
@@ -96,6 +117,27 @@ fn build_config(args: &Args) -> anyhow::Result<Config> {
     }
     if let Some(v) = &args.region {
         config.region = v.clone();
+    }
+    if let Some(v) = &args.elastic_ip {
+        config.elastic_ip = Some(v.clone());
+    }
+    if let Some(v) = args.credential_lifetime {
+        config.credentials.lifetime_secs = v;
+    }
+    if let Some(v) = args.rotate_before {
+        config.credentials.rotate_before_secs = v;
+    }
+    if let Some(action) = &args.spot_action {
+        config.spot = Some(imds_mock::config::SpotConfig {
+            action: action.clone(),
+            delay_secs: args.spot_delay,
+        });
+    }
+    if let Some(v) = args.rebalance_delay {
+        config.rebalance_delay_secs = Some(v);
+    }
+    if args.keep_alive {
+        config.connection_close = false;
     }
     if let Some(v) = &args.state_dir {
         config.state_dir = Some(v.clone());

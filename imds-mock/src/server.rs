@@ -25,7 +25,8 @@ use tokio::net::TcpListener;
 use crate::config::{HttpTokens, MAX_TOKEN_TTL};
 use crate::creds::{credentials_document, Delivery};
 use crate::state::{Count, State};
-use crate::tree::{Dynamic, Found, VERSIONS};
+use crate::tree::{Dynamic, Found, SignatureKind, VERSIONS};
+use crate::{container, sigv4, sts};
 
 /// The token endpoint.
 pub const TOKEN_PATH: &str = "/latest/api/token";
@@ -120,7 +121,12 @@ where
     Ok(resp)
 }
 
-async fn answer<B>(state: &State, req: Request<B>) -> Result<Response<ResponseBody>, Dropped> {
+async fn answer<B>(state: &State, req: Request<B>) -> Result<Response<ResponseBody>, Dropped>
+where
+    B: Body + Send,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     state.count(Count::Total);
     let path = req.uri().path();
     if let Some(fault) = state.fault_for(path) {
@@ -144,6 +150,12 @@ async fn answer<B>(state: &State, req: Request<B>) -> Result<Response<ResponseBo
                 StatusCode::from_u16(fault.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             return Ok(error_page(status));
         }
+    }
+    if let Some(endpoint) = container::endpoint_for(path) {
+        return Ok(container_answer(state, endpoint, &req));
+    }
+    if req.method() == Method::POST && path == "/" {
+        return Ok(sts_answer(state, req).await);
     }
     let options = state.options();
     if !options.http_endpoint.is_enabled() {
@@ -229,8 +241,87 @@ fn dynamic(state: &State, d: Dynamic, delivery: Delivery, path: &str) -> Respons
         Dynamic::IdentityCredentials => {
             text(credentials_document(&state.identity_credentials(), false))
         }
-        Dynamic::IdentitySignature(_) => error_page(StatusCode::NOT_FOUND),
+        Dynamic::IdentitySignature(kind) => match state.identity_signatures() {
+            Ok(sigs) => text(match kind {
+                SignatureKind::Signature => sigs.signature,
+                SignatureKind::Pkcs7 => sigs.pkcs7,
+                SignatureKind::Rsa2048 => sigs.rsa2048,
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot sign the identity document");
+                error_page(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        },
     }
+}
+
+/// The ECS and EKS Pod Identity credential endpoints.
+fn container_answer<B>(
+    state: &State,
+    endpoint: container::ContainerEndpoint,
+    req: &Request<B>,
+) -> Response<ResponseBody> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return method_not_allowed("GET, HEAD");
+    }
+    let options = state.config().container;
+    let key = state.container_credentials();
+    let answer = match endpoint {
+        container::ContainerEndpoint::Ecs => {
+            container::ecs_credentials(req.uri().path(), &options.credential_id, &key)
+        }
+        container::ContainerEndpoint::EksPodIdentity => container::eks_pod_identity_credentials(
+            req.headers(),
+            &options.authorization_token,
+            &key,
+        ),
+    };
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = Response::new(Full::new(Bytes::from(answer.body)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(answer.content_type));
+    resp
+}
+
+/// Largest STS request body read.
+pub const MAX_STS_BODY: usize = 64 * 1024;
+
+/// STS (`POST /` with a form body), verified against the keys this mock issued.
+async fn sts_answer<B>(state: &State, req: Request<B>) -> Response<ResponseBody>
+where
+    B: Body + Send,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    let body =
+        match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, MAX_STS_BODY))
+            .await
+        {
+            Ok(c) => c.to_bytes(),
+            Err(_) => return error_page(StatusCode::PAYLOAD_TOO_LARGE),
+        };
+    let signed = sigv4::SignedRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        body: &body,
+    };
+    if !sts::is_sts_request(&signed) {
+        return method_not_allowed("GET, HEAD");
+    }
+    let answer = sts::handle(&signed, state, &|_| None, state.now());
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = Response::new(Full::new(Bytes::from(answer.body)));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(answer.content_type));
+    if let Ok(v) = HeaderValue::from_str(&answer.request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    resp
 }
 
 /// A TTL header value: decimal digits only, 1..=21600.
@@ -387,4 +478,50 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn ttl_stream_applies_the_wanted_ttl_before_writing() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) =
+            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        let _client = client.unwrap();
+        let (server, _) = accepted.unwrap();
+        let default_ttl = server.ttl().unwrap();
+        let wanted = Arc::new(AtomicU32::new(default_ttl));
+        let mut stream = TtlStream {
+            inner: server,
+            wanted: Arc::clone(&wanted),
+            current: default_ttl,
+        };
+        wanted.store(2, Ordering::Relaxed);
+        stream.write_all(b"token").await.unwrap();
+        assert_eq!(stream.inner.ttl().unwrap(), 2);
+        wanted.store(default_ttl, Ordering::Relaxed);
+        stream.write_all(b"metadata").await.unwrap();
+        assert_eq!(stream.inner.ttl().unwrap(), default_ttl);
+    }
+
+    #[test]
+    fn ttl_header_parsing() {
+        assert_eq!(parse_ttl("21600"), Some(21600));
+        assert_eq!(parse_ttl(" 60 "), Some(60));
+        for bad in ["0", "21601", "+5", "-5", "5s", "", "0x10"] {
+            assert_eq!(parse_ttl(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn dated_token_paths() {
+        assert!(is_dated_token_path("/2021-03-23/api/token"));
+        assert!(is_dated_token_path("/1.0/api/token"));
+        assert!(!is_dated_token_path("/latest/api/token"));
+        assert!(!is_dated_token_path("/latest/meta-data/api/token"));
+    }
 }

@@ -954,6 +954,86 @@ mod tests {
         );
     }
 
+    /// Requests signed by botocore 1.43 (`SigV4Auth` and `SigV4QueryAuth`, clock frozen at
+    /// 2026-11-27T12:00:00Z) for an STS session key: an independent signer's output.
+    fn botocore_store() -> (MemoryStore, DateTime<Utc>) {
+        let now = Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap();
+        let store = MemoryStore::new(now);
+        let mut key = make_key("Role", "s", now, 3600);
+        key.access_key_id = "ASIAQEXAMPLEKEY12345".into();
+        key.secret_access_key = "9drTJvcXLB89EXAMPLEKEYabcdefghijklmnopqr".into();
+        key.session_token = "IQoJb3JpZ2luX2VjEXAMPLETOKEN/with+chars=".into();
+        store.add(key);
+        (store, now)
+    }
+
+    #[test]
+    fn botocore_header_signature_with_session_token() {
+        let (store, now) = botocore_store();
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in [
+            ("host", "127.0.0.1:1338"),
+            ("content-type", "application/x-www-form-urlencoded; charset=utf-8"),
+            ("x-amz-date", "20261127T120000Z"),
+            ("x-amz-security-token", "IQoJb3JpZ2luX2VjEXAMPLETOKEN/with+chars="),
+            ("content-length", "43"),
+            ("authorization", "AWS4-HMAC-SHA256 Credential=ASIAQEXAMPLEKEY12345/20261127/us-east-1/sts/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, Signature=7dec61cd83464ed0be75913a1688e7bd2a1c9dfd7e287e39de3bb55d35a81f9c"),
+        ] {
+            headers.insert(k, http::HeaderValue::from_static(v));
+        }
+        let body = b"Action=GetCallerIdentity&Version=2011-06-15";
+        let req = SignedRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body,
+        };
+        assert_eq!(
+            verify(&req, &store, now).unwrap().access_key_id,
+            "ASIAQEXAMPLEKEY12345"
+        );
+        let req = SignedRequest {
+            body: b"Action=AssumeRole&Version=2011-06-15",
+            ..req
+        };
+        assert!(verify(&req, &store, now).is_err());
+    }
+
+    #[test]
+    fn botocore_presigned_url() {
+        let (store, now) = botocore_store();
+        let query = "Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIAQEXAMPLEKEY12345%2F20261127%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Date=20261127T120000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Security-Token=IQoJb3JpZ2luX2VjEXAMPLETOKEN%2Fwith%2Bchars%3D&X-Amz-Signature=2c03fc361f20ac70e7b29f50c9f66af1c92be7bae4e5c5bbd733abd4c43e4c25";
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", http::HeaderValue::from_static("127.0.0.1:1338"));
+        let req = SignedRequest {
+            method: "GET",
+            path: "/",
+            query,
+            headers: &headers,
+            body: b"",
+        };
+        assert!(is_signed(&req));
+        assert_eq!(
+            verify(&req, &store, now).unwrap().access_key_id,
+            "ASIAQEXAMPLEKEY12345"
+        );
+        // Past X-Amz-Expires (60 s) the URL is refused.
+        let later = now + Duration::seconds(61);
+        assert_eq!(verify(&req, &store, later), Err(StsError::RequestExpired));
+        // Another host breaks the signature.
+        let mut other = http::HeaderMap::new();
+        other.insert("host", http::HeaderValue::from_static("127.0.0.1:1339"));
+        let req = SignedRequest {
+            headers: &other,
+            ..req
+        };
+        assert!(matches!(
+            verify(&req, &store, now),
+            Err(StsError::SignatureDoesNotMatch { .. })
+        ));
+    }
+
     #[test]
     fn canonical_uri_normalises_and_double_encodes() {
         assert_eq!(canonical_uri("/"), "/");

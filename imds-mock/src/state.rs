@@ -16,6 +16,7 @@ use crate::config::{
     check_user_data, Config, ConfigError, Fault, MetadataOptions, MetadataOptionsPatch,
 };
 use crate::creds::{CredStore, Delivery, Profile};
+use crate::identity::{IdentitySignatures, LazyIdentitySigner};
 use crate::keys::{IssuedKey, KeyStore};
 use crate::runtime::{random_hex, random_public_ip, Runtime};
 use crate::token::{TokenKey, TokenRejection};
@@ -77,6 +78,9 @@ struct Inner {
     clock_offset_ms: AtomicI64,
     counters: Counters,
     tree_options: RwLock<TreeOptions>,
+    signer: LazyIdentitySigner,
+    /// The last identity document signed and its signatures (signing is RSA: not per request).
+    signatures: Mutex<Option<(String, IdentitySignatures)>>,
 }
 
 /// Shared mock state; clone freely.
@@ -135,14 +139,19 @@ impl State {
         if let Some(role) = &config.role {
             creds.attach(Some(Profile::new(role, &config.account_id, now)));
         }
+        let signer = LazyIdentitySigner::new(config.state_dir.clone());
         Self(Arc::new(Inner {
+            signer,
+            signatures: Mutex::new(None),
             shared: RwLock::new(Shared { config, runtime }),
             creds: Mutex::new(creds),
             tree: RwLock::new(None),
             token_key,
             clock_offset_ms: AtomicI64::new(0),
             counters: Counters::default(),
-            tree_options: RwLock::new(TreeOptions::default()),
+            tree_options: RwLock::new(TreeOptions {
+                identity_signatures: true,
+            }),
         }))
     }
 
@@ -271,6 +280,46 @@ impl State {
     pub fn identity_credentials(&self) -> IssuedKey {
         let (instance_id, account_id) = self.ids();
         lock(&self.0.creds).identity(&instance_id, &account_id, self.now())
+    }
+
+    /// The container role's credentials (ECS task role / EKS pod role).
+    pub fn container_credentials(&self) -> IssuedKey {
+        let (role, account_id) = {
+            let shared = read(&self.0.shared);
+            (
+                shared.config.container.role.clone(),
+                shared.config.account_id.clone(),
+            )
+        };
+        let session = format!("container-{}", crate::runtime::random_hex(8));
+        lock(&self.0.creds).container(&role, &account_id, &session, self.now())
+    }
+
+    /// The signatures of the current identity document, signing on first use (the key is
+    /// made or loaded lazily, so start-up never pays for RSA).
+    pub fn identity_signatures(&self) -> Result<IdentitySignatures, String> {
+        let document = {
+            let shared = read(&self.0.shared);
+            crate::tree::identity_document(&shared.config, &shared.runtime)
+        };
+        if let Some((doc, sigs)) = lock(&self.0.signatures).as_ref() {
+            if *doc == document {
+                return Ok(sigs.clone());
+            }
+        }
+        let sigs = self
+            .0
+            .signer
+            .get()?
+            .sign(&document)
+            .map_err(|e| e.to_string())?;
+        *lock(&self.0.signatures) = Some((document, sigs.clone()));
+        Ok(sigs)
+    }
+
+    /// The PEM certificate that verifies the identity signatures.
+    pub fn identity_certificate(&self) -> Result<String, String> {
+        Ok(self.0.signer.get()?.certificate_pem().to_string())
     }
 
     /// Whether `iam/security-credentials-extended/` is served.

@@ -64,6 +64,21 @@ fn state(config: Config) -> State {
     State::new(config).unwrap()
 }
 
+/// A state whose identity-signing key is the test key (no RSA generation in tests).
+fn state_with_test_key(config: Config) -> State {
+    let dir = tempfile::tempdir().unwrap().keep();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/identity-key.pem"),
+        dir.join(imds_mock::identity::KEY_FILE),
+    )
+    .unwrap();
+    State::new(Config {
+        state_dir: Some(dir),
+        ..config
+    })
+    .unwrap()
+}
+
 fn required() -> State {
     state(Config {
         http_tokens: HttpTokens::Required,
@@ -445,6 +460,9 @@ async fn crawl_every_listed_child_answers_200() {
         "/latest/meta-data/identity-credentials/ec2/info",
         "/latest/meta-data/ipv6",
         "/latest/dynamic/fws/instance-monitoring",
+        "/latest/dynamic/instance-identity/signature",
+        "/latest/dynamic/instance-identity/pkcs7",
+        "/latest/dynamic/instance-identity/rsa2048",
     ] {
         get(must);
     }
@@ -492,7 +510,7 @@ async fn crawl_every_listed_child_answers_200() {
 
 #[tokio::test]
 async fn crawl_of_a_minimal_instance_lists_nothing_absent() {
-    let s = state(Config {
+    let s = state_with_test_key(Config {
         public_ip: None,
         ..Config::default()
     });
@@ -784,4 +802,132 @@ async fn tags_are_live() {
     );
     let r = call_body(&s, "PUT", "/_mock/tags", &[], br#"{"a b": "x"}"#).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+// ---- identity signatures, STS, container credentials
+
+#[tokio::test]
+async fn identity_signature_verifies_with_the_published_certificate() {
+    let s = state_with_test_key(Config::default());
+    let doc = call(&s, "GET", "/latest/dynamic/instance-identity/document", &[])
+        .await
+        .body;
+    let sig = call(
+        &s,
+        "GET",
+        "/latest/dynamic/instance-identity/signature",
+        &[],
+    )
+    .await;
+    assert_eq!(sig.status, StatusCode::OK);
+    let pem = call(&s, "GET", "/_mock/identity-certificate", &[]).await;
+    assert_eq!(pem.status, StatusCode::OK);
+    assert!(pem.text().starts_with("-----BEGIN CERTIFICATE-----"));
+    // The same document signs to the same signature (cached, deterministic PKCS#1 v1.5).
+    let again = call(
+        &s,
+        "GET",
+        "/latest/dynamic/instance-identity/signature",
+        &[],
+    )
+    .await;
+    assert_eq!(sig.body, again.body);
+    assert!(!doc.is_empty());
+    // A new instance has a new document and so a new signature.
+    s.launch_new_instance();
+    let other = call(
+        &s,
+        "GET",
+        "/latest/dynamic/instance-identity/signature",
+        &[],
+    )
+    .await;
+    assert_ne!(sig.body, other.body);
+}
+
+#[tokio::test]
+async fn sts_get_caller_identity_with_instance_credentials() {
+    let s = state(Config {
+        role: Some("web".into()),
+        ..Config::default()
+    });
+    let key = s.credentials(imds_mock::creds::Delivery::V2).unwrap();
+    let body = b"Action=GetCallerIdentity&Version=2011-06-15".to_vec();
+    let mut req = Request::post("/")
+        .header("host", "127.0.0.1")
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
+        .body(body)
+        .unwrap();
+    imds_mock::sigv4::sign_request(&mut req, &key, "us-east-1", "sts", s.now());
+    let (parts, body) = req.into_parts();
+    let req = Request::from_parts(parts, Full::new(Bytes::from(body)));
+    let resp = router(s.clone(), req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers().contains_key("x-amzn-requestid"));
+    let xml = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let arn = format!(
+        "arn:aws:sts::123456789012:assumed-role/web/{}",
+        s.instance_id()
+    );
+    assert!(xml.contains(&arn), "{xml}");
+
+    // An unsigned STS request is refused as AWS refuses it.
+    let r = call_body(&s, "POST", "/", &[], b"Action=GetCallerIdentity").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+}
+
+#[tokio::test]
+async fn container_endpoints() {
+    let s = state(Config::default());
+    let c = s.config().container;
+    let r = call(
+        &s,
+        "GET",
+        &format!("/v2/credentials/{}", c.credential_id),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["RoleArn"], "arn:aws:iam::123456789012:role/ecs-task-role");
+    assert!(v["AccessKeyId"].as_str().unwrap().starts_with("ASIA"));
+    assert_eq!(
+        call(&s, "GET", "/v2/credentials/wrong", &[]).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        call(&s, "GET", "/v1/credentials", &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&s, "GET", "/v1/credentials", &[("authorization", "nope")])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let r = call(
+        &s,
+        "GET",
+        "/v1/credentials",
+        &[("authorization", &c.authorization_token)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v2: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        v2["AccessKeyId"], v["AccessKeyId"],
+        "same container role, same current key"
+    );
+    assert_eq!(v2["AccountId"], "123456789012");
 }

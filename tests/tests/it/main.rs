@@ -5,3 +5,5 @@
 mod boot;
 mod cli;
 mod mock;
+mod mock_clients;
+mod sandbox;
