@@ -2,7 +2,8 @@
 //! **succeeded** at a given frequency; it is written atomically *after* the work, never
 //! before (cloud-init writes it before, so a crash or reboot mid-module leaves the work
 //! marked done: canonical/cloud-init#3284, #5699). Work that failed or was interrupted
-//! has no marker and runs again on the next `strap run`.
+//! has no marker and runs again on the next `strap run`. A marker is only "done" when it
+//! has content, so one left empty by a power loss means "run again".
 //!
 //! - `always`: no marker, runs on every `strap run`;
 //! - `per-boot`: `instances/<iid>/sem/<name>.boot` holding the kernel boot id;
@@ -11,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use crate::context::{write_atomic, ContextError};
+use crate::context::ContextError;
 
 /// How often a module or part runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -78,7 +79,8 @@ impl Semaphores {
             Frequency::PerBoot => std::fs::read_to_string(&path)
                 .map(|text| text.lines().next().map(str::trim) == Some(self.boot_id.as_str()))
                 .unwrap_or(false),
-            _ => path.is_file(),
+            // An empty marker (a crash between creating and filling it) is not done.
+            _ => std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() > 0),
         }
     }
 
@@ -96,7 +98,19 @@ impl Semaphores {
             ),
             _ => format!("{}: {:.3}\n", std::process::id(), self.now),
         };
-        write_atomic(&path, body.as_bytes(), Some(0o644))
+        // Temp file then rename, without an fsync: after a power loss the marker is
+        // either missing or empty, and both mean "not done", so the work runs again.
+        let io = |source| ContextError::Io {
+            op: "write marker",
+            path: path.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        std::fs::write(&tmp, body.as_bytes()).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)
     }
 }
 

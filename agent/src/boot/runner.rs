@@ -442,7 +442,8 @@ impl Boot<'_> {
                 duration: 0.0,
                 output_tail: Vec::new(),
             });
-            return self.save_running();
+            // Records are rewritten when something ran, and at every stage boundary.
+            return Ok(());
         }
         self.log.line(
             "DEBUG",
@@ -500,6 +501,9 @@ impl Boot<'_> {
             duration,
             output_tail: tail,
         });
+        if status == ItemStatus::Skipped {
+            return Ok(());
+        }
         self.save_running()
     }
 

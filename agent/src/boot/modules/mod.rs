@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use crate::cloudconfig::{Node, Value};
 use crate::context::ContextError;
 
+pub mod accounts;
 pub mod commands;
 pub mod consume;
 pub mod final_message;

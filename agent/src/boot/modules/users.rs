@@ -1,7 +1,7 @@
 //! `users_groups` and `ssh` (authorized keys): groups and users created with the
-//! shadow tools (`groupadd`, `useradd`, `usermod`), given `--prefix <root>` when the
-//! boot runs under `--root`, so the accounts land in that root's `/etc/passwd`,
-//! `/etc/group` and `/etc/shadow`. Account lookups read the root's files directly.
+//! shadow tools (`groupadd`, `useradd`, `usermod`) on the real machine, and by editing
+//! the root's `/etc/passwd`, `/etc/group`, `/etc/shadow` and `/etc/gshadow` directly
+//! ([`super::accounts`]) under `--root`. Account lookups read the root's files.
 //! The distro's default user (`ec2-user`, `ubuntu`, `admin`) is created unless
 //! `users:` leaves out `default`, and receives the EC2 key pair and the top-level
 //! `ssh_authorized_keys`.
@@ -14,6 +14,7 @@ use crate::cloudconfig::{Node, Value};
 use crate::context::Context;
 
 use super::super::runner::Boot;
+use super::accounts::Accounts;
 use super::{scalar_text, string_list, truthy, wrong_type, ModuleError, Outcome};
 
 /// The sudoers drop-in users' `sudo` rules go to (cloud-init's name, so an image
@@ -109,10 +110,6 @@ pub fn default_user(ctx: &Context) -> (String, Vec<String>) {
 /// Run a shadow tool, with `--prefix` under a root.
 fn shadow_tool(boot: &Boot<'_>, tool: &str, args: &[String]) -> Result<(), ModuleError> {
     let mut cmd = Command::new(tool);
-    if !boot.on_real_root() {
-        ensure_account_files(boot)?;
-        cmd.arg("--prefix").arg(boot.ctx.root());
-    }
     cmd.args(args);
     let shown = format!("{tool} {}", args.join(" "));
     boot.log.line("DEBUG", &format!("running {shown}"));
@@ -134,36 +131,43 @@ fn shadow_tool(boot: &Boot<'_>, tool: &str, args: &[String]) -> Result<(), Modul
     }
 }
 
-/// A fresh root gets empty account files, so the shadow tools keep passwords in
-/// `/etc/shadow` there as on a real system.
-fn ensure_account_files(boot: &Boot<'_>) -> Result<(), ModuleError> {
-    for (file, mode) in [
-        ("/etc/passwd", 0o644),
-        ("/etc/group", 0o644),
-        ("/etc/shadow", 0o640),
-        ("/etc/gshadow", 0o640),
-    ] {
-        let path = boot.ctx.path(file).map_err(|source| ModuleError::Path {
-            path: file.into(),
-            source,
-        })?;
-        if !path.exists() {
-            crate::context::write_atomic(&path, b"", Some(mode)).map_err(|source| {
-                ModuleError::Path {
-                    path: file.into(),
-                    source,
-                }
-            })?;
-        }
+fn group_exists(boot: &Boot<'_>, accounts: Option<&Accounts<'_>>, name: &str) -> bool {
+    match accounts {
+        Some(a) => a.has_group(name),
+        None => lookup_group(boot.ctx, name).is_some(),
     }
-    Ok(())
 }
 
-fn ensure_group(boot: &mut Boot<'_>, name: &str) -> Result<(), ModuleError> {
-    if lookup_group(boot.ctx, name).is_some() {
+fn user_exists(boot: &Boot<'_>, accounts: Option<&Accounts<'_>>, name: &str) -> bool {
+    match accounts {
+        Some(a) => a.has_user(name),
+        None => lookup_user(boot.ctx, name).is_some(),
+    }
+}
+
+fn add_group(
+    boot: &Boot<'_>,
+    accounts: Option<&mut Accounts<'_>>,
+    name: &str,
+) -> Result<(), ModuleError> {
+    match accounts {
+        Some(a) => {
+            a.add_group(name);
+            Ok(())
+        }
+        None => shadow_tool(boot, "groupadd", &[name.to_string()]),
+    }
+}
+
+fn ensure_group(
+    boot: &Boot<'_>,
+    accounts: Option<&mut Accounts<'_>>,
+    name: &str,
+) -> Result<(), ModuleError> {
+    if group_exists(boot, accounts.as_deref(), name) {
         return Ok(());
     }
-    shadow_tool(boot, "groupadd", &[name.to_string()])
+    add_group(boot, accounts, name)
 }
 
 /// A user entry, normalised.
@@ -253,6 +257,11 @@ pub fn configured_default_user(boot: &Boot<'_>) -> Option<String> {
 
 /// `groups` then `users`.
 pub fn users_groups(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
+    let mut accounts = if boot.on_real_root() {
+        None
+    } else {
+        Some(Accounts::load(boot.ctx)?)
+    };
     let mut failures = Vec::new();
     let mut attempted = 0;
     if let Some(groups) = boot.cfg("groups").cloned() {
@@ -295,26 +304,33 @@ pub fn users_groups(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         };
         for (group, members) in items {
             attempted += 1;
-            if lookup_group(boot.ctx, &group).is_some() {
+            if group_exists(boot, accounts.as_ref(), &group) {
                 boot.warn(&format!(
                     "groups: group {group} already exists; left as it is"
                 ));
-            } else if let Err(e) = shadow_tool(boot, "groupadd", std::slice::from_ref(&group)) {
+            } else if let Err(e) = add_group(boot, accounts.as_mut(), &group) {
                 failures.push(format!("group {group}: {e}"));
                 continue;
             }
             for member in members {
-                if lookup_user(boot.ctx, &member).is_none() {
+                if !user_exists(boot, accounts.as_ref(), &member) {
                     boot.warn(&format!(
                         "groups: cannot add {member} to {group}: no such user"
                     ));
                     continue;
                 }
-                if let Err(e) = shadow_tool(
-                    boot,
-                    "usermod",
-                    &["-a".into(), "-G".into(), group.clone(), member.clone()],
-                ) {
+                let res = match accounts.as_mut() {
+                    Some(a) => {
+                        a.add_member(&group, &member);
+                        Ok(())
+                    }
+                    None => shadow_tool(
+                        boot,
+                        "usermod",
+                        &["-a".into(), "-G".into(), group.clone(), member.clone()],
+                    ),
+                };
+                if let Err(e) = res {
                     failures.push(format!("group {group} member {member}: {e}"));
                 }
             }
@@ -322,13 +338,16 @@ pub fn users_groups(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     }
     for spec in user_specs(boot)? {
         attempted += 1;
-        if let Err(e) = ensure_user(boot, &spec) {
+        if let Err(e) = ensure_user(boot, accounts.as_mut(), &spec) {
             failures.push(format!(
                 "user {}: {}",
                 spec.name,
                 super::super::runner::error_chain(&e)
             ));
         }
+    }
+    if let Some(a) = accounts.as_mut() {
+        a.save()?;
     }
     if failures.is_empty() {
         Ok(Outcome::ran())
@@ -340,7 +359,11 @@ pub fn users_groups(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     }
 }
 
-fn ensure_user(boot: &mut Boot<'_>, spec: &UserSpec) -> Result<(), ModuleError> {
+fn ensure_user(
+    boot: &mut Boot<'_>,
+    mut accounts: Option<&mut Accounts<'_>>,
+    spec: &UserSpec,
+) -> Result<(), ModuleError> {
     let empty = Node::new(Value::Map(Vec::new()));
     let node = spec.node.as_ref().unwrap_or(&empty);
     let key = |k: &str| format!("users.{}.{k}", spec.name);
@@ -348,7 +371,7 @@ fn ensure_user(boot: &mut Boot<'_>, spec: &UserSpec) -> Result<(), ModuleError> 
     if let Some(g) = field(node, "groups") {
         groups.extend(string_list(&key("groups"), g, true)?);
     }
-    let exists = lookup_user(boot.ctx, &spec.name).is_some();
+    let exists = user_exists(boot, accounts.as_deref(), &spec.name);
     if exists {
         let msg = format!(
             "users: user {} already exists; only its password lock, sudo rules and keys are applied",
@@ -363,65 +386,79 @@ fn ensure_user(boot: &mut Boot<'_>, spec: &UserSpec) -> Result<(), ModuleError> 
     } else {
         if truthy(field(node, "create_groups"), true) {
             for g in &groups {
-                ensure_group(boot, g)?;
+                ensure_group(boot, accounts.as_deref_mut(), g)?;
             }
         }
-        let mut args: Vec<String> = Vec::new();
-        let opt = |name: &str| field(node, name).and_then(scalar_text);
-        // Options in the order cloud-init adds them (sorted by key).
-        let mut pairs: Vec<(&str, &str)> = vec![
-            ("expiredate", "--expiredate"),
-            ("gecos", "--comment"),
-            ("homedir", "--home"),
-            ("inactive", "--inactive"),
-            ("passwd", "--password"),
-            ("primary_group", "--gid"),
-            ("selinux_user", "--selinux-user"),
-            ("shell", "--shell"),
-            ("uid", "--uid"),
-        ];
-        pairs.sort();
-        for (k, flag) in pairs {
-            if let Some(v) = opt(k) {
-                args.push(flag.into());
-                args.push(v);
-            }
-        }
-        if spec.is_default && opt("shell").is_none() {
-            args.push("--shell".into());
-            args.push("/bin/bash".into());
-        }
-        if !groups.is_empty() {
-            args.push("--groups".into());
-            args.push(groups.join(","));
-        }
-        if truthy(field(node, "no_user_group"), false) {
-            args.push("--no-user-group".into());
-        }
-        let system = truthy(field(node, "system"), false);
-        if system {
-            args.push("--system".into());
-        }
-        if truthy(field(node, "no_log_init"), false) {
-            args.push("--no-log-init".into());
-        }
-        args.push(if system || truthy(field(node, "no_create_home"), false) {
-            "-M".into()
+        if let Some(a) = accounts.as_deref_mut() {
+            add_user_to_files(a, node, spec, &groups)?;
         } else {
-            "-m".into()
-        });
-        args.push(spec.name.clone());
-        shadow_tool(boot, "useradd", &args)?;
+            let mut args: Vec<String> = Vec::new();
+            let opt = |name: &str| field(node, name).and_then(scalar_text);
+            // Options in the order cloud-init adds them (sorted by key).
+            let mut pairs: Vec<(&str, &str)> = vec![
+                ("expiredate", "--expiredate"),
+                ("gecos", "--comment"),
+                ("homedir", "--home"),
+                ("inactive", "--inactive"),
+                ("passwd", "--password"),
+                ("primary_group", "--gid"),
+                ("selinux_user", "--selinux-user"),
+                ("shell", "--shell"),
+                ("uid", "--uid"),
+            ];
+            pairs.sort();
+            for (k, flag) in pairs {
+                if let Some(v) = opt(k) {
+                    args.push(flag.into());
+                    args.push(v);
+                }
+            }
+            if spec.is_default && opt("shell").is_none() {
+                args.push("--shell".into());
+                args.push("/bin/bash".into());
+            }
+            if !groups.is_empty() {
+                args.push("--groups".into());
+                args.push(groups.join(","));
+            }
+            if truthy(field(node, "no_user_group"), false) {
+                args.push("--no-user-group".into());
+            }
+            let system = truthy(field(node, "system"), false);
+            if system {
+                args.push("--system".into());
+            }
+            if truthy(field(node, "no_log_init"), false) {
+                args.push("--no-log-init".into());
+            }
+            args.push(if system || truthy(field(node, "no_create_home"), false) {
+                "-M".into()
+            } else {
+                "-m".into()
+            });
+            args.push(spec.name.clone());
+            shadow_tool(boot, "useradd", &args)?;
+        }
     }
     if let Some(hash) = field(node, "hashed_passwd").and_then(scalar_text) {
-        shadow_tool(
-            boot,
-            "usermod",
-            &["--password".into(), hash, spec.name.clone()],
-        )?;
+        match accounts.as_deref_mut() {
+            Some(a) => a.set_password(&spec.name, &hash),
+            None => shadow_tool(
+                boot,
+                "usermod",
+                &["--password".into(), hash, spec.name.clone()],
+            )?,
+        }
     }
     if truthy(field(node, "lock_passwd"), true) {
-        shadow_tool(boot, "usermod", &["--lock".into(), spec.name.clone()])?;
+        match accounts.as_deref_mut() {
+            Some(a) => a.lock(&spec.name),
+            None => shadow_tool(boot, "usermod", &["--lock".into(), spec.name.clone()])?,
+        }
+    }
+    // Keys and file ownership below read the account files: write them first.
+    if let Some(a) = accounts {
+        a.save()?;
     }
     if let Some(sudo) = field(node, "sudo") {
         let rules = match &sudo.value {
@@ -437,6 +474,52 @@ fn ensure_user(boot: &mut Boot<'_>, spec: &UserSpec) -> Result<(), ModuleError> 
     if let Some(keys) = field(node, "ssh_authorized_keys") {
         let keys = string_list(&key("ssh_authorized_keys"), keys, false)?;
         add_authorized_keys(boot, &spec.name, &keys, None)?;
+    }
+    Ok(())
+}
+
+/// `useradd` through the account files (under `--root`).
+fn add_user_to_files(
+    a: &mut Accounts<'_>,
+    node: &Node,
+    spec: &UserSpec,
+    groups: &[String],
+) -> Result<(), ModuleError> {
+    let opt = |name: &str| field(node, name).and_then(scalar_text);
+    let key = |k: &str| format!("users.{}.{k}", spec.name);
+    let uid = match opt("uid") {
+        Some(u) => Some(u.parse::<u32>().map_err(|_| ModuleError::Invalid {
+            key: key("uid"),
+            message: format!("`{u}` is not a user id"),
+        })?),
+        None => None,
+    };
+    let gid = match opt("primary_group") {
+        Some(g) => Some(a.add_group(&g)),
+        None if truthy(field(node, "no_user_group"), false) => Some(100),
+        None => None,
+    };
+    let home = opt("homedir").unwrap_or_else(|| format!("/home/{}", spec.name));
+    let default_shell = if spec.is_default {
+        "/bin/bash"
+    } else {
+        "/bin/sh"
+    };
+    let shell = opt("shell").unwrap_or_else(|| default_shell.to_string());
+    let create_home =
+        !(truthy(field(node, "system"), false) || truthy(field(node, "no_create_home"), false));
+    a.add_user(
+        &spec.name,
+        uid,
+        gid,
+        &opt("gecos").unwrap_or_default(),
+        &home,
+        &shell,
+        opt("passwd").as_deref(),
+        create_home,
+    )?;
+    for g in groups {
+        a.add_member(g, &spec.name);
     }
     Ok(())
 }

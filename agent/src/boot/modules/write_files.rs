@@ -153,7 +153,15 @@ fn write_entry(boot: &mut Boot<'_>, i: usize, entry: &Node) -> Result<(), Module
         .get("owner")
         .and_then(scalar_text)
         .unwrap_or_else(|| "root:root".into());
-    let ids = resolve_owner(boot, i, &owner)?;
+    let mut ids = resolve_owner(boot, i, &owner)?;
+    if ids.is_some() && !boot.on_real_root() && !nix::unistd::geteuid().is_root() {
+        // An ordinary user cannot give files away: under --root the owner is noted only.
+        boot.log.line(
+            "INFO",
+            &format!("write_files.{i}: owner {owner} not applied (not running as root)"),
+        );
+        ids = None;
+    }
     let target = boot
         .ctx
         .path(&path_text)
