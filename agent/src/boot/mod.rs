@@ -1,2 +1,41 @@
-//! The boot: stages in cloud-init's order, modules, frequencies and semaphores, state,
-//! logs and status records. (Skeleton.)
+//! The boot: what `strap run` does with an instance's user data, in cloud-init's order,
+//! and the records it leaves. Data flows one way: a [`source::Datasource`] gives the
+//! identity and user data, [`modules::consume`] turns the user data into stored parts and
+//! a merged cloud-config, and [`runner`] runs the stages and their modules, asking
+//! [`frequency`] whether each piece of work is due and writing [`records`] as it goes.
+//! `status`, `analyze` and `query` read those records back. Every file the boot writes
+//! goes through the [`Context`](crate::context::Context), so a whole boot runs under
+//! `--root DIR` without touching the machine; scripts themselves run on the machine,
+//! with the root as their working folder and in `$STRAP_ROOT`.
+//!
+//! Stages and modules (frequency), in order:
+//! - `init-local`: the identity document and the user data, in parallel;
+//! - `init-network`: user-data consumption and boothooks (per boot), `bootcmd` (per boot),
+//!   `write_files`, `set_hostname`, `update_etc_hosts` (per boot), `users_groups`, `ssh`;
+//! - `modules-config`: `timezone`, `runcmd` (writes `scripts/runcmd`);
+//! - `modules-final`: `package_update_upgrade_install`, `write_files_deferred`,
+//!   `scripts_per_once` (once), `scripts_per_boot` (per boot), `scripts_per_instance`,
+//!   `scripts_user`, `final_message` (always), `power_state_change`.
+//!
+//! Unlike cloud-init, a marker is written only after its work succeeded (see
+//! [`frequency`]), and each script has its own marker.
+//!
+//! The shape of `<state>/data/report.json` is documented in [`records`].
+
+pub mod analyze;
+pub mod exec;
+pub mod frequency;
+pub mod modules;
+pub mod paths;
+pub mod query;
+pub mod records;
+pub mod runner;
+pub mod source;
+pub mod state;
+pub mod status;
+
+pub use frequency::Frequency;
+pub use paths::Paths;
+pub use records::{ItemStatus, Report, ReportItem};
+pub use runner::{run_boot, BootError, BootOptions, BootSummary, PowerAction};
+pub use source::{Datasource, ImdsSource, InstanceData, SeedSource};

@@ -1,44 +1,328 @@
-//! `strap run|clean|status|analyze|query`: the boot and its records.
+//! `strap run|clean|status|analyze|query`: the boot and its records. Argument parsing
+//! and output only; the work is in [`crate::boot`].
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::Args;
 
+use crate::boot::{self, source, Datasource, PowerAction};
 use crate::context::Context;
 
 /// Arguments of `strap run`.
 #[derive(Debug, Args)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    /// The metadata service (default: the SDKs' settings, then http://169.254.169.254).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["local", "seed"])]
+    pub imds: Option<String>,
+    /// Boot from this user-data file against built-in metadata, without a metadata service.
+    #[arg(long, value_name = "USERDATA", conflicts_with = "seed")]
+    pub local: Option<PathBuf>,
+    /// The embedded metadata service's configuration for `--local` (imds-mock's YAML,
+    /// see `imds-mock --print-config`).
+    #[arg(long, value_name = "FILE", requires = "local")]
+    pub mock_config: Option<PathBuf>,
+    /// Read the metadata from a folder laid out like the metadata tree
+    /// (`DIR/latest/user-data`, `DIR/latest/dynamic/instance-identity/document`).
+    #[arg(long, value_name = "DIR")]
+    pub seed: Option<PathBuf>,
+    /// Confine every write to this folder (created if missing): the boot's whole effect
+    /// lands under it.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// The state folder, as a path on the (rooted) machine.
+    #[arg(long, value_name = "DIR", default_value = boot::paths::DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+    /// Kill any single script that runs longer than this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// After the boot, replace strap with this command (a container entrypoint):
+    /// `strap run --then -- CMD ARGS`.
+    #[arg(long, requires = "command")]
+    pub then: bool,
+    /// The command for `--then`.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// Where the records are (shared by clean, status, analyze, query).
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// The root the boot ran under.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// The state folder, as a path on the (rooted) machine.
+    #[arg(long, value_name = "DIR", default_value = boot::paths::DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+}
+
 /// Arguments of `strap clean`.
 #[derive(Debug, Args)]
-pub struct CleanArgs {}
+pub struct CleanArgs {
+    /// Also remove the logs (and their rotated copies).
+    #[arg(long)]
+    pub logs: bool,
+    /// Also remove `seed/` in the state folder.
+    #[arg(long)]
+    pub seed: bool,
+    #[command(flatten)]
+    pub at: RecordArgs,
+}
+
 /// Arguments of `strap status`.
 #[derive(Debug, Args)]
-pub struct StatusArgs {}
+pub struct StatusArgs {
+    /// Wait until the boot has finished.
+    #[arg(long)]
+    pub wait: bool,
+    /// Show errors, warnings and details.
+    #[arg(long)]
+    pub long: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub at: RecordArgs,
+}
+
 /// Arguments of `strap analyze`.
 #[derive(Debug, Args)]
-pub struct AnalyzeArgs {}
+pub struct AnalyzeArgs {
+    /// Print the whole report (report.json) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub at: RecordArgs,
+}
+
 /// Arguments of `strap query`.
 #[derive(Debug, Args)]
-pub struct QueryArgs {}
+pub struct QueryArgs {
+    /// A dotted key: `v1.instance_id`, `ds.meta_data.local_ipv4`.
+    #[arg(required_unless_present_any = ["all", "list_keys"])]
+    pub key: Option<String>,
+    /// Print all the instance data.
+    #[arg(long)]
+    pub all: bool,
+    /// List the keys under KEY (or the top level).
+    #[arg(long)]
+    pub list_keys: bool,
+    #[command(flatten)]
+    pub at: RecordArgs,
+}
+
+fn rooted(ctx: &Context, root: Option<&Path>, create: bool) -> anyhow::Result<Context> {
+    let Some(root) = root else {
+        return Ok(ctx.clone());
+    };
+    if create {
+        std::fs::create_dir_all(root)
+            .with_context(|| format!("cannot create the root {}", root.display()))?;
+    }
+    let abs = std::fs::canonicalize(root)
+        .with_context(|| format!("the root {} does not exist", root.display()))?;
+    Ok(ctx.clone().with_root(abs))
+}
+
+/// Start the embedded metadata service for `--local`: the mock's realistic defaults,
+/// overridden by `--mock-config` (the mock's YAML), serving `user_data`.
+async fn local_mock(
+    user_data: &Path,
+    config: Option<&Path>,
+) -> anyhow::Result<imds_mock::RunningMock> {
+    let raw = std::fs::read(user_data)
+        .with_context(|| format!("cannot read the user data {}", user_data.display()))?;
+    let mut cfg = match config {
+        Some(path) => imds_mock::Config::from_file(path)
+            .with_context(|| format!("cannot load the mock config {}", path.display()))?,
+        None => imds_mock::Config::default(),
+    };
+    cfg.listen = "127.0.0.1:0".into();
+    cfg.user_data = Some(raw);
+    cfg.user_data_file = None;
+    imds_mock::spawn(cfg)
+        .await
+        .context("cannot start the embedded metadata service")
+}
 
 /// `strap run`.
-pub async fn run(_args: RunArgs, _ctx: &Context) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("strap run is not implemented yet")
+pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let ctx = rooted(ctx, args.root.as_deref(), true)?;
+    let mock = match &args.local {
+        Some(local) => Some(local_mock(local, args.mock_config.as_deref()).await?),
+        None => None,
+    };
+    let source: Box<dyn Datasource> = if let Some(seed) = &args.seed {
+        Box::new(source::SeedSource::new(seed))
+    } else {
+        let endpoint = mock.as_ref().map(|m| m.url()).or_else(|| args.imds.clone());
+        let client = match &endpoint {
+            Some(url) => crate::imds::ImdsClient::with_endpoint(&ctx, url),
+            None => crate::imds::ImdsClient::from_context(&ctx),
+        }
+        .context("cannot set up the metadata client")?;
+        Box::new(source::ImdsSource::new(
+            client,
+            tokio::runtime::Handle::current(),
+        ))
+    };
+    let real = ctx.root() == Path::new("/") && args.local.is_none();
+    let opts = boot::BootOptions {
+        state_dir: Some(args.state_dir.clone()),
+        part_timeout: args.timeout.map(Duration::from_secs_f64),
+        console: true,
+        power: if real {
+            PowerAction::Execute
+        } else {
+            PowerAction::DryRun
+        },
+    };
+    let boot_ctx = ctx.clone();
+    let power = opts.power;
+    let result =
+        tokio::task::spawn_blocking(move || boot::run_boot(&boot_ctx, source.as_ref(), opts))
+            .await
+            .context("the boot thread stopped")?;
+    if let Some(mock) = mock {
+        mock.shutdown().await;
+    }
+    let code = match &result {
+        Ok(summary) => {
+            let items = &summary.report.items;
+            let count = |s| items.iter().filter(|i| i.status == s).count();
+            let st = boot::status::read(&boot::Paths::resolve(&ctx, Some(&args.state_dir))?.run);
+            eprintln!(
+                "strap: boot {} ({} ran, {} skipped, {} failed); see `strap status --long`",
+                st.extended_status,
+                count(boot::ItemStatus::Ran),
+                count(boot::ItemStatus::Skipped),
+                count(boot::ItemStatus::Failed),
+            );
+            if let Some(cmd) = &summary.power_command {
+                if power == PowerAction::Execute {
+                    let status = std::process::Command::new(&cmd[0]).args(&cmd[1..]).status();
+                    if !matches!(status, Ok(s) if s.success()) {
+                        tracing::error!("power_state: `{}` failed: {status:?}", cmd.join(" "));
+                    }
+                } else {
+                    eprintln!(
+                        "strap: power_state would run `{}` (not on a --root or --local boot)",
+                        cmd.join(" ")
+                    );
+                }
+            }
+            st.exit_code()
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            let mut source = std::error::Error::source(err);
+            while let Some(cause) = source {
+                eprintln!("caused by: {cause}");
+                source = cause.source();
+            }
+            boot::status::EXIT_ERROR
+        }
+    };
+    if args.then {
+        return exec_then(&args.command);
+    }
+    Ok(ExitCode::from(code))
 }
+
+/// Replace this process with the main command (container entrypoint).
+fn exec_then(command: &[String]) -> anyhow::Result<ExitCode> {
+    use std::os::unix::process::CommandExt;
+    let Some((program, rest)) = command.split_first() else {
+        anyhow::bail!("--then needs a command after `--`");
+    };
+    let err = std::process::Command::new(program).args(rest).exec();
+    Err(anyhow::Error::new(err).context(format!("cannot execute {program}")))
+}
+
 /// `strap clean`.
-pub async fn clean(_args: CleanArgs, _ctx: &Context) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("strap clean is not implemented yet")
+pub async fn clean(args: CleanArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let ctx = rooted(ctx, args.at.root.as_deref(), false)?;
+    let paths = boot::Paths::resolve(&ctx, Some(&args.at.state_dir))?;
+    let removed = boot::state::clean(
+        &paths,
+        boot::state::CleanOptions {
+            logs: args.logs,
+            seed: args.seed,
+        },
+    )?;
+    for p in removed {
+        tracing::info!("removed {}", p.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
+
 /// `strap status`.
-pub async fn status(_args: StatusArgs, _ctx: &Context) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("strap status is not implemented yet")
+pub async fn status(args: StatusArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let ctx = rooted(ctx, args.at.root.as_deref(), false)?;
+    let paths = boot::Paths::resolve(&ctx, Some(&args.at.state_dir))?;
+    let mut st = boot::status::read(&paths.run);
+    if args.wait {
+        while st.status == "not started" || st.running {
+            eprint!(".");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            st = boot::status::read(&paths.run);
+        }
+        eprintln!();
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&st)?);
+    } else if args.long {
+        print!("{}", st.long());
+    } else {
+        println!("status: {}", st.status);
+    }
+    Ok(ExitCode::from(st.exit_code()))
 }
+
 /// `strap analyze`.
-pub async fn analyze(_args: AnalyzeArgs, _ctx: &Context) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("strap analyze is not implemented yet")
+pub async fn analyze(args: AnalyzeArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let ctx = rooted(ctx, args.at.root.as_deref(), false)?;
+    let paths = boot::Paths::resolve(&ctx, Some(&args.at.state_dir))?;
+    let report = boot::records::read_report(&paths.report()).with_context(|| {
+        format!(
+            "no boot report at {}: run `strap run` first",
+            paths.report().display()
+        )
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", boot::analyze::blame(&report));
+    }
+    Ok(ExitCode::SUCCESS)
 }
+
 /// `strap query`.
-pub async fn query(_args: QueryArgs, _ctx: &Context) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("strap query is not implemented yet")
+pub async fn query(args: QueryArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let ctx = rooted(ctx, args.at.root.as_deref(), false)?;
+    let paths = boot::Paths::resolve(&ctx, Some(&args.at.state_dir))?;
+    let file = paths.instance_data();
+    let text = std::fs::read(&file).with_context(|| {
+        format!(
+            "no instance data at {}: run `strap run` first",
+            file.display()
+        )
+    })?;
+    let doc: serde_json::Value = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not valid JSON", file.display()))?;
+    let value = match &args.key {
+        Some(key) => boot::query::lookup(&doc, key)
+            .with_context(|| format!("no key `{key}` in the instance data (try --list-keys)"))?,
+        None => &doc,
+    };
+    if args.list_keys {
+        for k in boot::query::keys(value) {
+            println!("{k}");
+        }
+    } else {
+        println!("{}", boot::query::render(value));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -2,8 +2,10 @@
 //! `imds-mock` binaries and real AWS clients against servers started on 127.0.0.1:0.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod boot;
 mod cli;
 mod creds;
 mod imds_client;
 mod mock;
 mod mock_clients;
+mod sandbox;

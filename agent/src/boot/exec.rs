@@ -1,0 +1,395 @@
+//! Running one script the way a boot does: executed directly (a `#!` line is needed;
+//! PowerShell scripts go through `pwsh`), stdin from `/dev/null`, cwd the root, `HOME`
+//! set, in its own process group so a timeout can kill everything it started. Its
+//! stdout and stderr are read line by line, written with a timestamp to the output log
+//! and shown live on stderr, and the last lines are kept for the report. This module
+//! never decides what a failure means: it says how the script ended.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How many output lines the report keeps per script.
+pub const TAIL_LINES: usize = 10;
+/// The PowerShell interpreter looked up on PATH for `.ps1` parts.
+pub const PWSH: &str = "pwsh";
+
+/// Why a script could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The file does not start with `#!`, so the kernel cannot execute it.
+    #[error(
+        "{path} has no #! line, so it cannot be executed: start it with a line such as #!/bin/sh"
+    )]
+    NoShebang { path: PathBuf },
+    /// PowerShell is needed but not installed.
+    #[error("{path} is a PowerShell script but `pwsh` is not on PATH: install PowerShell or use a #! script")]
+    NoPwsh { path: PathBuf },
+    /// The process could not be spawned.
+    #[error("cannot execute {path}")]
+    Spawn {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// How a script ended.
+#[derive(Clone, Debug, Default)]
+pub struct ScriptOutcome {
+    /// The exit code; `None` when killed by a signal.
+    pub exit_code: Option<i32>,
+    /// Killed because it ran past its timeout.
+    pub timed_out: bool,
+    /// Seconds it ran.
+    pub duration: f64,
+    /// The last lines of its output.
+    pub tail: Vec<String>,
+}
+
+impl ScriptOutcome {
+    /// Exit 0 within its time.
+    pub fn success(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out
+    }
+}
+
+/// The output log (`/var/log/strap-output.log`) and the live console, shared by every
+/// script and message of a boot.
+#[derive(Clone)]
+pub struct OutputLog {
+    file: Arc<Mutex<Option<File>>>,
+    console: bool,
+    clock: Arc<dyn Fn() -> String + Send + Sync>,
+}
+
+impl OutputLog {
+    /// Append to `path` (created 0600); `console` also shows lines on stderr.
+    pub fn open(
+        path: &Path,
+        console: bool,
+        clock: Arc<dyn Fn() -> String + Send + Sync>,
+    ) -> std::io::Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        Ok(Self {
+            file: Arc::new(Mutex::new(Some(file))),
+            console,
+            clock,
+        })
+    }
+
+    /// A log that only shows lines on the console (tests, `--no-logs`).
+    pub fn console_only(clock: Arc<dyn Fn() -> String + Send + Sync>) -> Self {
+        Self {
+            file: Arc::new(Mutex::new(None)),
+            console: true,
+            clock,
+        }
+    }
+
+    /// One line of output from `label`.
+    pub fn line(&self, label: &str, text: &str) {
+        if self.console {
+            eprintln!("{label}: {text}");
+        }
+        self.raw(&format!("{} {label}: {text}\n", (self.clock)()));
+    }
+
+    /// A message without a label (banners, the final message).
+    pub fn message(&self, text: &str) {
+        if self.console {
+            eprintln!("{text}");
+        }
+        self.raw(&format!("{} {text}\n", (self.clock)()));
+    }
+
+    /// A message for the output log only (the console already has it).
+    pub fn log_only(&self, text: &str) {
+        self.raw(&format!("{} {text}\n", (self.clock)()));
+    }
+
+    fn raw(&self, text: &str) {
+        if let Ok(mut guard) = self.file.lock() {
+            if let Some(file) = guard.as_mut() {
+                // A full disk must not stop the boot: the console still has the line.
+                let _ = file.write_all(text.as_bytes());
+            }
+        }
+    }
+}
+
+/// What to run and how.
+#[derive(Clone, Debug, Default)]
+pub struct ScriptSpec {
+    /// The label shown before each output line (`runcmd`, `part-001`).
+    pub label: String,
+    /// The script file (executed directly) …
+    pub path: PathBuf,
+    /// … or, when set, this program with the path as its last argument (`/bin/sh`).
+    pub interpreter: Option<PathBuf>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// Working directory.
+    pub cwd: PathBuf,
+    /// Kill it after this long.
+    pub timeout: Option<Duration>,
+}
+
+/// Whether a file starts with `#!`.
+pub fn has_shebang(path: &Path) -> bool {
+    let mut head = [0u8; 2];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .map(|_| &head == b"#!")
+        .unwrap_or(false)
+}
+
+/// Whether a program is on the given PATH.
+pub fn on_path(path_var: Option<&str>, program: &str) -> Option<PathBuf> {
+    let paths = path_var.unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    std::env::split_paths(paths)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+/// Run a script to its end (or its timeout), streaming its output.
+pub fn run_script(spec: &ScriptSpec, out: &OutputLog) -> Result<ScriptOutcome, ExecError> {
+    let is_ps1 = spec
+        .path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("ps1"));
+    let path_var = spec
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .or_else(|| std::env::var("PATH").ok());
+    let (program, mut args): (PathBuf, Vec<OsString>) = if let Some(interp) = &spec.interpreter {
+        (interp.clone(), vec![spec.path.clone().into_os_string()])
+    } else if is_ps1 {
+        let pwsh = on_path(path_var.as_deref(), PWSH).ok_or_else(|| ExecError::NoPwsh {
+            path: spec.path.clone(),
+        })?;
+        (
+            pwsh,
+            vec![
+                "-NoProfile".into(),
+                "-NonInteractive".into(),
+                "-File".into(),
+                spec.path.clone().into_os_string(),
+            ],
+        )
+    } else {
+        if !has_shebang(&spec.path) {
+            return Err(ExecError::NoShebang {
+                path: spec.path.clone(),
+            });
+        }
+        (spec.path.clone(), Vec::new())
+    };
+    let mut argv = vec![program.into_os_string()];
+    argv.append(&mut args);
+    run_command(spec, &argv, out)
+}
+
+/// Run a command line (`argv[0]` looked up on PATH) with the spec's label, environment,
+/// folder and timeout, streaming its output.
+pub fn run_command(
+    spec: &ScriptSpec,
+    argv: &[OsString],
+    out: &OutputLog,
+) -> Result<ScriptOutcome, ExecError> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(ExecError::Spawn {
+            path: spec.path.clone(),
+            source: std::io::Error::other("empty command line"),
+        });
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .current_dir(&spec.cwd)
+        .process_group(0);
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    let started = Instant::now();
+    let mut child = cmd.spawn().map_err(|source| ExecError::Spawn {
+        path: PathBuf::from(program),
+        source,
+    })?;
+    let (tx, rx) = mpsc::channel::<String>();
+    let mut readers = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        readers.push(spawn_reader(stdout, tx.clone()));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        readers.push(spawn_reader(stderr, tx.clone()));
+    }
+    drop(tx);
+    let deadline = spec.timeout.map(|t| started + t);
+    let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut timed_out = false;
+    let mut exited_at: Option<Instant> = None;
+    let mut status = None;
+    let pid = child.id() as i32;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) => {
+                out.line(&spec.label, &line);
+                if tail.len() == TAIL_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                if status.is_none() {
+                    status = child.wait().ok();
+                }
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if status.is_none() {
+            if let Ok(Some(s)) = child.try_wait() {
+                status = Some(s);
+                exited_at = Some(Instant::now());
+            }
+        }
+        // Something the script left in the background still holds its output open:
+        // stop reading shortly after the script itself ended.
+        if exited_at.is_some_and(|t| t.elapsed() > Duration::from_millis(500)) {
+            break;
+        }
+        if status.is_none() && deadline.is_some_and(|d| Instant::now() >= d) {
+            timed_out = true;
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            status = child.wait().ok();
+            exited_at = Some(Instant::now());
+        }
+    }
+    drop(readers);
+    Ok(ScriptOutcome {
+        exit_code: status.and_then(|s| s.code()),
+        timed_out,
+        duration: started.elapsed().as_secs_f64(),
+        tail: tail.into_iter().collect(),
+    })
+}
+
+fn spawn_reader<R: Read + Send + 'static>(
+    stream: R,
+    tx: mpsc::Sender<String>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                        buf.pop();
+                    }
+                    if tx.send(String::from_utf8_lossy(&buf).into_owned()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)).unwrap();
+        p
+    }
+
+    fn log(dir: &Path) -> OutputLog {
+        OutputLog::open(&dir.join("out.log"), false, Arc::new(|| "T".to_string())).unwrap()
+    }
+
+    #[test]
+    fn captures_output_and_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = script(
+            dir.path(),
+            "a",
+            "#!/bin/sh\necho one\necho two >&2\nexit 3\n",
+        );
+        let out = log(dir.path());
+        let spec = ScriptSpec {
+            label: "a".into(),
+            path: p,
+            cwd: dir.path().into(),
+            ..Default::default()
+        };
+        let r = run_script(&spec, &out).unwrap();
+        assert_eq!(r.exit_code, Some(3));
+        assert!(!r.success());
+        let mut tail = r.tail.clone();
+        tail.sort();
+        assert_eq!(tail, vec!["one", "two"]);
+        let logged = std::fs::read_to_string(dir.path().join("out.log")).unwrap();
+        assert!(logged.contains("T a: one\n"), "{logged}");
+    }
+
+    #[test]
+    fn refuses_a_script_without_shebang() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = script(dir.path(), "b", "echo hi\n");
+        let spec = ScriptSpec {
+            label: "b".into(),
+            path: p,
+            cwd: dir.path().into(),
+            ..Default::default()
+        };
+        let err = run_script(&spec, &log(dir.path())).unwrap_err();
+        assert!(err.to_string().contains("no #! line"));
+    }
+
+    #[test]
+    fn kills_a_script_past_its_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = script(dir.path(), "c", "#!/bin/sh\necho start\nsleep 30\n");
+        let spec = ScriptSpec {
+            label: "c".into(),
+            path: p,
+            cwd: dir.path().into(),
+            timeout: Some(Duration::from_millis(300)),
+            ..Default::default()
+        };
+        let r = run_script(&spec, &log(dir.path())).unwrap();
+        assert!(r.timed_out);
+        assert!(!r.success());
+        assert_eq!(r.tail, vec!["start"]);
+    }
+}

@@ -1,0 +1,288 @@
+//! Account files under a `--root`: `/etc/passwd`, `/etc/group`, `/etc/shadow` and
+//! `/etc/gshadow` edited directly, as `useradd --prefix` would, so that a boot under a
+//! temporary root creates its users without the shadow tools (which need root and cost a
+//! process each). On the real machine (`/`) the shadow tools are used instead.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::context::Context;
+
+use super::ModuleError;
+
+/// First id given to a new user or group, as `login.defs` `UID_MIN`/`GID_MIN`.
+pub const FIRST_ID: u32 = 1000;
+
+/// The account files, loaded from a root.
+pub struct Accounts<'c> {
+    ctx: &'c Context,
+    passwd: String,
+    group: String,
+    shadow: String,
+    gshadow: String,
+    /// The files as loaded or last saved, to write only what changed.
+    saved: [String; 4],
+}
+
+fn read(ctx: &Context, file: &str) -> Result<String, ModuleError> {
+    let path = ctx.path(file).map_err(|source| ModuleError::Path {
+        path: file.into(),
+        source,
+    })?;
+    match std::fs::read_to_string(&path) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(source) => Err(ModuleError::Io {
+            op: "read",
+            path,
+            source,
+        }),
+    }
+}
+
+fn next_id(text: &str) -> u32 {
+    text.lines()
+        .filter_map(|l| l.split(':').nth(2)?.parse::<u32>().ok())
+        .filter(|id| (FIRST_ID..60000).contains(id))
+        .max()
+        .map_or(FIRST_ID, |m| m + 1)
+}
+
+fn push_line(text: &mut String, line: &str) {
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(line);
+    text.push('\n');
+}
+
+impl<'c> Accounts<'c> {
+    /// Load the files of the context's root.
+    pub fn load(ctx: &'c Context) -> Result<Self, ModuleError> {
+        let passwd = read(ctx, "/etc/passwd")?;
+        let group = read(ctx, "/etc/group")?;
+        let shadow = read(ctx, "/etc/shadow")?;
+        let gshadow = read(ctx, "/etc/gshadow")?;
+        let saved = [
+            passwd.clone(),
+            group.clone(),
+            shadow.clone(),
+            gshadow.clone(),
+        ];
+        Ok(Self {
+            ctx,
+            passwd,
+            group,
+            shadow,
+            gshadow,
+            saved,
+        })
+    }
+
+    fn has(text: &str, name: &str) -> bool {
+        text.lines().any(|l| l.split(':').next() == Some(name))
+    }
+
+    fn gid_of(&self, name: &str) -> Option<u32> {
+        self.group.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 3 && f[0] == name)
+                .then(|| f[2].parse().ok())
+                .flatten()
+        })
+    }
+
+    /// `groupadd NAME`; returns the gid.
+    pub fn add_group(&mut self, name: &str) -> u32 {
+        if let Some(gid) = self.gid_of(name) {
+            return gid;
+        }
+        let gid = next_id(&self.group);
+        push_line(&mut self.group, &format!("{name}:x:{gid}:"));
+        push_line(&mut self.gshadow, &format!("{name}:!::"));
+        gid
+    }
+
+    /// `usermod -a -G GROUP USER`.
+    pub fn add_member(&mut self, group: &str, user: &str) {
+        let edit = |text: &str| -> String {
+            text.lines()
+                .map(|l| {
+                    let mut f: Vec<String> = l.split(':').map(str::to_string).collect();
+                    if f.first().map(String::as_str) == Some(group) && f.len() >= 4 {
+                        let last = f.len() - 1;
+                        let mut members: Vec<&str> =
+                            f[last].split(',').filter(|m| !m.is_empty()).collect();
+                        if !members.contains(&user) {
+                            members.push(user);
+                        }
+                        f[last] = members.join(",");
+                    }
+                    f.join(":") + "\n"
+                })
+                .collect()
+        };
+        self.group = edit(&self.group);
+        self.gshadow = edit(&self.gshadow);
+    }
+
+    /// `useradd`: a user (with its own group unless `gid` is given), its home (`-m`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_user(
+        &mut self,
+        name: &str,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        gecos: &str,
+        home: &str,
+        shell: &str,
+        password: Option<&str>,
+        create_home: bool,
+    ) -> Result<(u32, u32), ModuleError> {
+        let uid = uid.unwrap_or_else(|| next_id(&self.passwd));
+        let gid = match gid {
+            Some(g) => g,
+            None => self.add_group(name),
+        };
+        push_line(
+            &mut self.passwd,
+            &format!("{name}:x:{uid}:{gid}:{gecos}:{home}:{shell}"),
+        );
+        let days = self
+            .ctx
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 86400);
+        push_line(
+            &mut self.shadow,
+            &format!("{name}:{}:{days}:0:99999:7:::", password.unwrap_or("!")),
+        );
+        if create_home {
+            let dir = self.ctx.path(home).map_err(|source| ModuleError::Path {
+                path: home.into(),
+                source,
+            })?;
+            std::fs::create_dir_all(&dir).map_err(|source| ModuleError::Io {
+                op: "create home",
+                path: dir.clone(),
+                source,
+            })?;
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750));
+            if nix::unistd::geteuid().is_root() {
+                let _ = std::os::unix::fs::chown(&dir, Some(uid), Some(gid));
+            }
+        }
+        Ok((uid, gid))
+    }
+
+    /// Set a user's password hash (`usermod --password`).
+    pub fn set_password(&mut self, user: &str, hash: &str) {
+        self.edit_shadow(user, |_| hash.to_string());
+    }
+
+    /// `usermod --lock`: `!` before the password hash.
+    pub fn lock(&mut self, user: &str) {
+        self.edit_shadow(user, |old| {
+            if old.starts_with('!') {
+                old.to_string()
+            } else {
+                format!("!{old}")
+            }
+        });
+    }
+
+    fn edit_shadow(&mut self, user: &str, f: impl Fn(&str) -> String) {
+        self.shadow = self
+            .shadow
+            .lines()
+            .map(|l| {
+                let mut fields: Vec<String> = l.split(':').map(str::to_string).collect();
+                if fields.first().map(String::as_str) == Some(user) && fields.len() > 1 {
+                    fields[1] = f(&fields[1]);
+                }
+                fields.join(":") + "\n"
+            })
+            .collect();
+    }
+
+    /// Whether a group exists.
+    pub fn has_group(&self, name: &str) -> bool {
+        Self::has(&self.group, name)
+    }
+
+    /// Whether a user exists.
+    pub fn has_user(&self, name: &str) -> bool {
+        Self::has(&self.passwd, name)
+    }
+
+    /// Write back the files that changed (atomically, shadow files 0640).
+    pub fn save(&mut self) -> Result<(), ModuleError> {
+        let current = [
+            self.passwd.clone(),
+            self.group.clone(),
+            self.shadow.clone(),
+            self.gshadow.clone(),
+        ];
+        for (i, (file, mode)) in [
+            ("/etc/passwd", 0o644),
+            ("/etc/group", 0o644),
+            ("/etc/shadow", 0o640),
+            ("/etc/gshadow", 0o640),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let text = &current[i];
+            if *text == self.saved[i] && !text.is_empty() {
+                continue;
+            }
+            self.ctx
+                .write_atomic(file, text.as_bytes(), Some(mode))
+                .map_err(|source| ModuleError::Path {
+                    path: file.into(),
+                    source,
+                })?;
+        }
+        self.saved = current;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_and_groups_are_written_as_useradd_would() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::fixed(Vec::<(String, String)>::new(), dir.path());
+        let mut a = Accounts::load(&ctx).unwrap();
+        let admins = a.add_group("admins");
+        let (uid, gid) = a
+            .add_user(
+                "alice",
+                None,
+                None,
+                "Alice",
+                "/home/alice",
+                "/bin/sh",
+                None,
+                true,
+            )
+            .unwrap();
+        a.add_member("admins", "alice");
+        a.lock("alice");
+        a.save().unwrap();
+        assert_eq!(admins, 1000);
+        assert_eq!((uid, gid), (1000, 1001));
+        let passwd = std::fs::read_to_string(dir.path().join("etc/passwd")).unwrap();
+        assert_eq!(passwd, "alice:x:1000:1001:Alice:/home/alice:/bin/sh\n");
+        let group = std::fs::read_to_string(dir.path().join("etc/group")).unwrap();
+        assert!(group.contains("admins:x:1000:alice\n") && group.contains("alice:x:1001:\n"));
+        let shadow = std::fs::read_to_string(dir.path().join("etc/shadow")).unwrap();
+        assert!(
+            shadow.starts_with("alice:!!:") || shadow.starts_with("alice:!:"),
+            "{shadow}"
+        );
+        assert!(dir.path().join("home/alice").is_dir());
+    }
+}

@@ -1,0 +1,266 @@
+//! Consuming the user data (every boot, as cloud-init does): decode it into parts, put
+//! each part where it runs from (`#!` parts into the instance's `scripts/`, MIME
+//! `per-*` script parts into `<state>/scripts/per-*`, boothooks into `boothooks/`), run
+//! the boothooks with `INSTANCE_ID`, and merge the cloud-config parts into the config
+//! the modules read. Every part gets a `part` item in the report.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::cloudconfig;
+use crate::userdata::{self, content_type as ct, Decoded};
+
+use super::super::frequency::Frequency;
+use super::super::records::{ItemStatus, ReportItem};
+use super::super::runner::{epoch, error_chain, Boot};
+
+/// Decode raw user data into parts with the user-data decoder, templates rendered
+/// against the instance data and include-once cached in the instance folder.
+fn decode(boot: &Boot<'_>, raw: &[u8]) -> Result<Decoded, userdata::UserDataError> {
+    let cache = boot
+        .paths
+        .state_machine
+        .join("instances")
+        .join(boot.instance.instance_id.replace('/', "_"))
+        .join("data")
+        .join("urlcache");
+    let opts = userdata::DecodeOptions {
+        instance_data: Some(super::super::state::instance_data(boot)),
+        include: userdata::IncludeOptions {
+            cache_dir: Some(cache),
+            context: boot.ctx.clone(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    userdata::decode_blocking(raw, &opts)
+}
+
+fn clean_name(name: &str) -> String {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let cleaned: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() || cleaned.starts_with('.') {
+        format!("part{cleaned}")
+    } else {
+        cleaned
+    }
+}
+
+/// Consume the user data: store parts, run boothooks, merge cloud-config.
+pub fn consume(boot: &mut Boot<'_>) {
+    let raw = boot.instance.user_data.expose().clone();
+    let user_data_file = boot.instance_dir.join("user-data.txt");
+    if let Err(err) = crate::context::write_atomic(&user_data_file, &raw, Some(0o600)) {
+        boot.warn(&format!("cannot save the user data: {err}"));
+    }
+    let decoded = match decode(boot, &raw) {
+        Ok(d) => d,
+        Err(err) => {
+            let msg = format!("user data: {}", error_chain(&err));
+            boot.log.line("ERROR", &msg);
+            if let Some(stage) = boot.report.stage_mut() {
+                stage.errors.push(msg);
+            }
+            Decoded::default()
+        }
+    };
+    for w in &decoded.warnings {
+        boot.warn(w);
+    }
+    let stage = boot.stage.clone();
+    let mut configs = Vec::new();
+    for part in &decoded.parts {
+        let start = epoch(boot.ctx.now());
+        let name = clean_name(&part.filename);
+        let (status, reason, freq) = match part.content_type.as_str() {
+            ct::CLOUD_CONFIG => {
+                let text = String::from_utf8_lossy(&part.payload);
+                match cloudconfig::load(&text) {
+                    Ok(node) if node.is_null() => (
+                        ItemStatus::Ran,
+                        Some("empty cloud-config".to_string()),
+                        Frequency::Always,
+                    ),
+                    Ok(node) if node.as_map().is_some() => {
+                        configs.push((node, part.merge_how.clone()));
+                        (ItemStatus::Ran, None, Frequency::Always)
+                    }
+                    Ok(_) => {
+                        let msg = format!("{name}: cloud-config is not a mapping; ignored");
+                        boot.warn(&msg);
+                        (ItemStatus::Failed, Some(msg), Frequency::Always)
+                    }
+                    Err(err) => {
+                        let msg = format!("{name}: {}", error_chain(&err));
+                        boot.warn(&msg);
+                        (ItemStatus::Failed, Some(msg), Frequency::Always)
+                    }
+                }
+            }
+            ct::SHELLSCRIPT | ct::POWERSHELL => {
+                let file = if part.content_type == ct::POWERSHELL && !name.ends_with(".ps1") {
+                    format!("{name}.ps1")
+                } else {
+                    name.clone()
+                };
+                let payload = if part.content_type == ct::POWERSHELL {
+                    strip_powershell_tags(&part.payload)
+                } else {
+                    part.payload.clone()
+                };
+                store(
+                    boot,
+                    &boot.instance_dir.join("scripts").join(&file),
+                    &payload,
+                    Frequency::PerInstance,
+                )
+            }
+            ct::SHELLSCRIPT_PER_BOOT | ct::SHELLSCRIPT_PER_INSTANCE | ct::SHELLSCRIPT_PER_ONCE => {
+                let (which, freq) = match part.content_type.as_str() {
+                    ct::SHELLSCRIPT_PER_BOOT => ("per-boot", Frequency::PerBoot),
+                    ct::SHELLSCRIPT_PER_INSTANCE => ("per-instance", Frequency::PerInstance),
+                    _ => ("per-once", Frequency::PerOnce),
+                };
+                store(
+                    boot,
+                    &boot.paths.per_dir(which).join(&name),
+                    &part.payload,
+                    freq,
+                )
+            }
+            ct::BOOTHOOK => boothook(boot, &name, &part.payload),
+            other => {
+                let msg = format!("{name}: content type {other} is not handled; ignored");
+                boot.warn(&msg);
+                (ItemStatus::Skipped, Some(msg), Frequency::Always)
+            }
+        };
+        boot.record(ReportItem {
+            name: format!("user-data/{name}"),
+            kind: "part".into(),
+            stage: stage.clone(),
+            frequency: freq.as_str().into(),
+            status,
+            reason,
+            exit_code: None,
+            start,
+            duration: epoch(boot.ctx.now()) - start,
+            output_tail: Vec::new(),
+        });
+    }
+    let merged = cloudconfig::merge_all(&configs);
+    for skipped in &merged.skipped {
+        boot.warn(&format!("cloud-config merge: {}", error_chain(skipped)));
+    }
+    boot.config = merged.config;
+    let text = serde_json::to_string_pretty(&boot.config.to_json()).unwrap_or_default();
+    let file = boot.instance_dir.join("cloud-config.txt");
+    if let Err(err) = crate::context::write_atomic(&file, text.as_bytes(), Some(0o600)) {
+        boot.warn(&format!("cannot save the merged cloud-config: {err}"));
+    }
+}
+
+fn strip_powershell_tags(payload: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(payload);
+    let body = text
+        .trim()
+        .trim_start_matches("<powershell>")
+        .trim_end_matches("</powershell>");
+    body.trim().as_bytes().to_vec()
+}
+
+fn store(
+    boot: &mut Boot<'_>,
+    path: &std::path::Path,
+    payload: &[u8],
+    freq: Frequency,
+) -> (ItemStatus, Option<String>, Frequency) {
+    match crate::context::write_atomic(path, payload, Some(0o700)) {
+        Ok(()) => (
+            ItemStatus::Ran,
+            Some(format!("stored as {}", path.display())),
+            freq,
+        ),
+        Err(err) => {
+            let msg = format!("cannot store {}: {err}", path.display());
+            boot.warn(&msg);
+            (ItemStatus::Failed, Some(msg), freq)
+        }
+    }
+}
+
+/// Store and run a boothook (every boot; a failure is only a warning, as in cloud-init).
+fn boothook(
+    boot: &mut Boot<'_>,
+    name: &str,
+    payload: &[u8],
+) -> (ItemStatus, Option<String>, Frequency) {
+    let text = String::from_utf8_lossy(payload);
+    let body = match text.split_once('\n') {
+        Some((first, rest)) if first.trim_end().starts_with("#cloud-boothook") => rest.trim_start(),
+        _ => text.trim_start(),
+    };
+    let path = boot.instance_dir.join("boothooks").join(name);
+    if let Err(err) = crate::context::write_atomic(&path, body.as_bytes(), Some(0o700)) {
+        let msg = format!("cannot store boothook {name}: {err}");
+        boot.warn(&msg);
+        return (ItemStatus::Failed, Some(msg), Frequency::PerBoot);
+    }
+    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700));
+    let marker = format!("boothook.{name}");
+    if boot.sems.done(&marker, Frequency::PerBoot) {
+        return (
+            ItemStatus::Skipped,
+            Some("already ran this boot".into()),
+            Frequency::PerBoot,
+        );
+    }
+    let label = format!("boothook/{name}");
+    match boot.run_script(&label, &path, None) {
+        Ok(outcome) if outcome.success() => {
+            let _ = boot.sems.mark(&marker, Frequency::PerBoot);
+            (ItemStatus::Ran, None, Frequency::PerBoot)
+        }
+        Ok(outcome) => {
+            let msg = format!("boothook {name} failed: {}", describe(&outcome));
+            boot.warn(&msg);
+            (ItemStatus::Failed, Some(msg), Frequency::PerBoot)
+        }
+        Err(err) => {
+            let msg = format!("boothook {name}: {err}");
+            boot.warn(&msg);
+            (ItemStatus::Failed, Some(msg), Frequency::PerBoot)
+        }
+    }
+}
+
+/// "exit code 3", "timed out", "killed by a signal".
+pub fn describe(outcome: &super::super::exec::ScriptOutcome) -> String {
+    if outcome.timed_out {
+        format!("timed out after {:.1}s and was killed", outcome.duration)
+    } else {
+        match outcome.exit_code {
+            Some(c) => format!("exit code {c}"),
+            None => "killed by a signal".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_cleaned() {
+        assert_eq!(clean_name("../x y.sh"), "x_y.sh");
+        assert_eq!(clean_name("part-001"), "part-001");
+    }
+}

@@ -1,0 +1,231 @@
+//! The modules a boot runs, one file per concern, each a function
+//! `fn(&mut Boot) -> Result<Outcome, ModuleError>` reading its settings from the merged
+//! cloud-config [`Node`]. A module never decides whether it is due (the runner does, from
+//! its frequency) and never marks itself done.
+
+use std::path::PathBuf;
+
+use crate::cloudconfig::{Node, Value};
+use crate::context::ContextError;
+
+pub mod accounts;
+pub mod commands;
+pub mod consume;
+pub mod final_message;
+pub mod hostname;
+pub mod packages;
+pub mod power;
+pub mod scripts;
+pub mod timezone;
+pub mod users;
+pub mod write_files;
+
+/// How a module ended when it did not fail.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// It did its work.
+    Ran {
+        exit_code: Option<i32>,
+        tail: Vec<String>,
+    },
+    /// Nothing to do (no config, or not applicable here), with the reason.
+    Skipped(String),
+}
+
+impl Outcome {
+    /// Ran, with nothing more to say.
+    pub fn ran() -> Self {
+        Outcome::Ran {
+            exit_code: None,
+            tail: Vec::new(),
+        }
+    }
+}
+
+/// Why a module failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    /// A cloud-config key has the wrong type.
+    #[error("cloud-config key `{key}` (line {line}) must be {expected}, not {found}")]
+    WrongType {
+        key: String,
+        expected: &'static str,
+        found: &'static str,
+        line: usize,
+    },
+    /// A cloud-config value is not usable.
+    #[error("cloud-config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+    /// One or more scripts failed (the others still ran).
+    #[error("{} of {attempted} scripts failed: {}", failures.len(), failures.join("; "))]
+    Scripts {
+        failures: Vec<String>,
+        attempted: usize,
+        exit_code: Option<i32>,
+        tail: Vec<String>,
+    },
+    /// Some entries of a list failed (the others were applied).
+    #[error("{} of {attempted} entries failed: {}", failures.len(), failures.join("; "))]
+    Entries {
+        failures: Vec<String>,
+        attempted: usize,
+    },
+    /// A path is outside the root.
+    #[error("refused path {path}")]
+    Path {
+        path: String,
+        #[source]
+        source: ContextError,
+    },
+    /// A file operation failed.
+    #[error("cannot {op} {path}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An external command failed.
+    #[error("`{command}` failed ({status})")]
+    Command { command: String, status: String },
+}
+
+/// The YAML type name of a node, for messages.
+pub fn type_name(node: &Node) -> &'static str {
+    match node.value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Int(_) => "an integer",
+        Value::Float(_) => "a number",
+        Value::Str(_) => "a string",
+        Value::Bytes(_) => "binary data",
+        Value::Timestamp(_) => "a date",
+        Value::Seq(_) => "a list",
+        Value::Map(_) => "a mapping",
+    }
+}
+
+/// A wrong-type error for `key`.
+pub fn wrong_type(key: &str, expected: &'static str, node: &Node) -> ModuleError {
+    ModuleError::WrongType {
+        key: key.to_string(),
+        expected,
+        found: type_name(node),
+        line: node.mark.line,
+    }
+}
+
+/// A scalar as text (strings, numbers and booleans as PyYAML would print them).
+pub fn scalar_text(node: &Node) -> Option<String> {
+    match &node.value {
+        Value::Str(s) | Value::Timestamp(s) => Some(s.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::Float(f) => Some(f.to_string()),
+        Value::Bool(b) => Some(if *b { "True" } else { "False" }.to_string()),
+        _ => None,
+    }
+}
+
+/// A string or a list of strings (`ssh_authorized_keys`, `sudo`, `groups`): a string is
+/// split on commas when `split_commas`.
+pub fn string_list(key: &str, node: &Node, split_commas: bool) -> Result<Vec<String>, ModuleError> {
+    match &node.value {
+        Value::Null => Ok(Vec::new()),
+        Value::Str(s) if split_commas => Ok(s
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect()),
+        Value::Str(s) => Ok(vec![s.clone()]),
+        Value::Seq(items) => items
+            .iter()
+            .map(|i| scalar_text(i).ok_or_else(|| wrong_type(key, "a list of strings", i)))
+            .collect(),
+        _ => Err(wrong_type(key, "a string or a list of strings", node)),
+    }
+}
+
+/// Single-quote a word for `/bin/sh` (`'` becomes `'\''`).
+pub fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
+}
+
+/// cloud-init's `shellify`: `#!/bin/sh` then one line per item; a string item verbatim, a
+/// list item single-quoted word by word; `null` items skipped; anything else an error.
+pub fn shellify(key: &str, node: &Node) -> Result<String, ModuleError> {
+    let items = node
+        .as_seq()
+        .ok_or_else(|| wrong_type(key, "a list of commands", node))?;
+    let mut text = String::from("#!/bin/sh\n");
+    for (i, item) in items.iter().enumerate() {
+        match &item.value {
+            Value::Null => {}
+            Value::Seq(words) => {
+                let quoted: Result<Vec<String>, ModuleError> = words
+                    .iter()
+                    .map(|w| {
+                        scalar_text(w).map(|t| shell_quote(&t)).ok_or_else(|| {
+                            wrong_type(&format!("{key}.{i}"), "a list of strings", w)
+                        })
+                    })
+                    .collect();
+                text.push_str(&quoted?.join(" "));
+                text.push('\n');
+            }
+            _ => match scalar_text(item) {
+                Some(line) => {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+                None => {
+                    return Err(wrong_type(
+                        &format!("{key}.{i}"),
+                        "a string or a list of strings (quote a `:` in a command)",
+                        item,
+                    ))
+                }
+            },
+        }
+    }
+    Ok(text)
+}
+
+/// Whether a node is truthy as cloud-init reads booleans (`true`, `"true"`, `1`).
+pub fn truthy(node: Option<&Node>, default: bool) -> bool {
+    match node.map(|n| &n.value) {
+        None | Some(Value::Null) => default,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Int(i)) => *i != 0,
+        Some(Value::Str(s)) => {
+            matches!(s.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1")
+        }
+        Some(_) => default,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(text: &str) -> Node {
+        crate::cloudconfig::load(text).unwrap()
+    }
+
+    #[test]
+    fn shellify_matches_cloud_init_byte_for_byte() {
+        let n = yaml("- echo hi\n- [sh, -xc, \"echo $(date) ': hello'\"]\n- null\n");
+        assert_eq!(
+            shellify("runcmd", &n).unwrap(),
+            "#!/bin/sh\necho hi\n'sh' '-xc' 'echo $(date) '\\'': hello'\\'''\n"
+        );
+    }
+
+    #[test]
+    fn shellify_refuses_a_string_and_a_dict_item() {
+        let err = shellify("runcmd", &yaml("echo hi")).unwrap_err();
+        assert!(err.to_string().contains("`runcmd`"), "{err}");
+        assert!(err.to_string().contains("not a string"), "{err}");
+        let err = shellify("runcmd", &yaml("- echo a: b\n")).unwrap_err();
+        assert!(err.to_string().contains("runcmd.0"), "{err}");
+    }
+}

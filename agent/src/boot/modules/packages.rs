@@ -1,0 +1,250 @@
+//! `package_update_upgrade_install`: `package_update` (or Amazon's `repo_update`),
+//! `package_upgrade` (or `repo_upgrade`), then `packages`, with whichever manager the
+//! machine has (apt-get, dnf, yum, apk, zypper) and cloud-init's flags. Under a
+//! `--root` other than `/` nothing is installed: the module says what would be run and
+//! skips, unless `STRAP_PACKAGE_MANAGER` names a program to run instead.
+
+use std::ffi::OsString;
+
+use crate::cloudconfig::Value;
+
+use super::super::exec::{self, ScriptSpec};
+use super::super::runner::Boot;
+use super::consume::describe;
+use super::{scalar_text, truthy, wrong_type, ModuleError, Outcome};
+
+/// A package manager program to use instead of the detected one (also under `--root`);
+/// its flags follow its name (`apt-get` style unless the name says dnf, yum, apk or
+/// zypper).
+pub const ENV_PACKAGE_MANAGER: &str = "STRAP_PACKAGE_MANAGER";
+
+/// The package managers strap knows, in the order they are looked for.
+const MANAGERS: &[&str] = &["apt-get", "dnf", "yum", "apk", "zypper"];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Apt,
+    Dnf,
+    Yum,
+    Apk,
+    Zypper,
+}
+
+fn kind_of(program: &str) -> Kind {
+    let base = program.rsplit('/').next().unwrap_or(program);
+    if base.contains("dnf") {
+        Kind::Dnf
+    } else if base.contains("yum") {
+        Kind::Yum
+    } else if base.contains("apk") {
+        Kind::Apk
+    } else if base.contains("zypper") {
+        Kind::Zypper
+    } else {
+        Kind::Apt
+    }
+}
+
+fn command(program: &str, kind: Kind, action: &str, pkgs: &[String]) -> Vec<String> {
+    let mut argv = vec![program.to_string()];
+    let (verb, extra): (&str, Vec<&str>) = match (kind, action) {
+        (Kind::Apt, a) => (
+            match a {
+                "update" => "update",
+                "upgrade" => "dist-upgrade",
+                _ => "install",
+            },
+            vec![
+                "--option=Dpkg::Options::=--force-confold",
+                "--option=Dpkg::options::=--force-unsafe-io",
+                "--assume-yes",
+                "--quiet",
+            ],
+        ),
+        (Kind::Dnf, a) | (Kind::Yum, a) => (
+            match a {
+                "update" => "makecache",
+                "upgrade" => "upgrade",
+                _ => "install",
+            },
+            if kind == Kind::Yum {
+                vec!["-t", "-y"]
+            } else {
+                vec!["-y"]
+            },
+        ),
+        (Kind::Apk, a) => (
+            match a {
+                "update" => "update",
+                "upgrade" => "upgrade",
+                _ => "add",
+            },
+            vec![],
+        ),
+        (Kind::Zypper, a) => (
+            match a {
+                "update" => "refresh",
+                "upgrade" => "update",
+                _ => "install",
+            },
+            vec!["--non-interactive"],
+        ),
+    };
+    argv.extend(extra.into_iter().map(str::to_string));
+    argv.push(verb.to_string());
+    argv.extend(pkgs.iter().cloned());
+    argv
+}
+
+/// `packages` items as `name`, `name=version` (apt, apk, zypper) or `name-version` (dnf, yum).
+fn package_names(boot: &Boot<'_>, kind: Kind) -> Result<Vec<String>, ModuleError> {
+    let Some(node) = boot.cfg("packages") else {
+        return Ok(Vec::new());
+    };
+    let items = node
+        .as_seq()
+        .ok_or_else(|| wrong_type("packages", "a list of packages", node))?;
+    let sep = if matches!(kind, Kind::Dnf | Kind::Yum) {
+        "-"
+    } else {
+        "="
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match &item.value {
+            Value::Seq(pair) if pair.len() == 2 => {
+                let name = scalar_text(&pair[0]).unwrap_or_default();
+                let version = scalar_text(&pair[1]).unwrap_or_default();
+                out.push(format!("{name}{sep}{version}"));
+            }
+            // `{apt: [...], snap: [...]}`: the entries for this manager family.
+            Value::Map(_) => {
+                let key = if kind == Kind::Apt { "apt" } else { "dnf" };
+                if let Some(list) = item.get(key).and_then(|n| n.as_seq()) {
+                    out.extend(list.iter().filter_map(scalar_text));
+                }
+            }
+            _ => out.push(
+                scalar_text(item)
+                    .ok_or_else(|| wrong_type(&format!("packages.{i}"), "a package name", item))?,
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// `package_update_upgrade_install`.
+pub fn packages(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
+    let update = truthy(boot.cfg("package_update"), false)
+        || truthy(boot.cfg("apt_update"), false)
+        || truthy(boot.cfg("repo_update"), false);
+    let upgrade = truthy(boot.cfg("package_upgrade"), false)
+        || truthy(boot.cfg("apt_upgrade"), false)
+        || boot
+            .cfg("repo_upgrade")
+            .and_then(scalar_text)
+            .is_some_and(|v| v != "none" && v != "False");
+    let injected = boot.ctx.var(ENV_PACKAGE_MANAGER).filter(|s| !s.is_empty());
+    let program = match &injected {
+        Some(p) => p.clone(),
+        None => {
+            let path_var = boot.ctx.var("PATH");
+            MANAGERS
+                .iter()
+                .find(|m| exec::on_path(path_var.as_deref(), m).is_some())
+                .map(|m| (*m).to_string())
+                .unwrap_or_else(|| "apt-get".into())
+        }
+    };
+    let kind = kind_of(&program);
+    let pkgs = package_names(boot, kind)?;
+    if !update && !upgrade && pkgs.is_empty() {
+        return Ok(Outcome::Skipped(
+            "no package_update, package_upgrade or packages".into(),
+        ));
+    }
+    let mut steps = Vec::new();
+    // Installing implies refreshing the index first, as cloud-init does.
+    if update || !pkgs.is_empty() {
+        steps.push(command(&program, kind, "update", &[]));
+    }
+    if upgrade {
+        steps.push(command(&program, kind, "upgrade", &[]));
+    }
+    if !pkgs.is_empty() {
+        steps.push(command(&program, kind, "install", &pkgs));
+    }
+    if injected.is_none() && !boot.on_real_root() {
+        let plan: Vec<String> = steps.iter().map(|s| s.join(" ")).collect();
+        for line in &plan {
+            boot.out.message(&format!(
+                "packages: would run `{line}` (not run under --root)"
+            ));
+        }
+        return Ok(Outcome::Skipped(format!(
+            "under --root {}: would run {}",
+            boot.ctx.root().display(),
+            plan.join("; ")
+        )));
+    }
+    let mut env = boot.script_env();
+    env.push(("DEBIAN_FRONTEND".into(), "noninteractive".into()));
+    let mut failures = Vec::new();
+    let mut last_tail = Vec::new();
+    let attempted = steps.len();
+    for step in steps {
+        let shown = step.join(" ");
+        let spec = ScriptSpec {
+            label: "packages".into(),
+            path: step[0].clone().into(),
+            interpreter: None,
+            env: env.clone(),
+            cwd: boot.ctx.root().to_path_buf(),
+            timeout: boot.opts.part_timeout,
+        };
+        let argv: Vec<OsString> = step.iter().map(OsString::from).collect();
+        match exec::run_command(&spec, &argv, &boot.out) {
+            Ok(o) if o.success() => last_tail = o.tail,
+            Ok(o) => {
+                failures.push(format!("`{shown}` ({})", describe(&o)));
+                last_tail = o.tail;
+            }
+            Err(e) => failures.push(format!("`{shown}` ({e})")),
+        }
+    }
+    if failures.is_empty() {
+        Ok(Outcome::Ran {
+            exit_code: Some(0),
+            tail: last_tail,
+        })
+    } else {
+        Err(ModuleError::Scripts {
+            failures,
+            attempted,
+            exit_code: None,
+            tail: last_tail,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_use_each_managers_flags() {
+        assert_eq!(
+            command("apt-get", Kind::Apt, "install", &["jq".into()]).join(" "),
+            "apt-get --option=Dpkg::Options::=--force-confold --option=Dpkg::options::=--force-unsafe-io --assume-yes --quiet install jq"
+        );
+        assert_eq!(
+            command("dnf", Kind::Dnf, "update", &[]).join(" "),
+            "dnf -y makecache"
+        );
+        assert_eq!(
+            command("yum", Kind::Yum, "upgrade", &[]).join(" "),
+            "yum -t -y upgrade"
+        );
+        assert_eq!(kind_of("/usr/bin/zypper"), Kind::Zypper);
+    }
+}

@@ -1,0 +1,651 @@
+//! `users_groups` and `ssh` (authorized keys): groups and users created with the
+//! shadow tools (`groupadd`, `useradd`, `usermod`) on the real machine, and by editing
+//! the root's `/etc/passwd`, `/etc/group`, `/etc/shadow` and `/etc/gshadow` directly
+//! ([`super::accounts`]) under `--root`. Account lookups read the root's files.
+//! The distro's default user (`ec2-user`, `ubuntu`, `admin`) is created unless
+//! `users:` leaves out `default`, and receives the EC2 key pair and the top-level
+//! `ssh_authorized_keys`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::cloudconfig::{Node, Value};
+use crate::context::Context;
+
+use super::super::runner::Boot;
+use super::accounts::Accounts;
+use super::{scalar_text, string_list, truthy, wrong_type, ModuleError, Outcome};
+
+/// The sudoers drop-in users' `sudo` rules go to (cloud-init's name, so an image
+/// moving from cloud-init to strap keeps one file).
+pub const SUDOERS_FILE: &str = "/etc/sudoers.d/90-cloud-init-users";
+
+/// A line of `/etc/passwd`.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: String,
+}
+
+/// A line of `/etc/group`.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub name: String,
+    pub gid: u32,
+}
+
+/// A user in the root's `/etc/passwd`.
+pub fn lookup_user(ctx: &Context, name: &str) -> Option<Account> {
+    let root = || Account {
+        name: "root".into(),
+        uid: 0,
+        gid: 0,
+        home: "/root".into(),
+    };
+    let Some(text) = ctx
+        .path("/etc/passwd")
+        .ok()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+    else {
+        // root is uid 0 on every system, even a fresh root without account files.
+        return (name == "root").then(root);
+    };
+    let found = text.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 7 && f[0] == name).then(|| Account {
+            name: f[0].to_string(),
+            uid: f[2].parse().unwrap_or(0),
+            gid: f[3].parse().unwrap_or(0),
+            home: f[5].to_string(),
+        })
+    });
+    found.or_else(|| (name == "root").then(root))
+}
+
+/// A group in the root's `/etc/group`.
+pub fn lookup_group(ctx: &Context, name: &str) -> Option<Group> {
+    let text = ctx
+        .path("/etc/group")
+        .ok()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let found = text.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 3 && f[0] == name).then(|| Group {
+            name: f[0].to_string(),
+            gid: f[2].parse().unwrap_or(0),
+        })
+    });
+    found.or_else(|| {
+        (name == "root").then(|| Group {
+            name: "root".into(),
+            gid: 0,
+        })
+    })
+}
+
+/// The distro's default user, from the root's `/etc/os-release`.
+pub fn default_user(ctx: &Context) -> (String, Vec<String>) {
+    let id = ctx
+        .path("/etc/os-release")
+        .ok()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("ID=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_default();
+    match id.as_str() {
+        "ubuntu" => ("ubuntu".into(), vec!["adm".into(), "sudo".into()]),
+        "debian" => ("admin".into(), vec!["adm".into(), "sudo".into()]),
+        _ => ("ec2-user".into(), vec!["wheel".into(), "adm".into()]),
+    }
+}
+
+/// Run a shadow tool, with `--prefix` under a root.
+fn shadow_tool(boot: &Boot<'_>, tool: &str, args: &[String]) -> Result<(), ModuleError> {
+    let mut cmd = Command::new(tool);
+    cmd.args(args);
+    let shown = format!("{tool} {}", args.join(" "));
+    boot.log.line("DEBUG", &format!("running {shown}"));
+    let out = cmd.output().map_err(|e| ModuleError::Command {
+        command: shown.clone(),
+        status: format!("cannot start: {e}"),
+    })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(ModuleError::Command {
+            command: shown,
+            status: format!(
+                "{}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        })
+    }
+}
+
+fn group_exists(boot: &Boot<'_>, accounts: Option<&Accounts<'_>>, name: &str) -> bool {
+    match accounts {
+        Some(a) => a.has_group(name),
+        None => lookup_group(boot.ctx, name).is_some(),
+    }
+}
+
+fn user_exists(boot: &Boot<'_>, accounts: Option<&Accounts<'_>>, name: &str) -> bool {
+    match accounts {
+        Some(a) => a.has_user(name),
+        None => lookup_user(boot.ctx, name).is_some(),
+    }
+}
+
+fn add_group(
+    boot: &Boot<'_>,
+    accounts: Option<&mut Accounts<'_>>,
+    name: &str,
+) -> Result<(), ModuleError> {
+    match accounts {
+        Some(a) => {
+            a.add_group(name);
+            Ok(())
+        }
+        None => shadow_tool(boot, "groupadd", &[name.to_string()]),
+    }
+}
+
+fn ensure_group(
+    boot: &Boot<'_>,
+    accounts: Option<&mut Accounts<'_>>,
+    name: &str,
+) -> Result<(), ModuleError> {
+    if group_exists(boot, accounts.as_deref(), name) {
+        return Ok(());
+    }
+    add_group(boot, accounts, name)
+}
+
+/// A user entry, normalised.
+struct UserSpec {
+    name: String,
+    node: Option<Node>,
+    extra_groups: Vec<String>,
+    is_default: bool,
+}
+
+fn norm_key(k: &str) -> String {
+    k.replace('-', "_")
+}
+
+fn field<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {
+    node.as_map()?.iter().find_map(|(k, v)| {
+        (k.as_str().map(norm_key).as_deref() == Some(key) && !v.is_null()).then_some(v)
+    })
+}
+
+fn user_specs(boot: &Boot<'_>) -> Result<Vec<UserSpec>, ModuleError> {
+    let (default_name, default_groups) = default_user(boot.ctx);
+    let default_spec = |extra: Vec<String>, node: Option<Node>| UserSpec {
+        name: default_name.clone(),
+        node,
+        extra_groups: default_groups.iter().cloned().chain(extra).collect(),
+        is_default: true,
+    };
+    let Some(users) = boot.cfg("users") else {
+        return Ok(vec![default_spec(Vec::new(), boot.cfg("user").cloned())]);
+    };
+    let items: Vec<Node> = match &users.value {
+        Value::Seq(items) => items.clone(),
+        Value::Str(s) => s
+            .split(',')
+            .map(|p| Node::new(Value::Str(p.trim().to_string())))
+            .collect(),
+        _ => return Err(wrong_type("users", "a list", users)),
+    };
+    let mut specs = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match &item.value {
+            Value::Str(name) if name == "default" => {
+                specs.push(default_spec(Vec::new(), boot.cfg("user").cloned()))
+            }
+            Value::Str(name) => specs.push(UserSpec {
+                name: name.clone(),
+                node: None,
+                extra_groups: Vec::new(),
+                is_default: false,
+            }),
+            Value::Map(_) => {
+                let name = field(item, "name").and_then(scalar_text);
+                match name {
+                    None => specs.push(default_spec(Vec::new(), Some(item.clone()))),
+                    Some(n) if n == "default" => {
+                        specs.push(default_spec(Vec::new(), Some(item.clone())))
+                    }
+                    Some(n) => specs.push(UserSpec {
+                        name: n,
+                        node: Some(item.clone()),
+                        extra_groups: Vec::new(),
+                        is_default: false,
+                    }),
+                }
+            }
+            _ => {
+                return Err(wrong_type(
+                    &format!("users.{i}"),
+                    "a name or a mapping",
+                    item,
+                ))
+            }
+        }
+    }
+    Ok(specs)
+}
+
+/// The default user's name when `users` includes it.
+pub fn configured_default_user(boot: &Boot<'_>) -> Option<String> {
+    user_specs(boot)
+        .ok()?
+        .into_iter()
+        .find(|s| s.is_default)
+        .map(|s| s.name)
+}
+
+/// `groups` then `users`.
+pub fn users_groups(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
+    let mut accounts = if boot.on_real_root() {
+        None
+    } else {
+        Some(Accounts::load(boot.ctx)?)
+    };
+    let mut failures = Vec::new();
+    let mut attempted = 0;
+    if let Some(groups) = boot.cfg("groups").cloned() {
+        let items: Vec<(String, Vec<String>)> = match &groups.value {
+            Value::Str(_) => string_list("groups", &groups, true)?
+                .into_iter()
+                .map(|g| (g, Vec::new()))
+                .collect(),
+            Value::Seq(items) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    match &item.value {
+                        Value::Map(entries) => {
+                            for (k, v) in entries {
+                                let name = scalar_text(k).unwrap_or_default();
+                                out.push((name, string_list(&format!("groups.{i}"), v, true)?));
+                            }
+                        }
+                        _ => out.push((
+                            scalar_text(item).ok_or_else(|| {
+                                wrong_type(&format!("groups.{i}"), "a group name", item)
+                            })?,
+                            Vec::new(),
+                        )),
+                    }
+                }
+                out
+            }
+            Value::Map(entries) => {
+                let mut out = Vec::new();
+                for (k, v) in entries {
+                    out.push((
+                        scalar_text(k).unwrap_or_default(),
+                        string_list("groups", v, true)?,
+                    ));
+                }
+                out
+            }
+            _ => return Err(wrong_type("groups", "a list of groups", &groups)),
+        };
+        for (group, members) in items {
+            attempted += 1;
+            if group_exists(boot, accounts.as_ref(), &group) {
+                boot.warn(&format!(
+                    "groups: group {group} already exists; left as it is"
+                ));
+            } else if let Err(e) = add_group(boot, accounts.as_mut(), &group) {
+                failures.push(format!("group {group}: {e}"));
+                continue;
+            }
+            for member in members {
+                if !user_exists(boot, accounts.as_ref(), &member) {
+                    boot.warn(&format!(
+                        "groups: cannot add {member} to {group}: no such user"
+                    ));
+                    continue;
+                }
+                let res = match accounts.as_mut() {
+                    Some(a) => {
+                        a.add_member(&group, &member);
+                        Ok(())
+                    }
+                    None => shadow_tool(
+                        boot,
+                        "usermod",
+                        &["-a".into(), "-G".into(), group.clone(), member.clone()],
+                    ),
+                };
+                if let Err(e) = res {
+                    failures.push(format!("group {group} member {member}: {e}"));
+                }
+            }
+        }
+    }
+    for spec in user_specs(boot)? {
+        attempted += 1;
+        if let Err(e) = ensure_user(boot, accounts.as_mut(), &spec) {
+            failures.push(format!(
+                "user {}: {}",
+                spec.name,
+                super::super::runner::error_chain(&e)
+            ));
+        }
+    }
+    if let Some(a) = accounts.as_mut() {
+        a.save()?;
+    }
+    if failures.is_empty() {
+        Ok(Outcome::ran())
+    } else {
+        Err(ModuleError::Entries {
+            failures,
+            attempted,
+        })
+    }
+}
+
+fn ensure_user(
+    boot: &mut Boot<'_>,
+    mut accounts: Option<&mut Accounts<'_>>,
+    spec: &UserSpec,
+) -> Result<(), ModuleError> {
+    let empty = Node::new(Value::Map(Vec::new()));
+    let node = spec.node.as_ref().unwrap_or(&empty);
+    let key = |k: &str| format!("users.{}.{k}", spec.name);
+    let mut groups = spec.extra_groups.clone();
+    if let Some(g) = field(node, "groups") {
+        groups.extend(string_list(&key("groups"), g, true)?);
+    }
+    let exists = user_exists(boot, accounts.as_deref(), &spec.name);
+    if exists {
+        let msg = format!(
+            "users: user {} already exists; only its password lock, sudo rules and keys are applied",
+            spec.name
+        );
+        // The distro's default user existing is normal (an image booted again).
+        if spec.is_default {
+            boot.log.line("INFO", &msg);
+        } else {
+            boot.warn(&msg);
+        }
+    } else {
+        if truthy(field(node, "create_groups"), true) {
+            for g in &groups {
+                ensure_group(boot, accounts.as_deref_mut(), g)?;
+            }
+        }
+        if let Some(a) = accounts.as_deref_mut() {
+            add_user_to_files(a, node, spec, &groups)?;
+        } else {
+            let mut args: Vec<String> = Vec::new();
+            let opt = |name: &str| field(node, name).and_then(scalar_text);
+            // Options in the order cloud-init adds them (sorted by key).
+            let mut pairs: Vec<(&str, &str)> = vec![
+                ("expiredate", "--expiredate"),
+                ("gecos", "--comment"),
+                ("homedir", "--home"),
+                ("inactive", "--inactive"),
+                ("passwd", "--password"),
+                ("primary_group", "--gid"),
+                ("selinux_user", "--selinux-user"),
+                ("shell", "--shell"),
+                ("uid", "--uid"),
+            ];
+            pairs.sort();
+            for (k, flag) in pairs {
+                if let Some(v) = opt(k) {
+                    args.push(flag.into());
+                    args.push(v);
+                }
+            }
+            if spec.is_default && opt("shell").is_none() {
+                args.push("--shell".into());
+                args.push("/bin/bash".into());
+            }
+            if !groups.is_empty() {
+                args.push("--groups".into());
+                args.push(groups.join(","));
+            }
+            if truthy(field(node, "no_user_group"), false) {
+                args.push("--no-user-group".into());
+            }
+            let system = truthy(field(node, "system"), false);
+            if system {
+                args.push("--system".into());
+            }
+            if truthy(field(node, "no_log_init"), false) {
+                args.push("--no-log-init".into());
+            }
+            args.push(if system || truthy(field(node, "no_create_home"), false) {
+                "-M".into()
+            } else {
+                "-m".into()
+            });
+            args.push(spec.name.clone());
+            shadow_tool(boot, "useradd", &args)?;
+        }
+    }
+    if let Some(hash) = field(node, "hashed_passwd").and_then(scalar_text) {
+        match accounts.as_deref_mut() {
+            Some(a) => a.set_password(&spec.name, &hash),
+            None => shadow_tool(
+                boot,
+                "usermod",
+                &["--password".into(), hash, spec.name.clone()],
+            )?,
+        }
+    }
+    if truthy(field(node, "lock_passwd"), true) {
+        match accounts.as_deref_mut() {
+            Some(a) => a.lock(&spec.name),
+            None => shadow_tool(boot, "usermod", &["--lock".into(), spec.name.clone()])?,
+        }
+    }
+    // Keys and file ownership below read the account files: write them first.
+    if let Some(a) = accounts {
+        a.save()?;
+    }
+    if let Some(sudo) = field(node, "sudo") {
+        let rules = match &sudo.value {
+            Value::Bool(false) => Vec::new(),
+            _ => string_list(&key("sudo"), sudo, false)?,
+        };
+        if !rules.is_empty() {
+            add_sudo_rules(boot, &spec.name, &rules)?;
+        }
+    } else if spec.is_default {
+        add_sudo_rules(boot, &spec.name, &["ALL=(ALL) NOPASSWD:ALL".to_string()])?;
+    }
+    if let Some(keys) = field(node, "ssh_authorized_keys") {
+        let keys = string_list(&key("ssh_authorized_keys"), keys, false)?;
+        add_authorized_keys(boot, &spec.name, &keys, None)?;
+    }
+    Ok(())
+}
+
+/// `useradd` through the account files (under `--root`).
+fn add_user_to_files(
+    a: &mut Accounts<'_>,
+    node: &Node,
+    spec: &UserSpec,
+    groups: &[String],
+) -> Result<(), ModuleError> {
+    let opt = |name: &str| field(node, name).and_then(scalar_text);
+    let key = |k: &str| format!("users.{}.{k}", spec.name);
+    let uid = match opt("uid") {
+        Some(u) => Some(u.parse::<u32>().map_err(|_| ModuleError::Invalid {
+            key: key("uid"),
+            message: format!("`{u}` is not a user id"),
+        })?),
+        None => None,
+    };
+    let gid = match opt("primary_group") {
+        Some(g) => Some(a.add_group(&g)),
+        None if truthy(field(node, "no_user_group"), false) => Some(100),
+        None => None,
+    };
+    let home = opt("homedir").unwrap_or_else(|| format!("/home/{}", spec.name));
+    let default_shell = if spec.is_default {
+        "/bin/bash"
+    } else {
+        "/bin/sh"
+    };
+    let shell = opt("shell").unwrap_or_else(|| default_shell.to_string());
+    let create_home =
+        !(truthy(field(node, "system"), false) || truthy(field(node, "no_create_home"), false));
+    a.add_user(
+        &spec.name,
+        uid,
+        gid,
+        &opt("gecos").unwrap_or_default(),
+        &home,
+        &shell,
+        opt("passwd").as_deref(),
+        create_home,
+    )?;
+    for g in groups {
+        a.add_member(g, &spec.name);
+    }
+    Ok(())
+}
+
+fn add_sudo_rules(boot: &Boot<'_>, user: &str, rules: &[String]) -> Result<(), ModuleError> {
+    let path = boot
+        .ctx
+        .path(SUDOERS_FILE)
+        .map_err(|source| ModuleError::Path {
+            path: SUDOERS_FILE.into(),
+            source,
+        })?;
+    let mut text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| "# Created by strap v. boot on first boot.\n".to_string());
+    let mut changed = false;
+    for rule in rules {
+        let line = format!("{user} {rule}");
+        if !text.lines().any(|l| l == line) {
+            text.push_str(&format!("\n# User rules for {user}\n{line}\n"));
+            changed = true;
+        }
+    }
+    if changed {
+        crate::context::write_atomic(&path, text.as_bytes(), Some(0o440)).map_err(|source| {
+            ModuleError::Path {
+                path: SUDOERS_FILE.into(),
+                source,
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// Add keys to a user's `~/.ssh/authorized_keys` (existing lines kept), `prefix` before
+/// each key (root's `disable_root_opts`).
+pub fn add_authorized_keys(
+    boot: &Boot<'_>,
+    user: &str,
+    keys: &[String],
+    prefix: Option<&str>,
+) -> Result<(), ModuleError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let account = lookup_user(boot.ctx, user).ok_or_else(|| ModuleError::Invalid {
+        key: "ssh_authorized_keys".into(),
+        message: format!("user `{user}` does not exist"),
+    })?;
+    let home = if account.home.is_empty() {
+        format!("/home/{user}")
+    } else {
+        account.home.clone()
+    };
+    let ssh_dir_machine = PathBuf::from(&home).join(".ssh");
+    let file_machine = ssh_dir_machine.join("authorized_keys");
+    let shown = file_machine.display().to_string();
+    let file = boot
+        .ctx
+        .path(&file_machine)
+        .map_err(|source| ModuleError::Path {
+            path: shown.clone(),
+            source,
+        })?;
+    let mut text = std::fs::read_to_string(&file).unwrap_or_default();
+    for key in keys {
+        let line = match prefix {
+            Some(p) => format!("{p} {}", key.trim()),
+            None => key.trim().to_string(),
+        };
+        if !text.lines().any(|l| l == line) {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+    }
+    crate::context::write_atomic(&file, text.as_bytes(), Some(0o600)).map_err(|source| {
+        ModuleError::Path {
+            path: shown.clone(),
+            source,
+        }
+    })?;
+    if let Some(dir) = file.parent() {
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        let _ = std::os::unix::fs::chown(dir, Some(account.uid), Some(account.gid));
+    }
+    let _ = std::os::unix::fs::chown(&file, Some(account.uid), Some(account.gid));
+    Ok(())
+}
+
+/// `ssh`: the EC2 key pair and the top-level `ssh_authorized_keys` for the default user,
+/// and for root behind `disable_root_opts` when `disable_root` (the default).
+pub fn ssh(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
+    let mut keys = Vec::new();
+    if let Some(node) = boot.cfg("ssh_authorized_keys").cloned() {
+        keys.extend(string_list("ssh_authorized_keys", &node, false)?);
+    }
+    // Keys go to the default user only: without one the key pair is not even fetched.
+    let Some(user) = configured_default_user(boot) else {
+        if !keys.is_empty() {
+            boot.warn("ssh: ssh_authorized_keys given but `users` has no default user; they were not installed");
+        }
+        return Ok(Outcome::Skipped("no default user for the keys".into()));
+    };
+    if truthy(boot.cfg("allow_public_ssh_keys"), true) {
+        if let Some(k) = boot.public_key() {
+            keys.insert(0, k);
+        }
+    }
+    if keys.is_empty() {
+        return Ok(Outcome::Skipped(
+            "no keys from metadata or cloud-config".into(),
+        ));
+    }
+    add_authorized_keys(boot, &user, &keys, None)?;
+    if truthy(boot.cfg("disable_root"), true) && lookup_user(boot.ctx, "root").is_some() {
+        let opts = boot
+            .cfg("disable_root_opts")
+            .and_then(scalar_text)
+            .unwrap_or_else(|| {
+                format!(
+                    "no-port-forwarding,no-agent-forwarding,no-X11-forwarding,command=\"echo 'Please login as the user \\\"{user}\\\" rather than the user \\\"root\\\".';echo;sleep 10;exit 142\""
+                )
+            });
+        add_authorized_keys(boot, "root", &keys, Some(&opts))?;
+    }
+    Ok(Outcome::ran())
+}

@@ -1,0 +1,269 @@
+//! `write_files` (init stage) and `write_files_deferred` (final stage, entries with
+//! `defer: true`): content (text, base64, gzip, `!!binary`), permissions (octal string
+//! or number, default 0644), `owner` resolved in the root's `/etc/passwd` and
+//! `/etc/group`, `append`. Every path goes through the context, so nothing is written
+//! outside `--root`. A bad entry is reported and the other entries are still written.
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+
+use base64::Engine;
+
+use crate::cloudconfig::{Node, Value};
+
+use super::super::runner::Boot;
+use super::users::{lookup_group, lookup_user};
+use super::{scalar_text, truthy, wrong_type, ModuleError, Outcome};
+
+/// `write_files` without the deferred entries.
+pub fn write_files(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
+    run(boot, false)
+}
+
+/// The deferred entries of `write_files`.
+pub fn write_files_deferred(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
+    run(boot, true)
+}
+
+fn run(boot: &mut Boot<'_>, deferred: bool) -> Result<Outcome, ModuleError> {
+    let Some(node) = boot.cfg("write_files").cloned() else {
+        return Ok(Outcome::Skipped("no `write_files` in cloud-config".into()));
+    };
+    let entries = node
+        .as_seq()
+        .ok_or_else(|| wrong_type("write_files", "a list of files", &node))?;
+    let mut failures = Vec::new();
+    let mut attempted = 0;
+    for (i, entry) in entries.iter().enumerate() {
+        if truthy(entry.get("defer"), false) != deferred {
+            continue;
+        }
+        attempted += 1;
+        if let Err(err) = write_entry(boot, i, entry) {
+            let msg = format!(
+                "write_files.{i}: {}",
+                super::super::runner::error_chain(&err)
+            );
+            boot.log.line("WARNING", &msg);
+            failures.push(msg);
+        }
+    }
+    if attempted == 0 {
+        return Ok(Outcome::Skipped(if deferred {
+            "no deferred entries".into()
+        } else {
+            "only deferred entries".into()
+        }));
+    }
+    if failures.is_empty() {
+        Ok(Outcome::ran())
+    } else {
+        Err(ModuleError::Entries {
+            failures,
+            attempted,
+        })
+    }
+}
+
+/// Decode an entry's content by its `encoding`.
+pub fn decode_content(i: usize, entry: &Node) -> Result<Vec<u8>, ModuleError> {
+    let raw: Vec<u8> = match entry.get("content").map(|n| &n.value) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Bytes(b)) => b.clone(),
+        Some(_) => scalar_text(entry.get("content").unwrap_or(entry))
+            .ok_or_else(|| {
+                wrong_type(
+                    &format!("write_files.{i}.content"),
+                    "a string",
+                    entry.get("content").unwrap_or(entry),
+                )
+            })?
+            .into_bytes(),
+    };
+    let encoding = entry
+        .get("encoding")
+        .and_then(scalar_text)
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let key = format!("write_files.{i}.content");
+    let b64 = |data: &[u8]| {
+        let cleaned: Vec<u8> = data
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(cleaned)
+            .map_err(|e| ModuleError::Invalid {
+                key: key.clone(),
+                message: format!("not valid base64: {e}"),
+            })
+    };
+    let gunzip = |data: &[u8]| {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(data)
+            .read_to_end(&mut out)
+            .map(|_| out)
+            .map_err(|e| ModuleError::Invalid {
+                key: key.clone(),
+                message: format!("not valid gzip: {e}"),
+            })
+    };
+    match encoding.as_str() {
+        "gz" | "gzip" => gunzip(&raw),
+        "gz+base64" | "gzip+base64" | "gz+b64" | "gzip+b64" => gunzip(&b64(&raw)?),
+        "b64" | "base64" => b64(&raw),
+        _ => Ok(raw),
+    }
+}
+
+/// The mode of an entry (`'0644'`, `0o644`, 420), 0644 by default.
+pub fn permissions(entry: &Node) -> Option<u32> {
+    match entry.get("permissions").map(|n| &n.value) {
+        None | Some(Value::Null) => Some(0o644),
+        Some(Value::Int(i)) => u32::try_from(*i).ok(),
+        Some(Value::Float(f)) if *f >= 0.0 => Some(*f as u32),
+        Some(Value::Str(s)) => {
+            let s = s.trim();
+            let s = s.strip_prefix("0o").unwrap_or(s);
+            u32::from_str_radix(s, 8).ok()
+        }
+        _ => None,
+    }
+}
+
+fn write_entry(boot: &mut Boot<'_>, i: usize, entry: &Node) -> Result<(), ModuleError> {
+    let Some(path_text) = entry.get("path").and_then(scalar_text) else {
+        boot.warn(&format!("write_files.{i}: no `path`; entry skipped"));
+        return Ok(());
+    };
+    let content = decode_content(i, entry)?;
+    let mode = match permissions(entry) {
+        Some(m) => m,
+        None => {
+            boot.warn(&format!(
+                "write_files.{i}.permissions: cannot read the mode; using 0644"
+            ));
+            0o644
+        }
+    };
+    // Resolve the owner first: a missing user fails before anything is written.
+    let owner = entry
+        .get("owner")
+        .and_then(scalar_text)
+        .unwrap_or_else(|| "root:root".into());
+    let mut ids = resolve_owner(boot, i, &owner)?;
+    if ids.is_some() && !boot.on_real_root() && !nix::unistd::geteuid().is_root() {
+        // An ordinary user cannot give files away: under --root the owner is noted only.
+        boot.log.line(
+            "INFO",
+            &format!("write_files.{i}: owner {owner} not applied (not running as root)"),
+        );
+        ids = None;
+    }
+    let target = boot
+        .ctx
+        .path(&path_text)
+        .map_err(|source| ModuleError::Path {
+            path: path_text.clone(),
+            source,
+        })?;
+    let io = |op: &'static str, p: &std::path::Path| {
+        let p = p.to_path_buf();
+        move |source| ModuleError::Io {
+            op,
+            path: p,
+            source,
+        }
+    };
+    if let Some(parent) = target.parent() {
+        if !parent.exists() {
+            std::fs::create_dir_all(parent).map_err(io("create folder", parent))?;
+            if let Some((uid, gid)) = ids {
+                let _ = std::os::unix::fs::chown(parent, Some(uid), Some(gid));
+            }
+        }
+    }
+    if truthy(entry.get("append"), false) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&target)
+            .map_err(io("open", &target))?;
+        f.write_all(&content).map_err(io("append to", &target))?;
+    } else {
+        crate::context::write_atomic(&target, &content, Some(mode & 0o7777)).map_err(|source| {
+            ModuleError::Path {
+                path: path_text.clone(),
+                source,
+            }
+        })?;
+    }
+    if let Some((uid, gid)) = ids {
+        std::os::unix::fs::chown(&target, Some(uid), Some(gid)).map_err(io("chown", &target))?;
+    }
+    // chown clears setuid bits: set the mode again.
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode & 0o7777))
+        .map_err(io("set permissions of", &target))?;
+    Ok(())
+}
+
+/// `user:group` to ids in the root's account files; `None` to leave ownership alone.
+fn resolve_owner(
+    boot: &Boot<'_>,
+    i: usize,
+    owner: &str,
+) -> Result<Option<(u32, u32)>, ModuleError> {
+    let owner = owner.trim();
+    if owner.is_empty() || owner == "-1" || owner.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let (user, group) = owner.split_once(':').unwrap_or((owner, ""));
+    let key = format!("write_files.{i}.owner");
+    let account = lookup_user(boot.ctx, user).ok_or_else(|| ModuleError::Invalid {
+        key: key.clone(),
+        message: format!(
+            "user `{user}` does not exist (yet): create it with `users:` and give this entry `defer: true`"
+        ),
+    })?;
+    let gid = if group.is_empty() {
+        account.gid
+    } else {
+        lookup_group(boot.ctx, group)
+            .ok_or_else(|| ModuleError::Invalid {
+                key,
+                message: format!("group `{group}` does not exist"),
+            })?
+            .gid
+    };
+    Ok(Some((account.uid, gid)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_encodings_and_modes() {
+        let n = crate::cloudconfig::load("- {content: aGk=, encoding: b64, permissions: '0600'}\n- {content: hi}\n- {permissions: '0o755'}\n").unwrap();
+        let e = n.as_seq().unwrap();
+        assert_eq!(decode_content(0, &e[0]).unwrap(), b"hi");
+        assert_eq!(permissions(&e[0]), Some(0o600));
+        assert_eq!(decode_content(1, &e[1]).unwrap(), b"hi");
+        assert_eq!(permissions(&e[1]), Some(0o644));
+        assert_eq!(decode_content(2, &e[2]).unwrap(), b"");
+        assert_eq!(permissions(&e[2]), Some(0o755));
+    }
+
+    #[test]
+    fn gzip_base64_content_is_unpacked() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"packed").unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
+        let n = crate::cloudconfig::load(&format!("content: {b64}\nencoding: gz+b64\n")).unwrap();
+        assert_eq!(decode_content(0, &n).unwrap(), b"packed");
+    }
+}

@@ -1,0 +1,215 @@
+//! The records a boot leaves behind, in cloud-init's shapes where one exists:
+//!
+//! - the event log (`/var/log/strap.log`, 0600): `<time> - strap[LEVEL]: start: <stage>/<name>:
+//!   …` and `finish: <stage>/<name>: SUCCESS|FAIL|WARN: …` lines, as cloud-init writes them;
+//! - `/run/strap/status.json`: `{"v1": {"datasource", "stage", "<stage>": {"errors",
+//!   "recoverable_errors", "start", "finished"}}}`, times in seconds since the epoch;
+//! - `/run/strap/result.json`: `{"v1": {"datasource", "errors"}}`, written when the boot ends;
+//! - `<state>/data/report.json` ([`Report`]), strap's own record of every part and module.
+//!
+//! `report.json` (read by `strap try` and `strap analyze`):
+//!
+//! ```json
+//! {"version": 1, "instance_id": "i-…", "boot_id": "…", "datasource": "DataSourceEc2",
+//!  "started": 1.0, "finished": 2.0, "imds_requests": 4,
+//!  "imds_requests_before_first_script": 3,
+//!  "stages": [{"name": "init-network", "start": 1.0, "finished": 1.5, "errors": []}],
+//!  "items": [{"name": "config-runcmd", "kind": "module|part|script", "stage": "modules-config",
+//!             "frequency": "once-per-instance", "status": "ran|skipped|failed",
+//!             "reason": "why it was skipped or failed", "exit_code": 0,
+//!             "start": 1.2, "duration": 0.01, "output_tail": ["last lines"]}]}
+//! ```
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+/// How a part or module ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemStatus {
+    Ran,
+    Skipped,
+    Failed,
+}
+
+/// One part, script or module of a boot.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReportItem {
+    pub name: String,
+    /// `module`, `part` (user-data consumption) or `script`.
+    pub kind: String,
+    pub stage: String,
+    pub frequency: String,
+    pub status: ItemStatus,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    pub start: f64,
+    pub duration: f64,
+    #[serde(default)]
+    pub output_tail: Vec<String>,
+}
+
+/// One stage's times and errors.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct StageRecord {
+    pub name: String,
+    pub start: Option<f64>,
+    pub finished: Option<f64>,
+    pub errors: Vec<String>,
+    pub recoverable_errors: BTreeMap<String, Vec<String>>,
+}
+
+/// `<state>/data/report.json`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Report {
+    pub version: u32,
+    pub instance_id: String,
+    pub boot_id: String,
+    pub datasource: String,
+    pub started: f64,
+    pub finished: Option<f64>,
+    pub imds_requests: u64,
+    pub imds_requests_before_first_script: Option<u64>,
+    pub stages: Vec<StageRecord>,
+    pub items: Vec<ReportItem>,
+}
+
+impl Report {
+    /// All errors of all stages.
+    pub fn errors(&self) -> Vec<String> {
+        self.stages.iter().flat_map(|s| s.errors.clone()).collect()
+    }
+
+    /// The current stage record (the last one).
+    pub fn stage_mut(&mut self) -> Option<&mut StageRecord> {
+        self.stages.last_mut()
+    }
+
+    /// `status.json` in cloud-init's v1 shape; `running` names the running stage.
+    pub fn status_json(&self, running: Option<&str>) -> serde_json::Value {
+        let mut v1 = serde_json::Map::new();
+        v1.insert("datasource".into(), self.datasource.clone().into());
+        v1.insert(
+            "stage".into(),
+            running.map_or(serde_json::Value::Null, |s| s.into()),
+        );
+        for stage in STATUS_STAGES {
+            let rec = self.stages.iter().find(|s| status_key(&s.name) == *stage);
+            let value = match rec {
+                Some(r) => serde_json::json!({
+                    "errors": r.errors,
+                    "recoverable_errors": r.recoverable_errors,
+                    "start": r.start,
+                    "finished": r.finished,
+                }),
+                None => serde_json::json!({
+                    "errors": [], "recoverable_errors": {}, "start": null, "finished": null
+                }),
+            };
+            v1.insert((*stage).into(), value);
+        }
+        serde_json::json!({ "v1": v1 })
+    }
+
+    /// `result.json` in cloud-init's v1 shape.
+    pub fn result_json(&self) -> serde_json::Value {
+        serde_json::json!({"v1": {"datasource": self.datasource, "errors": self.errors()}})
+    }
+}
+
+/// The stage keys of status.json.
+pub const STATUS_STAGES: &[&str] = &["init-local", "init", "modules-config", "modules-final"];
+
+/// The status.json key of a stage name (`init-network` is `init`).
+pub fn status_key(stage: &str) -> &str {
+    if stage == "init-network" {
+        "init"
+    } else {
+        stage
+    }
+}
+
+/// The event log, `/var/log/strap.log`.
+#[derive(Clone)]
+pub struct EventLog {
+    file: Arc<Mutex<Option<File>>>,
+    clock: Arc<dyn Fn() -> String + Send + Sync>,
+}
+
+impl EventLog {
+    /// Append to `path` (created 0600).
+    pub fn open(
+        path: &Path,
+        clock: Arc<dyn Fn() -> String + Send + Sync>,
+    ) -> std::io::Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        Ok(Self {
+            file: Arc::new(Mutex::new(Some(file))),
+            clock,
+        })
+    }
+
+    /// A log that writes nowhere.
+    pub fn discard(clock: Arc<dyn Fn() -> String + Send + Sync>) -> Self {
+        Self {
+            file: Arc::new(Mutex::new(None)),
+            clock,
+        }
+    }
+
+    /// One line at a level (`DEBUG`, `INFO`, `WARNING`, `ERROR`).
+    pub fn line(&self, level: &str, message: &str) {
+        let text = format!("{} - strap[{level}]: {message}\n", (self.clock)());
+        if let Ok(mut guard) = self.file.lock() {
+            if let Some(file) = guard.as_mut() {
+                let _ = file.write_all(text.as_bytes());
+            }
+        }
+    }
+}
+
+/// Read `report.json`.
+pub fn read_report(path: &Path) -> Option<Report> {
+    let text = std::fs::read(path).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_json_has_every_stage_in_cloud_init_shape() {
+        let report = Report {
+            datasource: "DataSourceEc2".into(),
+            stages: vec![StageRecord {
+                name: "init-network".into(),
+                start: Some(1.0),
+                finished: Some(2.0),
+                errors: vec!["bootcmd: failed".into()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let v = report.status_json(Some("modules-config"));
+        assert_eq!(v["v1"]["stage"], "modules-config");
+        assert_eq!(v["v1"]["init"]["errors"][0], "bootcmd: failed");
+        assert!(v["v1"]["modules-final"]["start"].is_null());
+        assert_eq!(report.result_json()["v1"]["errors"][0], "bootcmd: failed");
+    }
+}

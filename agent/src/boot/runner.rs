@@ -1,0 +1,626 @@
+//! The boot runner: one `strap run` from the first metadata request to the final
+//! message. It owns the order of stages and modules (cloud-init's, spec 2.3 and 4.1),
+//! asks [`frequency::Semaphores`](super::frequency::Semaphores) whether each piece of work
+//! is due, runs it, marks it done only when it succeeded, and keeps the records up to
+//! date after every step so that `strap status` is right even if the boot is killed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::cloudconfig::Node;
+use crate::context::{Context, ContextError};
+use crate::userdata::Part;
+
+use super::exec::{self, OutputLog, ScriptOutcome, ScriptSpec};
+use super::frequency::{Frequency, Semaphores};
+use super::modules::{self, ModuleError, Outcome};
+use super::paths::{self, Paths};
+use super::records::{EventLog, ItemStatus, Report, ReportItem, StageRecord};
+use super::source::{self, Datasource, InstanceData};
+use super::state;
+
+/// strap's version, in banners and the final message.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What the boot does when `power_state` asks for a power change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PowerAction {
+    /// Run `shutdown` (a real boot on `/`).
+    Execute,
+    /// Only record what would be run (tests, `--root`).
+    DryRun,
+}
+
+/// Options of one boot.
+#[derive(Clone, Debug)]
+pub struct BootOptions {
+    /// The state folder as a machine path (default `/var/lib/strap`).
+    pub state_dir: Option<PathBuf>,
+    /// Kill any one script after this long.
+    pub part_timeout: Option<Duration>,
+    /// Show script output and messages live on stderr.
+    pub console: bool,
+    /// What `power_state` does.
+    pub power: PowerAction,
+}
+
+impl Default for BootOptions {
+    fn default() -> Self {
+        Self {
+            state_dir: None,
+            part_timeout: None,
+            console: true,
+            power: PowerAction::DryRun,
+        }
+    }
+}
+
+/// Errors that stop a boot before or outside its modules (module failures do not: they
+/// are recorded and the boot goes on).
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    /// A state or record path is unusable.
+    #[error("cannot use the state folder")]
+    Paths(#[from] ContextError),
+    /// The metadata source failed.
+    #[error("cannot read the instance's metadata")]
+    Source(#[from] source::SourceError),
+    /// A record or state file could not be written.
+    #[error("cannot {op} {path}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The summary a finished boot returns.
+#[derive(Clone, Debug)]
+pub struct BootSummary {
+    pub report: Report,
+    /// The power change that would be (or was) run.
+    pub power_command: Option<Vec<String>>,
+}
+
+impl BootSummary {
+    /// No stage had an error.
+    pub fn ok(&self) -> bool {
+        self.report.errors().is_empty()
+    }
+}
+
+/// A boot in progress: everything modules read and write goes through it.
+pub struct Boot<'a> {
+    pub ctx: &'a Context,
+    pub paths: Paths,
+    pub source: &'a dyn Datasource,
+    pub instance: InstanceData,
+    pub sems: Semaphores,
+    pub out: OutputLog,
+    pub log: EventLog,
+    pub report: Report,
+    pub opts: BootOptions,
+    /// The merged cloud-config (an empty map when there is none).
+    pub config: Node,
+    /// The decoded user-data parts.
+    pub parts: Vec<Part>,
+    /// The current stage's name.
+    pub stage: String,
+    /// The instance folder on disk.
+    pub instance_dir: PathBuf,
+    /// Whether this boot is the first for this instance id.
+    pub new_instance: bool,
+    /// Set by power_state.
+    pub power_command: Option<Vec<String>>,
+    lazy_hostname: Option<Option<String>>,
+    lazy_public_key: Option<Option<String>>,
+}
+
+/// Seconds since the epoch of a time.
+pub fn epoch(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The kernel boot id: `STRAP_BOOT_ID`, else `/proc/sys/kernel/random/boot_id`.
+pub fn boot_id(ctx: &Context) -> String {
+    if let Some(id) = ctx.var(paths::ENV_BOOT_ID).filter(|s| !s.is_empty()) {
+        return id;
+    }
+    std::fs::read_to_string(paths::BOOT_ID_FILE)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn clock_fn(ctx: &Context, fmt: &'static str) -> Arc<dyn Fn() -> String + Send + Sync> {
+    let ctx = ctx.clone();
+    Arc::new(move || {
+        let t: chrono::DateTime<chrono::Utc> = ctx.now().into();
+        t.format(fmt).to_string()
+    })
+}
+
+/// Run a whole boot against a metadata source.
+pub fn run_boot(
+    ctx: &Context,
+    source: &dyn Datasource,
+    opts: BootOptions,
+) -> Result<BootSummary, BootError> {
+    let paths = Paths::resolve(ctx, opts.state_dir.as_deref())?;
+    let log =
+        EventLog::open(&paths.log, clock_fn(ctx, "%Y-%m-%d %H:%M:%S,%3f")).map_err(|source| {
+            BootError::Io {
+                op: "open the log",
+                path: paths.log.clone(),
+                source,
+            }
+        })?;
+    let out_clock = clock_fn(ctx, "%Y-%m-%dT%H:%M:%S%.3fZ");
+    let out = OutputLog::open(&paths.output_log, opts.console, out_clock).map_err(|source| {
+        BootError::Io {
+            op: "open the output log",
+            path: paths.output_log.clone(),
+            source,
+        }
+    })?;
+    let started = epoch(ctx.now());
+    let boot_id = boot_id(ctx);
+    // A new boot starts with fresh run-time records (cloud-init's init-local does the same).
+    for p in [paths.status(), paths.result()] {
+        let _ = std::fs::remove_file(p);
+    }
+    let mut report = Report {
+        version: 1,
+        boot_id: boot_id.clone(),
+        datasource: source.name(),
+        started,
+        ..Default::default()
+    };
+    report.stages.push(StageRecord {
+        name: "init-local".into(),
+        start: Some(started),
+        ..Default::default()
+    });
+    write_json(&paths.status(), &report.status_json(Some("init-local")))?;
+    out.message(&format!(
+        "strap v. {VERSION} running 'init-local' at {}.",
+        rfc2822(ctx)
+    ));
+    log.line("INFO", &format!("strap v. {VERSION} running 'init-local'"));
+
+    let instance = match source::fetch_instance(source) {
+        Ok(i) => i,
+        Err(err) => {
+            let msg = format!("datasource {}: {err}", source.name());
+            log.line("ERROR", &msg);
+            if let Some(stage) = report.stage_mut() {
+                stage.errors.push(msg);
+                stage.finished = Some(epoch(ctx.now()));
+            }
+            report.finished = Some(epoch(ctx.now()));
+            write_json(&paths.status(), &report.status_json(None))?;
+            write_json(&paths.result(), &report.result_json())?;
+            write_json(
+                &paths.report(),
+                &serde_json::to_value(&report).unwrap_or_default(),
+            )?;
+            return Err(err.into());
+        }
+    };
+    report.instance_id = instance.instance_id.clone();
+    let tracked = state::reflect_instance(&paths, &instance.instance_id)?;
+    let instance_dir = paths.instance_dir(&instance.instance_id);
+    let sems = Semaphores {
+        instance_sem: instance_dir.join("sem"),
+        once_sem: paths.once_sem(),
+        boot_id,
+        now: started,
+    };
+    let mut boot = Boot {
+        ctx,
+        paths,
+        source,
+        instance,
+        sems,
+        out,
+        log,
+        report,
+        opts,
+        config: Node::new(crate::cloudconfig::Value::Map(Vec::new())),
+        parts: Vec::new(),
+        stage: "init-local".into(),
+        instance_dir,
+        new_instance: tracked.new_instance,
+        power_command: None,
+        lazy_hostname: None,
+        lazy_public_key: None,
+    };
+    boot.log.line(
+        "INFO",
+        &format!(
+            "instance {} ({})",
+            boot.instance.instance_id,
+            if boot.new_instance {
+                "new instance"
+            } else {
+                "same instance"
+            }
+        ),
+    );
+    state::write_instance_data(&boot)?;
+    boot.stages()?;
+    let power_command = boot.power_command.clone();
+    Ok(BootSummary {
+        report: boot.report,
+        power_command,
+    })
+}
+
+fn rfc2822(ctx: &Context) -> String {
+    let t: chrono::DateTime<chrono::Utc> = ctx.now().into();
+    t.to_rfc2822()
+}
+
+/// Write a JSON record atomically (temp file then rename, so a reader never sees half
+/// a file). Records are rewritten after every module and are not worth an fsync each:
+/// the markers, which decide what runs again, are synced.
+pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), BootError> {
+    let text = serde_json::to_vec_pretty(value).unwrap_or_default();
+    let io = |source| BootError::Io {
+        op: "write",
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, &text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+impl Boot<'_> {
+    fn stages(&mut self) -> Result<(), BootError> {
+        // init-network: user data, boothooks, then the init modules.
+        self.begin_stage("init-network")?;
+        modules::consume::consume(self);
+        self.module("bootcmd", Frequency::PerBoot, modules::commands::bootcmd)?;
+        self.module(
+            "write_files",
+            Frequency::PerInstance,
+            modules::write_files::write_files,
+        )?;
+        self.module(
+            "set_hostname",
+            Frequency::PerInstance,
+            modules::hostname::set_hostname,
+        )?;
+        self.module(
+            "update_etc_hosts",
+            Frequency::PerBoot,
+            modules::hostname::update_etc_hosts,
+        )?;
+        self.module(
+            "users_groups",
+            Frequency::PerInstance,
+            modules::users::users_groups,
+        )?;
+        self.module("ssh", Frequency::PerInstance, modules::users::ssh)?;
+        self.end_stage()?;
+
+        self.begin_stage("modules-config")?;
+        self.module(
+            "timezone",
+            Frequency::PerInstance,
+            modules::timezone::timezone,
+        )?;
+        self.module("runcmd", Frequency::PerInstance, modules::commands::runcmd)?;
+        self.end_stage()?;
+
+        self.begin_stage("modules-final")?;
+        self.module(
+            "package_update_upgrade_install",
+            Frequency::PerInstance,
+            modules::packages::packages,
+        )?;
+        self.module(
+            "write_files_deferred",
+            Frequency::PerInstance,
+            modules::write_files::write_files_deferred,
+        )?;
+        self.module("scripts_per_once", Frequency::PerOnce, |b| {
+            modules::scripts::per_dir(b, "per-once", Frequency::PerOnce)
+        })?;
+        self.module("scripts_per_boot", Frequency::PerBoot, |b| {
+            modules::scripts::per_dir(b, "per-boot", Frequency::PerBoot)
+        })?;
+        self.module("scripts_per_instance", Frequency::PerInstance, |b| {
+            modules::scripts::per_dir(b, "per-instance", Frequency::PerInstance)
+        })?;
+        self.module(
+            "scripts_user",
+            Frequency::PerInstance,
+            modules::scripts::scripts_user,
+        )?;
+        self.module(
+            "final_message",
+            Frequency::Always,
+            modules::final_message::final_message,
+        )?;
+        self.module(
+            "power_state_change",
+            Frequency::PerInstance,
+            modules::power::power_state,
+        )?;
+        self.end_stage()?;
+        self.report.finished = Some(epoch(self.ctx.now()));
+        self.report.imds_requests = self.source.requests();
+        self.save()?;
+        write_json(&self.paths.result(), &self.report.result_json())?;
+        Ok(())
+    }
+
+    fn begin_stage(&mut self, name: &str) -> Result<(), BootError> {
+        let now = epoch(self.ctx.now());
+        if let Some(prev) = self.report.stage_mut() {
+            if prev.finished.is_none() {
+                prev.finished = Some(now);
+            }
+        }
+        self.stage = name.to_string();
+        self.report.stages.push(StageRecord {
+            name: name.into(),
+            start: Some(now),
+            ..Default::default()
+        });
+        self.out.message(&format!(
+            "strap v. {VERSION} running '{name}' at {}.",
+            rfc2822(self.ctx)
+        ));
+        self.log
+            .line("INFO", &format!("strap v. {VERSION} running '{name}'"));
+        self.save_running()
+    }
+
+    fn end_stage(&mut self) -> Result<(), BootError> {
+        let now = epoch(self.ctx.now());
+        if let Some(stage) = self.report.stage_mut() {
+            stage.finished = Some(now);
+        }
+        self.save()
+    }
+
+    /// Write status.json (stage running) and report.json.
+    fn save_running(&self) -> Result<(), BootError> {
+        write_json(
+            &self.paths.status(),
+            &self.report.status_json(Some(&self.stage)),
+        )?;
+        write_json(
+            &self.paths.report(),
+            &serde_json::to_value(&self.report).unwrap_or_default(),
+        )
+    }
+
+    fn save(&self) -> Result<(), BootError> {
+        write_json(&self.paths.status(), &self.report.status_json(None))?;
+        write_json(
+            &self.paths.report(),
+            &serde_json::to_value(&self.report).unwrap_or_default(),
+        )
+    }
+
+    /// Run one module if due, record it, mark it done on success.
+    fn module(
+        &mut self,
+        name: &str,
+        freq: Frequency,
+        body: impl FnOnce(&mut Self) -> Result<Outcome, ModuleError>,
+    ) -> Result<(), BootError> {
+        let full = format!("config-{name}");
+        let stage = self.stage.clone();
+        let start = epoch(self.ctx.now());
+        let timer = Instant::now();
+        if self.sems.done(&full, freq) {
+            self.log
+                .line("DEBUG", &format!("{full}: already ran ({freq}), skipping"));
+            self.record(ReportItem {
+                name: full,
+                kind: "module".into(),
+                stage,
+                frequency: freq.as_str().into(),
+                status: ItemStatus::Skipped,
+                reason: Some(format!("already ran ({freq})")),
+                exit_code: None,
+                start,
+                duration: 0.0,
+                output_tail: Vec::new(),
+            });
+            // Records are rewritten when something ran, and at every stage boundary.
+            return Ok(());
+        }
+        self.log.line(
+            "DEBUG",
+            &format!("start: {stage}/{full}: running {full} with frequency {freq}"),
+        );
+        let result = body(self);
+        let duration = timer.elapsed().as_secs_f64();
+        let (status, reason, exit_code, tail) = match result {
+            Ok(Outcome::Ran { tail, exit_code }) => {
+                if let Err(err) = self.sems.mark(&full, freq) {
+                    self.warn(&format!("{full}: cannot write its marker: {err}"));
+                }
+                self.log.line(
+                    "DEBUG",
+                    &format!("finish: {stage}/{full}: SUCCESS: {full} ran successfully"),
+                );
+                (ItemStatus::Ran, None, exit_code, tail)
+            }
+            Ok(Outcome::Skipped(why)) => {
+                self.log.line(
+                    "DEBUG",
+                    &format!("finish: {stage}/{full}: SUCCESS: {full} skipped: {why}"),
+                );
+                (ItemStatus::Skipped, Some(why), None, Vec::new())
+            }
+            Err(err) => {
+                let msg = error_chain(&err);
+                self.log.line(
+                    "WARNING",
+                    &format!("finish: {stage}/{full}: FAIL: running {full} failed: {msg}"),
+                );
+                tracing::error!("{stage}/{name}: {msg}");
+                self.out.log_only(&format!("{name} failed: {msg}"));
+                if let Some(s) = self.report.stage_mut() {
+                    s.errors.push(format!("{name}: {msg}"));
+                }
+                let (code, tail) = match &err {
+                    ModuleError::Scripts {
+                        exit_code, tail, ..
+                    } => (*exit_code, tail.clone()),
+                    _ => (None, Vec::new()),
+                };
+                (ItemStatus::Failed, Some(msg), code, tail)
+            }
+        };
+        self.record(ReportItem {
+            name: full,
+            kind: "module".into(),
+            stage,
+            frequency: freq.as_str().into(),
+            status,
+            reason,
+            exit_code,
+            start,
+            duration,
+            output_tail: tail,
+        });
+        if status == ItemStatus::Skipped {
+            return Ok(());
+        }
+        self.save_running()
+    }
+
+    /// Add an item to the report.
+    pub fn record(&mut self, item: ReportItem) {
+        self.report.items.push(item);
+    }
+
+    /// A recoverable problem: logged, shown, and counted (the boot ends "degraded").
+    pub fn warn(&mut self, message: &str) {
+        tracing::warn!("{message}");
+        self.log.line("WARNING", message);
+        if let Some(stage) = self.report.stage_mut() {
+            stage
+                .recoverable_errors
+                .entry("WARNING".into())
+                .or_default()
+                .push(message.to_string());
+        }
+    }
+
+    /// Environment for scripts: `HOME` (cloud-init leaves it unset under systemd, a
+    /// frequent complaint), `INSTANCE_ID`, `STRAP_ROOT`.
+    pub fn script_env(&self) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        if self.ctx.var("HOME").is_none() {
+            env.push(("HOME".to_string(), "/root".to_string()));
+        }
+        if self.ctx.var("PATH").is_none() {
+            env.push((
+                "PATH".to_string(),
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+            ));
+        }
+        env.push(("INSTANCE_ID".to_string(), self.instance.instance_id.clone()));
+        env.push((
+            "STRAP_ROOT".to_string(),
+            self.ctx.root().display().to_string(),
+        ));
+        env
+    }
+
+    /// Run one script, counting metadata requests made before the first.
+    pub fn run_script(
+        &mut self,
+        label: &str,
+        path: &Path,
+        interpreter: Option<PathBuf>,
+    ) -> Result<ScriptOutcome, exec::ExecError> {
+        if self.report.imds_requests_before_first_script.is_none() {
+            let n = self.source.requests();
+            self.report.imds_requests_before_first_script = Some(n);
+            self.log.line(
+                "INFO",
+                &format!("{n} metadata requests before the first script ({label})"),
+            );
+        }
+        let spec = ScriptSpec {
+            label: label.to_string(),
+            path: path.to_path_buf(),
+            interpreter,
+            env: self.script_env(),
+            cwd: self.ctx.root().to_path_buf(),
+            timeout: self.opts.part_timeout,
+        };
+        exec::run_script(&spec, &self.out)
+    }
+
+    /// The metadata local-hostname (fetched once, when first needed).
+    pub fn local_hostname(&mut self) -> Option<String> {
+        if self.lazy_hostname.is_none() {
+            let value = match source::fetch_text(self.source, source::LOCAL_HOSTNAME_PATH) {
+                Ok(v) => v,
+                Err(err) => {
+                    self.warn(&format!("cannot read the local hostname: {err}"));
+                    None
+                }
+            };
+            self.lazy_hostname = Some(value);
+        }
+        self.lazy_hostname.clone().flatten()
+    }
+
+    /// The EC2 key pair's public key (fetched once, when first needed).
+    pub fn public_key(&mut self) -> Option<String> {
+        if self.lazy_public_key.is_none() {
+            let value = match source::fetch_text(self.source, source::PUBLIC_KEY_PATH) {
+                Ok(v) => v.filter(|s| !s.is_empty()),
+                Err(err) => {
+                    self.warn(&format!("cannot read the instance's public key: {err}"));
+                    None
+                }
+            };
+            self.lazy_public_key = Some(value);
+        }
+        self.lazy_public_key.clone().flatten()
+    }
+
+    /// A cloud-config key of the merged config.
+    pub fn cfg(&self, key: &str) -> Option<&Node> {
+        self.config.get(key).filter(|n| !n.is_null())
+    }
+
+    /// Whether writes go to the real machine (root `/`).
+    pub fn on_real_root(&self) -> bool {
+        self.ctx.root() == Path::new("/")
+    }
+}
+
+/// An error and its causes on one line.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut msg = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        msg.push_str(": ");
+        msg.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    msg
+}

@@ -1,0 +1,195 @@
+//! `strap status`: the state of the current or last boot from `/run/strap/status.json`
+//! and `result.json`, in cloud-init's words (`not started`, `running`, `done`, `error`)
+//! and with its exit codes (0 done, 1 error, 2 degraded).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::records::STATUS_STAGES;
+
+/// Exit status: healthy.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: a stage had an error.
+pub const EXIT_ERROR: u8 = 1;
+/// Exit status: no error, but warnings (recoverable errors).
+pub const EXIT_DEGRADED: u8 = 2;
+
+/// What `strap status` reports.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Status {
+    /// `not started`, `running`, `done`, `error`.
+    pub status: String,
+    /// `running`, `done`, `error - done`, `degraded done`, …
+    pub extended_status: String,
+    pub datasource: String,
+    /// The running stage, if any.
+    pub stage: Option<String>,
+    /// Latest start or finish, RFC 2822.
+    pub last_update: String,
+    pub errors: Vec<String>,
+    pub recoverable_errors: BTreeMap<String, Vec<String>>,
+    /// Whether the boot is still going (or was killed before it ended).
+    #[serde(skip)]
+    pub running: bool,
+}
+
+impl Status {
+    /// The exit code for this status.
+    pub fn exit_code(&self) -> u8 {
+        if !self.errors.is_empty() {
+            EXIT_ERROR
+        } else if !self.recoverable_errors.is_empty() {
+            EXIT_DEGRADED
+        } else {
+            EXIT_OK
+        }
+    }
+
+    /// The `--long` table.
+    pub fn long(&self) -> String {
+        let mut s = format!(
+            "status: {}\nextended_status: {}\nboot_status_code: enabled\nlast_update: {}\ndetail: {}\n",
+            self.status, self.extended_status, self.last_update, self.datasource
+        );
+        if self.errors.is_empty() {
+            s.push_str("errors: []\n");
+        } else {
+            s.push_str("errors:\n");
+            for e in &self.errors {
+                s.push_str(&format!("\t- {e}\n"));
+            }
+        }
+        if self.recoverable_errors.is_empty() {
+            s.push_str("recoverable_errors: {}\n");
+        } else {
+            s.push_str("recoverable_errors:\n");
+            for (level, msgs) in &self.recoverable_errors {
+                s.push_str(&format!("{level}:\n"));
+                for m in msgs {
+                    s.push_str(&format!("\t- {m}\n"));
+                }
+            }
+        }
+        s
+    }
+}
+
+/// Read the status from the run folder (on disk).
+pub fn read(run_dir: &Path) -> Status {
+    let status_json: Option<serde_json::Value> = std::fs::read(run_dir.join("status.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let result_exists = run_dir.join("result.json").is_file();
+    let Some(doc) = status_json else {
+        return Status {
+            status: "not started".into(),
+            extended_status: "not started".into(),
+            datasource: String::new(),
+            stage: None,
+            last_update: String::new(),
+            errors: Vec::new(),
+            recoverable_errors: BTreeMap::new(),
+            running: false,
+        };
+    };
+    let v1 = &doc["v1"];
+    let mut errors = Vec::new();
+    let mut recoverable: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut latest: f64 = 0.0;
+    for stage in STATUS_STAGES {
+        let s = &v1[*stage];
+        if let Some(list) = s["errors"].as_array() {
+            errors.extend(list.iter().filter_map(|e| e.as_str().map(str::to_string)));
+        }
+        if let Some(map) = s["recoverable_errors"].as_object() {
+            for (level, msgs) in map {
+                let entry = recoverable.entry(level.clone()).or_default();
+                if let Some(list) = msgs.as_array() {
+                    entry.extend(list.iter().filter_map(|e| e.as_str().map(str::to_string)));
+                }
+            }
+        }
+        for key in ["start", "finished"] {
+            if let Some(t) = s[key].as_f64() {
+                latest = latest.max(t);
+            }
+        }
+    }
+    recoverable.retain(|_, v| !v.is_empty());
+    let running = !result_exists;
+    let base = if running { "running" } else { "done" };
+    let (status, extended) = if !errors.is_empty() {
+        ("error".to_string(), format!("error - {base}"))
+    } else if !recoverable.is_empty() {
+        (base.to_string(), format!("degraded {base}"))
+    } else {
+        (base.to_string(), base.to_string())
+    };
+    let last_update = chrono::DateTime::from_timestamp(latest as i64, 0)
+        .map(|t| t.to_rfc2822())
+        .unwrap_or_default();
+    Status {
+        status,
+        extended_status: extended,
+        datasource: v1["datasource"].as_str().unwrap_or_default().to_string(),
+        stage: v1["stage"].as_str().map(str::to_string),
+        last_update,
+        errors,
+        recoverable_errors: recoverable,
+        running,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::boot::records::{Report, StageRecord};
+
+    #[test]
+    fn reads_states_and_exit_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read(dir.path()).status, "not started");
+        let mut report = Report {
+            datasource: "DataSourceEc2".into(),
+            stages: vec![StageRecord {
+                name: "init-network".into(),
+                start: Some(1.0),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        std::fs::write(
+            dir.path().join("status.json"),
+            report.status_json(Some("init-network")).to_string(),
+        )
+        .unwrap();
+        let s = read(dir.path());
+        assert_eq!((s.status.as_str(), s.exit_code()), ("running", EXIT_OK));
+        report.stages[0]
+            .recoverable_errors
+            .insert("WARNING".into(), vec!["w".into()]);
+        std::fs::write(
+            dir.path().join("status.json"),
+            report.status_json(None).to_string(),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("result.json"), "{}").unwrap();
+        let s = read(dir.path());
+        assert_eq!(
+            (s.extended_status.as_str(), s.exit_code()),
+            ("degraded done", EXIT_DEGRADED)
+        );
+        report.stages[0].errors.push("bootcmd: failed".into());
+        std::fs::write(
+            dir.path().join("status.json"),
+            report.status_json(None).to_string(),
+        )
+        .unwrap();
+        let s = read(dir.path());
+        assert_eq!(
+            (s.extended_status.as_str(), s.exit_code()),
+            ("error - done", EXIT_ERROR)
+        );
+        assert!(s.long().contains("errors:\n\t- bootcmd: failed\n"));
+    }
+}

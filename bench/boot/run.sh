@@ -1,0 +1,77 @@
+#!/bin/sh
+# Boot benchmark: `strap run --local` (release build) of the README example and of a
+# plain `#!/bin/sh` script, against cloud-init's costs on the same machine.
+#
+#   bench/boot/run.sh [RUNS]        (default 20 runs per case; needs /usr/bin/time)
+#
+# Prints, per case: median wall time, peak memory (max RSS of `/usr/bin/time -v`),
+# metadata requests before the first user script (from strap's report.json). Then
+# cloud-init's side: the requests its EC2 helper makes to crawl the same metadata
+# service (imds-mock) and the time of `python3 -c 'import cloudinit.stages'`, the
+# Python start-up every cloud-init stage pays before doing anything.
+set -eu
+RUNS=${1:-20}
+HERE=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$HERE"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HERE/target}
+cargo build -q --release -p strap -p imds-mock
+STRAP=$CARGO_TARGET_DIR/release/strap
+MOCK=$CARGO_TARGET_DIR/release/imds-mock
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"; [ -n "${MOCK_PID:-}" ] && kill "$MOCK_PID" 2>/dev/null || true' EXIT
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+bench_case() {
+    name=$1 userdata=$2
+    : > "$WORK/wall" ; : > "$WORK/rss"
+    i=0
+    while [ "$i" -lt "$RUNS" ]; do
+        root="$WORK/root-$name-$i"
+        /usr/bin/time -v -o "$WORK/time.txt" \
+            "$STRAP" -qq run --local "$userdata" --root "$root" >/dev/null 2>&1 || true
+        awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=p[n]+0; if (n>1) s+=p[n-1]*60; print s*1000}' "$WORK/time.txt" >> "$WORK/wall"
+        awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt" >> "$WORK/rss"
+        i=$((i + 1))
+    done
+    reqs=$(sed -n 's/.*"imds_requests_before_first_script": *\([0-9]*\).*/\1/p' \
+        "$WORK/root-$name-0/var/lib/strap/data/report.json")
+    printf '%-22s wall %6.1f ms (median of %s)  peak RSS %6.1f MB  requests before first script: %s\n' \
+        "$name" "$(median < "$WORK/wall")" "$RUNS" \
+        "$(sort -n "$WORK/rss" | tail -1 | awk '{print $1/1024}')" "${reqs:-?}"
+}
+
+echo "strap $("$STRAP" --version | cut -d' ' -f2), $(nproc) CPUs, $(uname -sr)"
+bench_case "hello.yaml" examples/userdata/hello.yaml
+bench_case "plain #!/bin/sh" examples/userdata/plain.sh
+
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import cloudinit' 2>/dev/null; then
+    "$MOCK" --listen 127.0.0.1:0 --user-data examples/userdata/plain.sh > "$WORK/mock.out" 2>/dev/null &
+    MOCK_PID=$!
+    while ! grep -q listening "$WORK/mock.out" 2>/dev/null; do sleep 0.05; done
+    URL=$(sed -n 's/^listening on //p' "$WORK/mock.out")
+    /usr/bin/python3 - "$URL" <<'PY'
+import sys, urllib.request
+from cloudinit.sources.helpers import ec2
+url = sys.argv[1]
+req = urllib.request.Request(url + "/latest/api/token", method="PUT",
+                             headers={"X-aws-ec2-metadata-token-ttl-seconds": "21600"})
+token = urllib.request.urlopen(req).read().decode()
+hdr = lambda *_a, **_k: {"X-aws-ec2-metadata-token": token}
+ec2.get_instance_userdata("latest", url, headers_cb=hdr)
+ec2.get_instance_metadata("latest", url, headers_cb=hdr)
+ec2.get_instance_identity("latest", url, headers_cb=hdr)
+PY
+    total=$(curl -s "$URL/_mock/requests" | sed -n 's/.*"total": *\([0-9]*\).*/\1/p')
+    echo "cloud-init $(/usr/bin/python3 -c 'import cloudinit.version as v; print(v.version_string())') EC2 crawl of the same mock: ${total} requests (token, user data, meta-data tree, identity)"
+    : > "$WORK/imp"
+    i=0
+    while [ "$i" -lt "$RUNS" ]; do
+        /usr/bin/time -f '%e' -o "$WORK/t" /usr/bin/python3 -c 'import cloudinit.stages'
+        awk '{print $1*1000}' "$WORK/t" >> "$WORK/imp"
+        i=$((i + 1))
+    done
+    echo "python3 -c 'import cloudinit.stages': $(median < "$WORK/imp") ms (median of $RUNS)"
+else
+    echo "cloud-init's Python modules are not installed (apt-get install cloud-init): no comparison"
+fi

@@ -1,0 +1,810 @@
+//! `strap run` end to end: the real binary booting under temporary roots, from a seed
+//! folder (the metadata tree on disk), from `--local`, and from the real `imds-mock`:
+//! every module, every frequency across simulated reboots (a new `STRAP_BOOT_ID`) and a
+//! changed instance id, failures, crashes, and the records (`status`, `analyze`, `query`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use strap_e2e::command;
+
+/// A machine: a temporary root, and a seed folder for its metadata.
+struct Machine {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    seed: PathBuf,
+    boot_id: String,
+}
+
+impl Machine {
+    fn new(user_data: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let seed = dir.path().join("seed");
+        fs::create_dir_all(&root).unwrap();
+        let m = Self {
+            _dir: dir,
+            root,
+            seed,
+            boot_id: "boot-1".into(),
+        };
+        m.set_instance("i-0aaaaaaaaaaaaaaa1");
+        m.set_user_data(user_data);
+        m
+    }
+
+    fn set_instance(&self, id: &str) {
+        let doc = self.seed.join("latest/dynamic/instance-identity/document");
+        fs::create_dir_all(doc.parent().unwrap()).unwrap();
+        fs::write(
+            &doc,
+            serde_json::json!({
+                "instanceId": id, "region": "eu-west-1", "availabilityZone": "eu-west-1a",
+                "instanceType": "t3.micro", "imageId": "ami-0123", "privateIp": "10.0.0.5"
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let host = self.seed.join("latest/meta-data/local-hostname");
+        fs::create_dir_all(host.parent().unwrap()).unwrap();
+        fs::write(host, "ip-10-0-0-5.eu-west-1.compute.internal").unwrap();
+    }
+
+    fn set_user_data(&self, text: &str) {
+        fs::create_dir_all(self.seed.join("latest")).unwrap();
+        fs::write(self.seed.join("latest/user-data"), text).unwrap();
+    }
+
+    fn reboot(&mut self) {
+        let n: u32 = self.boot_id.trim_start_matches("boot-").parse().unwrap();
+        self.boot_id = format!("boot-{}", n + 1);
+    }
+
+    fn run_with(&self, extra: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = command("strap");
+        cmd.arg("run")
+            .arg("--seed")
+            .arg(&self.seed)
+            .arg("--root")
+            .arg(&self.root)
+            .args(extra)
+            .env("STRAP_BOOT_ID", &self.boot_id);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn run(&self) -> Output {
+        self.run_with(&[], &[])
+    }
+
+    fn strap(&self, args: &[&str]) -> Output {
+        command("strap")
+            .args(args)
+            .arg("--root")
+            .arg(&self.root)
+            .output()
+            .unwrap()
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.root.join(p.trim_start_matches('/'))
+    }
+
+    fn read(&self, p: &str) -> String {
+        fs::read_to_string(self.path(p)).unwrap_or_default()
+    }
+
+    fn report(&self) -> serde_json::Value {
+        serde_json::from_str(&self.read("/var/lib/strap/data/report.json")).unwrap()
+    }
+
+    fn item(&self, name: &str) -> serde_json::Value {
+        self.report()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|i| i["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no item {name} in the report"))
+    }
+
+    /// Lines a test's scripts appended to `$STRAP_ROOT/ran`.
+    fn ran(&self) -> Vec<String> {
+        self.read("/ran").lines().map(str::to_string).collect()
+    }
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Output with the temporary root and the dates filtered out, for snapshots.
+fn filter(text: &str, m: &Machine) -> String {
+    let root = m.root.display().to_string();
+    text.replace(&root, "[ROOT]")
+        .lines()
+        .map(|l| {
+            if l.starts_with("last_update: ") {
+                "last_update: [DATE]".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+const FREQUENCIES: &str = r#"#cloud-config
+bootcmd:
+  - echo bootcmd >> "$STRAP_ROOT/ran"
+runcmd:
+  - echo runcmd >> "$STRAP_ROOT/ran"
+"#;
+
+fn image_script(m: &Machine, which: &str) {
+    let dir = m.path(&format!("/var/lib/strap/scripts/{which}"));
+    fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("10-record");
+    fs::write(
+        &p,
+        format!("#!/bin/sh\necho {which} >> \"$STRAP_ROOT/ran\"\n"),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn quick_start_example_boots_under_a_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("demo");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/userdata/hello.yaml");
+    let out = command("strap")
+        .args(["run", "--local"])
+        .arg(&example)
+        .arg("--root")
+        .arg(&root)
+        .env("STRAP_BOOT_ID", "b1")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("runcmd: hello from i-"), "{err}");
+    assert!(err.contains("runcmd: motd: Booted by strap."), "{err}");
+    assert_eq!(
+        fs::read_to_string(root.join("etc/motd")).unwrap(),
+        "Booted by strap.\n"
+    );
+    let passwd = fs::read_to_string(root.join("etc/passwd")).unwrap();
+    assert!(passwd.lines().any(|l| l.starts_with("demo:")), "{passwd}");
+    let sudoers = fs::read_to_string(root.join("etc/sudoers.d/90-cloud-init-users")).unwrap();
+    assert!(sudoers.contains("demo ALL=(ALL) NOPASSWD:ALL"));
+    assert!(root.join("var/tmp/booted-at").is_file());
+    use std::os::unix::fs::PermissionsExt;
+    for log in ["var/log/strap.log", "var/log/strap-output.log"] {
+        let mode = fs::metadata(root.join(log)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{log}");
+    }
+    let output_log = fs::read_to_string(root.join("var/log/strap-output.log")).unwrap();
+    assert!(output_log.contains("Z runcmd: hello from"), "{output_log}");
+    // Token, identity document and user data in one round trip, the hostname: 4.
+    let report: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(root.join("var/lib/strap/data/report.json")).unwrap(),
+    )
+    .unwrap();
+    let before = report["imds_requests_before_first_script"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        (3..=4).contains(&before),
+        "{before} requests before the first script"
+    );
+}
+
+#[test]
+fn every_frequency_across_reboots_and_a_new_instance() {
+    let mut m = Machine::new(FREQUENCIES);
+    for which in ["per-boot", "per-instance", "per-once"] {
+        image_script(&m, which);
+    }
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        m.ran(),
+        ["bootcmd", "per-once", "per-boot", "per-instance", "runcmd"]
+    );
+
+    // Run again in the same boot: nothing is due.
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(m.ran().len(), 5);
+    assert_eq!(m.item("config-scripts_user")["status"], "skipped");
+
+    // A reboot: per-boot work only.
+    m.reboot();
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(m.ran()[5..], ["bootcmd", "per-boot"]);
+
+    // A new instance id (an image booted elsewhere): per-boot and per-instance work
+    // again, not per-once.
+    m.set_instance("i-0bbbbbbbbbbbbbbb2");
+    m.reboot();
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        m.ran()[7..],
+        ["bootcmd", "per-boot", "per-instance", "runcmd"]
+    );
+    assert_eq!(
+        m.read("/var/lib/strap/data/previous-instance-id"),
+        "i-0aaaaaaaaaaaaaaa1\n"
+    );
+    assert_eq!(
+        fs::read_link(m.path("/var/lib/strap/instance")).unwrap(),
+        Path::new("instances/i-0bbbbbbbbbbbbbbb2")
+    );
+}
+
+#[test]
+fn a_failed_script_is_recorded_the_rest_runs_and_it_reruns_next_boot() {
+    let m = Machine::new(
+        "#cloud-config\nruncmd:\n  - echo runcmd >> \"$STRAP_ROOT/ran\"\n  - exit 3\nfinal_message: finished $version\n",
+    );
+    image_script(&m, "per-instance");
+    let out = m.run();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("finished 0.1.0"),
+        "final_message still runs"
+    );
+    let item = m.item("scripts_user/runcmd");
+    assert_eq!(item["status"], "failed");
+    assert_eq!(item["exit_code"], 3);
+    assert_eq!(m.item("config-scripts_user")["status"], "failed");
+
+    let status = m.strap(&["status", "--long"]);
+    assert_eq!(code(&status), 1);
+    insta::assert_snapshot!("status_long_failed_script", filter(&stdout(&status), &m));
+
+    // Same boot, run again: the per-instance script that succeeded does not rerun; the
+    // failed runcmd has no marker and runs again.
+    let out = m.run();
+    assert_eq!(code(&out), 1);
+    assert_eq!(m.ran(), ["per-instance", "runcmd", "runcmd"]);
+}
+
+#[test]
+fn a_boot_killed_mid_script_resumes_without_rerunning_finished_work() {
+    // The runcmd kills strap itself the first time, as a power loss would.
+    let m = Machine::new(
+        "#cloud-config\nbootcmd:\n  - echo bootcmd >> \"$STRAP_ROOT/ran\"\nruncmd:\n  - echo runcmd >> \"$STRAP_ROOT/ran\"\n  - 'if [ ! -e \"$STRAP_ROOT/crashed\" ]; then touch \"$STRAP_ROOT/crashed\"; kill -9 $PPID; sleep 5; fi'\n  - echo after >> \"$STRAP_ROOT/ran\"\n",
+    );
+    image_script(&m, "per-instance");
+    let out = m.run();
+    assert_eq!(
+        out.status.code(),
+        None,
+        "strap was killed: {}",
+        stderr(&out)
+    );
+    assert_eq!(m.ran(), ["bootcmd", "per-instance", "runcmd"]);
+    let status = m.strap(&["status"]);
+    assert_eq!(stdout(&status).trim(), "status: running");
+
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // bootcmd (same boot) and the per-instance script finished before the crash: not
+    // again. runcmd was interrupted: it runs again, to its end.
+    assert_eq!(
+        m.ran(),
+        ["bootcmd", "per-instance", "runcmd", "runcmd", "after"]
+    );
+    let status = m.strap(&["status"]);
+    assert_eq!(stdout(&status).trim(), "status: done");
+}
+
+#[test]
+fn write_files_users_groups_keys_hostname_and_hosts() {
+    let m = Machine::new(
+        r#"#cloud-config
+groups:
+  - admins: []
+users:
+  - default
+  - name: alice
+    groups: admins
+    ssh_authorized_keys: [ssh-ed25519 AAAAalice alice@laptop]
+    lock_passwd: false
+ssh_authorized_keys:
+  - ssh-ed25519 AAAAtop top@x
+manage_etc_hosts: true
+write_files:
+  - path: /etc/app/plain.conf
+    content: "a=1\n"
+  - path: /etc/app/secret
+    content: aGVsbG8=
+    encoding: b64
+    permissions: '0600'
+  - path: /home/alice/owned
+    content: mine
+    owner: alice:admins
+    defer: true
+  - path: /etc/app/plain.conf
+    content: "b=2\n"
+    append: true
+"#,
+    );
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(m.read("/etc/app/plain.conf"), "a=1\nb=2\n");
+    assert_eq!(m.read("/etc/app/secret"), "hello");
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = fs::metadata(m.path("/etc/app/secret")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let passwd = m.read("/etc/passwd");
+    let alice: Vec<&str> = passwd
+        .lines()
+        .find(|l| l.starts_with("alice:"))
+        .unwrap()
+        .split(':')
+        .collect();
+    assert!(
+        passwd.lines().any(|l| l.starts_with("ec2-user:")),
+        "{passwd}"
+    );
+    let group = m.read("/etc/group");
+    assert!(
+        group
+            .lines()
+            .any(|l| l.starts_with("admins:") && l.ends_with("alice")),
+        "{group}"
+    );
+    let owned = fs::metadata(m.path("/home/alice/owned")).unwrap();
+    assert_eq!(owned.uid().to_string(), alice[2]);
+    assert_eq!(
+        m.read("/home/alice/.ssh/authorized_keys"),
+        "ssh-ed25519 AAAAalice alice@laptop\n"
+    );
+    assert!(m
+        .read("/home/ec2-user/.ssh/authorized_keys")
+        .contains("AAAAtop"));
+    assert_eq!(m.read("/etc/hostname"), "ip-10-0-0-5\n");
+    assert!(m
+        .read("/etc/hosts")
+        .contains("127.0.1.1 ip-10-0-0-5.eu-west-1.compute.internal ip-10-0-0-5"));
+    let shadow = m.read("/etc/shadow");
+    let ec2 = shadow.lines().find(|l| l.starts_with("ec2-user:")).unwrap();
+    assert!(
+        ec2.split(':').nth(1).unwrap().starts_with('!'),
+        "the default user is locked: {ec2}"
+    );
+}
+
+#[test]
+fn bad_input_is_reported_with_its_module_and_the_rest_goes_on() {
+    let m = Machine::new(
+        r#"#cloud-config
+users: []
+runcmd: "echo not a list"
+bootcmd:
+  - echo bootcmd >> "$STRAP_ROOT/ran"
+write_files:
+  - path: /etc/../../escape
+    content: x
+  - path: /srv/owned
+    content: x
+    owner: nobody-yet
+  - path: /srv/fine
+    content: ok
+timezone: Not/AZone
+"#,
+    );
+    let out = m.run();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(m.ran(), ["bootcmd"]);
+    assert_eq!(m.read("/srv/fine"), "ok");
+    let status = m.strap(&["status", "--long"]);
+    let text = stdout(&status);
+    assert!(
+        text.contains(
+            "runcmd: cloud-config key `runcmd` (line 3) must be a list of commands, not a string"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("write_files.0: refused path /etc/../../escape"),
+        "{text}"
+    );
+    assert!(
+        text.contains("user `nobody-yet` does not exist (yet)") && text.contains("defer: true"),
+        "{text}"
+    );
+    assert!(
+        text.contains("timezone: cloud-config key `timezone`: unknown zone `Not/AZone`"),
+        "{text}"
+    );
+    assert!(!m.root.parent().unwrap().join("escape").exists());
+}
+
+#[test]
+fn a_hanging_script_is_killed_at_its_timeout() {
+    let m = Machine::new("#!/bin/sh\necho started\nsleep 60\n");
+    let out = m.run_with(&["--timeout", "1"], &[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let item = m.item("scripts_user/part-001");
+    assert_eq!(item["status"], "failed");
+    assert!(
+        item["reason"].as_str().unwrap().contains("timed out"),
+        "{item}"
+    );
+    assert_eq!(item["output_tail"][0], "started");
+}
+
+#[test]
+fn a_script_without_shebang_gets_a_clear_message() {
+    let m = Machine::new("#cloud-config\nusers: []\n");
+    let dir = m.path("/var/lib/strap/scripts/per-boot");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("noshebang"), "echo hi\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir.join("noshebang"), fs::Permissions::from_mode(0o755)).unwrap();
+    let out = m.run();
+    assert_eq!(code(&out), 1);
+    let item = m.item("scripts_per_boot/noshebang");
+    assert!(
+        item["reason"].as_str().unwrap().contains("has no #! line"),
+        "{item}"
+    );
+}
+
+#[test]
+fn an_existing_user_is_a_warning_and_status_says_degraded() {
+    let m = Machine::new("#cloud-config\nusers:\n  - name: bob\n");
+    fs::create_dir_all(m.path("/etc")).unwrap();
+    fs::write(
+        m.path("/etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nbob:x:1500:1500::/home/bob:/bin/sh\n",
+    )
+    .unwrap();
+    fs::write(m.path("/etc/group"), "root:x:0:\nbob:x:1500:\n").unwrap();
+    fs::write(m.path("/etc/shadow"), "root:*:1::::::\nbob:*:1::::::\n").unwrap();
+    let out = m.run();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let status = m.strap(&["status", "--json"]);
+    assert_eq!(code(&status), 2);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&status)).unwrap();
+    assert_eq!(json["extended_status"], "degraded done");
+    assert!(json["recoverable_errors"]["WARNING"][0]
+        .as_str()
+        .unwrap()
+        .contains("bob already exists"));
+}
+
+#[test]
+fn packages_under_a_root_say_what_would_run_and_a_failing_manager_fails_the_module() {
+    let m = Machine::new(
+        "#cloud-config\nusers: []\npackages: [jq, [curl, '7.0']]\nruncmd: [echo done]\n",
+    );
+    let out = m.run_with(&[], &[("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let item = m.item("config-package_update_upgrade_install");
+    assert_eq!(item["status"], "skipped");
+    assert!(
+        item["reason"].as_str().unwrap().contains("install jq curl"),
+        "{item}"
+    );
+
+    let m = Machine::new(
+        "#cloud-config\nusers: []\npackages: [jq]\nruncmd: [\"echo after >> $STRAP_ROOT/ran\"]\n",
+    );
+    let fake = m.root.parent().unwrap().join("apt-get");
+    fs::write(&fake, "#!/bin/sh\necho \"apt $*\"\n[ \"$1\" = update ] || [ \"$5\" = update ] && exit 0\nexit 100\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = m.run_with(&[], &[("STRAP_PACKAGE_MANAGER", fake.to_str().unwrap())]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let item = m.item("config-package_update_upgrade_install");
+    assert_eq!(item["status"], "failed");
+    assert!(
+        item["reason"].as_str().unwrap().contains("install jq"),
+        "{item}"
+    );
+    assert_eq!(
+        m.ran(),
+        ["after"],
+        "scripts still run after a package failure"
+    );
+}
+
+#[test]
+fn query_analyze_clean_and_then() {
+    let m = Machine::new("#!/bin/sh\necho hi\n");
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let q = m.strap(&["query", "v1.instance_id"]);
+    assert_eq!(stdout(&q).trim(), "i-0aaaaaaaaaaaaaaa1");
+    let q = m.strap(&["query", "ds.dynamic.instance_identity.document.region"]);
+    assert_eq!(stdout(&q).trim(), "eu-west-1");
+    let q = m.strap(&["query", "ds.meta_data.local_ipv4"]);
+    assert_eq!(stdout(&q).trim(), "10.0.0.5");
+
+    let a = m.strap(&["analyze"]);
+    let text = stdout(&a);
+    assert!(
+        text.contains("(modules-final/scripts_user/part-001)"),
+        "{text}"
+    );
+    assert!(text.contains("Total Time:"), "{text}");
+
+    fs::create_dir_all(m.path("/var/lib/strap/seed")).unwrap();
+    let c = m.strap(&["clean", "--logs"]);
+    assert_eq!(code(&c), 0, "{}", stderr(&c));
+    assert!(m.path("/var/lib/strap/seed").is_dir());
+    assert!(!m.path("/var/lib/strap/instances").exists());
+    assert!(!m.path("/var/log/strap.log").exists());
+    assert_eq!(stdout(&m.strap(&["status"])).trim(), "status: not started");
+
+    // After clean the instance is new again; --then runs the main process afterwards.
+    let out = m.run_with(
+        &["--then", "--", "sh", "-c", "echo main process; exit 7"],
+        &[],
+    );
+    assert_eq!(code(&out), 7, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "main process\n");
+    assert!(stderr(&out).contains("part-001: hi"));
+}
+
+#[test]
+fn boothooks_run_every_boot_with_instance_id() {
+    let mut m = Machine::new(
+        "#cloud-boothook\n#!/bin/sh\necho \"hook $INSTANCE_ID\" >> \"$STRAP_ROOT/ran\"\n",
+    );
+    assert_eq!(code(&m.run()), 0);
+    assert_eq!(code(&m.run()), 0);
+    m.reboot();
+    assert_eq!(code(&m.run()), 0);
+    assert_eq!(
+        m.ran(),
+        ["hook i-0aaaaaaaaaaaaaaa1", "hook i-0aaaaaaaaaaaaaaa1"]
+    );
+}
+
+#[test]
+fn final_message_and_power_state_are_recorded_not_executed() {
+    let m = Machine::new(
+        "#cloud-config\nusers: []\nfinal_message: \"up $UPTIME, v$version\"\npower_state:\n  mode: poweroff\n  delay: 5\n  message: bye\n",
+    );
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("power_state would run `shutdown -P +5 bye`"),
+        "{err}"
+    );
+    assert!(err.contains(", v0.1.0"), "{err}");
+    let finished = m.read("/var/lib/strap/instance/boot-finished");
+    assert!(finished.ends_with(" - v. 0.1.0\n"), "{finished}");
+}
+
+/// The real `imds-mock` binary on a free port, stopped when dropped.
+struct Mock {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Mock {
+    fn start(user_data: &str, extra_yaml: &str) -> Self {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let ud = dir.path().join("user-data");
+        fs::write(&ud, user_data).unwrap();
+        let cfg = dir.path().join("mock.yaml");
+        fs::write(
+            &cfg,
+            format!("instance_id: i-0abc0000000000001\nregion: eu-west-1\n{extra_yaml}"),
+        )
+        .unwrap();
+        let mut child = command("imds-mock")
+            .args(["--listen", "127.0.0.1:0", "-c"])
+            .arg(&cfg)
+            .arg("--user-data")
+            .arg(&ud)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected mock banner {line:?}"))
+            .to_string();
+        Self {
+            child,
+            url,
+            _dir: dir,
+        }
+    }
+
+    /// A control-API call (`POST /_mock/launch`), answering the body.
+    fn control(&self, method: &str, path: &str, body: &str) -> String {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        out
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn boot_against(mock: &Mock, root: &Path, boot_id: &str) -> Output {
+    command("strap")
+        .args(["run", "--imds", &mock.url, "--root"])
+        .arg(root)
+        .env("STRAP_BOOT_ID", boot_id)
+        .env("AWS_METADATA_SERVICE_NUM_ATTEMPTS", "3")
+        .output()
+        .unwrap()
+}
+
+const MOCK_USER_DATA: &str =
+    "#cloud-config\nusers: []\nruncmd:\n  - echo \"runcmd $INSTANCE_ID\" >> \"$STRAP_ROOT/ran\"\n";
+
+#[test]
+fn boots_from_the_real_mock_and_reruns_per_instance_work_on_a_new_instance() {
+    let mock = Mock::start(MOCK_USER_DATA, "");
+    let dir = tempfile::tempdir().unwrap();
+    let out = boot_against(&mock, dir.path(), "b1");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let ran = || fs::read_to_string(dir.path().join("ran")).unwrap_or_default();
+    assert_eq!(ran(), "runcmd i-0abc0000000000001\n");
+    let report: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(dir.path().join("var/lib/strap/data/report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["datasource"], "DataSourceEc2");
+    assert!(
+        report["imds_requests_before_first_script"]
+            .as_u64()
+            .unwrap()
+            <= 4,
+        "{report}"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("etc/hostname")).unwrap(),
+        "ip-172-31-16-10\n".replace("172-31-16-10", &hostname_ip(dir.path()))
+    );
+
+    // A reboot of the same instance: nothing per-instance runs.
+    let out = boot_against(&mock, dir.path(), "b2");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ran().lines().count(), 1);
+
+    // The image launched as a new instance: runcmd runs again, with the new id.
+    let launched = mock.control("POST", "/_mock/launch", "");
+    let out = boot_against(&mock, dir.path(), "b3");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines: Vec<String> = ran().lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let new_id = lines[1].trim_start_matches("runcmd ");
+    assert_ne!(new_id, "i-0abc0000000000001");
+    assert!(launched.contains(new_id), "{launched}");
+}
+
+/// The hostname's IP part as the mock serves it (`ip-10-0-0-5` → `10-0-0-5`).
+fn hostname_ip(root: &Path) -> String {
+    let doc: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(root.join("run/strap/instance-data.json")).unwrap(),
+    )
+    .unwrap();
+    doc["ds"]["meta-data"]["local-ipv4"]
+        .as_str()
+        .unwrap()
+        .replace('.', "-")
+}
+
+#[test]
+fn a_slow_metadata_service_only_makes_the_boot_slower() {
+    let mock = Mock::start(
+        MOCK_USER_DATA,
+        "faults:\n  - path: /\n    latency_ms: 200\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = boot_against(&mock, dir.path(), "b1");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(dir.path().join("ran").is_file());
+}
+
+#[test]
+fn failing_metadata_paths_fail_or_degrade_the_boot_as_they_matter() {
+    // No user data at all (500 on every attempt): the boot cannot start; status says error.
+    let mock = Mock::start(
+        MOCK_USER_DATA,
+        "faults:\n  - path: /latest/user-data\n    error_rate: 1.0\n    error_status: 500\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = boot_against(&mock, dir.path(), "b1");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot read the instance's metadata"),
+        "{}",
+        stderr(&out)
+    );
+    let status = command("strap")
+        .args(["status", "--long", "--root"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&status), 1);
+    assert!(
+        stdout(&status).contains("/latest/user-data"),
+        "{}",
+        stdout(&status)
+    );
+    assert!(!dir.path().join("ran").exists());
+
+    // The hostname's connection dropped every time: a warning, the rest runs.
+    let mock = Mock::start(
+        MOCK_USER_DATA,
+        "faults:\n  - path: /latest/meta-data/local-hostname\n    drop_rate: 1.0\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = boot_against(&mock, dir.path(), "b1");
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(dir.path().join("ran").is_file());
+    assert!(!dir.path().join("etc/hostname").exists());
+}
+
+#[test]
+fn a_token_invalidated_mid_boot_is_refreshed() {
+    if !strap_e2e::have_program("curl") {
+        eprintln!("skipping: curl is not installed (the boot script uses it to relaunch the mock)");
+        return;
+    }
+    // bootcmd relaunches the instance, which invalidates every token; the hostname is
+    // read afterwards with a token the service no longer accepts.
+    let mock = Mock::start("", "");
+    let user_data = format!(
+        "#cloud-config\nusers: []\nbootcmd:\n  - curl -s -X POST {}/_mock/launch >/dev/null\nruncmd:\n  - echo ok >> \"$STRAP_ROOT/ran\"\n",
+        mock.url
+    );
+    mock.control("PUT", "/_mock/user-data", &user_data);
+    let dir = tempfile::tempdir().unwrap();
+    let out = boot_against(&mock, dir.path(), "b1");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(fs::read_to_string(dir.path().join("etc/hostname"))
+        .unwrap()
+        .starts_with("ip-"));
+    assert_eq!(fs::read_to_string(dir.path().join("ran")).unwrap(), "ok\n");
+}

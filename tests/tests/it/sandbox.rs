@@ -1,0 +1,612 @@
+//! `strap try`: user data run on a throwaway overlay of this machine. These tests need
+//! root (or unprivileged user namespaces) and overlayfs; they skip with a message
+//! otherwise. Each checks the report and that the host is unchanged: no file, user,
+//! hostname, mount, cgroup or process left behind.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+use strap_e2e::{command, have_program};
+
+/// Why this machine cannot run the sandbox, if it cannot.
+fn unavailable() -> Option<String> {
+    let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    if !filesystems.lines().any(|l| l.ends_with("overlay")) {
+        return Some("no overlay filesystem".into());
+    }
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    if !root {
+        return Some("not running as root".into());
+    }
+    let probe = std::process::Command::new("unshare")
+        .args(["-m", "-n", "-u", "true"])
+        .status();
+    match probe {
+        Ok(s) if s.success() => None,
+        Ok(_) => Some("namespaces are not allowed here (unshare -m -n -u failed)".into()),
+        // No unshare(1) to probe with: let strap try itself find out.
+        Err(_) => None,
+    }
+}
+
+macro_rules! require_sandbox {
+    () => {
+        if let Some(why) = unavailable() {
+            eprintln!("skipping: strap try cannot run here: {why}");
+            return;
+        }
+    };
+}
+
+/// A user-data script in a temporary folder.
+struct Case {
+    dir: tempfile::TempDir,
+}
+
+impl Case {
+    fn new(script: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("user-data"), script).unwrap();
+        std::fs::create_dir(dir.path().join("tmp")).unwrap();
+        Self { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `strap try --json <user-data> ARGS`, work folder under this case's `tmp/`.
+    fn run(&self, args: &[&str]) -> (Output, Value) {
+        let out = command("strap")
+            .arg("try")
+            .arg(self.path("user-data"))
+            .arg("--json")
+            .args(args)
+            .env("TMPDIR", self.path("tmp"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!(
+                "no JSON report ({e}); status {:?}\nstdout: {stdout}\nstderr: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        self.assert_cleaned_up();
+        (out, report)
+    }
+
+    /// The work folder is gone and nothing of the sandbox is mounted or running.
+    fn assert_cleaned_up(&self) {
+        let left: Vec<_> = std::fs::read_dir(self.path("tmp")).unwrap().collect();
+        assert!(left.is_empty(), "work folder left behind: {left:?}");
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mounts.contains("strap-try"),
+            "a sandbox mount is visible on the host:\n{mounts}"
+        );
+    }
+}
+
+fn unique(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{tag}{}x{nanos}", std::process::id())
+}
+
+fn launch(report: &Value, i: usize) -> &Value {
+    &report["launches"][i]
+}
+
+fn change<'a>(launch: &'a Value, path: &str) -> Option<&'a Value> {
+    launch["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == path)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Processes whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(marker) {
+            found.push(format!(
+                "{}: {cmdline}",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    found
+}
+
+#[test]
+fn a_script_changes_only_the_overlay_and_the_report_says_what_changed() {
+    require_sandbox!();
+    let user = unique("u").chars().take(24).collect::<String>();
+    let marker = unique("/etc/strap-e2e-");
+    let host_name = hostname();
+    let script = format!(
+        "#!/bin/sh\nset -e\necho written > {marker}\necho extra >> /etc/hosts\nrm -f /etc/issue.net\n\
+         useradd --no-create-home {user}\nhostname sandboxed-{user}\necho hello from the sandbox\n\
+         if echo 1 > /proc/sys/vm/swappiness 2>/dev/null; then echo proc-sys=writable; else echo proc-sys=read-only; fi\n\
+         if [ -f /var/lib/dpkg/status ]; then printf '\\nPackage: strap-e2e-fake\\nStatus: install ok installed\\nVersion: 1.2-3\\n' >> /var/lib/dpkg/status; fi\n"
+    );
+    let case = Case::new(&script);
+    let had_issue_net = Path::new("/etc/issue.net").exists();
+    let (out, report) = case.run(&["--runner", "script", "--diff"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = launch(&report, 0);
+    assert_eq!(first["outcome"]["exit_code"], 0, "{first:#}");
+    let output = first["outcome"]["output_tail"].as_str().unwrap();
+    assert!(output.contains("hello from the sandbox"), "{output}");
+    assert!(output.contains("proc-sys=read-only"), "{output}");
+
+    let added = change(first, &marker).expect("the new file is reported");
+    assert_eq!(added["change"], "added");
+    assert_eq!(added["size"], 8);
+    assert_eq!(added["mode"], "0644");
+    let hosts = change(first, "/etc/hosts").expect("/etc/hosts is reported");
+    assert_eq!(hosts["change"], "changed");
+    assert!(
+        hosts["diff"].as_str().unwrap().contains("+extra"),
+        "{hosts:#}"
+    );
+    if had_issue_net {
+        assert_eq!(
+            change(first, "/etc/issue.net").unwrap()["change"],
+            "deleted"
+        );
+    }
+    assert!(change(first, "/etc/passwd").is_some());
+    assert_eq!(first["accounts"]["users_added"], serde_json::json!([user]));
+    if Path::new("/var/lib/dpkg/status").exists() {
+        let packages = &first["packages"];
+        assert_eq!(
+            packages,
+            &serde_json::json!([{"name": "strap-e2e-fake", "change": "installed",
+                                 "old_version": null, "version": "1.2-3"}]),
+            "{first:#}"
+        );
+    }
+
+    // The host is untouched.
+    assert!(!Path::new(&marker).exists(), "{marker} reached the host");
+    assert_eq!(Path::new("/etc/issue.net").exists(), had_issue_net);
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    assert!(!passwd.contains(&user), "the user reached the host");
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap();
+    assert!(
+        !hosts.lines().any(|l| l == "extra"),
+        "/etc/hosts changed on the host"
+    );
+    assert_eq!(hostname(), host_name, "the hostname changed on the host");
+}
+
+#[test]
+fn scripts_reach_the_metadata_service_on_the_real_address_and_nothing_else() {
+    require_sandbox!();
+    if !have_program("curl") {
+        eprintln!("skipping: curl is not installed (apt-get install -y curl)");
+        return;
+    }
+    let script = "#!/bin/sh\n\
+        T=$(curl -sS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)\n\
+        ID=$(curl -sS -H \"X-aws-ec2-metadata-token: $T\" http://169.254.169.254/latest/meta-data/instance-id)\n\
+        echo \"$ID\" > /etc/instance-id-seen\n\
+        echo \"iid=$ID\"\n\
+        if curl -sS -m 5 http://192.0.2.1/ >/dev/null 2>&1; then echo network=reachable; else echo network=unreachable; fi\n";
+    let case = Case::new(script);
+    let (out, report) = case.run(&["--runner", "script"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = launch(&report, 0);
+    let id = first["instance_id"].as_str().unwrap();
+    assert!(id.starts_with("i-"), "{first:#}");
+    let output = first["outcome"]["output_tail"].as_str().unwrap();
+    assert!(output.contains(&format!("iid={id}")), "{output}");
+    assert!(output.contains("network=unreachable"), "{output}");
+    assert_eq!(
+        change(first, "/etc/instance-id-seen").unwrap()["size"],
+        id.len() + 1
+    );
+}
+
+#[test]
+fn a_script_that_runs_for_ever_is_killed_at_the_timeout_with_its_children() {
+    require_sandbox!();
+    let marker = format!("{}", 4_000_000 + std::process::id() % 1_000_000);
+    let script = format!(
+        "#!/bin/sh\nsleep {marker} &\nsetsid sleep {marker} &\nwhile true; do sleep 1; done\n"
+    );
+    let case = Case::new(&script);
+    let (out, report) = case.run(&["--runner", "script", "--timeout", "1"]);
+    assert_eq!(out.status.code(), Some(2), "a killed boot is a failed try");
+    assert_eq!(launch(&report, 0)["outcome"]["timed_out"], true);
+    let left = processes_with(&format!("sleep {marker}"));
+    assert!(left.is_empty(), "processes outlived the sandbox: {left:?}");
+}
+
+#[test]
+fn a_script_that_fills_the_disk_is_bounded_by_max_size() {
+    require_sandbox!();
+    let case = Case::new(
+        "#!/bin/sh\ndd if=/dev/zero of=/var/tmp/strap-e2e-fill bs=1M count=64 2>&1\necho dd=$?\n",
+    );
+    let (out, report) = case.run(&["--runner", "script", "--max-size", "8M"]);
+    assert_eq!(out.status.code(), Some(2));
+    let first = launch(&report, 0);
+    assert_eq!(first["limits"]["upper_full"], true, "{first:#}");
+    assert!(first["outcome"]["output_tail"]
+        .as_str()
+        .unwrap()
+        .contains("No space left"));
+    let size = change(first, "/var/tmp/strap-e2e-fill").unwrap()["size"]
+        .as_u64()
+        .unwrap();
+    assert!(size <= 8 << 20, "{size}");
+    assert!(!Path::new("/var/tmp/strap-e2e-fill").exists());
+}
+
+#[test]
+fn a_fork_bomb_is_bounded_by_the_pids_limit() {
+    require_sandbox!();
+    let case = Case::new("#!/bin/sh\nb() { b | b & }\nb\nsleep 1\necho survived\n");
+    let (out, report) = case.run(&["--runner", "script", "--timeout", "20", "--max-pids", "32"]);
+    let first = launch(&report, 0);
+    match first["limits"]["pids"]["kind"].as_str() {
+        Some("cgroup") => {
+            assert!(
+                first["limits"]["pids_refused"].as_u64().unwrap() > 0,
+                "{first:#}"
+            );
+            assert_eq!(out.status.code(), Some(2));
+            let cgroup = first["limits"]["pids"]["path"].as_str().unwrap();
+            assert!(!Path::new(cgroup).exists(), "cgroup {cgroup} left behind");
+        }
+        other => eprintln!("no pids cgroup here ({other:?}); only the timeout bounds the bomb"),
+    }
+}
+
+#[test]
+fn keep_leaves_the_upper_layer_with_whiteouts() {
+    require_sandbox!();
+    let case = Case::new("#!/bin/sh\necho kept > /etc/strap-e2e-kept\nrm -f /etc/hostname\n");
+    let keep = case.path("keep");
+    let (out, report) = case.run(&["--runner", "script", "--keep", keep.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert_eq!(report["kept"], keep.to_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(keep.join("etc/strap-e2e-kept")).unwrap(),
+        "kept\n"
+    );
+    if Path::new("/etc/hostname").exists() {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let meta = std::fs::symlink_metadata(keep.join("etc/hostname")).unwrap();
+        assert!(
+            meta.file_type().is_char_device() && meta.rdev() == 0,
+            "not a whiteout"
+        );
+        assert!(Path::new("/etc/hostname").exists());
+    }
+}
+
+#[test]
+fn a_missing_user_data_file_is_an_error_naming_it() {
+    let out = command("strap")
+        .args(["try", "/nonexistent/strap-e2e-user-data"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Either the machine cannot run a sandbox (and says what is missing), or the file is
+    // named.
+    assert!(
+        stderr.contains("/nonexistent/strap-e2e-user-data")
+            || stderr.contains("strap run --local --root DIR"),
+        "{stderr}"
+    );
+}
+
+fn part<'a>(launch: &'a Value, name: &str) -> &'a Value {
+    launch["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no part {name} in {:#}", launch["parts"]))
+}
+
+#[test]
+fn the_boot_runs_cloud_config_and_the_report_lists_its_parts_and_changes() {
+    require_sandbox!();
+    let user = unique("d").chars().take(24).collect::<String>();
+    let config = format!(
+        "#cloud-config\nwrite_files:\n  - path: /etc/strap-e2e-app.conf\n    content: |\n      port=8080\n\
+         users:\n  - name: {user}\nruncmd:\n  - echo runcmd ran > /var/tmp/strap-e2e-runcmd\n"
+    );
+    let case = Case::new(&config);
+    let (out, report) = case.run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = launch(&report, 0);
+    assert_eq!(first["boot_status"]["status"], "done", "{first:#}");
+    assert_eq!(part(first, "config-write_files")["status"], "ran");
+    assert_eq!(part(first, "scripts_user/runcmd")["exit_code"], 0);
+    assert_eq!(part(first, "config-bootcmd")["status"], "skipped");
+    assert!(part(first, "config-bootcmd")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("bootcmd"));
+    assert_eq!(
+        change(first, "/etc/strap-e2e-app.conf").unwrap()["change"],
+        "added"
+    );
+    assert_eq!(
+        change(first, "/var/tmp/strap-e2e-runcmd").unwrap()["size"],
+        11
+    );
+    let id = first["instance_id"].as_str().unwrap();
+    assert!(change(
+        first,
+        &format!("/var/lib/strap/instances/{id}/sem/config_runcmd")
+    )
+    .is_some());
+    assert!(first["accounts"]["users_added"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from(user.clone())));
+    assert!(!Path::new("/etc/strap-e2e-app.conf").exists());
+    assert!(!std::fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .contains(&user));
+}
+
+#[test]
+fn a_relaunch_reruns_per_instance_work_and_not_per_once_work() {
+    require_sandbox!();
+    let config = "#cloud-config\nwrite_files:\n\
+        \x20 - path: /var/lib/strap/scripts/per-once/once.sh\n    permissions: '0755'\n    content: |\n      #!/bin/sh\n      echo once >> /var/tmp/strap-e2e-once\n\
+        \x20 - path: /var/lib/strap/scripts/per-instance/inst.sh\n    permissions: '0755'\n    content: |\n      #!/bin/sh\n      echo instance >> /var/tmp/strap-e2e-instance\n\
+        runcmd:\n  - echo runcmd >> /var/tmp/strap-e2e-runcmd\n";
+    let case = Case::new(config);
+    let (out, report) = case.run(&["--relaunch", "2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let launches = report["launches"].as_array().unwrap();
+    assert_eq!(launches.len(), 3);
+    let ids: Vec<&str> = launches
+        .iter()
+        .map(|l| l["instance_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2],
+        "{ids:?}"
+    );
+
+    let first = &launches[0];
+    assert_eq!(part(first, "scripts_per_once/once.sh")["status"], "ran");
+    assert_eq!(part(first, "scripts_per_instance/inst.sh")["status"], "ran");
+    assert_eq!(change(first, "/var/tmp/strap-e2e-once").unwrap()["size"], 5);
+    for (n, relaunch) in launches.iter().enumerate().skip(1) {
+        let per_once = part(relaunch, "config-scripts_per_once");
+        assert_eq!(per_once["status"], "skipped", "{relaunch:#}");
+        assert!(
+            per_once["reason"].as_str().unwrap().contains("already ran"),
+            "{per_once}"
+        );
+        assert_eq!(
+            part(relaunch, "scripts_per_instance/inst.sh")["status"],
+            "ran"
+        );
+        assert_eq!(part(relaunch, "config-runcmd")["status"], "ran");
+        // Changes are relative to the baked image: the per-once log is not touched, the
+        // per-instance and runcmd logs grow by one line each launch.
+        assert!(
+            change(relaunch, "/var/tmp/strap-e2e-once").is_none(),
+            "{relaunch:#}"
+        );
+        let inst = change(relaunch, "/var/tmp/strap-e2e-instance").unwrap();
+        assert_eq!(inst["change"], "changed");
+        assert_eq!(inst["size"], 9 * (n + 1));
+        assert_eq!(inst["old_size"], 9 * n);
+        let sem = format!("/var/lib/strap/instances/{}/sem/config_runcmd", ids[n]);
+        assert!(change(relaunch, &sem).is_some(), "{relaunch:#}");
+    }
+}
+
+#[test]
+fn without_root_it_works_through_a_user_namespace_or_says_what_is_missing() {
+    use std::os::unix::process::CommandExt;
+    require_sandbox!();
+    let case = Case::new("#!/bin/sh\necho rootless > /etc/strap-e2e-rootless\n");
+    use std::os::unix::fs::PermissionsExt;
+    for p in [
+        case.dir.path().to_path_buf(),
+        case.path("tmp"),
+        case.path("user-data"),
+    ] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let out = command("strap")
+        .arg("try")
+        .arg(case.path("user-data"))
+        .args(["--runner", "script", "--json"])
+        .env("TMPDIR", case.path("tmp"))
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["mode"], "rootless");
+        assert!(change(launch(&report, 0), "/etc/strap-e2e-rootless").is_some());
+    } else {
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("this machine cannot run a sandbox: "),
+            "{stderr}"
+        );
+        assert!(stderr.contains("strap run --local --root DIR"), "{stderr}");
+    }
+    assert!(!Path::new("/etc/strap-e2e-rootless").exists());
+    case.assert_cleaned_up();
+}
+
+#[test]
+fn the_mock_configuration_sets_the_instance_the_sandbox_pretends_to_be() {
+    require_sandbox!();
+    if !have_program("curl") {
+        eprintln!("skipping: curl is not installed (apt-get install -y curl)");
+        return;
+    }
+    let case = Case::new(
+        "#!/bin/sh\n\
+         echo \"v1=$(curl -s -o /dev/null -w '%{http_code}' http://169.254.169.254/latest/meta-data/instance-type)\"\n\
+         T=$(curl -sS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)\n\
+         echo \"type=$(curl -sS -H \"X-aws-ec2-metadata-token: $T\" http://169.254.169.254/latest/meta-data/instance-type)\"\n",
+    );
+    let config = case.path("mock.yaml");
+    std::fs::write(&config, "instance_type: m7g.large\nhttp_tokens: required\n").unwrap();
+    let (out, report) = case.run(&["--runner", "script", "--config", config.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let output = launch(&report, 0)["outcome"]["output_tail"]
+        .as_str()
+        .unwrap();
+    assert!(
+        output.contains("v1=401"),
+        "IMDSv1 refused when tokens are required: {output}"
+    );
+    assert!(output.contains("type=m7g.large"), "{output}");
+
+    // A bad configuration is an error that names the file, printed once.
+    std::fs::write(&config, "instance_typo: x\n").unwrap();
+    let out = command("strap")
+        .arg("try")
+        .arg(case.path("user-data"))
+        .args(["--runner", "script", "--config", config.to_str().unwrap()])
+        .env("TMPDIR", case.path("tmp"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("mock.yaml") && stderr.contains("instance_typo"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
+    case.assert_cleaned_up();
+}
+
+#[test]
+fn ctrl_c_tears_the_sandbox_down_and_cleans_up() {
+    use std::os::unix::process::CommandExt;
+    require_sandbox!();
+    let marker = format!("{}", 5_000_000 + std::process::id() % 1_000_000);
+    let case = Case::new(&format!(
+        "#!/bin/sh\nsleep {marker} &\necho started\nwhile true; do sleep 1; done\n"
+    ));
+    let child = command("strap")
+        .arg("try")
+        .arg(case.path("user-data"))
+        .args(["--runner", "script"])
+        .env("TMPDIR", case.path("tmp"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // Wait until the script has started: its output reaches the launch log.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let started = loop {
+        let logs = std::fs::read_dir(case.path("tmp"))
+            .unwrap()
+            .flatten()
+            .map(|work| work.path().join("launch-0.log"))
+            .any(|log| std::fs::read_to_string(log).is_ok_and(|t| t.contains("started")));
+        if logs || std::time::Instant::now() > deadline {
+            break logs;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(started, "the script never started");
+    let sandbox_pid = *children_of(child.id())
+        .first()
+        .expect("the sandbox process");
+    // Ctrl-C: SIGINT to the whole process group.
+    let pgid = format!("-{}", child.id());
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", "--", &pgid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    case.assert_cleaned_up();
+    let left = processes_with(&format!("sleep {marker}"));
+    assert!(left.is_empty(), "processes outlived the sandbox: {left:?}");
+    for parent in ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"] {
+        let Ok(entries) = std::fs::read_dir(parent) else {
+            continue;
+        };
+        let prefix = format!("strap-try-{sandbox_pid}-");
+        let left: Vec<_> = entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .collect();
+        assert!(left.is_empty(), "cgroups left behind: {left:?}");
+    }
+}
+
+/// The children of process `pid` (of all its threads).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        out.extend(
+            children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok()),
+        );
+    }
+    out
+}
