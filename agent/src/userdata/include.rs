@@ -99,7 +99,7 @@ pub enum FetchError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Path(#[from] crate::context::ContextError),
     #[error("body larger than {max} bytes")]
     TooLarge { max: usize },
