@@ -5,10 +5,17 @@
 //! header, or else the default `dict(replace)+list()+str()`. The merge is pure: it
 //! reads nodes and builds new ones, and never touches the system.
 
+use std::collections::HashMap;
+
+use super::yaml::{hash_key, KeyId};
 use super::{Node, Value};
 
-/// The mergers used when a part names none.
+/// The mergers used when a user-data part names none.
 pub const DEFAULT_MERGE_HOW: &str = "dict(replace)+list()+str()";
+
+/// The mergers used between configuration sources (`util.mergemanydict`) when a source
+/// names none: keys are added recursively, existing values are never replaced.
+pub const DEFAULT_SOURCE_MERGE_HOW: &str = "list()+dict()+str()";
 
 /// Errors from reading a part's merge settings or merging it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -75,7 +82,24 @@ pub struct Merged {
 pub fn merge_parts(parts: &[(Node, Option<String>)]) -> Result<Node, MergeError> {
     let mut buf = Node::new(Value::Map(Vec::new()));
     for (index, (part, header)) in parts.iter().enumerate() {
-        buf = merge_part(buf, index, part, header.as_deref())?;
+        buf = merge_part(buf, index, part, header.as_deref(), DEFAULT_MERGE_HOW)?;
+    }
+    Ok(buf)
+}
+
+/// Merges configuration sources, highest priority first, as cloud-init merges its
+/// system config (command line, `cloud.cfg.d/*.cfg`, `cloud.cfg`, builtins) and the
+/// user's merged cloud-config: a source's own `merge_how` applies, otherwise an earlier
+/// source's values are kept and only missing keys are added. Empty sources are skipped.
+pub fn merge_sources(sources: &[Node]) -> Result<Node, MergeError> {
+    let mut buf = Node::new(Value::Map(Vec::new()));
+    for (index, source) in sources.iter().enumerate() {
+        match &source.value {
+            Value::Map(entries) if !entries.is_empty() => {
+                buf = merge_part(buf, index, source, None, DEFAULT_SOURCE_MERGE_HOW)?;
+            }
+            _ => {}
+        }
     }
     Ok(buf)
 }
@@ -86,7 +110,13 @@ pub fn merge_all(parts: &[(Node, Option<String>)]) -> Merged {
     let mut buf = Node::new(Value::Map(Vec::new()));
     let mut skipped = Vec::new();
     for (index, (part, header)) in parts.iter().enumerate() {
-        match merge_part(buf.clone(), index, part, header.as_deref()) {
+        match merge_part(
+            buf.clone(),
+            index,
+            part,
+            header.as_deref(),
+            DEFAULT_MERGE_HOW,
+        ) {
             Ok(next) => buf = next,
             Err(e) => skipped.push(e),
         }
@@ -102,6 +132,7 @@ fn merge_part(
     index: usize,
     part: &Node,
     header: Option<&str>,
+    default: &str,
 ) -> Result<Node, MergeError> {
     let Value::Map(entries) = &part.value else {
         return Err(MergeError::NotAMapping {
@@ -121,7 +152,7 @@ fn merge_part(
     };
     specs.extend(parse_merge_how(header.unwrap_or(""), index)?);
     if specs.is_empty() {
-        specs = parse_merge_how(DEFAULT_MERGE_HOW, index)?;
+        specs = parse_merge_how(default, index)?;
     }
     let mergers = Mergers::build(&specs, index)?;
     let part = Node {
@@ -342,7 +373,7 @@ impl Mergers {
 
     fn on_dict(&self, m: &DictMerger, old: Node, new: &Node) -> Result<Node, MergeError> {
         let mark = old.mark;
-        let mut merged = match old.value {
+        let merged = match old.value {
             Value::Map(entries) => entries,
             other => return Ok(Node { value: other, mark }),
         };
@@ -352,29 +383,44 @@ impl Mergers {
                 mark,
             });
         };
+        // Slots keep Python's dict order; a deleted key leaves an empty slot.
+        let mut index: HashMap<KeyId, usize> = merged
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (k, _))| hash_key(k).map(|id| (id, i)))
+            .collect();
+        let mut slots: Vec<Option<(Node, Node)>> = merged.into_iter().map(Some).collect();
         for (k, v) in new_entries {
-            let found = merged.iter().position(|(ok, _)| same_key(ok, k));
-            match found {
-                Some(i) => {
-                    if v.is_null() && m.allow_delete {
-                        merged.remove(i);
-                        continue;
-                    }
-                    let old_v = merged[i].1.clone();
-                    merged[i].1 = if m.replace {
-                        v.clone()
-                    } else {
-                        match &v.value {
-                            Value::Seq(_) if m.recurse_array => self.merge(old_v, v)?,
-                            Value::Str(_) if m.recurse_str => self.merge(old_v, v)?,
-                            Value::Map(_) => self.merge(old_v, v)?,
-                            _ => old_v,
-                        }
-                    };
+            let found = hash_key(k).and_then(|id| index.get(&id).copied());
+            let Some(slot) = found.and_then(|i| slots.get_mut(i)) else {
+                if let Some(id) = hash_key(k) {
+                    index.insert(id, slots.len());
                 }
-                None => merged.push((k.clone(), v.clone())),
+                slots.push(Some((k.clone(), v.clone())));
+                continue;
+            };
+            let Some((old_k, old_v)) = slot.take() else {
+                continue;
+            };
+            if v.is_null() && m.allow_delete {
+                if let Some(id) = hash_key(k) {
+                    index.remove(&id);
+                }
+                continue;
             }
+            let value = if m.replace {
+                v.clone()
+            } else {
+                match &v.value {
+                    Value::Seq(_) if m.recurse_array => self.merge(old_v, v)?,
+                    Value::Str(_) if m.recurse_str => self.merge(old_v, v)?,
+                    Value::Map(_) => self.merge(old_v, v)?,
+                    _ => old_v,
+                }
+            };
+            *slot = Some((old_k, value));
         }
+        let merged: Vec<(Node, Node)> = slots.into_iter().flatten().collect();
         Ok(Node {
             value: Value::Map(merged),
             mark,
@@ -458,11 +504,6 @@ impl Mergers {
             _ => Err(self.incompatible(&old, new)),
         }
     }
-}
-
-/// Python dict key equality (`1`, `1.0` and `True` are one key).
-fn same_key(a: &Node, b: &Node) -> bool {
-    a.eq_value(b)
 }
 
 #[cfg(test)]

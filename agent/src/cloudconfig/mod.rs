@@ -4,11 +4,13 @@
 //!
 //! - [`yaml`]: the YAML 1.1 loader ([`load`], [`load_bytes`]).
 //! - [`merge`]: merging parts as cloud-init does ([`merge_parts`], [`merge_all`]).
+//! - [`schema`]: checking a config as `cloud-init schema` does ([`schema::validate`]).
 
 pub mod merge;
+pub mod schema;
 pub mod yaml;
 
-pub use merge::{merge_all, merge_parts, MergeError, Merged};
+pub use merge::{merge_all, merge_parts, merge_sources, MergeError, Merged};
 
 /// Where a node starts in its document (1-based line and column).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -154,6 +156,107 @@ impl Node {
             ),
         }
     }
+}
+
+impl Node {
+    /// The text of a mapping key as cloud-init's messages and JSON show it.
+    pub fn key_text(&self) -> String {
+        key_text(self)
+    }
+
+    /// Python's `repr()` of the value PyYAML would have built (`'text'`, `True`, `None`,
+    /// `[1, 2]`, `{'a': b'x'}`, `datetime.date(2001, 12, 14)`).
+    pub fn to_python_repr(&self) -> String {
+        match &self.value {
+            Value::Null => "None".into(),
+            Value::Bool(true) => "True".into(),
+            Value::Bool(false) => "False".into(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) if f.is_nan() => "nan".into(),
+            Value::Float(f) if f.is_infinite() => if *f > 0.0 { "inf" } else { "-inf" }.into(),
+            Value::Float(f) => format!("{f:?}"),
+            Value::Str(s) => python_str(s),
+            Value::Bytes(b) => python_bytes(b),
+            Value::Timestamp(t) => python_date(t).unwrap_or_else(|| python_str(t)),
+            Value::Seq(items) => format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(Node::to_python_repr)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Value::Map(entries) => format!(
+                "{{{}}}",
+                entries
+                    .iter()
+                    .map(|(k, v)| format!("{}: {}", k.to_python_repr(), v.to_python_repr()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+fn python_str(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::from(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+fn python_bytes(b: &[u8]) -> String {
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = format!("b{quote}");
+    for &c in b {
+        match c {
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\t' => out.push_str("\\t"),
+            b'\r' => out.push_str("\\r"),
+            c if char::from(c) == quote => {
+                out.push('\\');
+                out.push(quote);
+            }
+            0x20..=0x7e => out.push(char::from(c)),
+            c => out.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// `datetime.date(2001, 12, 14)` for a date-only timestamp.
+fn python_date(t: &str) -> Option<String> {
+    let mut parts = t.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || d.len() != 2 {
+        return None;
+    }
+    let (y, m, d): (u32, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    Some(format!("datetime.date({y}, {m}, {d})"))
 }
 
 fn key_text(node: &Node) -> String {

@@ -166,3 +166,34 @@ fn merged_nodes_keep_their_positions() {
     assert_eq!(out.get("b").unwrap().mark.line, 2);
     assert_eq!(out.get("c").unwrap().mark.line, 3);
 }
+
+#[test]
+fn sources_merge_as_mergemanydict() {
+    // cloud-init's util.mergemanydict, highest priority first.
+    let run = |docs: &[&str]| {
+        let nodes: Vec<Node> = docs.iter().map(|d| load(d).unwrap()).collect();
+        merge_sources(&nodes).unwrap().to_json().to_string()
+    };
+    assert_eq!(
+        run(&[
+            "{a: 1, l: [1], d: {x: 1}}",
+            "{a: 2, b: 3, l: [2], d: {x: 2, y: 2}}"
+        ]),
+        r#"{"a":1,"l":[1],"d":{"x":1,"y":2},"b":3}"#
+    );
+    assert_eq!(
+        run(&[
+            "{a: 1, l: [1], merge_how: 'dict(replace)+list(append)'}",
+            "{a: 2, l: [2]}"
+        ]),
+        r#"{"a":1,"l":[1]}"#
+    );
+    assert_eq!(
+        run(&[
+            "{a: 1, l: [1]}",
+            "{a: 2, l: [2], merge_how: 'dict(replace)+list(append)'}"
+        ]),
+        r#"{"a":2,"l":[2]}"#
+    );
+    assert_eq!(run(&["", "{}", "{a: 1}"]), r#"{"a":1}"#);
+}

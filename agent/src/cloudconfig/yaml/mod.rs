@@ -18,8 +18,9 @@ use resolve::Tag;
 /// the event parser refuses beyond 255 levels).
 pub const MAX_DEPTH: usize = 200;
 
-/// Most nodes one document may produce, counting every copy an alias makes. This is
-/// the bound that defeats "billion laughs" documents.
+/// Most nodes one document may produce, counting every copy an alias makes (a copied
+/// string also counts one node per 64 bytes). This is the bound that defeats "billion
+/// laughs" documents.
 pub const MAX_NODES: usize = 1_000_000;
 
 /// Loads one YAML document from bytes, decoding them as PyYAML does: a UTF-8 (or
@@ -177,13 +178,15 @@ fn tag_uri(tag: &EventTag) -> String {
     format!("{}{}", tag.handle, tag.suffix)
 }
 
-/// Counts the nodes of a tree without recursion.
+/// The weight of a tree for [`MAX_NODES`], counted without recursion.
 fn size_of(node: &Node) -> usize {
-    let mut count = 0;
+    let mut count: usize = 0;
     let mut todo = vec![node];
     while let Some(n) = todo.pop() {
-        count += 1;
+        count = count.saturating_add(1);
         match &n.value {
+            Value::Str(s) | Value::Timestamp(s) => count = count.saturating_add(s.len() / 64),
+            Value::Bytes(b) => count = count.saturating_add(b.len() / 64),
             Value::Seq(items) => todo.extend(items.iter()),
             Value::Map(entries) => {
                 for (k, v) in entries {
@@ -245,7 +248,8 @@ impl Builder {
                     self.count(1, mark)?;
                     let (node, kind) = scalar(&text, style, tag.as_ref(), mark)?;
                     if anchor > 0 {
-                        self.anchors.insert(anchor, (node.clone(), 1));
+                        let size = size_of(&node);
+                        self.anchors.insert(anchor, (node.clone(), size));
                     }
                     if let Some(done) = self.push(node, kind)? {
                         root = Some(done);
@@ -544,13 +548,18 @@ fn merge_source(value: Node) -> Result<Vec<(Node, Node)>, CloudConfigError> {
 
 /// How Python hashes a key: `1`, `1.0` and `True` are the same key.
 #[derive(Hash, PartialEq, Eq)]
-enum KeyId {
+pub(crate) enum KeyId {
     Null,
     Int(i64),
     Float(u64),
     Str(String),
     Bytes(Vec<u8>),
     Timestamp(String),
+}
+
+/// The identity of a hashable key, `None` for a list or mapping.
+pub(crate) fn hash_key(node: &Node) -> Option<KeyId> {
+    key_id(node).ok()
 }
 
 fn key_id(node: &Node) -> Result<KeyId, CloudConfigError> {

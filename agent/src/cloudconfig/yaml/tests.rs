@@ -269,6 +269,14 @@ fn billion_laughs_is_refused() {
     }
     let err = load(&doc).unwrap_err();
     assert!(matches!(err, CloudConfigError::Limit { .. }), "{err}");
+    // Few aliases of one long string are as bad as many of a short one.
+    let long = format!(
+        "a: &a '{}'\nb: [{}]\n",
+        "x".repeat(1 << 20),
+        "*a, ".repeat(100)
+    );
+    let err = load(&long).unwrap_err();
+    assert!(matches!(err, CloudConfigError::Limit { .. }), "{err}");
     // A few levels are fine.
     let small: String = doc.lines().take(3).collect::<Vec<_>>().join("\n");
     assert!(load(&small).is_ok());
@@ -289,4 +297,62 @@ fn deep_nesting_is_refused_not_overflowed() {
         block.push_str("k:\n");
     }
     assert!(load(&block).is_err());
+}
+
+/// `ts('…')` holds the timestamp as written on our side and Python's isoformat on
+/// PyYAML's: compare them as equal.
+fn without_timestamps(repr: &str) -> String {
+    let mut out = String::new();
+    let mut rest = repr;
+    while let Some(i) = rest.find("ts('") {
+        out.push_str(&rest[..i]);
+        out.push_str("TS");
+        let after = &rest[i + 4..];
+        rest = after.find("')").map_or("", |j| &after[j + 2..]);
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn generated_documents_load_as_pyyaml_does() {
+    // Documents mixing YAML 1.1's tricky scalars, with PyYAML 6.0's answer to each
+    // (`ERROR` where it refuses the document).
+    let cases = include_str!("pyyaml-cases.jsonl");
+    let mut count = 0;
+    for line in cases.lines() {
+        let case: serde_json::Value = serde_json::from_str(line).unwrap();
+        let text = case["yaml"].as_str().unwrap();
+        let want = case["pyyaml"].as_str().unwrap();
+        let got = match load(text) {
+            Ok(node) => py_repr(&node),
+            Err(_) => "ERROR".to_string(),
+        };
+        assert_eq!(
+            without_timestamps(&got),
+            without_timestamps(want),
+            "{text:?}"
+        );
+        count += 1;
+    }
+    assert_eq!(count, 400);
+}
+
+#[test]
+fn python_repr_of_values() {
+    let node = load("a: !!binary H4sIAIDb\nb: 2001-12-14\nc: [1.5, ~, 'it''s']").unwrap();
+    assert_eq!(
+        node.to_python_repr(),
+        "{'a': b'\\x1f\\x8b\\x08\\x00\\x80\\xdb', 'b': datetime.date(2001, 12, 14), 'c': [1.5, None, \"it's\"]}"
+    );
+}
+
+#[test]
+fn crlf_text_keeps_line_numbers() {
+    let node = load("a: 1\r\nb:\r\n  - x\r\n  - 0644\r\n").unwrap();
+    let items = node.get("b").unwrap().as_seq().unwrap();
+    assert_eq!(items[1].mark, Mark { line: 4, column: 5 });
+    assert_eq!(items[1].as_int(), Some(420));
+    let err = load("a: 1\r\nb: !foo x\r\n").unwrap_err();
+    assert_eq!(err.mark().line, 2);
 }

@@ -1,0 +1,358 @@
+//! The schema of the top-level keys strap checks, written from cloud-init's
+//! cloud-config schema (`schema-cloud-config-v1.json`): one definition per key, in the
+//! module that reads it.
+
+use super::eval::{Extra, Lit, Ty, S};
+
+const STR: S = S::Type(&[Ty::Str]);
+const BOOL: S = S::Type(&[Ty::Bool]);
+const INT: S = S::Type(&[Ty::Int]);
+const NULL: S = S::Type(&[Ty::Null]);
+const ARRAY: S = S::Type(&[Ty::Array]);
+
+const fn array(items: &'static S, min: usize) -> S {
+    S::Array {
+        items,
+        min,
+        max: None,
+        unique: false,
+    }
+}
+
+const fn object(props: &'static [(&'static str, S)], required: &'static [&'static str]) -> S {
+    S::Object {
+        props,
+        required,
+        extra: Extra::Deny,
+        min_props: 0,
+    }
+}
+
+const STRINGS: S = array(&STR, 0);
+const STRINGS_NONEMPTY: S = array(&STR, 1);
+
+/// `bootcmd` / `runcmd` items: a shell line, or an argv list (runcmd also allows null).
+const COMMAND: S = S::OneOf(&[array(&STR, 0), STR]);
+const COMMAND_OR_NULL: S = S::OneOf(&[array(&STR, 0), STR, NULL]);
+
+pub(crate) const BOOTCMD: S = array(&COMMAND, 1);
+pub(crate) const RUNCMD: S = array(&COMMAND_OR_NULL, 1);
+
+const ENCODINGS: &[Lit] = &[
+    Lit::Str("gz"),
+    Lit::Str("gzip"),
+    Lit::Str("gz+base64"),
+    Lit::Str("gzip+base64"),
+    Lit::Str("gz+b64"),
+    Lit::Str("gzip+b64"),
+    Lit::Str("b64"),
+    Lit::Str("base64"),
+    Lit::Str("text/plain"),
+];
+
+const WRITE_FILE: S = object(
+    &[
+        ("path", STR),
+        ("content", STR),
+        (
+            "source",
+            object(
+                &[
+                    ("uri", STR),
+                    (
+                        "headers",
+                        S::Object {
+                            props: &[],
+                            required: &[],
+                            extra: Extra::Each(&STR),
+                            min_props: 0,
+                        },
+                    ),
+                ],
+                &["uri"],
+            ),
+        ),
+        ("owner", STR),
+        ("permissions", STR),
+        ("encoding", S::Enum(ENCODINGS)),
+        ("append", BOOL),
+        ("defer", BOOL),
+    ],
+    &["path"],
+);
+
+pub(crate) const WRITE_FILES: S = array(&WRITE_FILE, 1);
+
+const USER_GROUPS: S = S::OneOf(&[
+    STR,
+    STRINGS_NONEMPTY,
+    S::Deprecated(
+        &S::Object {
+            props: &[],
+            required: &[],
+            extra: Extra::Each(&NULL),
+            min_props: 0,
+        },
+        "Use a list of group names.",
+    ),
+]);
+
+const SUDO: S = S::OneOf(&[
+    S::Type(&[Ty::Str, Ty::Null]),
+    STRINGS_NONEMPTY,
+    S::Deprecated(&BOOL, "Use null or no sudo key instead of false."),
+]);
+
+const UID: S = S::OneOf(&[INT, S::Deprecated(&STR, "Use an integer uid.")]);
+
+const fn hyphenated(inner: &'static S) -> S {
+    S::Deprecated(inner, "Use the key spelled with '_' instead of '-'.")
+}
+
+/// A user entry of `users` (and the legacy `user`).
+const USER_PROPS: &[(&str, S)] = &[
+    ("name", STR),
+    ("doas", STRINGS_NONEMPTY),
+    ("expiredate", STR),
+    ("gecos", STR),
+    ("groups", USER_GROUPS),
+    ("homedir", STR),
+    ("inactive", STR),
+    ("lock_passwd", BOOL),
+    ("lock-passwd", hyphenated(&BOOL)),
+    ("no_create_home", BOOL),
+    ("no-create-home", hyphenated(&BOOL)),
+    ("no_log_init", BOOL),
+    ("no-log-init", hyphenated(&BOOL)),
+    ("no_user_group", BOOL),
+    ("no-user-group", hyphenated(&BOOL)),
+    ("passwd", STR),
+    ("hashed_passwd", STR),
+    ("hashed-passwd", hyphenated(&STR)),
+    ("plain_text_passwd", STR),
+    ("plain-text-passwd", hyphenated(&STR)),
+    ("create_groups", BOOL),
+    ("create-groups", hyphenated(&BOOL)),
+    ("primary_group", STR),
+    ("primary-group", hyphenated(&STR)),
+    ("selinux_user", STR),
+    ("selinux-user", hyphenated(&STR)),
+    ("shell", STR),
+    ("snapuser", STR),
+    ("ssh_authorized_keys", STRINGS_NONEMPTY),
+    ("ssh-authorized-keys", hyphenated(&STRINGS_NONEMPTY)),
+    ("ssh_import_id", STRINGS_NONEMPTY),
+    ("ssh-import-id", hyphenated(&STRINGS_NONEMPTY)),
+    ("ssh_redirect_user", BOOL),
+    ("ssh-redirect-user", hyphenated(&BOOL)),
+    ("system", BOOL),
+    ("sudo", SUDO),
+    ("uid", UID),
+];
+
+const USER: S = object(USER_PROPS, &[]);
+
+pub(crate) const USERS: S = S::ByType(&[
+    (Ty::Str, S::Deprecated(&STR, "Use a list of users.")),
+    (Ty::Array, array(&S::OneOf(&[STR, STRINGS, USER]), 0)),
+    (Ty::Object, S::Deprecated(&USER, "Use a list of users.")),
+]);
+
+pub(crate) const LEGACY_USER: S = S::OneOf(&[STR, USER]);
+
+/// `groups: {name: members}`: members are a name or a list of names.
+const GROUPS_BY_NAME: S = S::Object {
+    props: &[],
+    required: &[],
+    extra: Extra::Each(&S::OneOf(&[STR, STRINGS_NONEMPTY, NULL])),
+    min_props: 0,
+};
+
+pub(crate) const GROUPS: S = S::ByType(&[
+    (Ty::Str, STR),
+    (Ty::Object, GROUPS_BY_NAME),
+    (
+        Ty::Array,
+        array(
+            &S::ByType(&[(Ty::Str, STR), (Ty::Object, GROUPS_BY_NAME)]),
+            0,
+        ),
+    ),
+]);
+
+pub(crate) const STRING: S = STR;
+pub(crate) const BOOLEAN: S = BOOL;
+pub(crate) const SSH_AUTHORIZED_KEYS: S = STRINGS_NONEMPTY;
+
+pub(crate) const MANAGE_ETC_HOSTS: S = S::OneOf(&[
+    S::Enum(&[Lit::Bool(true), Lit::Bool(false), Lit::Str("localhost")]),
+    S::Deprecated(&S::Enum(&[Lit::Str("template")]), "Use true instead."),
+]);
+
+const PACKAGE_ITEM: S = S::OneOf(&[
+    S::Array {
+        items: &STR,
+        min: 2,
+        max: Some(2),
+        unique: false,
+    },
+    STR,
+]);
+
+pub(crate) const PACKAGES: S = array(
+    &S::OneOf(&[
+        object(
+            &[
+                ("apt", array(&PACKAGE_ITEM, 0)),
+                ("snap", array(&PACKAGE_ITEM, 0)),
+            ],
+            &[],
+        ),
+        S::Array {
+            items: &STR,
+            min: 2,
+            max: Some(2),
+            unique: false,
+        },
+        STR,
+    ]),
+    1,
+);
+
+pub(crate) const DEPRECATED_APT_BOOL: S = S::Deprecated(
+    &BOOL,
+    "Use package_update, package_upgrade or package_reboot_if_required.",
+);
+
+fn is_delay(s: &str) -> bool {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub(crate) const POWER_STATE: S = object(
+    &[
+        (
+            "delay",
+            S::OneOf(&[
+                S::IntMin(0),
+                S::Deprecated(
+                    &S::Pattern(is_delay, "^\\+?[0-9]+$"),
+                    "Use now or an integer number of minutes.",
+                ),
+                S::Enum(&[Lit::Str("now")]),
+            ]),
+        ),
+        (
+            "mode",
+            S::Enum(&[Lit::Str("poweroff"), Lit::Str("reboot"), Lit::Str("halt")]),
+        ),
+        ("message", STR),
+        ("timeout", INT),
+        ("condition", S::OneOf(&[STR, BOOL, ARRAY])),
+    ],
+    &["mode"],
+);
+
+const UNIQUE_STRINGS: S = S::Array {
+    items: &STR,
+    min: 0,
+    max: None,
+    unique: true,
+};
+
+pub(crate) const NTP: S = S::ByType(&[
+    (Ty::Null, NULL),
+    (
+        Ty::Object,
+        object(
+            &[
+                ("pools", UNIQUE_STRINGS),
+                ("servers", UNIQUE_STRINGS),
+                ("peers", UNIQUE_STRINGS),
+                ("allow", UNIQUE_STRINGS),
+                ("ntp_client", STR),
+                ("enabled", BOOL),
+                (
+                    "config",
+                    S::Object {
+                        props: &[
+                            ("confpath", STR),
+                            ("check_exe", STR),
+                            ("packages", UNIQUE_STRINGS),
+                            ("service_name", STR),
+                            ("template", STR),
+                        ],
+                        required: &[],
+                        extra: Extra::Deny,
+                        min_props: 1,
+                    },
+                ),
+            ],
+            &[],
+        ),
+    ),
+]);
+
+const MERGE_SETTINGS: &[Lit] = &[
+    Lit::Str("allow_delete"),
+    Lit::Str("no_replace"),
+    Lit::Str("replace"),
+    Lit::Str("append"),
+    Lit::Str("prepend"),
+    Lit::Str("recurse_dict"),
+    Lit::Str("recurse_list"),
+    Lit::Str("recurse_array"),
+    Lit::Str("recurse_str"),
+];
+
+pub(crate) const MERGE_HOW: S = S::OneOf(&[
+    STR,
+    array(
+        &object(
+            &[
+                (
+                    "name",
+                    S::Enum(&[Lit::Str("list"), Lit::Str("dict"), Lit::Str("str")]),
+                ),
+                ("settings", array(&S::Enum(MERGE_SETTINGS), 0)),
+            ],
+            &["name", "settings"],
+        ),
+        1,
+    ),
+]);
+
+fn is_ssh_key_name(name: &str) -> bool {
+    let Some((kind, part)) = name.split_once('_') else {
+        return false;
+    };
+    matches!(kind, "dsa" | "ecdsa" | "ed25519" | "rsa")
+        && matches!(part, "public" | "private" | "certificate")
+}
+
+pub(crate) const SSH_KEYS: S = S::Object {
+    props: &[],
+    required: &[],
+    extra: Extra::Named(
+        is_ssh_key_name,
+        "^(dsa|ecdsa|ed25519|rsa)_(public|private|certificate)$",
+        &STR,
+    ),
+    min_props: 0,
+};
+
+pub(crate) const SSH_GENKEYTYPES: S = array(
+    &S::Enum(&[
+        Lit::Str("dsa"),
+        Lit::Str("ecdsa"),
+        Lit::Str("ed25519"),
+        Lit::Str("rsa"),
+    ]),
+    1,
+);
+
+pub(crate) const SSH_PUBLISH_HOSTKEYS: S =
+    object(&[("enabled", BOOL), ("blacklist", STRINGS)], &[]);
+
+/// `cloud_init_modules` and friends: a module name, or `[name, frequency, args...]`.
+pub(crate) const MODULE_LIST: S = array(&S::OneOf(&[STR, ARRAY]), 0);

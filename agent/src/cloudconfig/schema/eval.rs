@@ -1,0 +1,371 @@
+//! A small JSON-Schema (draft 4 subset) evaluator over [`Node`] trees, judging values
+//! the way cloud-init's validator does: `string` also accepts `!!binary` bytes,
+//! `integer` and `number` refuse booleans, and messages are jsonschema's wording.
+
+use super::super::{Node, Value};
+use super::Problem;
+
+/// A JSON type name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ty {
+    Str,
+    Bool,
+    Int,
+    Null,
+    Array,
+    Object,
+}
+
+impl Ty {
+    fn name(self) -> &'static str {
+        match self {
+            Ty::Str => "string",
+            Ty::Bool => "boolean",
+            Ty::Int => "integer",
+            Ty::Null => "null",
+            Ty::Array => "array",
+            Ty::Object => "object",
+        }
+    }
+
+    fn accepts(self, v: &Value) -> bool {
+        match self {
+            Ty::Str => matches!(v, Value::Str(_) | Value::Bytes(_)),
+            Ty::Bool => matches!(v, Value::Bool(_)),
+            Ty::Int => matches!(v, Value::Int(_)),
+            Ty::Null => matches!(v, Value::Null),
+            Ty::Array => matches!(v, Value::Seq(_)),
+            Ty::Object => matches!(v, Value::Map(_)),
+        }
+    }
+}
+
+/// A literal of an `enum`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Lit {
+    Str(&'static str),
+    Bool(bool),
+}
+
+impl Lit {
+    fn matches(self, v: &Value) -> bool {
+        match (self, v) {
+            (Lit::Str(a), Value::Str(b)) => a == b,
+            (Lit::Bool(a), Value::Bool(b)) => a == *b,
+            _ => false,
+        }
+    }
+    fn repr(self) -> String {
+        match self {
+            Lit::Str(s) => format!("'{s}'"),
+            Lit::Bool(true) => "True".into(),
+            Lit::Bool(false) => "False".into(),
+        }
+    }
+}
+
+/// What to do with properties an object schema does not list.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Extra {
+    /// `additionalProperties: false`.
+    Deny,
+    /// Every other property's value must match this schema (keys of any text).
+    Each(&'static S),
+    /// Other properties must have a name the checker accepts (the pattern as written
+    /// in the schema) and match the schema.
+    Named(fn(&str) -> bool, &'static str, &'static S),
+}
+
+/// A schema.
+#[derive(Debug)]
+pub(crate) enum S {
+    Type(&'static [Ty]),
+    Enum(&'static [Lit]),
+    /// A string matching a pattern (checker, the pattern as written in the schema).
+    Pattern(fn(&str) -> bool, &'static str),
+    Array {
+        items: &'static S,
+        min: usize,
+        max: Option<usize>,
+        unique: bool,
+    },
+    Object {
+        props: &'static [(&'static str, S)],
+        required: &'static [&'static str],
+        extra: Extra,
+        min_props: usize,
+    },
+    /// An integer with a minimum.
+    IntMin(i64),
+    OneOf(&'static [S]),
+    /// `type: [..]` with keywords per type: the value must have one of the types, then
+    /// match that type's schema.
+    ByType(&'static [(Ty, S)]),
+    /// Matches as the inner schema, with a deprecation warning when it does.
+    Deprecated(&'static S, &'static str),
+}
+
+/// Collects problems while walking.
+pub(crate) struct Walk<'a> {
+    pub errors: &'a mut Vec<Problem>,
+    pub warnings: &'a mut Vec<Problem>,
+}
+
+fn problem(node: &Node, path: &str, message: String) -> Problem {
+    Problem {
+        line: node.mark.line,
+        column: node.mark.column,
+        path: path.to_string(),
+        message,
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// Python's `repr()` of a node, as jsonschema quotes instances in messages.
+pub(crate) fn repr(node: &Node) -> String {
+    node.to_python_repr()
+}
+
+impl S {
+    /// Checks `node` at `path`; returns whether it is valid. Problems go to `walk`.
+    pub(crate) fn check(&self, node: &Node, path: &str, walk: &mut Walk<'_>) -> bool {
+        match self {
+            S::Type(types) => {
+                if types.iter().any(|t| t.accepts(&node.value)) {
+                    true
+                } else {
+                    let names = types
+                        .iter()
+                        .map(|t| format!("'{}'", t.name()))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    walk.errors.push(problem(
+                        node,
+                        path,
+                        format!("{} is not of type {names}", repr(node)),
+                    ));
+                    false
+                }
+            }
+            S::Enum(lits) => {
+                if lits.iter().any(|l| l.matches(&node.value)) {
+                    true
+                } else {
+                    let list = lits.iter().map(|l| l.repr()).collect::<Vec<_>>().join(", ");
+                    walk.errors.push(problem(
+                        node,
+                        path,
+                        format!("{} is not one of [{list}]", repr(node)),
+                    ));
+                    false
+                }
+            }
+            S::Pattern(f, pattern) => match &node.value {
+                Value::Str(s) if f(s) => true,
+                Value::Str(_) => {
+                    walk.errors.push(problem(
+                        node,
+                        path,
+                        format!("{} does not match '{pattern}'", repr(node)),
+                    ));
+                    false
+                }
+                _ => S::Type(&[Ty::Str]).check(node, path, walk),
+            },
+            S::IntMin(min) => {
+                if !S::Type(&[Ty::Int]).check(node, path, walk) {
+                    return false;
+                }
+                if node.as_int().is_some_and(|i| i < *min) {
+                    walk.errors.push(problem(
+                        node,
+                        path,
+                        format!("{} is less than the minimum of {min}", repr(node)),
+                    ));
+                    return false;
+                }
+                true
+            }
+            S::Array {
+                items,
+                min,
+                max,
+                unique,
+            } => {
+                let Value::Seq(list) = &node.value else {
+                    return S::Type(&[Ty::Array]).check(node, path, walk);
+                };
+                let mut ok = true;
+                if list.len() < *min {
+                    walk.errors
+                        .push(problem(node, path, format!("{} is too short", repr(node))));
+                    ok = false;
+                }
+                if max.is_some_and(|m| list.len() > m) {
+                    walk.errors
+                        .push(problem(node, path, format!("{} is too long", repr(node))));
+                    ok = false;
+                }
+                if *unique
+                    && list
+                        .iter()
+                        .enumerate()
+                        .any(|(i, a)| list[..i].iter().any(|b| a.eq_value(b)))
+                {
+                    walk.errors.push(problem(
+                        node,
+                        path,
+                        format!("{} has non-unique elements", repr(node)),
+                    ));
+                    ok = false;
+                }
+                for (i, item) in list.iter().enumerate() {
+                    ok &= items.check(item, &join(path, &i.to_string()), walk);
+                }
+                ok
+            }
+            S::Object {
+                props,
+                required,
+                extra,
+                min_props,
+            } => {
+                let Value::Map(entries) = &node.value else {
+                    return S::Type(&[Ty::Object]).check(node, path, walk);
+                };
+                let mut ok = true;
+                for name in *required {
+                    if node.get(name).is_none() {
+                        walk.errors.push(problem(
+                            node,
+                            path,
+                            format!("'{name}' is a required property"),
+                        ));
+                        ok = false;
+                    }
+                }
+                if entries.len() < *min_props {
+                    walk.errors.push(problem(
+                        node,
+                        path,
+                        format!("{} does not have enough properties", repr(node)),
+                    ));
+                    ok = false;
+                }
+                let mut unexpected = Vec::new();
+                for (k, v) in entries {
+                    let key = k.key_text();
+                    let child = join(path, &key);
+                    match props.iter().find(|(name, _)| k.as_str() == Some(name)) {
+                        Some((_, schema)) => ok &= schema.check(v, &child, walk),
+                        None => match extra {
+                            Extra::Deny => unexpected.push(repr(k)),
+                            Extra::Each(schema) => ok &= schema.check(v, &child, walk),
+                            Extra::Named(accepts, pattern, schema) => {
+                                if k.as_str().is_some_and(accepts) {
+                                    ok &= schema.check(v, &child, walk);
+                                } else {
+                                    walk.errors.push(problem(
+                                        node,
+                                        path,
+                                        format!(
+                                            "{} does not match any of the regexes: '{pattern}'",
+                                            repr(k)
+                                        ),
+                                    ));
+                                    ok = false;
+                                }
+                            }
+                        },
+                    }
+                }
+                if !unexpected.is_empty() {
+                    let verb = if unexpected.len() == 1 { "was" } else { "were" };
+                    walk.errors.push(problem(
+                        node,
+                        path,
+                        format!(
+                            "Additional properties are not allowed ({} {verb} unexpected)",
+                            unexpected.join(", ")
+                        ),
+                    ));
+                    ok = false;
+                }
+                ok
+            }
+            S::OneOf(options) => {
+                // Try each option quietly; report once if none or several match.
+                let mut matched = Vec::new();
+                for (i, option) in options.iter().enumerate() {
+                    let mut errors = Vec::new();
+                    let mut warnings = Vec::new();
+                    let mut quiet = Walk {
+                        errors: &mut errors,
+                        warnings: &mut warnings,
+                    };
+                    if option.check(node, path, &mut quiet) {
+                        matched.push((i, warnings));
+                    }
+                }
+                match matched.len() {
+                    1 => {
+                        if let Some((_, warnings)) = matched.pop() {
+                            walk.warnings.extend(warnings);
+                        }
+                        true
+                    }
+                    0 => {
+                        walk.errors.push(problem(
+                            node,
+                            path,
+                            format!("{} is not valid under any of the given schemas", repr(node)),
+                        ));
+                        false
+                    }
+                    _ => {
+                        walk.errors.push(problem(
+                            node,
+                            path,
+                            format!("{} is valid under each of the given schemas", repr(node)),
+                        ));
+                        false
+                    }
+                }
+            }
+            S::ByType(options) => match options.iter().find(|(t, _)| t.accepts(&node.value)) {
+                Some((_, schema)) => schema.check(node, path, walk),
+                None => {
+                    let names = options
+                        .iter()
+                        .map(|(t, _)| format!("'{}'", t.name()))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    walk.errors.push(problem(
+                        node,
+                        path,
+                        format!("{} is not of type {names}", repr(node)),
+                    ));
+                    false
+                }
+            },
+            S::Deprecated(inner, advice) => {
+                let ok = inner.check(node, path, walk);
+                if ok {
+                    walk.warnings.push(problem(
+                        node,
+                        path,
+                        format!("{} is deprecated. {advice}", repr(node)),
+                    ));
+                }
+                ok
+            }
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Checking a cloud-config against cloud-init's schema, as `cloud-init schema` judges it.
+//! Keys of the modules strap runs are checked for type and value ([`defs`]); keys of
+//! cloud-init modules strap does not run are accepted with a warning; keys cloud-init
+//! does not know are warned about. It only reads the tree and never fails: every finding
+//! is a [`Problem`] in the [`Report`], located by line, column and dotted path.
+
+mod defs;
+mod eval;
+
+use super::{load, Node, Value};
+use eval::{Walk, S};
+
+/// One finding: where it is and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line of the offending value (0 when it has no position).
+    pub line: usize,
+    /// 1-based column of the offending value.
+    pub column: usize,
+    /// Dotted path of the value, as cloud-init prints it: `write_files.0.permissions`.
+    pub path: String,
+    /// What is wrong, in jsonschema's words where cloud-init uses them.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    /// `path: message`, as cloud-init's `SchemaProblem.format()`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// The outcome of a validation: errors make the config invalid, warnings do not.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub errors: Vec<Problem>,
+    pub warnings: Vec<Problem>,
+}
+
+impl Report {
+    /// Whether `cloud-init schema` would print `Valid schema`.
+    pub fn is_valid(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// How strap treats a top-level key.
+enum Key {
+    /// A key of a module strap runs: checked.
+    Run(&'static S),
+    /// A key of a cloud-init module strap does not run, with a check when we have one.
+    NotRun(&'static str, Option<&'static S>),
+    /// A key of the base configuration (module lists): checked, not a module.
+    Base(&'static S),
+}
+
+/// The top-level keys strap runs, with their schema.
+const RUN: &[(&str, S)] = &[
+    ("bootcmd", defs::BOOTCMD),
+    ("runcmd", defs::RUNCMD),
+    ("write_files", defs::WRITE_FILES),
+    ("users", defs::USERS),
+    ("user", defs::LEGACY_USER),
+    ("groups", defs::GROUPS),
+    ("ssh_authorized_keys", defs::SSH_AUTHORIZED_KEYS),
+    ("hostname", defs::STRING),
+    ("fqdn", defs::STRING),
+    ("prefer_fqdn_over_hostname", defs::BOOLEAN),
+    ("preserve_hostname", defs::BOOLEAN),
+    ("create_hostname_file", defs::BOOLEAN),
+    ("manage_etc_hosts", defs::MANAGE_ETC_HOSTS),
+    ("timezone", defs::STRING),
+    ("packages", defs::PACKAGES),
+    ("package_update", defs::BOOLEAN),
+    ("package_upgrade", defs::BOOLEAN),
+    ("package_reboot_if_required", defs::BOOLEAN),
+    ("apt_update", defs::DEPRECATED_APT_BOOL),
+    ("apt_upgrade", defs::DEPRECATED_APT_BOOL),
+    ("apt_reboot_if_required", defs::DEPRECATED_APT_BOOL),
+    ("final_message", defs::STRING),
+    ("power_state", defs::POWER_STATE),
+    ("ntp", defs::NTP),
+    ("merge_how", defs::MERGE_HOW),
+    ("merge_type", defs::MERGE_HOW),
+];
+
+/// Keys of the ssh module beyond `ssh_authorized_keys`: checked, not run by strap.
+const CHECKED_NOT_RUN: &[(&str, &str, S)] = &[
+    ("ssh_keys", "cc_ssh", defs::SSH_KEYS),
+    ("ssh_deletekeys", "cc_ssh", defs::BOOLEAN),
+    ("ssh_genkeytypes", "cc_ssh", defs::SSH_GENKEYTYPES),
+    ("disable_root", "cc_ssh", defs::BOOLEAN),
+    ("disable_root_opts", "cc_ssh", defs::STRING),
+    ("allow_public_ssh_keys", "cc_ssh", defs::BOOLEAN),
+    ("ssh_quiet_keygen", "cc_ssh", defs::BOOLEAN),
+    ("ssh_publish_hostkeys", "cc_ssh", defs::SSH_PUBLISH_HOSTKEYS),
+];
+
+const BASE: &[(&str, S)] = &[
+    ("cloud_init_modules", defs::MODULE_LIST),
+    ("cloud_config_modules", defs::MODULE_LIST),
+    ("cloud_final_modules", defs::MODULE_LIST),
+];
+
+/// Top-level keys of cloud-init modules strap does not run, with their module.
+const NOT_RUN: &[(&str, &str)] = &[
+    ("ansible", "cc_ansible"),
+    ("apk_repos", "cc_apk_configure"),
+    ("apt", "cc_apt_configure"),
+    ("apt_pipelining", "cc_apt_pipelining"),
+    ("authkey_hash", "cc_ssh_authkey_fingerprints"),
+    ("autoinstall", "cc_ubuntu_autoinstall"),
+    ("byobu_by_default", "cc_byobu"),
+    ("ca-certs", "cc_ca_certs"),
+    ("ca_certs", "cc_ca_certs"),
+    ("chef", "cc_chef"),
+    ("chpasswd", "cc_set_passwords"),
+    ("device_aliases", "cc_disk_setup"),
+    ("disable_ec2_metadata", "cc_disable_ec2_metadata"),
+    ("disk_setup", "cc_disk_setup"),
+    ("drivers", "cc_ubuntu_drivers"),
+    ("fan", "cc_fan"),
+    ("fs_setup", "cc_disk_setup"),
+    ("growpart", "cc_growpart"),
+    ("grub-dpkg", "cc_grub_dpkg"),
+    ("grub_dpkg", "cc_grub_dpkg"),
+    ("keyboard", "cc_keyboard"),
+    ("landscape", "cc_landscape"),
+    ("locale", "cc_locale"),
+    ("locale_configfile", "cc_locale"),
+    ("lxd", "cc_lxd"),
+    ("manage_resolv_conf", "cc_resolv_conf"),
+    ("mcollective", "cc_mcollective"),
+    ("migrate", "cc_migrator"),
+    ("mount_default_fields", "cc_mounts"),
+    ("mounts", "cc_mounts"),
+    ("no_ssh_fingerprints", "cc_ssh_authkey_fingerprints"),
+    ("password", "cc_set_passwords"),
+    ("phone_home", "cc_phone_home"),
+    ("puppet", "cc_puppet"),
+    ("random_seed", "cc_seed_random"),
+    ("reporting", "reporting"),
+    ("resize_rootfs", "cc_resizefs"),
+    ("resolv_conf", "cc_resolv_conf"),
+    ("rh_subscription", "cc_rh_subscription"),
+    ("rpi", "cc_raspberry_pi"),
+    ("rsyslog", "cc_rsyslog"),
+    ("salt_minion", "cc_salt_minion"),
+    ("snap", "cc_snap"),
+    ("spacewalk", "cc_spacewalk"),
+    ("ssh", "cc_keys_to_console"),
+    ("ssh_fp_console_blacklist", "cc_keys_to_console"),
+    ("ssh_import_id", "cc_ssh_import_id"),
+    ("ssh_key_console_blacklist", "cc_keys_to_console"),
+    ("ssh_pwauth", "cc_set_passwords"),
+    ("swap", "cc_mounts"),
+    ("ubuntu_advantage", "cc_ubuntu_advantage"),
+    ("ubuntu_pro", "cc_ubuntu_pro"),
+    ("updates", "cc_install_hotplug"),
+    ("vendor_data", "cc_scripts_vendor"),
+    ("wireguard", "cc_wireguard"),
+    ("yum_repo_dir", "cc_yum_add_repo"),
+    ("yum_repos", "cc_yum_add_repo"),
+    ("zypper", "cc_zypper_add_repo"),
+];
+
+fn classify(key: &str) -> Option<Key> {
+    if let Some((_, s)) = RUN.iter().find(|(k, _)| *k == key) {
+        return Some(Key::Run(s));
+    }
+    if let Some((_, m, s)) = CHECKED_NOT_RUN.iter().find(|(k, _, _)| *k == key) {
+        return Some(Key::NotRun(m, Some(s)));
+    }
+    if let Some((_, s)) = BASE.iter().find(|(k, _)| *k == key) {
+        return Some(Key::Base(s));
+    }
+    NOT_RUN
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, m)| Key::NotRun(m, None))
+}
+
+/// Whether strap runs the module that reads this top-level key.
+pub fn is_run_by_strap(key: &str) -> bool {
+    matches!(classify(key), Some(Key::Run(_)))
+}
+
+/// Whether cloud-init knows this top-level key (whether or not strap runs it).
+pub fn is_known(key: &str) -> bool {
+    classify(key).is_some()
+}
+
+/// Validates a loaded cloud-config.
+pub fn validate(node: &Node) -> Report {
+    let mut report = Report::default();
+    let Value::Map(entries) = &node.value else {
+        report.errors.push(Problem {
+            line: node.mark.line,
+            column: node.mark.column,
+            path: String::new(),
+            message: format!(
+                "{} is not of type 'object'; a cloud-config must be a mapping of keys",
+                node.to_python_repr()
+            ),
+        });
+        return report;
+    };
+    let mut walk = Walk {
+        errors: &mut report.errors,
+        warnings: &mut report.warnings,
+    };
+    for (k, v) in entries {
+        let key = k.key_text();
+        let at = |message: String| Problem {
+            line: k.mark.line,
+            column: k.mark.column,
+            path: key.clone(),
+            message,
+        };
+        match k.as_str().and_then(classify) {
+            Some(Key::Run(schema)) | Some(Key::Base(schema)) => {
+                schema.check(v, &key, &mut walk);
+            }
+            Some(Key::NotRun(module, schema)) => {
+                if let Some(schema) = schema {
+                    schema.check(v, &key, &mut walk);
+                }
+                walk.warnings.push(at(format!(
+                    "accepted, not run by strap (cloud-init module {module})"
+                )));
+            }
+            None => walk.warnings.push(at(format!(
+                "Additional properties are not allowed ({} was unexpected)",
+                k.to_python_repr()
+            ))),
+        }
+    }
+    for list in [&mut report.errors, &mut report.warnings] {
+        list.sort_by(|a, b| (a.line, a.column, &a.path).cmp(&(b.line, b.column, &b.path)));
+        list.dedup();
+    }
+    report
+}
+
+/// Loads and validates a cloud-config text. YAML that does not load is one error,
+/// at its position, with the path `format-l<line>.c<column>` as cloud-init prints it.
+pub fn validate_text(text: &str) -> Report {
+    match load(text) {
+        Ok(node) => validate(&node),
+        Err(e) => {
+            let mark = e.mark();
+            Report {
+                errors: vec![Problem {
+                    line: mark.line,
+                    column: mark.column,
+                    path: format!("format-l{}.c{}", mark.line, mark.column),
+                    message: format!("File is not valid YAML. {e}"),
+                }],
+                warnings: Vec::new(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
