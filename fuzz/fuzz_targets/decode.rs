@@ -3,6 +3,7 @@
 //! a small instance-data document.
 #![no_main]
 
+use std::future::Future;
 use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 
