@@ -1,7 +1,8 @@
 //! `## template: jinja` parts (spec 1.7): the header line dropped, the rest rendered with
 //! `trim_blocks` against the instance data as cloud-init prepares it (`v1.*` copied to
-//! the top level, `_` aliases for keys holding `-` or `.`), an undefined variable
-//! rendered as `CI_MISSING_JINJA_VAR/<name>` with a warning. Pure, no I/O.
+//! the top level, `_` aliases for keys holding `-` or `.`, `base64_encoded_keys`
+//! decoded), an undefined variable rendered as `CI_MISSING_JINJA_VAR/<name>` with a
+//! warning, on a fuel budget with an output cap. Pure, no I/O.
 
 use serde_json::{Map, Value};
 
@@ -31,7 +32,9 @@ pub struct Rendered {
 /// The instance data as templates see it: `v1` keys copied to the top level and keys with
 /// `-` or `.` given an `_` alias, recursively.
 pub fn jinja_context(instance_data: &Value) -> Value {
-    let mut data = aliased(instance_data);
+    let mut data = instance_data.clone();
+    decode_base64_keys(&mut data);
+    let mut data = aliased(&data);
     if let Value::Object(top) = &mut data {
         if let Some(Value::Object(v1)) = top.get("v1").cloned() {
             for (k, v) in v1 {
@@ -40,6 +43,35 @@ pub fn jinja_context(instance_data: &Value) -> Value {
         }
     }
     data
+}
+
+/// Decode the values listed in `base64_encoded_keys` (`ds/user_data` paths), as
+/// cloud-init does before rendering.
+fn decode_base64_keys(data: &mut Value) {
+    use base64::Engine as _;
+    let keys: Vec<String> = data
+        .get("base64_encoded_keys")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    for key in keys {
+        let mut cur = Some(&mut *data);
+        for seg in key.split('/') {
+            cur = cur.and_then(|v| v.get_mut(seg));
+        }
+        if let Some(v) = cur {
+            let decoded = v
+                .as_str()
+                .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok());
+            if let Some(bytes) = decoded {
+                *v = Value::String(String::from_utf8_lossy(&bytes).into_owned());
+            }
+        }
+    }
 }
 
 fn aliased(v: &Value) -> Value {
@@ -147,6 +179,15 @@ mod tests {
         .unwrap();
         assert_eq!(out.text, "#!/bin/sh\necho i-123 i-123 host 10.0.0.1\nyes\n");
         assert!(out.missing.is_empty());
+    }
+
+    #[test]
+    fn base64_encoded_keys_are_decoded() {
+        let data = jinja_context(&json!({
+            "base64_encoded_keys": ["ds/user_data"],
+            "ds": {"user_data": "aGk="}
+        }));
+        assert_eq!(data["ds"]["user_data"], "hi");
     }
 
     #[test]
