@@ -1,9 +1,16 @@
 //! `## template: jinja` parts (spec 1.7): the header line dropped, the rest rendered with
 //! `trim_blocks` against the instance data as cloud-init prepares it (`v1.*` copied to
-//! the top level, `_` aliases for keys holding `-` or `.`), an undefined variable
-//! rendered as `CI_MISSING_JINJA_VAR/<name>` with a warning. Pure, no I/O.
+//! the top level, `_` aliases for keys holding `-` or `.`, `base64_encoded_keys`
+//! decoded), an undefined variable rendered as `CI_MISSING_JINJA_VAR/<name>` with a
+//! warning, on a fuel budget with an output cap. Pure, no I/O.
 
 use serde_json::{Map, Value};
+
+/// Instructions a template may execute before rendering stops (bounded time).
+pub const FUEL: u64 = 1_000_000;
+
+/// Largest rendered output, in bytes (bounded memory).
+pub const MAX_OUTPUT: usize = 16 << 20;
 
 /// What an undefined variable renders as, followed by its name.
 pub const MISSING_PREFIX: &str = "CI_MISSING_JINJA_VAR/";
@@ -25,7 +32,9 @@ pub struct Rendered {
 /// The instance data as templates see it: `v1` keys copied to the top level and keys with
 /// `-` or `.` given an `_` alias, recursively.
 pub fn jinja_context(instance_data: &Value) -> Value {
-    let mut data = aliased(instance_data);
+    let mut data = instance_data.clone();
+    decode_base64_keys(&mut data);
+    let mut data = aliased(&data);
     if let Value::Object(top) = &mut data {
         if let Some(Value::Object(v1)) = top.get("v1").cloned() {
             for (k, v) in v1 {
@@ -34,6 +43,35 @@ pub fn jinja_context(instance_data: &Value) -> Value {
         }
     }
     data
+}
+
+/// Decode the values listed in `base64_encoded_keys` (`ds/user_data` paths), as
+/// cloud-init does before rendering.
+fn decode_base64_keys(data: &mut Value) {
+    use base64::Engine as _;
+    let keys: Vec<String> = data
+        .get("base64_encoded_keys")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    for key in keys {
+        let mut cur = Some(&mut *data);
+        for seg in key.split('/') {
+            cur = cur.and_then(|v| v.get_mut(seg));
+        }
+        if let Some(v) = cur {
+            let decoded = v
+                .as_str()
+                .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok());
+            if let Some(bytes) = decoded {
+                *v = Value::String(String::from_utf8_lossy(&bytes).into_owned());
+            }
+        }
+    }
 }
 
 fn aliased(v: &Value) -> Value {
@@ -65,6 +103,7 @@ pub fn render(payload: &[u8], context: &Value) -> Result<Rendered, TemplateError
     let mut env = minijinja::Environment::new();
     env.set_trim_blocks(true);
     env.set_keep_trailing_newline(true);
+    env.set_fuel(Some(FUEL));
     let tmpl = env
         .template_from_str(body)
         .map_err(|e| TemplateError::Render(e.to_string()))?;
@@ -84,6 +123,11 @@ pub fn render(payload: &[u8], context: &Value) -> Result<Rendered, TemplateError
     let text = tmpl
         .render(minijinja::Value::from_serialize(&ctx))
         .map_err(|e| TemplateError::Render(e.to_string()))?;
+    if text.len() > MAX_OUTPUT {
+        return Err(TemplateError::Render(format!(
+            "output larger than {MAX_OUTPUT} bytes"
+        )));
+    }
     Ok(Rendered { text, missing })
 }
 
@@ -138,6 +182,15 @@ mod tests {
     }
 
     #[test]
+    fn base64_encoded_keys_are_decoded() {
+        let data = jinja_context(&json!({
+            "base64_encoded_keys": ["ds/user_data"],
+            "ds": {"user_data": "aGk="}
+        }));
+        assert_eq!(data["ds"]["user_data"], "hi");
+    }
+
+    #[test]
     fn undefined_variables_render_as_missing() {
         let out = render(
             b"## template: jinja\n#cloud-config\na: {{ v1.nope }}\n",
@@ -146,6 +199,21 @@ mod tests {
         .unwrap();
         assert_eq!(out.text, "#cloud-config\na: CI_MISSING_JINJA_VAR/nope\n");
         assert_eq!(out.missing, ["nope"]);
+    }
+
+    #[test]
+    fn runaway_templates_run_out_of_fuel() {
+        let t = b"## template: jinja\n{% for a in range(10000) %}{% for b in range(10000) %}x{% endfor %}{% endfor %}";
+        assert!(render(t, &json!({})).is_err());
+    }
+
+    #[test]
+    fn huge_output_is_refused() {
+        let t = b"## template: jinja\n{{ 'x' * 100000000 }}";
+        match render(t, &json!({})) {
+            Ok(r) => assert!(r.text.len() <= MAX_OUTPUT),
+            Err(e) => assert!(!e.to_string().is_empty()),
+        }
     }
 
     #[test]
