@@ -808,3 +808,51 @@ fn a_token_invalidated_mid_boot_is_refreshed() {
         .starts_with("ip-"));
     assert_eq!(fs::read_to_string(dir.path().join("ran")).unwrap(), "ok\n");
 }
+
+/// Durations (`00.01234s`, `0.12345 seconds`) and dates replaced, so output can be
+/// compared as a snapshot.
+fn filter_times(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            let words: Vec<String> = l
+                .split(' ')
+                .map(|w| {
+                    let digits = w.trim_end_matches('s');
+                    if !w.is_empty()
+                        && digits.contains('.')
+                        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+                    {
+                        "[T]".to_string()
+                    } else {
+                        w.to_string()
+                    }
+                })
+                .collect();
+            let l = words.join(" ");
+            match (l.find(" at "), l.find("+0000")) {
+                (Some(a), Some(b)) if b > a => format!("{} at [DATE]{}", &l[..a], &l[b + 5..]),
+                _ => l,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn analyze_and_console_output_snapshots() {
+    let m = Machine::new(
+        "#cloud-config\nusers: []\nbootcmd: [echo early]\nruncmd: [echo late]\nfinal_message: done\n",
+    );
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    insta::assert_snapshot!("console_output", filter_times(&filter(&stderr(&out), &m)));
+
+    let a = m.strap(&["analyze"]);
+    assert_eq!(code(&a), 0);
+    let text = filter_times(&stdout(&a));
+    // Blame lines are ordered by duration, which varies: compare them as a sorted set.
+    let (blame, rest) = text.split_once("\n\n").unwrap();
+    let mut lines: Vec<&str> = blame.lines().collect();
+    lines[1..].sort();
+    insta::assert_snapshot!("analyze_blame", format!("{}\n\n{rest}", lines.join("\n")));
+}
