@@ -856,3 +856,22 @@ fn analyze_and_console_output_snapshots() {
     lines[1..].sort();
     insta::assert_snapshot!("analyze_blame", format!("{}\n\n{rest}", lines.join("\n")));
 }
+
+#[test]
+fn mime_parts_and_jinja_templates_go_where_they_run() {
+    let mime = "Content-Type: multipart/mixed; boundary=\"XX\"\nMIME-Version: 1.0\n\n--XX\nContent-Type: text/x-shellscript-per-boot; charset=\"us-ascii\"\nContent-Disposition: attachment; filename=\"every-boot.sh\"\n\n#!/bin/sh\necho per-boot >> \"$STRAP_ROOT/ran\"\n--XX\nContent-Type: text/jinja2; charset=\"us-ascii\"\n\n## template: jinja\n#cloud-config\nusers: []\nruncmd:\n  - echo \"id {{ v1.instance_id }} in {{ v1.region }}\" >> \"$STRAP_ROOT/ran\"\n--XX--\n";
+    let mut m = Machine::new(mime);
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(m.ran(), ["per-boot", "id i-0aaaaaaaaaaaaaaa1 in eu-west-1"]);
+    assert!(m
+        .path("/var/lib/strap/scripts/per-boot/every-boot.sh")
+        .is_file());
+    m.reboot();
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(m.ran()[2..], ["per-boot"]);
+    let wait = m.strap(&["status", "--wait"]);
+    assert_eq!(code(&wait), 0);
+    assert_eq!(stdout(&wait).trim(), "status: done");
+}
