@@ -875,3 +875,32 @@ fn mime_parts_and_jinja_templates_go_where_they_run() {
     assert_eq!(code(&wait), 0);
     assert_eq!(stdout(&wait).trim(), "status: done");
 }
+
+#[test]
+fn a_full_disk_fails_the_entry_not_the_boot() {
+    let big = "x".repeat(256 * 1024);
+    let m = Machine::new(&format!(
+        "#cloud-config\nusers: []\nwrite_files:\n  - path: /srv/full/big\n    content: {big}\n  - path: /etc/small\n    content: fits\nruncmd:\n  - echo after >> \"$STRAP_ROOT/ran\"\n"
+    ));
+    let full = m.path("/srv/full");
+    fs::create_dir_all(&full).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&full)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipping: cannot mount a small tmpfs here (needs root)");
+        return;
+    }
+    let out = m.run();
+    let _ = std::process::Command::new("umount").arg(&full).status();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(m.read("/etc/small"), "fits");
+    assert_eq!(m.ran(), ["after"]);
+    let status = stdout(&m.strap(&["status", "--long"]));
+    assert!(
+        status.contains("write_files.0") && status.contains("/srv/full/big"),
+        "{status}"
+    );
+}
