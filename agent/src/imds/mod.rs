@@ -6,10 +6,14 @@
 //!
 //! - [`settings`]: endpoint, IMDSv1 policy, timeouts, from environment and profile.
 //! - [`client`]: the HTTP client, token cache and retry loop.
+//! - [`tree`]: walking a metadata tree with bounded concurrency.
 
 pub mod client;
 pub mod settings;
+pub mod tree;
 
+#[cfg(test)]
+mod mock_tests;
 #[cfg(test)]
 pub(crate) mod test_server;
 
@@ -77,6 +81,9 @@ pub enum ImdsError {
         #[source]
         source: reqwest::Error,
     },
+    /// A read of a tree walk was cancelled (the runtime is shutting down).
+    #[error("walking the metadata tree under {root} was interrupted")]
+    WalkCancelled { root: String },
     /// The call's overall deadline passed before it succeeded.
     #[error("IMDS {path} did not succeed within {deadline:?} ({attempts} attempts): the metadata service is slow or unreachable")]
     DeadlineExceeded {

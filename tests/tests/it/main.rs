@@ -4,6 +4,8 @@
 
 mod boot;
 mod cli;
+mod creds;
+mod imds_client;
 mod mock;
 mod mock_clients;
 mod sandbox;

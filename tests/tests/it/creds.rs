@@ -1,0 +1,598 @@
+//! `strap creds explain|export` end to end, and conformance with the real peers: botocore
+//! (`Session().get_credentials().method`) and the AWS CLI v2 (`aws configure
+//! export-credentials`, `aws configure list`) on the same environments. Peers that are
+//! not installed are skipped with a message.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use strap_e2e::command;
+
+/// The AWS CLI v2 (an `aws` earlier on PATH may be v1).
+const AWS_CLI: &str = "/usr/bin/aws";
+
+/// One environment: a temporary HOME with `~/.aws/{config,credentials}` and variables.
+struct Env {
+    home: tempfile::TempDir,
+    vars: Vec<(String, String)>,
+}
+
+impl Env {
+    fn new(config: Option<&str>, credentials: Option<&str>, vars: &[(&str, &str)]) -> Env {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(home.path().join(".aws")).unwrap();
+        if let Some(c) = config {
+            std::fs::write(home.path().join(".aws/config"), c).unwrap();
+        }
+        if let Some(c) = credentials {
+            std::fs::write(home.path().join(".aws/credentials"), c).unwrap();
+        }
+        let mut all = vec![
+            ("HOME".to_string(), home.path().display().to_string()),
+            ("AWS_EC2_METADATA_DISABLED".to_string(), "true".to_string()),
+            ("AWS_DEFAULT_REGION".to_string(), "us-east-1".to_string()),
+            ("PATH".to_string(), "/usr/bin:/bin".to_string()),
+        ];
+        for (k, v) in vars {
+            all.push((k.to_string(), v.to_string()));
+        }
+        Env { home, vars: all }
+    }
+
+    fn apply(&self, cmd: &mut Command) {
+        cmd.env_clear();
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+    }
+
+    fn strap(&self, args: &[&str]) -> Output {
+        let mut cmd = command("strap");
+        self.apply(&mut cmd);
+        cmd.args(args).output().unwrap()
+    }
+
+    fn home(&self) -> &Path {
+        self.home.path()
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const KEYS_FILE: &str =
+    "[default]\naws_access_key_id = AKIDCREDSFILE\naws_secret_access_key = credssecret\n";
+
+#[test]
+fn explain_names_the_winner_the_shadowed_file_and_its_line() {
+    let env = Env::new(
+        None,
+        Some(KEYS_FILE),
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI"),
+        ],
+    );
+    let out = env.strap(&["creds", "explain"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("selected: env  access_key ****************MPLE"),
+        "{text}"
+    );
+    assert!(text.contains(".aws/credentials:2"), "{text}");
+    assert!(
+        !text.contains("AKIAIOSFODNN7EXAMPLE") && !text.contains("wJalrXUtnFEMI"),
+        "{text}"
+    );
+
+    let out = env.strap(&["creds", "explain", "--json", "--profile", "default"]);
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["selected"]["method"], "shared-credentials-file");
+    assert_eq!(j["selected"]["access_key_id"], "****************FILE");
+    assert_eq!(j["providers"][0]["provider"], "env");
+    assert_eq!(j["providers"][0]["status"], "skipped");
+    // aws-sdk-rust never disables env keys: the two SDKs disagree here.
+    assert_eq!(j["sdks"]["rust"], "env");
+}
+
+#[test]
+fn export_prints_the_process_format_and_fails_like_the_cli() {
+    let env = Env::new(None, Some(KEYS_FILE), &[]);
+    let out = env.strap(&["creds", "export", "--format", "process"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "{\n  \"Version\": 1,\n  \"AccessKeyId\": \"AKIDCREDSFILE\",\n  \"SecretAccessKey\": \"credssecret\"\n}\n"
+    );
+    let out = env.strap(&["creds", "export", "--format", "env", "--profile", "nope"]);
+    assert_eq!(out.status.code(), Some(253));
+    assert!(stdout(&out).is_empty());
+    let err = stderr(&out);
+    assert!(
+        err.contains("Unable to retrieve credentials") && err.contains("(nope)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn strap_export_works_as_a_credential_process_and_loops_are_stopped() {
+    let strap = strap_e2e::bin("strap");
+    let config = format!(
+        "[profile src]\naws_access_key_id = AKIDSOURCE\naws_secret_access_key = s\n\
+         [profile viaproc]\ncredential_process = {0} creds export --profile src --format process\n\
+         [profile selfloop]\ncredential_process = {0} creds export --profile selfloop --format process\n",
+        strap.display()
+    );
+    let env = Env::new(Some(&config), None, &[]);
+    let out = env.strap(&["creds", "explain", "--json", "--profile", "viaproc"]);
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["selected"]["method"], "custom-process", "{j}");
+    assert_eq!(j["selected"]["access_key_id"], "****************URCE");
+
+    let out = env.strap(&["creds", "export", "--profile", "selfloop"]);
+    assert_eq!(out.status.code(), Some(253));
+    let err = stderr(&out);
+    assert!(
+        err.contains("infinite loop, profile cycle: selfloop -> selfloop"),
+        "{err}"
+    );
+}
+
+#[test]
+fn garbage_from_a_credential_process_names_the_command_and_line() {
+    let env = Env::new(
+        Some("[default]\ncredential_process = echo not-json\n"),
+        None,
+        &[],
+    );
+    let out = env.strap(&["creds", "export"]);
+    assert_eq!(out.status.code(), Some(253));
+    let err = stderr(&out);
+    assert!(
+        err.contains("echo not-json") && err.contains(".aws/config:2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn disallowed_container_host_stops_the_chain() {
+    let env = Env::new(
+        None,
+        None,
+        &[(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "http://10.1.2.3/creds",
+        )],
+    );
+    let out = env.strap(&["creds", "explain", "--json"]);
+    assert_eq!(out.status.code(), Some(253));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let container = j["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["provider"] == "container-role")
+        .unwrap();
+    assert_eq!(container["status"], "error");
+    assert!(container["detail"]
+        .as_str()
+        .unwrap()
+        .contains("Unsupported host '10.1.2.3'"));
+}
+
+#[test]
+fn secrets_stay_out_of_logs_at_trace_level() {
+    let env = Env::new(
+        None,
+        None,
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIDLOGTEST00001234"),
+            ("AWS_SECRET_ACCESS_KEY", "SECRETLOGVALUE"),
+            ("AWS_SESSION_TOKEN", "TOKENLOGVALUE"),
+        ],
+    );
+    let out = env.strap(&["-vvv", "creds", "explain"]);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("env"),
+        "trace logs expected on stderr"
+    );
+    for s in ["SECRETLOGVALUE", "TOKENLOGVALUE", "AKIDLOGTEST0000"] {
+        assert!(!all.contains(s), "{s} leaked: {all}");
+    }
+}
+
+// ---- conformance with botocore and the AWS CLI v2 ----
+
+fn have_botocore() -> bool {
+    Command::new("python3")
+        .args(["-c", "import botocore"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn have_cli() -> bool {
+    Path::new(AWS_CLI).exists()
+}
+
+/// botocore's `(method, access_key)` or `None` when it raises.
+fn botocore_creds(env: &Env) -> Option<(String, String)> {
+    let mut cmd = Command::new("python3");
+    env.apply(&mut cmd);
+    for k in ["PYENV_ROOT", "PYENV_VERSION", "PYTHONPATH"] {
+        if let Ok(v) = std::env::var(k) {
+            cmd.env(k, v);
+        }
+    }
+    cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
+    let out = cmd
+        .args([
+            "-c",
+            "import botocore.session as s\nc = s.Session().get_credentials()\nprint(c.method if c else 'none', c.access_key if c else '')",
+        ])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return None;
+    }
+    let text = stdout(&out);
+    let (m, k) = text.trim_end().split_once(' ')?;
+    Some((m.to_string(), k.to_string()))
+}
+
+fn cli(env: &Env, args: &[&str]) -> Output {
+    let mut cmd = Command::new(AWS_CLI);
+    env.apply(&mut cmd);
+    cmd.args(args).output().unwrap()
+}
+
+fn conformance_envs() -> Vec<(&'static str, Env)> {
+    let proc_cmd = r#"echo '{"Version": 1, "AccessKeyId": "AKIDPROC", "SecretAccessKey": "procsecret", "SessionToken": "proctoken", "Expiration": "2030-01-01T00:00:00Z"}'"#;
+    vec![
+        ("env keys", Env::new(None, None, &[("AWS_ACCESS_KEY_ID", "AKIDENV"), ("AWS_SECRET_ACCESS_KEY", "envsecret")])),
+        (
+            "legacy token first",
+            Env::new(
+                None,
+                None,
+                &[
+                    ("AWS_ACCESS_KEY_ID", "AKIDENV"),
+                    ("AWS_SECRET_ACCESS_KEY", "envsecret"),
+                    ("AWS_SESSION_TOKEN", "b"),
+                    ("AWS_SECURITY_TOKEN", "a"),
+                ],
+            ),
+        ),
+        (
+            "env expiration",
+            Env::new(
+                None,
+                None,
+                &[
+                    ("AWS_ACCESS_KEY_ID", "AKIDENV"),
+                    ("AWS_SECRET_ACCESS_KEY", "envsecret"),
+                    ("AWS_CREDENTIAL_EXPIRATION", "2030-01-01T00:00:00Z"),
+                ],
+            ),
+        ),
+        ("credentials file", Env::new(None, Some(KEYS_FILE), &[])),
+        (
+            "config file beats nothing",
+            Env::new(Some("[default]\naws_access_key_id = AKIDCONFIG\naws_secret_access_key = s\n"), None, &[]),
+        ),
+        (
+            "inline comment kept",
+            Env::new(Some("[default]\naws_access_key_id = AKIA1 # note\naws_secret_access_key = s\n"), None, &[]),
+        ),
+        (
+            "DEFAULT section inherited",
+            Env::new(
+                Some("[DEFAULT]\naws_access_key_id = AKIDDEF\naws_secret_access_key = s\n[profile dev]\nregion = us-east-1\n"),
+                None,
+                &[("AWS_PROFILE", "dev")],
+            ),
+        ),
+        (
+            "later default section wins",
+            Env::new(
+                Some("[profile default]\naws_access_key_id = AKIDB\naws_secret_access_key = s\n[default]\naws_access_key_id = AKIDA\naws_secret_access_key = s\n"),
+                None,
+                &[],
+            ),
+        ),
+        (
+            "credential_process",
+            Env::new(Some(&format!("[default]\ncredential_process = {proc_cmd}\n")), None, &[]),
+        ),
+        (
+            "credentials file beats process",
+            Env::new(Some(&format!("[default]\ncredential_process = {proc_cmd}\n")), Some(KEYS_FILE), &[]),
+        ),
+        (
+            "upper-case keys",
+            Env::new(None, Some("[default]\nAWS_ACCESS_KEY_ID = AKIDUPPER\nAWS_SECRET_ACCESS_KEY = s\n"), &[]),
+        ),
+        (
+            "AWS_PROFILE names a config profile",
+            Env::new(
+                Some("[profile dev]\naws_access_key_id = AKIDDEVCFG\naws_secret_access_key = s\n"),
+                Some(KEYS_FILE),
+                &[("AWS_PROFILE", "dev")],
+            ),
+        ),
+        ("missing profile", Env::new(None, Some(KEYS_FILE), &[("AWS_PROFILE", "nope")])),
+        ("half a key pair", Env::new(None, Some(KEYS_FILE), &[("AWS_ACCESS_KEY_ID", "AKIDHALF")])),
+        (
+            "two profile variables",
+            Env::new(
+                None,
+                Some("[a]\naws_access_key_id = AKIDA\naws_secret_access_key = s\n[b]\naws_access_key_id = AKIDB\naws_secret_access_key = s\n"),
+                &[("AWS_DEFAULT_PROFILE", "a"), ("AWS_PROFILE", "b")],
+            ),
+        ),
+        ("nothing", Env::new(None, None, &[])),
+    ]
+}
+
+#[test]
+fn same_method_and_key_as_botocore() {
+    if !have_botocore() {
+        eprintln!("skipped: botocore is not installed (pip install botocore)");
+        return;
+    }
+    for (name, env) in conformance_envs() {
+        let want = botocore_creds(&env);
+        let out = env.strap(&["creds", "explain", "--json", "--sdk", "botocore"]);
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        match want {
+            None => assert!(
+                j["selected"].is_null() && !j["error"].is_null(),
+                "{name}: botocore raised, strap gave {j}"
+            ),
+            Some((m, _)) if m == "none" => {
+                assert!(
+                    j["selected"].is_null(),
+                    "{name}: botocore found none, strap {j}"
+                )
+            }
+            Some((m, key)) => {
+                assert_eq!(j["selected"]["method"], m.as_str(), "{name}");
+                let export = env.strap(&[
+                    "creds",
+                    "export",
+                    "--sdk",
+                    "botocore",
+                    "--format",
+                    "env-no-export",
+                ]);
+                let first = stdout(&export)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                assert_eq!(first, format!("AWS_ACCESS_KEY_ID={key}"), "{name}");
+            }
+        }
+        let _ = env.home();
+    }
+}
+
+#[test]
+fn export_is_byte_for_byte_the_aws_cli_v2() {
+    if !have_cli() {
+        eprintln!("skipped: the AWS CLI v2 is not at {AWS_CLI} (apt-get install awscli)");
+        return;
+    }
+    for (i, (name, env)) in conformance_envs().into_iter().enumerate() {
+        // Every environment in the two main formats; the others on a few (the CLI is slow).
+        let formats: &[&str] = if i < 3 {
+            &[
+                "process",
+                "env",
+                "env-no-export",
+                "powershell",
+                "windows-cmd",
+            ]
+        } else {
+            &["process", "env"]
+        };
+        for format in formats.iter().copied() {
+            let theirs = cli(
+                &env,
+                &["configure", "export-credentials", "--format", format],
+            );
+            let ours = env.strap(&["creds", "export", "--format", format]);
+            assert_eq!(
+                theirs.status.success(),
+                ours.status.success(),
+                "{name} {format}: aws {} / strap {}",
+                stderr(&theirs),
+                stderr(&ours)
+            );
+            assert_eq!(stdout(&ours), stdout(&theirs), "{name} {format}");
+        }
+    }
+}
+
+#[test]
+fn configure_list_type_is_the_explained_method() {
+    if !have_cli() {
+        eprintln!("skipped: the AWS CLI v2 is not at {AWS_CLI} (apt-get install awscli)");
+        return;
+    }
+    for (name, env) in conformance_envs() {
+        let list = cli(&env, &["configure", "list"]);
+        let ours = env.strap(&["creds", "explain", "--json"]);
+        let j: serde_json::Value = serde_json::from_slice(&ours.stdout).unwrap();
+        if !list.status.success() {
+            assert!(
+                j["selected"].is_null(),
+                "{name}: aws configure list failed, strap selected {j}"
+            );
+            continue;
+        }
+        let text = stdout(&list);
+        let row = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("access_key"))
+            .unwrap_or_default();
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        if j["selected"].is_null() {
+            assert!(row.contains("<not set>"), "{name}: {row}");
+        } else {
+            assert_eq!(
+                cols.get(1).copied(),
+                j["selected"]["access_key_id"].as_str(),
+                "{name}: {row}"
+            );
+            assert_eq!(
+                cols.get(2).copied(),
+                j["selected"]["method"].as_str(),
+                "{name}: {row}"
+            );
+        }
+    }
+}
+
+// ---- network providers against the real mock and strap's own server ----
+
+#[tokio::test]
+async fn instance_profile_from_imds_mock_matches_the_aws_cli() {
+    let config = imds_mock::Config {
+        listen: "127.0.0.1:0".into(),
+        role: Some("strap-creds-role".into()),
+        ..imds_mock::Config::default()
+    };
+    let mock = imds_mock::spawn(config).await.unwrap();
+    // botocore appends paths to the endpoint as given: it must end with '/'.
+    let endpoint = format!("{}/", mock.url());
+    let mut env = Env::new(
+        None,
+        None,
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &endpoint)],
+    );
+    env.vars.retain(|(k, _)| k != "AWS_EC2_METADATA_DISABLED");
+    let ours = tokio::task::spawn_blocking({
+        let vars = env.vars.clone();
+        move || {
+            let mut cmd = command("strap");
+            cmd.env_clear()
+                .envs(vars)
+                .args(["creds", "explain", "--json"]);
+            cmd.output().unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&ours.stdout).unwrap();
+    assert_eq!(j["selected"]["method"], "iam-role", "{j}");
+    assert!(!j["selected"]["expiration"].is_null());
+    if have_cli() {
+        let vars = env.vars.clone();
+        let (theirs, ours) = tokio::task::spawn_blocking(move || {
+            let mut a = Command::new(AWS_CLI);
+            a.env_clear()
+                .envs(vars.clone())
+                .args(["configure", "export-credentials"]);
+            let mut s = command("strap");
+            s.env_clear().envs(vars).args(["creds", "export"]);
+            (a.output().unwrap(), s.output().unwrap())
+        })
+        .await
+        .unwrap();
+        assert!(theirs.status.success(), "{}", stderr(&theirs));
+        assert_eq!(stdout(&ours), stdout(&theirs));
+        // Without the trailing '/', both refuse the endpoint.
+        let mut vars = env.vars.clone();
+        vars.push(("AWS_EC2_METADATA_SERVICE_ENDPOINT".into(), mock.url()));
+        let (theirs, ours) = tokio::task::spawn_blocking(move || {
+            let mut a = Command::new(AWS_CLI);
+            a.env_clear()
+                .envs(vars.clone())
+                .args(["configure", "export-credentials"]);
+            let mut s = command("strap");
+            s.env_clear().envs(vars).args(["creds", "export"]);
+            (a.output().unwrap(), s.output().unwrap())
+        })
+        .await
+        .unwrap();
+        assert!(!theirs.status.success() && !ours.status.success());
+        assert!(
+            stderr(&ours).contains("Invalid endpoint"),
+            "{}",
+            stderr(&ours)
+        );
+    } else {
+        eprintln!("skipped the comparison: the AWS CLI v2 is not at {AWS_CLI}");
+    }
+    mock.shutdown().await;
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn creds_serve_hands_the_chain_to_container_clients() {
+    use std::io::{BufRead, BufReader};
+    let env = Env::new(
+        None,
+        None,
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIDSERVED"),
+            ("AWS_SECRET_ACCESS_KEY", "servedsecret"),
+        ],
+    );
+    let mut cmd = command("strap");
+    env.apply(&mut cmd);
+    cmd.args(["creds", "serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = Killed(cmd.spawn().unwrap());
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let mut exports = Vec::new();
+    for _ in 0..2 {
+        let line = lines.next().unwrap().unwrap();
+        let (k, v) = line.trim_start_matches("export ").split_once('=').unwrap();
+        exports.push((k.to_string(), v.trim_matches('\'').to_string()));
+    }
+    assert_eq!(exports[0].0, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    assert_eq!(exports[1].0, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    let client = Env::new(None, None, &[]);
+    let mut cmd = command("strap");
+    client.apply(&mut cmd);
+    let out = cmd
+        .envs(exports.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .args(["creds", "export", "--format", "env-no-export"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("AWS_ACCESS_KEY_ID=AKIDSERVED\nAWS_SECRET_ACCESS_KEY=servedsecret\n"),
+        "{text}"
+    );
+    // A wrong token is refused, and the chain stops there (a container provider error).
+    let mut cmd = command("strap");
+    client.apply(&mut cmd);
+    let out = cmd
+        .env(&exports[0].0, &exports[0].1)
+        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", "wrong")
+        .args(["creds", "export"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(253));
+    assert!(stderr(&out).contains("container"), "{}", stderr(&out));
+}
