@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use sha2::Digest as _;
 
-use crate::cloudconfig::{self, Node, Value};
+use crate::cloudconfig;
 use crate::context::Context;
 use crate::userdata::{self, content_type as ct, mime, DecodeOptions, Decoded, IncludeOptions};
 
@@ -275,8 +275,8 @@ pub async fn validate(args: ValidateArgs, ctx: &Context) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-/// Check every cloud-config part: YAML syntax, a mapping at the top, and the types of
-/// the well-known top-level keys. Decoding warnings become warnings on their part.
+/// Check every cloud-config part against the cloud-config schema (YAML syntax, types,
+/// values, unknown keys). Decoding warnings become warnings of the user data.
 pub fn validate_decoded(decoded: &Decoded) -> Vec<Problem> {
     let mut problems: Vec<Problem> = decoded
         .warnings
@@ -308,161 +308,18 @@ pub fn validate_decoded(decoded: &Decoded) -> Vec<Problem> {
                 continue;
             }
         };
-        let entries = match &doc.value {
-            Value::Map(entries) => entries,
-            Value::Null => {
-                problems.push(at(1, 1, "empty cloud-config".into(), false));
-                continue;
-            }
-            _ => {
-                let m = doc.mark;
-                problems.push(at(
-                    m.line,
-                    m.column,
-                    "cloud-config must be a mapping at the top level".into(),
-                    true,
-                ));
-                continue;
-            }
-        };
-        for (key, value) in entries {
-            let Some(name) = key.as_str() else {
-                problems.push(at(
-                    key.mark.line,
-                    key.mark.column,
-                    "top-level key is not a string".into(),
-                    true,
-                ));
-                continue;
-            };
-            match expected_types(name) {
-                Some(allowed) => {
-                    if !allowed.iter().any(|t| t.matches(value)) {
-                        let names: Vec<_> = allowed.iter().map(|t| t.name()).collect();
-                        problems.push(at(
-                            value.mark.line,
-                            value.mark.column,
-                            format!(
-                                "{name}: {} is not of type {}",
-                                describe(value),
-                                names.join(" or ")
-                            ),
-                            true,
-                        ));
-                    }
-                }
-                None => problems.push(at(
-                    key.mark.line,
-                    key.mark.column,
-                    format!("{name}: key not known to strap's checker (check its spelling)"),
-                    false,
-                )),
+        if doc.is_null() {
+            problems.push(at(1, 1, "empty cloud-config".into(), false));
+            continue;
+        }
+        let report = cloudconfig::schema::validate(&doc);
+        for (list, error) in [(report.errors, true), (report.warnings, false)] {
+            for p in list {
+                problems.push(at(p.line, p.column, p.to_string(), error));
             }
         }
     }
     problems
-}
-
-/// JSON-schema-like types of top-level keys.
-#[derive(Clone, Copy, Debug)]
-enum Ty {
-    Array,
-    Object,
-    String,
-    Boolean,
-    Integer,
-    Null,
-}
-
-impl Ty {
-    fn matches(self, node: &Node) -> bool {
-        matches!(
-            (self, &node.value),
-            (Ty::Array, Value::Seq(_))
-                | (Ty::Object, Value::Map(_))
-                | (Ty::String, Value::Str(_))
-                | (Ty::Boolean, Value::Bool(_))
-                | (Ty::Integer, Value::Int(_))
-                | (Ty::Null, Value::Null)
-        )
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Ty::Array => "'array'",
-            Ty::Object => "'object'",
-            Ty::String => "'string'",
-            Ty::Boolean => "'boolean'",
-            Ty::Integer => "'integer'",
-            Ty::Null => "'null'",
-        }
-    }
-}
-
-fn describe(node: &Node) -> String {
-    match &node.value {
-        Value::Str(s) => format!("'{s}'"),
-        Value::Seq(_) => "a list".into(),
-        Value::Map(_) => "a mapping".into(),
-        Value::Null => "None".into(),
-        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
-        Value::Int(i) => i.to_string(),
-        Value::Float(f) => f.to_string(),
-        other => format!("{other:?}"),
-    }
-}
-
-/// The types cloud-init's schema allows for well-known top-level keys.
-fn expected_types(key: &str) -> Option<&'static [Ty]> {
-    use Ty::*;
-    Some(match key {
-        "runcmd"
-        | "bootcmd"
-        | "packages"
-        | "write_files"
-        | "mounts"
-        | "ssh_authorized_keys"
-        | "ssh_genkeytypes"
-        | "ssh_import_id"
-        | "cloud_init_modules"
-        | "cloud_config_modules"
-        | "cloud_final_modules"
-        | "mount_default_fields"
-        | "random_seed_command" => &[Array],
-        "users" | "groups" => &[Array, String, Object],
-        "merge_how" | "merge_type" => &[Array, String],
-        "hostname" | "fqdn" | "timezone" | "final_message" | "password" | "locale_configfile" => {
-            &[String]
-        }
-        "locale" => &[String, Boolean],
-        "package_update"
-        | "package_upgrade"
-        | "package_reboot_if_required"
-        | "apt_update"
-        | "apt_upgrade"
-        | "disable_root"
-        | "preserve_hostname"
-        | "prefer_fqdn_over_hostname"
-        | "ssh_deletekeys"
-        | "ssh_quiet_keygen"
-        | "allow_public_ssh_keys"
-        | "resize_rootfs"
-        | "create_hostname_file"
-        | "disable_ec2_metadata"
-        | "apt_preserve_sources_list" => &[Boolean],
-        "ssh_pwauth" | "manage_etc_hosts" | "manage_resolv_conf" => &[Boolean, String],
-        "power_state" | "apt" | "yum_repos" | "ssh_keys" | "chpasswd" | "ca_certs" | "ca-certs"
-        | "swap" | "growpart" | "resolv_conf" | "keyboard" | "phone_home" | "rsyslog" | "ssh"
-        | "ansible" | "chef" | "puppet" | "salt_minion" | "lxd" | "wireguard" | "disk_setup"
-        | "fs_setup" | "device_aliases" | "landscape" | "mcollective" | "reporting"
-        | "ubuntu_pro" | "ubuntu_advantage" | "random_seed" | "zypper" | "apk_repos" | "snap"
-        | "rh_subscription" | "spacewalk" | "vendor_data" | "system_info" | "output" | "ntp" => {
-            &[Object, Null]
-        }
-        "launch-index" => &[Integer],
-        "byobu_by_default" | "disable_root_opts" => &[String],
-        _ => return None,
-    })
 }
 
 /// The content types `make-mime` knows, full form, sorted.

@@ -12,7 +12,7 @@ use md5::Digest as _;
 use crate::context::Context;
 
 /// How includes are fetched.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct IncludeOptions {
     /// Whether includes are fetched at all; when off, include parts are dropped with a
     /// warning.
@@ -28,6 +28,20 @@ pub struct IncludeOptions {
     pub retry_delay: Duration,
     /// Filesystem root, environment and clock for `file://` reads and the cache.
     pub context: Context,
+}
+
+impl std::fmt::Debug for IncludeOptions {
+    // The context holds the environment, which may hold secrets: it is left out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IncludeOptions")
+            .field("enabled", &self.enabled)
+            .field("cache_dir", &self.cache_dir)
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .field("retry_delay", &self.retry_delay)
+            .field("root", &self.context.root())
+            .finish()
+    }
 }
 
 impl Default for IncludeOptions {
@@ -99,7 +113,7 @@ pub enum FetchError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Path(#[from] crate::context::ContextError),
     #[error("body larger than {max} bytes")]
     TooLarge { max: usize },
@@ -243,6 +257,15 @@ mod tests {
         for (g, (url, once, line)) in got.iter().zip(want) {
             assert_eq!((g.url.as_str(), g.once, g.line), (url, once, line));
         }
+    }
+
+    #[test]
+    fn debug_leaves_the_environment_out() {
+        let opts = IncludeOptions {
+            context: Context::fixed([("AWS_SECRET_ACCESS_KEY", "s3cr3t")], "/"),
+            ..IncludeOptions::default()
+        };
+        assert!(!format!("{opts:?}").contains("s3cr3t"));
     }
 
     #[test]

@@ -46,6 +46,7 @@ mod disposition;
 pub mod include;
 pub mod mime;
 mod pipeline;
+pub mod powershell;
 pub mod template;
 
 pub use disposition::{disposition, Action, Disposition, Frequency, Stage};

@@ -5,6 +5,12 @@
 
 use serde_json::{Map, Value};
 
+/// Instructions a template may execute before rendering stops (bounded time).
+pub const FUEL: u64 = 1_000_000;
+
+/// Largest rendered output, in bytes (bounded memory).
+pub const MAX_OUTPUT: usize = 16 << 20;
+
 /// What an undefined variable renders as, followed by its name.
 pub const MISSING_PREFIX: &str = "CI_MISSING_JINJA_VAR/";
 
@@ -65,6 +71,7 @@ pub fn render(payload: &[u8], context: &Value) -> Result<Rendered, TemplateError
     let mut env = minijinja::Environment::new();
     env.set_trim_blocks(true);
     env.set_keep_trailing_newline(true);
+    env.set_fuel(Some(FUEL));
     let tmpl = env
         .template_from_str(body)
         .map_err(|e| TemplateError::Render(e.to_string()))?;
@@ -84,6 +91,11 @@ pub fn render(payload: &[u8], context: &Value) -> Result<Rendered, TemplateError
     let text = tmpl
         .render(minijinja::Value::from_serialize(&ctx))
         .map_err(|e| TemplateError::Render(e.to_string()))?;
+    if text.len() > MAX_OUTPUT {
+        return Err(TemplateError::Render(format!(
+            "output larger than {MAX_OUTPUT} bytes"
+        )));
+    }
     Ok(Rendered { text, missing })
 }
 
@@ -146,6 +158,21 @@ mod tests {
         .unwrap();
         assert_eq!(out.text, "#cloud-config\na: CI_MISSING_JINJA_VAR/nope\n");
         assert_eq!(out.missing, ["nope"]);
+    }
+
+    #[test]
+    fn runaway_templates_run_out_of_fuel() {
+        let t = b"## template: jinja\n{% for a in range(10000) %}{% for b in range(10000) %}x{% endfor %}{% endfor %}";
+        assert!(render(t, &json!({})).is_err());
+    }
+
+    #[test]
+    fn huge_output_is_refused() {
+        let t = b"## template: jinja\n{{ 'x' * 100000000 }}";
+        match render(t, &json!({})) {
+            Ok(r) => assert!(r.text.len() <= MAX_OUTPUT),
+            Err(e) => assert!(!e.to_string().is_empty()),
+        }
     }
 
     #[test]

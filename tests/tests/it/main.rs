@@ -9,3 +9,4 @@ mod imds_client;
 mod mock;
 mod mock_clients;
 mod sandbox;
+mod userdata;
