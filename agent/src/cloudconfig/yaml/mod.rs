@@ -5,6 +5,7 @@
 //! no input can make it panic, overflow the stack or exhaust memory.
 
 mod resolve;
+mod tabs;
 
 use std::collections::HashMap;
 
@@ -164,6 +165,10 @@ struct Builder {
     anchors: HashMap<usize, (Node, usize)>,
     /// Nodes produced so far, alias copies included.
     produced: usize,
+    /// Quoted and block scalars seen, for the tab check.
+    spans: Vec<tabs::Span>,
+    /// A block scalar whose end is the start of the next event.
+    open_block: Option<usize>,
 }
 
 fn error_at(mark: Mark, message: impl Into<String>) -> CloudConfigError {
@@ -202,6 +207,12 @@ fn size_of(node: &Node) -> usize {
 
 impl Builder {
     fn run(mut self, text: &str) -> Result<Node, CloudConfigError> {
+        let root = self.build(text)?;
+        tabs::check(text, &self.spans)?;
+        Ok(root)
+    }
+
+    fn build(&mut self, text: &str) -> Result<Node, CloudConfigError> {
         let mut parser = Parser::new_from_str(text);
         let mut root: Option<Node> = None;
         let mut documents = 0;
@@ -212,6 +223,12 @@ impl Builder {
                 message: e.info().to_string(),
             })?;
             let mark = mark_of(&marker);
+            if let Some(start) = self.open_block.take() {
+                self.spans.push(tabs::Span::Block {
+                    start,
+                    end: marker.index(),
+                });
+            }
             match event {
                 Event::StreamEnd => break,
                 Event::StreamStart | Event::Nothing | Event::DocumentEnd => {}
@@ -246,6 +263,18 @@ impl Builder {
                 }
                 Event::Scalar(text, style, anchor, tag) => {
                     self.count(1, mark)?;
+                    match style {
+                        TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
+                            self.spans.push(tabs::Span::Quoted {
+                                start: marker.index(),
+                                double: style == TScalarStyle::DoubleQuoted,
+                            });
+                        }
+                        TScalarStyle::Literal | TScalarStyle::Folded => {
+                            self.open_block = Some(marker.index());
+                        }
+                        TScalarStyle::Plain => {}
+                    }
                     let (node, kind) = scalar(&text, style, tag.as_ref(), mark)?;
                     if anchor > 0 {
                         let size = size_of(&node);
@@ -405,7 +434,9 @@ fn scalar(
         Some(tag) => {
             let uri = tag_uri(tag);
             if uri == "!" {
-                Tag::Str
+                // PyYAML resolves a scalar with the non-specific tag as if it were
+                // plain, even when it is quoted.
+                resolve::resolve_plain(text)
             } else {
                 Tag::from_uri(&uri).ok_or_else(|| {
                     error_at(

@@ -356,3 +356,52 @@ fn crlf_text_keeps_line_numbers() {
     let err = load("a: 1\r\nb: !foo x\r\n").unwrap_err();
     assert_eq!(err.mark().line, 2);
 }
+
+#[test]
+fn tabs_as_pyyaml() {
+    // PyYAML refuses tabs wherever its scanner looks for a token.
+    let refused = [
+        ("a: 1\t\n", 1, 5),
+        // (The parser itself refuses this one, one column further than PyYAML.)
+        ("a:\t1\n", 1, 4),
+        ("a: [1,\t2]\n", 1, 7),
+        ("a: 'x'\t\n", 1, 7),
+        ("- \tx\n", 1, 3),
+        ("a: x\t# c\n", 1, 5),
+        ("a: x y\tz\n", 1, 7),
+        ("a: 1 \t\n", 1, 6),
+        ("a: x\t\n  y\n", 1, 5),
+        ("b: |\n  ok\t\na:  \t  x\n", 3, 5),
+    ];
+    for (text, line, column) in refused {
+        match load(text) {
+            Err(CloudConfigError::Yaml {
+                line: l, column: c, ..
+            }) => {
+                assert_eq!((l, c), (line, column), "{text:?}")
+            }
+            other => panic!("{text:?} gave {other:?}"),
+        }
+    }
+    // Tabs inside quoted scalars, block scalars and comments are content.
+    let accepted = [
+        ("a: |\n  x\t\n", "{'a': 'x\\t\\n'}"),
+        ("a: 'x\ty' # c\tc\n", "{'a': 'x\\ty'}"),
+        ("a: \"x\\\"\ty\"\n", "{'a': 'x\"\\ty'}"),
+        ("# \t\na: 'it''s\t'\n", "{'a': \"it's\\t\"}"),
+        (
+            "a: >\n  x\ty\n\n  z\nb: 1\n",
+            "{'a': 'x\\ty\\nz\\n', 'b': 1}",
+        ),
+    ];
+    for (text, want) in accepted {
+        assert_eq!(loads(text), want, "{text:?}");
+    }
+}
+
+#[test]
+fn non_specific_tag_resolves_as_plain() {
+    assert_eq!(loads("a: ! 12"), "{'a': 12}");
+    assert_eq!(loads("a: ! '12'"), "{'a': 12}");
+    assert_eq!(loads("a: ! [1]"), "{'a': [1]}");
+}
