@@ -86,7 +86,7 @@ pub struct MetadataOptionsPatch {
 }
 
 /// Timing of instance-profile credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CredentialOptions {
     /// Lifetime of each credential set, seconds.
@@ -95,6 +95,9 @@ pub struct CredentialOptions {
     pub rotate_before_secs: u64,
     /// Serve `iam/security-credentials-extended/` (adds `AccountId`).
     pub extended: bool,
+    /// Answer credential requests with this error `Code` instead (HTTP 200, as EC2 does),
+    /// e.g. `AssumeRoleUnauthorizedAccess` when the role does not trust EC2.
+    pub error_code: Option<String>,
 }
 
 impl Default for CredentialOptions {
@@ -103,13 +106,14 @@ impl Default for CredentialOptions {
             lifetime_secs: DEFAULT_CREDENTIAL_LIFETIME_SECS,
             rotate_before_secs: DEFAULT_ROTATE_BEFORE_SECS,
             extended: true,
+            error_code: None,
         }
     }
 }
 
 /// The container-credentials endpoints the mock also serves: ECS (`/v2/credentials/<id>`)
 /// and EKS Pod Identity (`/v1/credentials`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ContainerOptions {
     /// The task / pod role whose credentials they serve.
@@ -156,6 +160,22 @@ pub struct Fault {
 
 fn default_error_status() -> u16 {
     503
+}
+
+/// Per-instance query throttling, as EC2 does it: over the rate, requests are dropped
+/// (the real symptom is dropped packets and timeouts, never an HTTP status).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Throttle {
+    /// Sustained requests per second.
+    pub requests_per_sec: f64,
+    /// Requests allowed in a burst above the rate.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+fn default_burst() -> u32 {
+    10
 }
 
 /// A spot interruption notice (`spot/instance-action`, `spot/termination-time`).
@@ -206,11 +226,15 @@ fn default_event_window() -> u64 {
 }
 
 /// The whole configuration. YAML keys are the field names.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     pub listen: String,
+    /// A second, IPv6 address to listen on (the `[fd00:ec2::254]` endpoint; e.g. `[::1]:0`).
+    /// Requests arriving over IPv6 are answered only while `http_protocol_ipv6` is enabled;
+    /// otherwise their connection is dropped, as the real endpoint is unreachable.
+    pub listen_ipv6: Option<String>,
     /// Where the token key (and other state that must survive a restart) lives.
     pub state_dir: Option<PathBuf>,
     /// Answer like real IMDS with `Connection: close` (set `false` for keep-alive).
@@ -276,6 +300,8 @@ pub struct Config {
     pub rebalance_delay_secs: Option<u64>,
     pub maintenance_events: Vec<EventConfig>,
     pub faults: Vec<Fault>,
+    /// Drop requests over this rate (`None`: no throttling).
+    pub throttle: Option<Throttle>,
 }
 
 impl Default for Config {
@@ -284,6 +310,7 @@ impl Default for Config {
         security_groups.insert("default".into(), "sg-0a1b2c3d4e5f60718".into());
         Self {
             listen: DEFAULT_LISTEN.into(),
+            listen_ipv6: None,
             state_dir: None,
             connection_close: true,
             http_tokens: HttpTokens::Optional,
@@ -325,7 +352,44 @@ impl Default for Config {
             rebalance_delay_secs: None,
             maintenance_events: Vec::new(),
             faults: Vec::new(),
+            throttle: None,
         }
+    }
+}
+
+// Debug output leaves out what may be secret: user data (it can hold passwords) and the
+// container authorization token.
+impl std::fmt::Debug for ContainerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerOptions")
+            .field("role", &self.role)
+            .field("credential_id", &self.credential_id)
+            .field("authorization_token", &"** redacted **")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("state_dir", &self.state_dir)
+            .field("metadata_options", &self.metadata_options())
+            .field("instance_id", &self.instance_id)
+            .field("ami_id", &self.ami_id)
+            .field("instance_type", &self.instance_type)
+            .field("region", &self.region)
+            .field("role", &self.role)
+            .field(
+                "user_data",
+                &self
+                    .user_data
+                    .as_ref()
+                    .map(|d| format!("** {} bytes redacted **", d.len())),
+            )
+            .field("user_data_file", &self.user_data_file)
+            .field("container", &self.container)
+            .finish_non_exhaustive()
     }
 }
 
@@ -386,7 +450,14 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_yaml(&text, path)
+        let mut config = Self::from_yaml(&text, path)?;
+        // A relative `user_data_file` is relative to the config file, not the caller's cwd.
+        if let (Some(file), Some(dir)) = (&config.user_data_file, path.parent()) {
+            if file.is_relative() {
+                config.user_data_file = Some(dir.join(file));
+            }
+        }
+        Ok(config)
     }
 
     /// The configuration as YAML (what `--print-config` prints).
@@ -478,6 +549,9 @@ impl Config {
         if let Some(spot) = &self.spot {
             check_spot_action(&spot.action)?;
         }
+        if let Some(t) = &self.throttle {
+            check_throttle(t)?;
+        }
         Ok(())
     }
 }
@@ -554,6 +628,18 @@ pub fn check_spot_action(action: &str) -> Result<(), ConfigError> {
         Err(invalid(
             "spot.action",
             format!("`{action}` is not terminate, stop or hibernate"),
+        ))
+    }
+}
+
+/// A throttle needs a positive rate.
+pub fn check_throttle(t: &Throttle) -> Result<(), ConfigError> {
+    if t.requests_per_sec.is_finite() && t.requests_per_sec > 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(
+            "throttle.requests_per_sec",
+            format!("{} is not a positive rate", t.requests_per_sec),
         ))
     }
 }
@@ -665,6 +751,29 @@ mod tests {
             let res = Config::from_yaml(yaml, Path::new("x")).and_then(|c| c.validate());
             assert!(res.is_err(), "{yaml} was accepted");
         }
+    }
+
+    #[test]
+    fn user_data_file_is_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ud.sh"), b"#!/bin/sh\n").unwrap();
+        let file = dir.path().join("mock.yaml");
+        std::fs::write(&file, "user_data_file: ud.sh\n").unwrap();
+        let mut c = Config::from_file(&file).unwrap();
+        c.load_user_data_file().unwrap();
+        assert_eq!(c.user_data.as_deref(), Some(&b"#!/bin/sh\n"[..]));
+    }
+
+    #[test]
+    fn debug_redacts_user_data_and_tokens() {
+        let c = Config {
+            user_data: Some(b"password: hunter2".to_vec()),
+            ..Config::default()
+        };
+        let text = format!("{c:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains(&c.container.authorization_token), "{text}");
+        assert!(text.contains("17 bytes redacted"), "{text}");
     }
 
     #[test]

@@ -108,6 +108,17 @@ fn event_window() -> u64 {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct CredentialErrorBody {
+    #[serde(default = "assume_role_unauthorized")]
+    code: String,
+}
+
+fn assume_role_unauthorized() -> String {
+    "AssumeRoleUnauthorizedAccess".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ClockBody {
     advance_secs: i64,
 }
@@ -231,6 +242,26 @@ fn route_request(
         ("DELETE", "faults") => {
             state.set_faults(Vec::new()).map_err(bad)?;
             ok(json!({ "faults": [] }))
+        }
+        ("PUT", "credential-error") => {
+            let b: CredentialErrorBody = parse(body)?;
+            state
+                .set_credential_error(Some(b.code.clone()))
+                .map_err(bad)?;
+            ok(json!({ "credential_error": b.code }))
+        }
+        ("DELETE", "credential-error") => {
+            state.set_credential_error(None).map_err(bad)?;
+            ok(json!({ "credential_error": null }))
+        }
+        ("PUT", "throttle") => {
+            let t: crate::config::Throttle = parse(body)?;
+            state.set_throttle(Some(t)).map_err(bad)?;
+            ok(json!({ "throttle": t }))
+        }
+        ("DELETE", "throttle") => {
+            state.set_throttle(None).map_err(bad)?;
+            ok(json!({ "throttle": null }))
         }
         ("POST", "clock") => {
             let b: ClockBody = parse(body)?;

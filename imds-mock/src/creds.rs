@@ -295,6 +295,20 @@ pub fn credentials_document(key: &IssuedKey, extended: bool) -> String {
     imds_json(&fields)
 }
 
+/// The error document IMDS serves (with HTTP 200) when it cannot get role credentials.
+pub fn credentials_error_document(code: &str, role_name: &str, now: DateTime<Utc>) -> String {
+    let message = if code == "AssumeRoleUnauthorizedAccess" {
+        format!("EC2 cannot assume the role {role_name}. Please see documentation at https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_switch-role-ec2.html#troubleshoot_iam-ec2_errors-info-doc.")
+    } else {
+        format!("EC2 cannot get credentials for the role {role_name}.")
+    };
+    imds_json(&[
+        ("Code", code),
+        ("Message", &message),
+        ("LastUpdated", &timestamp(now)),
+    ])
+}
+
 /// The `iam/info` document.
 pub fn info_document(profile: &Profile) -> String {
     imds_json(&[

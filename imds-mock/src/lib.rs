@@ -1,12 +1,14 @@
 //! imds-mock: a faithful EC2 instance-metadata server (IMDSv1 and IMDSv2), with the
-//! instance-profile credentials, events and control API tests need. It stands apart from
+//! instance-profile credentials, events and control API tests need, plus STS and the
+//! container-credential endpoints on the same port. It stands apart from
 //! the agent: the agent may embed it (`--local`, `try`) through [`spawn`], never the
 //! other way round.
 //!
 //! Layout: [`config`] (what to pretend), [`state`] (shared runtime state), [`tree`] (the
 //! metadata tree and listing rules), [`token`] (IMDSv2 tokens), [`creds`] (credentials and
 //! rotation), [`runtime`] (events, public IP), [`server`] (the HTTP rules, `router` and
-//! `serve`), [`control`] (the `/_mock/` API).
+//! `serve`), [`control`] (the `/_mock/` API); [`sts`], [`sigv4`], [`container`] and
+//! [`identity`] are pure modules the server calls, meeting the issuing side in [`keys`].
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod config;
@@ -49,15 +51,21 @@ pub enum MockError {
 #[derive(Debug)]
 pub struct RunningMock {
     addr: SocketAddr,
+    addr_ipv6: Option<SocketAddr>,
     state: State,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl RunningMock {
     /// The bound address (the real port when `listen` asked for port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The bound IPv6 address, when `listen_ipv6` was set.
+    pub fn addr_ipv6(&self) -> Option<SocketAddr> {
+        self.addr_ipv6
     }
 
     /// `http://HOST:PORT`, the value for `AWS_EC2_METADATA_SERVICE_ENDPOINT`.
@@ -73,12 +81,14 @@ impl RunningMock {
     /// Stop accepting, finish in-flight requests, and wait for the server to end.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            let _ = stop.send(true);
         }
-        match (&mut self.task).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "mock server ended with an error"),
-            Err(e) => tracing::warn!(error = %e, "mock server task failed"),
+        for task in std::mem::take(&mut self.tasks) {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "mock server ended with an error"),
+                Err(e) => tracing::warn!(error = %e, "mock server task failed"),
+            }
         }
     }
 }
@@ -86,38 +96,62 @@ impl RunningMock {
 impl Drop for RunningMock {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            let _ = stop.send(true);
         }
     }
 }
 
-/// Validate `config`, bind `config.listen` and serve in the background.
+async fn bind(addr: &str) -> Result<(tokio::net::TcpListener, SocketAddr), MockError> {
+    let err = |source| MockError::Bind {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(err)?;
+    let local = listener.local_addr().map_err(err)?;
+    Ok((listener, local))
+}
+
+/// Validate `config`, bind `config.listen` (and `config.listen_ipv6`) and serve in the
+/// background.
 pub async fn spawn(config: Config) -> Result<RunningMock, MockError> {
     let listen = config.listen.clone();
+    let listen_ipv6 = config.listen_ipv6.clone();
     let state = State::new(config)?;
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .map_err(|source| MockError::Bind {
-            addr: listen.clone(),
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| MockError::Bind {
-        addr: listen,
-        source,
-    })?;
-    Ok(spawn_on(listener, addr, state))
+    let (listener, addr) = bind(&listen).await?;
+    let mut mock = spawn_on(listener, addr, state);
+    if let Some(v6) = listen_ipv6 {
+        let (listener, addr) = bind(&v6).await?;
+        mock.addr_ipv6 = Some(addr);
+        mock.serve_also(listener);
+    }
+    Ok(mock)
 }
 
 /// Serve an existing state on an already bound listener in the background.
 pub fn spawn_on(listener: tokio::net::TcpListener, addr: SocketAddr, state: State) -> RunningMock {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, state.clone(), async move {
-        let _ = stopped.await;
-    }));
-    RunningMock {
+    let (stop, _) = tokio::sync::watch::channel(false);
+    let mut mock = RunningMock {
         addr,
+        addr_ipv6: None,
         state,
         stop: Some(stop),
-        task,
+        tasks: Vec::new(),
+    };
+    mock.serve_also(listener);
+    mock
+}
+
+impl RunningMock {
+    /// Serve the same state on one more listener, stopped with the others.
+    fn serve_also(&mut self, listener: tokio::net::TcpListener) {
+        let Some(stop) = &self.stop else { return };
+        let mut stopped = stop.subscribe();
+        self.tasks.push(tokio::spawn(serve(
+            listener,
+            self.state.clone(),
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        )));
     }
 }

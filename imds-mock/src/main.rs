@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Parser;
 use imds_mock::config::{Config, HttpTokens, Toggle};
 
@@ -64,6 +63,12 @@ struct Args {
     /// Keep connections open (real IMDS closes every connection)
     #[arg(long)]
     keep_alive: bool,
+    /// Also listen on this IPv6 address (answered while HttpProtocolIpv6 is enabled)
+    #[arg(long, value_name = "ADDR")]
+    listen_ipv6: Option<String>,
+    /// Enable the IPv6 endpoint (HttpProtocolIpv6=enabled)
+    #[arg(long)]
+    ipv6_endpoint: bool,
     /// Where the token key is kept so tokens survive restarts
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
@@ -136,6 +141,12 @@ fn build_config(args: &Args) -> anyhow::Result<Config> {
     if let Some(v) = args.rebalance_delay {
         config.rebalance_delay_secs = Some(v);
     }
+    if let Some(v) = &args.listen_ipv6 {
+        config.listen_ipv6 = Some(v.clone());
+    }
+    if args.ipv6_endpoint {
+        config.http_protocol_ipv6 = Toggle::Enabled;
+    }
     if args.keep_alive {
         config.connection_close = false;
     }
@@ -165,27 +176,19 @@ fn init_logging(args: &Args) {
         .init();
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
+/// Install the SIGTERM and SIGINT handlers now (before the listening line is printed, so
+/// a signal sent right after it is never lost) and return a future that resolves on either.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-    tracing::info!("shutting down");
+        tracing::info!("shutting down");
+    })
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -194,15 +197,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         print!("{}", config.to_yaml());
         return Ok(());
     }
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let addr = listener.local_addr()?;
-    let state = imds_mock::State::new(config)?;
-    println!("listening on http://{addr}");
+    let stop = shutdown_signal()?;
+    let mock = imds_mock::spawn(config).await?;
+    println!("listening on {}", mock.url());
+    if let Some(v6) = mock.addr_ipv6() {
+        println!("listening on http://{v6}");
+    }
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    imds_mock::serve(listener, state, shutdown_signal()).await?;
+    stop.await;
+    mock.shutdown().await;
     Ok(())
 }
 

@@ -12,7 +12,8 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::header::{
-    HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, SERVER,
+    HeaderName, HeaderValue, ACCEPT_RANGES, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE,
+    LAST_MODIFIED, SERVER,
 };
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -23,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 
 use crate::config::{HttpTokens, MAX_TOKEN_TTL};
-use crate::creds::{credentials_document, Delivery};
+use crate::creds::{credentials_document, credentials_error_document, Delivery};
 use crate::state::{Count, State};
 use crate::tree::{Dynamic, Found, SignatureKind, VERSIONS};
 use crate::{container, sigv4, sts};
@@ -46,6 +47,10 @@ pub type ResponseBody = Full<Bytes>;
 /// Set on the token response: send it with this IP TTL (`HttpPutResponseHopLimit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HopLimit(pub u8);
+
+/// Set by [`serve`] on each request: the local address the connection arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalAddr(pub std::net::SocketAddr);
 
 /// The router decided not to answer: the connection is dropped (an injected fault).
 #[derive(Debug, Clone, Copy, thiserror::Error)]
@@ -129,6 +134,14 @@ where
 {
     state.count(Count::Total);
     let path = req.uri().path();
+    // With HttpProtocolIpv6 disabled the IPv6 endpoint does not exist: nothing answers.
+    let over_ipv6 = req
+        .extensions()
+        .get::<LocalAddr>()
+        .is_some_and(|a| a.0.is_ipv6());
+    if over_ipv6 && !state.options().http_protocol_ipv6.is_enabled() {
+        return Err(Dropped);
+    }
     if let Some(fault) = state.fault_for(path) {
         if fault.latency_ms > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(fault.latency_ms)).await;
@@ -150,6 +163,10 @@ where
                 StatusCode::from_u16(fault.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             return Ok(error_page(status));
         }
+    }
+    if state.throttled() {
+        state.count(Count::Fault);
+        return Err(Dropped);
     }
     if let Some(endpoint) = container::endpoint_for(path) {
         return Ok(container_answer(state, endpoint, &req));
@@ -208,7 +225,8 @@ where
         Delivery::V2 => Count::ImdsV2,
     });
 
-    let mut resp = match state.tree().resolve(path) {
+    let tree = state.tree();
+    let mut resp = match tree.resolve(path) {
         None => error_page(StatusCode::NOT_FOUND),
         Some(Found::Text(body)) => respond(StatusCode::OK, Some("text/plain"), body),
         Some(Found::UserData(body)) => {
@@ -216,9 +234,18 @@ where
         }
         Some(Found::Dynamic(d)) => dynamic(state, d, delivery, path),
     };
+    let h = resp.headers_mut();
     if let Some(left) = remaining {
-        resp.headers_mut()
-            .insert(TTL_HEADER_NAME.clone(), HeaderValue::from(left));
+        h.insert(TTL_HEADER_NAME.clone(), HeaderValue::from(left));
+    }
+    if resp.status() == StatusCode::OK {
+        // As captured from EC2: `none` with a token, `bytes` without.
+        let ranges = if remaining.is_some() { "none" } else { "bytes" };
+        let h = resp.headers_mut();
+        h.insert(ACCEPT_RANGES, HeaderValue::from_static(ranges));
+        if let Ok(v) = HeaderValue::from_str(&tree.last_modified) {
+            h.insert(LAST_MODIFIED, v);
+        }
     }
     Ok(resp)
 }
@@ -227,6 +254,10 @@ fn dynamic(state: &State, d: Dynamic, delivery: Delivery, path: &str) -> Respons
     let text = |body: String| respond(StatusCode::OK, Some("text/plain"), body);
     match d {
         Dynamic::RoleCredentials { extended } => {
+            if let Some(code) = state.credential_error() {
+                let role = state.config().role.unwrap_or_default();
+                return text(credentials_error_document(&code, &role, state.now()));
+            }
             let expired = state.fault_for(path).is_some_and(|f| f.expired_credentials);
             let key = if expired {
                 state.expired_credentials()
@@ -438,12 +469,16 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let local = stream.local_addr().ok();
                 let default_ttl = stream.ttl().unwrap_or(64);
                 let wanted = Arc::new(AtomicU32::new(default_ttl));
                 let io = TokioIo::new(TtlStream { inner: stream, wanted: Arc::clone(&wanted), current: default_ttl });
                 let state = state.clone();
-                let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
                     let state = state.clone();
+                    if let Some(local) = local {
+                        req.extensions_mut().insert(LocalAddr(local));
+                    }
                     let wanted = Arc::clone(&wanted);
                     async move {
                         let method = req.method().clone();

@@ -79,6 +79,8 @@ struct Inner {
     counters: Counters,
     tree_options: RwLock<TreeOptions>,
     signer: LazyIdentitySigner,
+    /// Token bucket for throttling: (tokens left, when last refilled).
+    bucket: Mutex<(f64, std::time::Instant)>,
     /// The last identity document signed and its signatures (signing is RSA: not per request).
     signatures: Mutex<Option<(String, IdentitySignatures)>>,
 }
@@ -143,6 +145,7 @@ impl State {
         Self(Arc::new(Inner {
             signer,
             signatures: Mutex::new(None),
+            bucket: Mutex::new((f64::MAX, std::time::Instant::now())),
             shared: RwLock::new(Shared { config, runtime }),
             creds: Mutex::new(creds),
             tree: RwLock::new(None),
@@ -209,6 +212,40 @@ impl State {
             .iter()
             .find(|f| path.starts_with(&f.path))
             .cloned()
+    }
+
+    /// Whether this request is over the throttle rate (and must be dropped).
+    pub fn throttled(&self) -> bool {
+        let Some(t) = read(&self.0.shared).config.throttle else {
+            return false;
+        };
+        let mut bucket = lock(&self.0.bucket);
+        let now = std::time::Instant::now();
+        let capacity = f64::from(t.burst.max(1));
+        let refill = now.duration_since(bucket.1).as_secs_f64() * t.requests_per_sec;
+        bucket.0 = (bucket.0.min(capacity) + refill).min(capacity);
+        bucket.1 = now;
+        if bucket.0 >= 1.0 {
+            bucket.0 -= 1.0;
+            false
+        } else {
+            true
+        }
+    }
+
+    /// Set or clear throttling.
+    pub fn set_throttle(
+        &self,
+        throttle: Option<crate::config::Throttle>,
+    ) -> Result<(), StateError> {
+        if let Some(t) = &throttle {
+            crate::config::check_throttle(t)?;
+        }
+        *lock(&self.0.bucket) = (f64::MAX, std::time::Instant::now());
+        self.mutate(|s| {
+            s.config.throttle = throttle;
+            Ok(())
+        })
     }
 
     /// The metadata tree as of now (cached until something changes).
@@ -320,6 +357,19 @@ impl State {
     /// The PEM certificate that verifies the identity signatures.
     pub fn identity_certificate(&self) -> Result<String, String> {
         Ok(self.0.signer.get()?.certificate_pem().to_string())
+    }
+
+    /// The error code credential requests answer with, if one is set.
+    pub fn credential_error(&self) -> Option<String> {
+        read(&self.0.shared).config.credentials.error_code.clone()
+    }
+
+    /// Make credential requests answer with an error document (`None` clears it).
+    pub fn set_credential_error(&self, code: Option<String>) -> Result<(), StateError> {
+        self.mutate(|s| {
+            s.config.credentials.error_code = code;
+            Ok(())
+        })
     }
 
     /// Whether `iam/security-credentials-extended/` is served.

@@ -2,7 +2,7 @@
 //! a request path against it with IMDS's listing rules (children newline-separated, no
 //! trailing newline, `/` after sub-trees; directories and leaves both answer with or
 //! without a trailing slash; `public-keys/` lists `0=name`). Credentials are resolved by
-//! the caller ([`Found::Credentials`]) because they depend on the request and rotate.
+//! the caller ([`Found::Dynamic`]) because they depend on the request and rotate.
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -94,6 +94,8 @@ pub struct Tree {
     root: Node,
     /// Rebuild once the clock reaches this (a scheduled notice appears).
     pub valid_until: Option<DateTime<Utc>>,
+    /// `Last-Modified` of metadata answers: when the instance launched (HTTP date).
+    pub last_modified: String,
 }
 
 fn leaf(v: impl Into<String>) -> Node {
@@ -202,6 +204,10 @@ impl Tree {
         Self {
             root: dir(top),
             valid_until: rt.next_change(now),
+            last_modified: rt
+                .launch_time
+                .format("%a, %d %b %Y %H:%M:%S GMT")
+                .to_string(),
         }
     }
 

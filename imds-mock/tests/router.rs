@@ -105,6 +105,8 @@ async fn get_with_valid_token_is_200_with_remaining_ttl() {
     assert_eq!(r.header("content-type"), Some("text/plain"));
     assert_eq!(r.header("server"), Some("EC2ws"));
     assert_eq!(r.header(TTL_HEADER), Some("21600"));
+    assert_eq!(r.header("accept-ranges"), Some("none"));
+    assert!(r.header("last-modified").unwrap().ends_with(" GMT"));
     s.advance_clock(100);
     let r = call(
         &s,
@@ -122,6 +124,7 @@ async fn get_without_token_in_optional_mode_is_200_and_counted_as_v1() {
     let r = call(&s, "GET", "/latest/meta-data/instance-id", &[]).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header(TTL_HEADER), None);
+    assert_eq!(r.header("accept-ranges"), Some("bytes"));
     assert_eq!(s.counts().imdsv1, 1);
     assert_eq!(s.counts().imdsv2, 0);
 }
@@ -269,6 +272,20 @@ async fn disabled_endpoint_is_403_everywhere() {
         let r = call(&s, method, path, &[(TTL_HEADER, "60")]).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}");
     }
+    // The control API still works, and turning the endpoint back on restores service.
+    let r = call_body(
+        &s,
+        "PUT",
+        "/_mock/metadata-options",
+        &[],
+        br#"{"http_endpoint": "enabled"}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        call(&s, "GET", "/latest/meta-data/", &[]).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -930,4 +947,155 @@ async fn container_endpoints() {
         "same container role, same current key"
     );
     assert_eq!(v2["AccountId"], "123456789012");
+}
+
+async fn caller_identity(s: &State, key: &imds_mock::keys::IssuedKey) -> (StatusCode, String) {
+    let mut req = Request::post("/")
+        .header("host", "127.0.0.1")
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
+        .body(b"Action=GetCallerIdentity&Version=2011-06-15".to_vec())
+        .unwrap();
+    imds_mock::sigv4::sign_request(&mut req, key, "us-east-1", "sts", s.now());
+    let (parts, body) = req.into_parts();
+    let resp = router(
+        s.clone(),
+        Request::from_parts(parts, Full::new(Bytes::from(body))),
+    )
+    .await
+    .unwrap();
+    let status = resp.status();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn rotated_keys_stay_valid_at_sts_until_they_expire() {
+    let s = state(Config {
+        role: Some("web".into()),
+        ..Config::default()
+    });
+    let path = "/latest/meta-data/iam/security-credentials/web";
+    let t = token(&s, "21600").await;
+    let first: serde_json::Value = serde_json::from_slice(
+        &call(&s, "GET", path, &[("x-aws-ec2-metadata-token", &t)])
+            .await
+            .body,
+    )
+    .unwrap();
+    let old =
+        imds_mock::keys::KeyStore::lookup(&s, first["AccessKeyId"].as_str().unwrap()).unwrap();
+
+    // Five hours on: inside the rotation window (1 h before the 6 h expiry).
+    call_body(
+        &s,
+        "POST",
+        "/_mock/clock",
+        &[],
+        br#"{"advance_secs": 18000}"#,
+    )
+    .await;
+    let t = token(&s, "21600").await;
+    let second: serde_json::Value = serde_json::from_slice(
+        &call(&s, "GET", path, &[("x-aws-ec2-metadata-token", &t)])
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_ne!(first["AccessKeyId"], second["AccessKeyId"], "rotated");
+    let (status, xml) = caller_identity(&s, &old).await;
+    assert_eq!(status, StatusCode::OK, "old key still valid: {xml}");
+
+    // Past the old key's expiry: STS refuses it, the new one works.
+    call_body(
+        &s,
+        "POST",
+        "/_mock/clock",
+        &[],
+        br#"{"advance_secs": 3601}"#,
+    )
+    .await;
+    let (status, xml) = caller_identity(&s, &old).await;
+    assert_ne!(status, StatusCode::OK);
+    assert!(xml.contains("ExpiredToken"), "{xml}");
+    let new =
+        imds_mock::keys::KeyStore::lookup(&s, second["AccessKeyId"].as_str().unwrap()).unwrap();
+    assert_eq!(caller_identity(&s, &new).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn throttling_drops_requests_over_the_burst() {
+    let s = state(Config::default());
+    let r = call_body(
+        &s,
+        "PUT",
+        "/_mock/throttle",
+        &[],
+        br#"{"requests_per_sec": 0.001, "burst": 3}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let mut answered = 0;
+    let mut dropped = 0;
+    for _ in 0..5 {
+        let req = Request::get("/latest/meta-data/")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        match router(s.clone(), req).await {
+            Ok(_) => answered += 1,
+            Err(_) => dropped += 1,
+        }
+    }
+    assert_eq!((answered, dropped), (3, 2));
+    assert_eq!(
+        call(&s, "DELETE", "/_mock/throttle", &[]).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&s, "GET", "/latest/meta-data/", &[]).await.status,
+        StatusCode::OK
+    );
+    let r = call_body(
+        &s,
+        "PUT",
+        "/_mock/throttle",
+        &[],
+        br#"{"requests_per_sec": 0}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn credential_error_document_is_served_with_200() {
+    let s = state(Config {
+        role: Some("web".into()),
+        ..Config::default()
+    });
+    let r = call_body(&s, "PUT", "/_mock/credential-error", &[], b"{}").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = call(
+        &s,
+        "GET",
+        "/latest/meta-data/iam/security-credentials/web",
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["Code"], "AssumeRoleUnauthorizedAccess");
+    assert!(v["Message"].as_str().unwrap().contains("web"));
+    assert!(v.get("AccessKeyId").is_none());
+    call(&s, "DELETE", "/_mock/credential-error", &[]).await;
+    let r = call(
+        &s,
+        "GET",
+        "/latest/meta-data/iam/security-credentials/web",
+        &[],
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["Code"], "Success");
 }

@@ -194,3 +194,69 @@ async fn keep_alive_when_configured() {
     }
     mock.shutdown().await;
 }
+
+#[tokio::test]
+async fn ipv6_endpoint_answers_only_when_enabled() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipping: no IPv6 loopback on this machine");
+        return;
+    }
+    let mock = imds_mock::spawn(Config {
+        listen_ipv6: Some("[::1]:0".into()),
+        ..config()
+    })
+    .await
+    .unwrap();
+    let v6 = mock.addr_ipv6().unwrap();
+    assert!(v6.is_ipv6());
+    let resp = raw(
+        v6,
+        b"GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert!(resp.is_empty(), "disabled IPv6 endpoint answered: {resp}");
+    get_ok(mock.addr()).await;
+    mock.state()
+        .modify_options(imds_mock::config::MetadataOptionsPatch {
+            http_protocol_ipv6: Some(imds_mock::Toggle::Enabled),
+            ..Default::default()
+        })
+        .unwrap();
+    let resp = raw(
+        v6,
+        b"GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    mock.shutdown().await;
+    assert!(
+        TcpStream::connect(v6).await.is_err(),
+        "IPv6 listener still open"
+    );
+}
+
+#[tokio::test]
+async fn dropped_connection_fault_closes_without_an_answer() {
+    let mock = imds_mock::spawn(Config {
+        faults: vec![imds_mock::config::Fault {
+            path: "/latest/meta-data/placement".into(),
+            latency_ms: 0,
+            error_rate: 0.0,
+            error_status: 503,
+            drop_rate: 1.0,
+            expired_credentials: false,
+        }],
+        ..config()
+    })
+    .await
+    .unwrap();
+    let resp = raw(
+        mock.addr(),
+        b"GET /latest/meta-data/placement/region HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert!(resp.is_empty(), "answered: {resp}");
+    get_ok(mock.addr()).await;
+    assert_eq!(mock.state().counts().faults, 1);
+    mock.shutdown().await;
+}

@@ -36,9 +36,9 @@ fn http(addr: &str, request: &str) -> String {
     out
 }
 
-fn sigterm(child: &Child) {
+fn signal(child: &Child, sig: &str) {
     let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([sig, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -55,7 +55,7 @@ fn mock_prints_listening_line_and_serves() {
     );
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     assert!(resp.ends_with("\r\n\r\nweb-role"), "{resp}");
-    sigterm(&child);
+    signal(&child, "-TERM");
     let status = child.wait().unwrap();
     assert!(status.success(), "exit after SIGTERM: {status:?}");
     let mut err = String::new();
@@ -76,8 +76,21 @@ fn mock_required_mode_refuses_v1() {
     let (mut child, addr) = start(&["--imdsv2", "required"]);
     let resp = http(&addr, "GET /latest/meta-data/ HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
-    sigterm(&child);
+    signal(&child, "-TERM");
     assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn mock_stops_on_ctrl_c() {
+    let (mut child, addr) = start(&[]);
+    let resp = http(
+        &addr,
+        "GET /latest/meta-data/ami-id HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    signal(&child, "-INT");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit after SIGINT: {status:?}");
 }
 
 #[test]
@@ -193,141 +206,8 @@ fn mock_example_configs_are_valid() {
     assert!(seen >= 2, "expected sample configs in {}", dir.display());
 }
 
-// ---- real clients against the mock
-
-/// aws-config (Rust SDK) reads region and instance-profile credentials over IMDSv2 from
-/// the mock, then calls the mock's STS with them.
-#[tokio::test]
-async fn mock_serves_aws_sdk_rust_imds_and_sts() {
-    use aws_credential_types::provider::ProvideCredentials;
-    let mock = imds_mock::spawn(imds_mock::Config {
-        listen: "127.0.0.1:0".into(),
-        role: Some("web-role".into()),
-        http_tokens: imds_mock::HttpTokens::Required,
-        ..imds_mock::Config::default()
-    })
-    .await
-    .unwrap();
-    let client = aws_config::imds::Client::builder()
-        .endpoint(mock.url())
-        .unwrap()
-        .build();
-    let region = client
-        .get("/latest/meta-data/placement/region")
-        .await
-        .unwrap();
-    assert_eq!(region.as_ref(), "us-east-1");
-
-    let provider = aws_config::imds::credentials::ImdsCredentialsProvider::builder()
-        .imds_client(client)
-        .build();
-    let creds = provider.provide_credentials().await.unwrap();
-    let served = mock
-        .state()
-        .credentials(imds_mock::creds::Delivery::V2)
-        .unwrap();
-    assert_eq!(creds.access_key_id(), served.access_key_id);
-    assert_eq!(creds.session_token(), Some(served.session_token.as_str()));
-
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(provider)
-        .endpoint_url(mock.url())
-        .load()
-        .await;
-    let who = aws_sdk_sts::Client::new(&conf)
-        .get_caller_identity()
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        who.arn(),
-        Some(
-            format!(
-                "arn:aws:sts::123456789012:assumed-role/web-role/{}",
-                mock.state().instance_id()
-            )
-            .as_str()
-        )
-    );
-    assert_eq!(who.account(), Some("123456789012"));
-    assert_eq!(
-        mock.state().counts().imdsv1,
-        0,
-        "the Rust SDK never uses IMDSv1"
-    );
-    mock.shutdown().await;
-}
-
-/// The AWS CLI v2 finds region (from the AZ) and credentials in the mock and calls its STS.
-#[tokio::test]
-async fn mock_serves_aws_cli_v2() {
-    let cli = std::env::var("STRAP_TEST_AWS_CLI").unwrap_or_else(|_| "/usr/bin/aws".into());
-    let version = std::process::Command::new(&cli).arg("--version").output();
-    let is_v2 =
-        matches!(&version, Ok(o) if String::from_utf8_lossy(&o.stdout).starts_with("aws-cli/2"));
-    if !is_v2 {
-        eprintln!("skipping: AWS CLI v2 not found at {cli} (apt-get install awscli)");
-        return;
-    }
-    let mock = imds_mock::spawn(imds_mock::Config {
-        listen: "127.0.0.1:0".into(),
-        role: Some("cli-role".into()),
-        region: "eu-west-1".into(),
-        ..imds_mock::Config::default()
-    })
-    .await
-    .unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let url = mock.url();
-    let out = tokio::task::spawn_blocking(move || {
-        let mut cmd = std::process::Command::new(&cli);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AWS_") {
-                cmd.env_remove(key);
-            }
-        }
-        // `--endpoint-url` rather than AWS_ENDPOINT_URL_STS: CLI releases before 2.13 lack it.
-        cmd.args([
-            "sts",
-            "get-caller-identity",
-            "--output",
-            "json",
-            "--endpoint-url",
-            &url,
-        ])
-        .env("HOME", home.path())
-        .env("AWS_CONFIG_FILE", home.path().join("config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            home.path().join("credentials"),
-        )
-        // botocore appends `latest/api/token` to the endpoint as given.
-        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", format!("{url}/"))
-        .env("NO_PROXY", "127.0.0.1")
-        .env("no_proxy", "127.0.0.1")
-        .output()
-        .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "aws failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(
-        v["Arn"],
-        format!(
-            "arn:aws:sts::123456789012:assumed-role/cli-role/{}",
-            mock.state().instance_id()
-        )
-    );
-    assert!(mock.state().counts().imdsv2 > 0, "the CLI used IMDSv2");
-    mock.shutdown().await;
-}
+// ---- real clients against the mock (the AWS SDK for Rust, the AWS CLI and botocore are in
+// `mock_clients.rs`)
 
 /// cloud-init's own EC2 crawler (its Python helpers) walks the mock's whole tree with the
 /// version it prefers, reads user data and the identity document.
