@@ -164,5 +164,6 @@ pub fn try_userdata(
     work_base: &Path,
 ) -> Result<TryReport, SandboxError> {
     let mode = preflight::check()?;
+    preflight::warn_uncovered_mounts();
     inner::run_host(options, exe, mode, work_base)
 }

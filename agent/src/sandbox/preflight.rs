@@ -38,6 +38,43 @@ pub fn check() -> Result<Mode, SandboxError> {
     }
 }
 
+/// Mount points the sandbox replaces with its own (or that hold no system files).
+const REPLACED_MOUNTS: [&str; 7] = ["/proc", "/sys", "/dev", "/run", "/tmp", "/mnt", "/media"];
+
+/// Filesystems mounted below `/` that hold files the boot may need (`/home`, `/var` on
+/// their own partitions, bind mounts): the overlay covers the root filesystem only, so the
+/// sandbox sees their empty mount points. From `/proc/self/mountinfo`.
+pub fn uncovered_mounts(mountinfo: &str) -> Vec<String> {
+    let mut out: Vec<String> = mountinfo
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(4))
+        .filter(|mount_point| *mount_point != "/")
+        .filter(|mount_point| {
+            !REPLACED_MOUNTS.iter().any(|r| {
+                *mount_point == *r
+                    || mount_point
+                        .strip_prefix(r)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+        })
+        .map(|mount_point| mount_point.replace("\\040", " "))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Warn about the filesystems the sandbox will not see.
+pub fn warn_uncovered_mounts() {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for mount_point in uncovered_mounts(&mountinfo) {
+        tracing::warn!(
+            "{mount_point} is a separate filesystem: the sandbox overlays only the root \
+             filesystem and sees its mount point empty"
+        );
+    }
+}
+
 fn read_number(path: &str) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
@@ -105,6 +142,25 @@ mod tests {
         assert_eq!(missing.len(), 2, "{missing:?}");
         assert!(missing[0].contains("overlay"));
         assert!(missing[1].contains("net namespaces"));
+    }
+
+    #[test]
+    fn filesystems_below_root_that_the_overlay_does_not_cover_are_named() {
+        let mountinfo = "\
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+22 27 0:21 / /proc rw,relatime - proc proc rw
+24 27 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw
+26 24 0:24 / /dev/pts rw,relatime - devpts devpts rw
+30 27 254:1 / /home rw,relatime - ext4 /dev/vdb rw
+31 27 254:2 / /var/lib/docker rw,relatime - xfs /dev/vdc rw
+32 27 0:40 / /run/user/0 rw,relatime - tmpfs tmpfs rw
+33 27 0:41 / /mnt/data rw,relatime - ext4 /dev/vdd rw
+34 27 0:42 / /proceeds rw,relatime - ext4 /dev/vde rw
+";
+        assert_eq!(
+            uncovered_mounts(mountinfo),
+            ["/home", "/proceeds", "/var/lib/docker"]
+        );
     }
 
     #[test]
