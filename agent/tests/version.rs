@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used)]
 //! The binary starts and reports its version (also makes `cargo test` build it).
 
 #[test]

@@ -119,12 +119,19 @@ async fn explain(args: ExplainArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     let opts = args.chain.options(ctx)?;
     let e = chain::resolve(ctx, &opts).await;
     let others = chain::verdicts(ctx, args.chain.profile.clone()).await;
+    let diffs = chain::parse_differences(ctx, &e.profile);
     let text = if args.json {
-        let mut s = serde_json::to_string_pretty(&explain_json(&e, &others))?;
+        let mut j = explain_json(&e, &others);
+        j["parse_differences"] = serde_json::json!(diffs);
+        let mut s = serde_json::to_string_pretty(&j)?;
         s.push('\n');
         s
     } else {
-        explain_text(&e, &others)
+        let mut t = explain_text(&e, &others);
+        for d in &diffs {
+            t.push_str(&format!("parsed differently: {d}\n"));
+        }
+        t
     };
     std::io::stdout()
         .write_all(text.as_bytes())
@@ -154,6 +161,7 @@ pub fn explain_json(e: &Explanation, others: &[(Sdk, String)]) -> serde_json::Va
                 "provider": s.provider,
                 "status": s.status.as_str(),
                 "detail": s.detail,
+                "elapsed_ms": s.elapsed.as_secs_f64() * 1000.0,
             })
         })
         .collect();
@@ -195,15 +203,16 @@ pub fn explain_text(e: &Explanation, others: &[(Sdk, String)]) -> String {
         .unwrap_or(8)
         .max(8);
     out.push_str(&format!(
-        " #  {:<width$}  {:<11}  DETAIL\n",
-        "PROVIDER", "STATUS"
+        " #  {:<width$}  {:<11}  {:>8}  DETAIL\n",
+        "PROVIDER", "STATUS", "TIME"
     ));
     for (i, s) in e.steps.iter().enumerate() {
         out.push_str(&format!(
-            "{:>2}  {:<width$}  {:<11}  {}\n",
+            "{:>2}  {:<width$}  {:<11}  {:>8}  {}\n",
             i + 1,
             s.provider,
             s.status.as_str(),
+            format_elapsed(s.elapsed),
             s.detail.replace('\n', " ")
         ));
     }
@@ -223,7 +232,13 @@ pub fn explain_text(e: &Explanation, others: &[(Sdk, String)]) -> String {
         (None, Some(err)) => out.push_str(&format!("no credentials: {err}\n")),
         (None, None) => out.push_str("no credentials\n"),
     }
-    let mine = e.verdict();
+    // The verdicts are judged from the configuration alone (no network, no process), so
+    // compare like with like: this SDK's own verdict from the same probe.
+    let mine = others
+        .iter()
+        .find(|(sdk, _)| *sdk == e.sdk)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| e.verdict());
     let differ: Vec<String> = others
         .iter()
         .filter(|(sdk, v)| *sdk != e.sdk && *v != mine)
@@ -231,12 +246,24 @@ pub fn explain_text(e: &Explanation, others: &[(Sdk, String)]) -> String {
         .collect();
     if !differ.is_empty() {
         out.push_str(&format!(
-            "SDKs disagree here: {} → {mine}; {}\n",
+            "SDKs disagree here (judged from the configuration): {} → {mine}; {}\n",
             e.sdk.as_str(),
             differ.join("; ")
         ));
     }
     out
+}
+
+/// A provider's time for the table: `0.3ms`, `12ms`, `1.02s`.
+fn format_elapsed(d: std::time::Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.1}ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.0}ms")
+    } else {
+        format!("{:.2}s", ms / 1000.0)
+    }
 }
 
 /// The profile chain from the environment, with `profile` appended; an error on a loop
@@ -276,6 +303,7 @@ async fn export_cmd(args: ExportArgs, ctx: &Context) -> anyhow::Result<ExitCode>
         .profile
         .clone()
         .or_else(|| ctx.var(crate::creds::env_vars::AWS_PROFILE))
+        .or_else(|| ctx.var(crate::creds::env_vars::AWS_DEFAULT_PROFILE))
         .unwrap_or_else(|| "default".into());
     let chain_value = match profile_chain(ctx, &profile) {
         Ok(v) => v,

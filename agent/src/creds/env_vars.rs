@@ -58,5 +58,7 @@ pub const AWS_EC2_METADATA_DISABLED: &str = "AWS_EC2_METADATA_DISABLED";
 pub const AWS_EC2_METADATA_V1_DISABLED: &str = "AWS_EC2_METADATA_V1_DISABLED";
 /// Instance-metadata endpoint override (`http://127.0.0.1:1338`).
 pub const AWS_EC2_METADATA_SERVICE_ENDPOINT: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
+/// `IPv4` (default) or `IPv6`: which default IMDS address to use.
+pub const AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE";
 /// Legacy EC2-tools credentials file (botocore and the CLI only).
 pub const AWS_CREDENTIAL_FILE: &str = "AWS_CREDENTIAL_FILE";

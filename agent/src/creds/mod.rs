@@ -169,6 +169,8 @@ pub struct Step {
     pub status: Status,
     /// The reason, naming variables, files and lines. Never a secret.
     pub detail: String,
+    /// How long this provider took (the IMDS and container probes are the slow ones).
+    pub elapsed: std::time::Duration,
 }
 
 /// The chain's verdict.

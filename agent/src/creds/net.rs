@@ -16,6 +16,33 @@ use crate::secret::Secret;
 pub const ECS_HOST: &str = "http://169.254.170.2";
 /// The default instance-metadata endpoint.
 pub const IMDS_ENDPOINT: &str = "http://169.254.169.254";
+/// The IPv6 instance-metadata endpoint (`AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6`).
+pub const IMDS_ENDPOINT_IPV6: &str = "http://[fd00:ec2::254]";
+
+/// The IMDS endpoint and where it came from: the variable, the profile's
+/// `ec2_metadata_service_endpoint`, the mode (variable or `ec2_metadata_service_endpoint_mode`),
+/// else the IPv4 default.
+pub fn imds_endpoint(ctx: &Context, profile: Option<&super::profile::Profile>) -> (String, String) {
+    if let Some(e) = ctx.var(AWS_EC2_METADATA_SERVICE_ENDPOINT) {
+        return (e, AWS_EC2_METADATA_SERVICE_ENDPOINT.to_string());
+    }
+    if let Some(l) = profile.and_then(|p| p.located("ec2_metadata_service_endpoint")) {
+        return (
+            l.value.clone(),
+            format!("ec2_metadata_service_endpoint at {}", l.at()),
+        );
+    }
+    let mode = ctx.var(AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE).or_else(|| {
+        profile
+            .and_then(|p| p.get("ec2_metadata_service_endpoint_mode"))
+            .map(str::to_string)
+    });
+    if mode.is_some_and(|m| m.eq_ignore_ascii_case("ipv6")) {
+        return (IMDS_ENDPOINT_IPV6.to_string(), "endpoint mode IPv6".into());
+    }
+    (IMDS_ENDPOINT.to_string(), "the default".into())
+}
+
 /// Per-request timeout for IMDS (botocore's `metadata_service_timeout` default).
 pub const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
 /// Per-request timeout for the container endpoint (botocore's default).
@@ -213,14 +240,17 @@ pub fn imds_disabled(ctx: &Context) -> bool {
 }
 
 /// Fetch the instance profile's credentials over IMDS as `sdk` does.
-pub async fn fetch_imds(ctx: &Context, sdk: Sdk, v1_disabled_by_profile: bool) -> Outcome {
-    let endpoint = ctx
-        .var(AWS_EC2_METADATA_SERVICE_ENDPOINT)
-        .unwrap_or_else(|| IMDS_ENDPOINT.to_string());
-    if sdk.is_botocore_family() && endpoint != IMDS_ENDPOINT && !endpoint.ends_with('/') {
+pub async fn fetch_imds(
+    ctx: &Context,
+    sdk: Sdk,
+    v1_disabled_by_profile: bool,
+    (endpoint, from): (String, String),
+) -> Outcome {
+    let configured = endpoint != IMDS_ENDPOINT && endpoint != IMDS_ENDPOINT_IPV6;
+    if sdk.is_botocore_family() && configured && !endpoint.ends_with('/') {
         // botocore appends `latest/api/token` to the configured endpoint as is.
         return Outcome::ProviderError(format!(
-            "Invalid endpoint EC2 Instance Metadata endpoint: {endpoint}latest/api/token (from {AWS_EC2_METADATA_SERVICE_ENDPOINT}): end the endpoint with '/'"
+            "Invalid endpoint EC2 Instance Metadata endpoint: {endpoint}latest/api/token (from {from}): end the endpoint with '/'"
         ));
     }
     let endpoint = endpoint.trim_end_matches('/').to_string();
@@ -382,5 +412,25 @@ mod tests {
         assert!(parse_role_credentials(b"{not json", "IMDS /x")
             .unwrap_err()
             .contains("IMDS /x"));
+    }
+
+    #[test]
+    fn imds_endpoint_from_variable_profile_or_mode() {
+        use crate::creds::profile::{parse, Dialect, FileKind};
+        let set = parse(
+            "[default]\nec2_metadata_service_endpoint = http://10.0.0.1/\n[profile six]\nec2_metadata_service_endpoint_mode = IPv6\n",
+            std::path::Path::new("/c"),
+            FileKind::Config,
+            Dialect::Spec,
+        )
+        .unwrap();
+        let ctx = Context::fixed(Vec::<(String, String)>::new(), "/");
+        let (e, from) = imds_endpoint(&ctx, set.get("default"));
+        assert_eq!(e, "http://10.0.0.1/");
+        assert!(from.contains("/c:2"), "{from}");
+        assert_eq!(imds_endpoint(&ctx, set.get("six")).0, IMDS_ENDPOINT_IPV6);
+        assert_eq!(imds_endpoint(&ctx, None).0, IMDS_ENDPOINT);
+        let ctx = Context::fixed([(AWS_EC2_METADATA_SERVICE_ENDPOINT, "http://x/")], "/");
+        assert_eq!(imds_endpoint(&ctx, set.get("default")).0, "http://x/");
     }
 }

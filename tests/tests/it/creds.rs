@@ -337,6 +337,49 @@ fn conformance_envs() -> Vec<(&'static str, Env)> {
             ),
         ),
         ("nothing", Env::new(None, None, &[])),
+        // Error paths: each SDK must stop (or move on) the same way.
+        (
+            "role_arn alone",
+            Env::new(Some("[profile p]\nrole_arn = arn:aws:iam::1:role/R\n"), None, &[("AWS_PROFILE", "p")]),
+        ),
+        (
+            "source_profile and credential_source",
+            Env::new(
+                Some("[profile p]\nrole_arn = arn:aws:iam::1:role/R\nsource_profile = p\ncredential_source = Environment\n"),
+                None,
+                &[("AWS_PROFILE", "p")],
+            ),
+        ),
+        (
+            "lower-case credential_source",
+            Env::new(
+                Some("[profile p]\nrole_arn = arn:aws:iam::1:role/R\ncredential_source = environment\n"),
+                None,
+                &[("AWS_PROFILE", "p")],
+            ),
+        ),
+        (
+            "complete SSO profile",
+            Env::new(
+                Some("[profile p]\nsso_start_url = https://x.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 111122223333\nsso_role_name = R\n"),
+                Some("[p]\naws_access_key_id = AKIDP\naws_secret_access_key = s\n"),
+                &[("AWS_PROFILE", "p")],
+            ),
+        ),
+        ("web identity without a role", Env::new(None, None, &[("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent/token")])),
+        ("empty AWS_PROFILE", Env::new(None, Some(KEYS_FILE), &[("AWS_PROFILE", "")])),
+        (
+            "keys split across the files",
+            Env::new(Some("[default]\naws_secret_access_key = s\n"), Some("[default]\naws_access_key_id = AKIDSPLIT\n"), &[]),
+        ),
+        (
+            "duplicate default sections",
+            Env::new(Some("[default]\naws_access_key_id = AKIDDUP\n[default]\naws_secret_access_key = s\n"), None, &[]),
+        ),
+        (
+            "credentials-file section with the profile prefix",
+            Env::new(None, Some("[profile dev]\naws_access_key_id = AKIDX\naws_secret_access_key = s\n"), &[("AWS_PROFILE", "dev")]),
+        ),
     ]
 }
 
@@ -595,4 +638,70 @@ fn creds_serve_hands_the_chain_to_container_clients() {
         .unwrap();
     assert_eq!(out.status.code(), Some(253));
     assert!(stderr(&out).contains("container"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn assume_role_and_whoami_against_the_mock_sts() {
+    let config = imds_mock::Config {
+        listen: "127.0.0.1:0".into(),
+        role: Some("strap-creds-role".into()),
+        ..imds_mock::Config::default()
+    };
+    let mock = imds_mock::spawn(config).await.unwrap();
+    let account = mock.state().config().account_id;
+    let region = mock.state().config().region;
+    let profile = format!(
+        "[profile deploy]\nrole_arn = arn:aws:iam::{account}:role/deployer\n\
+         credential_source = Ec2InstanceMetadata\nrole_session_name = strap-e2e\n"
+    );
+    let endpoint = format!("{}/", mock.url());
+    let mut env = Env::new(
+        Some(&profile),
+        None,
+        &[
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &endpoint),
+            ("AWS_ENDPOINT_URL_STS", &mock.url()),
+            ("AWS_REGION", &region),
+        ],
+    );
+    env.vars.retain(|(k, _)| k != "AWS_EC2_METADATA_DISABLED");
+    let vars = env.vars.clone();
+    let (explain, whoami, plain) = tokio::task::spawn_blocking(move || {
+        let run = |args: &[&str]| {
+            let mut c = command("strap");
+            c.env_clear().envs(vars.clone()).args(args);
+            c.output().unwrap()
+        };
+        (
+            run(&["creds", "explain", "--json", "--profile", "deploy"]),
+            run(&["creds", "whoami", "--profile", "deploy"]),
+            run(&["creds", "whoami"]),
+        )
+    })
+    .await
+    .unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&explain.stdout).unwrap();
+    assert_eq!(j["selected"]["method"], "assume-role", "{j}");
+    let detail = j["providers"][1]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("role/deployer") && detail.contains("Ec2InstanceMetadata"),
+        "{detail}"
+    );
+    assert!(whoami.status.success(), "{}", stderr(&whoami));
+    let who: serde_json::Value = serde_json::from_slice(&whoami.stdout).unwrap();
+    assert_eq!(
+        who["Arn"],
+        format!("arn:aws:sts::{account}:assumed-role/deployer/strap-e2e")
+    );
+    assert_eq!(who["Account"], account.as_str());
+    // Without the profile the instance role itself answers.
+    let who: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
+    assert!(
+        who["Arn"]
+            .as_str()
+            .unwrap()
+            .contains(":assumed-role/strap-creds-role/"),
+        "{who}"
+    );
+    mock.shutdown().await;
 }

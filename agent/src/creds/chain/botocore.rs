@@ -34,6 +34,7 @@ pub(super) async fn chain(run: &mut Run<'_>, parse_error: Option<ParseError>) {
     if let Some(e) = parse_error {
         let message = format!("Unable to parse config file: {e}");
         run.steps.push(Step {
+            elapsed: std::time::Duration::ZERO,
             provider: "profile",
             status: Status::Error,
             detail: message.clone(),
@@ -57,6 +58,7 @@ pub(super) async fn chain(run: &mut Run<'_>, parse_error: Option<ParseError>) {
                 run.file_paths()
             );
             run.steps.push(Step {
+                elapsed: std::time::Duration::ZERO,
                 provider: "profile",
                 status: Status::Error,
                 detail: message.clone(),

@@ -62,6 +62,7 @@ pub(super) async fn chain(run: &mut Run<'_>, parse_error: Option<ParseError>) {
         }
     } else {
         run.steps.push(Step {
+            elapsed: std::time::Duration::ZERO,
             provider: "env",
             status: Status::Skipped,
             detail: "skipped because the profile was set explicitly".into(),

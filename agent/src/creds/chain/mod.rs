@@ -104,6 +104,8 @@ pub(crate) struct Run<'a> {
     /// Probe mode's winner when nothing was fetched.
     pub would: Option<Method>,
     pub error: Option<ChainError>,
+    /// When the previous provider finished.
+    pub mark: std::time::Instant,
 }
 
 impl<'a> Run<'a> {
@@ -158,10 +160,13 @@ impl<'a> Run<'a> {
             }
         };
         tracing::debug!(provider, status = status.as_str(), "{detail}");
+        let elapsed = self.mark.elapsed();
+        self.mark = std::time::Instant::now();
         self.steps.push(Step {
             provider,
             status,
             detail,
+            elapsed,
         });
     }
 
@@ -210,6 +215,7 @@ pub async fn resolve(ctx: &Context, opts: &Options) -> Explanation {
         selected: None,
         would: None,
         error: None,
+        mark: std::time::Instant::now(),
     };
     let parse_error = match files::load(ctx, sdk) {
         Ok(f) => {
@@ -219,6 +225,7 @@ pub async fn resolve(ctx: &Context, opts: &Options) -> Explanation {
         }
         Err(e) => Some(e),
     };
+    run.mark = std::time::Instant::now();
     match sdk {
         Sdk::Cli | Sdk::Botocore => botocore::chain(&mut run, parse_error).await,
         Sdk::Rust => rust::chain(&mut run, parse_error).await,
@@ -245,6 +252,69 @@ pub async fn verdicts(ctx: &Context, profile: Option<String>) -> Vec<(Sdk, Strin
     out
 }
 
+/// Where botocore (and the AWS CLI) read the profile files differently from the
+/// specification (aws-sdk-rust) and Go, for `profile`: one line per difference, naming
+/// the file and line.
+pub fn parse_differences(ctx: &Context, profile: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let loaded: Vec<(Sdk, Result<ProfileFiles, super::profile::ParseError>)> =
+        [Sdk::Cli, Sdk::Rust, Sdk::Go]
+            .into_iter()
+            .map(|sdk| (sdk, files::load(ctx, sdk)))
+            .collect();
+    let label = |sdk: Sdk| match sdk {
+        Sdk::Cli | Sdk::Botocore => "botocore/CLI",
+        Sdk::Rust => "aws-sdk-rust",
+        Sdk::Go => "Go",
+    };
+    for (sdk, r) in &loaded {
+        if let Err(e) = r {
+            out.push(format!("{} cannot parse the files: {e}", label(*sdk)));
+        }
+    }
+    let sets: Vec<(Sdk, ProfileSet)> = loaded
+        .into_iter()
+        .filter_map(|(sdk, r)| r.ok().map(|f| (sdk, f.merged())))
+        .collect();
+    let mut keys: Vec<String> = sets
+        .iter()
+        .filter_map(|(_, s)| s.get(profile))
+        .flat_map(|p| p.props.keys().cloned())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let values: Vec<(Sdk, Option<&super::profile::Located>)> = sets
+            .iter()
+            .map(|(sdk, s)| (*sdk, s.get(profile).and_then(|p| p.located(&key))))
+            .collect();
+        let first = values.first().map(|v| v.1.map(|l| &l.value));
+        if values.iter().all(|v| Some(v.1.map(|l| &l.value)) == first) {
+            continue;
+        }
+        let shown: Vec<String> = values
+            .iter()
+            .map(|(sdk, l)| match l {
+                Some(l) if key.contains("secret") || key.contains("token") => {
+                    format!("{} reads it at {}", label(*sdk), l.at())
+                }
+                Some(l) if key == "aws_access_key_id" => {
+                    format!(
+                        "{} reads {} at {}",
+                        label(*sdk),
+                        crate::secret::mask_key(&l.value),
+                        l.at()
+                    )
+                }
+                Some(l) => format!("{} reads {:?} at {}", label(*sdk), l.value, l.at()),
+                None => format!("{} does not see it", label(*sdk)),
+            })
+            .collect();
+        out.push(format!("profile {profile}, {key}: {}", shown.join("; ")));
+    }
+    out
+}
+
 impl Explanation {
     /// The winner's method, or the error, in a few words.
     pub fn verdict(&self) -> String {
@@ -252,7 +322,12 @@ impl Explanation {
             (Some((m, _)), _, _) => m.as_str().to_string(),
             (_, Some(m), _) => m.as_str().to_string(),
             (_, _, Some(ChainError::NoCredentials)) | (_, _, None) => "no credentials".into(),
-            (_, _, Some(e)) => format!("error ({e})"),
+            (_, _, Some(ChainError::InvalidConfiguration { provider, .. })) => {
+                format!("stops: invalid configuration in {provider}")
+            }
+            (_, _, Some(ChainError::Provider { provider, .. })) => {
+                format!("stops: {provider} fails")
+            }
         }
     }
 }

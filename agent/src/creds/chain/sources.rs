@@ -302,10 +302,8 @@ pub(crate) async fn imds(run: &Run<'_>) -> R {
     if net::imds_disabled(run.ctx) {
         return R::Next(format!("{AWS_EC2_METADATA_DISABLED}=true"));
     }
-    let endpoint = run
-        .ctx
-        .var(AWS_EC2_METADATA_SERVICE_ENDPOINT)
-        .unwrap_or_else(|| net::IMDS_ENDPOINT.into());
+    let profile = run.merged.get(&run.profile);
+    let (endpoint, from) = net::imds_endpoint(run.ctx, profile);
     if run.looking() {
         return R::Would(
             Method::IamRole,
@@ -317,7 +315,7 @@ pub(crate) async fn imds(run: &Run<'_>) -> R {
         .get(&run.profile)
         .and_then(|p| p.get("ec2_metadata_v1_disabled"))
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    match net::fetch_imds(run.ctx, run.sdk, v1_off).await {
+    match net::fetch_imds(run.ctx, run.sdk, v1_off, (endpoint.clone(), from)).await {
         Outcome::Loaded(m, c) => R::Ok(m, c, format!("instance profile from IMDS at {endpoint}")),
         other => other.into(),
     }

@@ -658,3 +658,90 @@ async fn secrets_never_reach_debug_output_or_details() {
         .iter()
         .any(|s| s.detail.contains("****************1234")));
 }
+
+#[test]
+fn parse_differences_name_the_sdks_and_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("home/.aws")).unwrap();
+    std::fs::write(
+        dir.path().join("home/.aws/config"),
+        "[default]\nregion = us-east-1 # main\naws_secret_access_key = x ; y\n",
+    )
+    .unwrap();
+    let ctx = Context::fixed([("HOME", "/home")], dir.path());
+    let d = parse_differences(&ctx, "default");
+    let region = d.iter().find(|l| l.contains("region")).unwrap();
+    assert!(
+        region.contains("botocore/CLI reads \"us-east-1 # main\" at /home/.aws/config:2"),
+        "{region}"
+    );
+    assert!(
+        region.contains("aws-sdk-rust reads \"us-east-1\""),
+        "{region}"
+    );
+    let secret = d
+        .iter()
+        .find(|l| l.contains("aws_secret_access_key"))
+        .unwrap();
+    assert!(
+        !secret.contains("x ; y") && !secret.contains("\"x\""),
+        "{secret}"
+    );
+}
+
+#[tokio::test]
+async fn imds_down_or_broken_json_moves_on_in_botocore_and_stops_in_rust() {
+    let broken = replay(vec![
+        ("PUT", "/latest/api/token", 200, "tok".to_string()),
+        (
+            "GET",
+            "/latest/meta-data/iam/security-credentials/",
+            200,
+            "r1".into(),
+        ),
+        (
+            "GET",
+            "/latest/meta-data/iam/security-credentials/r1",
+            200,
+            "{not json".into(),
+        ),
+    ])
+    .await;
+    // A port nothing listens on: bind, note the address, close.
+    let down = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    for (addr, rust_stops) in [(broken.addr, true), (down, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let endpoint = format!("http://{addr}/");
+        let ctx = Context::fixed(
+            [("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint.as_str())],
+            dir.path(),
+        );
+        let cli = resolve(&ctx, &Options::default()).await;
+        assert_eq!(
+            cli.error,
+            Some(ChainError::NoCredentials),
+            "{addr}: {:?}",
+            cli.steps
+        );
+        let imds = cli.steps.iter().find(|s| s.provider == "iam-role").unwrap();
+        assert!(
+            imds.detail.contains(&addr.to_string()) || imds.detail.contains("/r1"),
+            "{}",
+            imds.detail
+        );
+        let rust = resolve(
+            &ctx,
+            &Options {
+                sdk: Some(Sdk::Rust),
+                ..Options::default()
+            },
+        )
+        .await;
+        let stopped = !matches!(rust.error, Some(ChainError::NoCredentials));
+        assert!(rust.selected.is_none());
+        assert_eq!(stopped, rust_stops, "{addr}: {:?}", rust.error);
+    }
+}
