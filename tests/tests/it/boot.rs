@@ -904,3 +904,26 @@ fn a_full_disk_fails_the_entry_not_the_boot() {
         "{status}"
     );
 }
+
+#[test]
+fn ssh_host_keys_are_made_once_per_instance_where_sshd_is_installed() {
+    if !strap_e2e::have_program("ssh-keygen") {
+        eprintln!("skipping: ssh-keygen is not installed");
+        return;
+    }
+    let mut m = Machine::new("#cloud-config\nusers: []\nssh_genkeytypes: [ed25519]\n");
+    fs::create_dir_all(m.path("/etc/ssh")).unwrap();
+    fs::write(m.path("/etc/ssh/ssh_host_rsa_key"), "baked into the image").unwrap();
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        !m.path("/etc/ssh/ssh_host_rsa_key").exists(),
+        "old keys deleted"
+    );
+    let key = m.read("/etc/ssh/ssh_host_ed25519_key.pub");
+    assert!(key.starts_with("ssh-ed25519 "), "{key}");
+    // Same instance, next boot: the keys stay.
+    m.reboot();
+    assert_eq!(code(&m.run()), 0);
+    assert_eq!(m.read("/etc/ssh/ssh_host_ed25519_key.pub"), key);
+}
