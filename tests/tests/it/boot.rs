@@ -927,3 +927,49 @@ fn ssh_host_keys_are_made_once_per_instance_where_sshd_is_installed() {
     assert_eq!(code(&m.run()), 0);
     assert_eq!(m.read("/etc/ssh/ssh_host_ed25519_key.pub"), key);
 }
+
+#[test]
+fn the_quick_start_works_for_an_ordinary_user() {
+    let is_root = fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    if !is_root || !strap_e2e::have_program("setpriv") {
+        eprintln!("skipping: needs root and setpriv to run strap as an ordinary user");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let example = dir.path().join("hello.yaml");
+    fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/userdata/hello.yaml"),
+        &example,
+    )
+    .unwrap();
+    fs::set_permissions(&example, fs::Permissions::from_mode(0o644)).unwrap();
+    let root = dir.path().join("demo");
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(strap_e2e::bin("strap"))
+        .args(["run", "--local"])
+        .arg(&example)
+        .arg("--root")
+        .arg(&root)
+        .env("STRAP_BOOT_ID", "b1")
+        .output()
+        .unwrap();
+    if stderr(&out).contains("Permission denied") && !root.exists() {
+        eprintln!("skipping: the strap binary is not reachable for an ordinary user here");
+        return;
+    }
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let passwd = fs::read_to_string(root.join("etc/passwd")).unwrap();
+    assert!(passwd.starts_with("demo:x:1000:"), "{passwd}");
+    assert_eq!(
+        fs::read_to_string(root.join("etc/motd")).unwrap(),
+        "Booted by strap.\n"
+    );
+}
