@@ -230,10 +230,24 @@ pub fn run_command(
         cmd.env(k, v);
     }
     let started = Instant::now();
-    let mut child = cmd.spawn().map_err(|source| ExecError::Spawn {
-        path: PathBuf::from(program),
-        source,
-    })?;
+    // ETXTBSY: another thread forked while the script file was still open for writing;
+    // the child closes it on exec, so a short retry succeeds (as Go's os/exec does).
+    let mut attempts = 0;
+    let mut child = loop {
+        match cmd.spawn() {
+            Ok(child) => break child,
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempts < 20 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(source) => {
+                return Err(ExecError::Spawn {
+                    path: PathBuf::from(program),
+                    source,
+                })
+            }
+        }
+    };
     let (tx, rx) = mpsc::channel::<String>();
     let mut readers = Vec::new();
     if let Some(stdout) = child.stdout.take() {

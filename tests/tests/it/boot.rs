@@ -808,3 +808,168 @@ fn a_token_invalidated_mid_boot_is_refreshed() {
         .starts_with("ip-"));
     assert_eq!(fs::read_to_string(dir.path().join("ran")).unwrap(), "ok\n");
 }
+
+/// Durations (`00.01234s`, `0.12345 seconds`) and dates replaced, so output can be
+/// compared as a snapshot.
+fn filter_times(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            let words: Vec<String> = l
+                .split(' ')
+                .map(|w| {
+                    let digits = w.trim_end_matches('s');
+                    if !w.is_empty()
+                        && digits.contains('.')
+                        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+                    {
+                        "[T]".to_string()
+                    } else {
+                        w.to_string()
+                    }
+                })
+                .collect();
+            let l = words.join(" ");
+            match (l.find(" at "), l.find("+0000")) {
+                (Some(a), Some(b)) if b > a => format!("{} at [DATE]{}", &l[..a], &l[b + 5..]),
+                _ => l,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn analyze_and_console_output_snapshots() {
+    let m = Machine::new(
+        "#cloud-config\nusers: []\nbootcmd: [echo early]\nruncmd: [echo late]\nfinal_message: done\n",
+    );
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    insta::assert_snapshot!("console_output", filter_times(&filter(&stderr(&out), &m)));
+
+    let a = m.strap(&["analyze"]);
+    assert_eq!(code(&a), 0);
+    let text = filter_times(&stdout(&a));
+    // Blame lines are ordered by duration, which varies: compare them as a sorted set.
+    let (blame, rest) = text.split_once("\n\n").unwrap();
+    let mut lines: Vec<&str> = blame.lines().collect();
+    lines[1..].sort();
+    insta::assert_snapshot!("analyze_blame", format!("{}\n\n{rest}", lines.join("\n")));
+}
+
+#[test]
+fn mime_parts_and_jinja_templates_go_where_they_run() {
+    let mime = "Content-Type: multipart/mixed; boundary=\"XX\"\nMIME-Version: 1.0\n\n--XX\nContent-Type: text/x-shellscript-per-boot; charset=\"us-ascii\"\nContent-Disposition: attachment; filename=\"every-boot.sh\"\n\n#!/bin/sh\necho per-boot >> \"$STRAP_ROOT/ran\"\n--XX\nContent-Type: text/jinja2; charset=\"us-ascii\"\n\n## template: jinja\n#cloud-config\nusers: []\nruncmd:\n  - echo \"id {{ v1.instance_id }} in {{ v1.region }}\" >> \"$STRAP_ROOT/ran\"\n--XX--\n";
+    let mut m = Machine::new(mime);
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(m.ran(), ["per-boot", "id i-0aaaaaaaaaaaaaaa1 in eu-west-1"]);
+    assert!(m
+        .path("/var/lib/strap/scripts/per-boot/every-boot.sh")
+        .is_file());
+    m.reboot();
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(m.ran()[2..], ["per-boot"]);
+    let wait = m.strap(&["status", "--wait"]);
+    assert_eq!(code(&wait), 0);
+    assert_eq!(stdout(&wait).trim(), "status: done");
+}
+
+#[test]
+fn a_full_disk_fails_the_entry_not_the_boot() {
+    let big = "x".repeat(256 * 1024);
+    let m = Machine::new(&format!(
+        "#cloud-config\nusers: []\nwrite_files:\n  - path: /srv/full/big\n    content: {big}\n  - path: /etc/small\n    content: fits\nruncmd:\n  - echo after >> \"$STRAP_ROOT/ran\"\n"
+    ));
+    let full = m.path("/srv/full");
+    fs::create_dir_all(&full).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&full)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipping: cannot mount a small tmpfs here (needs root)");
+        return;
+    }
+    let out = m.run();
+    let _ = std::process::Command::new("umount").arg(&full).status();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(m.read("/etc/small"), "fits");
+    assert_eq!(m.ran(), ["after"]);
+    let status = stdout(&m.strap(&["status", "--long"]));
+    assert!(
+        status.contains("write_files.0") && status.contains("/srv/full/big"),
+        "{status}"
+    );
+}
+
+#[test]
+fn ssh_host_keys_are_made_once_per_instance_where_sshd_is_installed() {
+    if !strap_e2e::have_program("ssh-keygen") {
+        eprintln!("skipping: ssh-keygen is not installed");
+        return;
+    }
+    let mut m = Machine::new("#cloud-config\nusers: []\nssh_genkeytypes: [ed25519]\n");
+    fs::create_dir_all(m.path("/etc/ssh")).unwrap();
+    fs::write(m.path("/etc/ssh/ssh_host_rsa_key"), "baked into the image").unwrap();
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        !m.path("/etc/ssh/ssh_host_rsa_key").exists(),
+        "old keys deleted"
+    );
+    let key = m.read("/etc/ssh/ssh_host_ed25519_key.pub");
+    assert!(key.starts_with("ssh-ed25519 "), "{key}");
+    // Same instance, next boot: the keys stay.
+    m.reboot();
+    assert_eq!(code(&m.run()), 0);
+    assert_eq!(m.read("/etc/ssh/ssh_host_ed25519_key.pub"), key);
+}
+
+#[test]
+fn the_quick_start_works_for_an_ordinary_user() {
+    let is_root = fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    if !is_root || !strap_e2e::have_program("setpriv") {
+        eprintln!("skipping: needs root and setpriv to run strap as an ordinary user");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let example = dir.path().join("hello.yaml");
+    fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/userdata/hello.yaml"),
+        &example,
+    )
+    .unwrap();
+    fs::set_permissions(&example, fs::Permissions::from_mode(0o644)).unwrap();
+    let root = dir.path().join("demo");
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(strap_e2e::bin("strap"))
+        .args(["run", "--local"])
+        .arg(&example)
+        .arg("--root")
+        .arg(&root)
+        .env("STRAP_BOOT_ID", "b1")
+        .output()
+        .unwrap();
+    if stderr(&out).contains("Permission denied") && !root.exists() {
+        eprintln!("skipping: the strap binary is not reachable for an ordinary user here");
+        return;
+    }
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let passwd = fs::read_to_string(root.join("etc/passwd")).unwrap();
+    assert!(passwd.starts_with("demo:x:1000:"), "{passwd}");
+    assert_eq!(
+        fs::read_to_string(root.join("etc/motd")).unwrap(),
+        "Booted by strap.\n"
+    );
+}

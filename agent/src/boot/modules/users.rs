@@ -611,9 +611,79 @@ pub fn add_authorized_keys(
     Ok(())
 }
 
-/// `ssh`: the EC2 key pair and the top-level `ssh_authorized_keys` for the default user,
-/// and for root behind `disable_root_opts` when `disable_root` (the default).
+/// `ssh`: host keys (see [`host_keys`]), then the EC2 key pair and the top-level
+/// `ssh_authorized_keys` for the default user, and for root behind `disable_root_opts`
+/// when `disable_root` (the default).
 pub fn ssh(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
+    let host_keys = host_keys(boot)?;
+    let outcome = authorized_keys(boot)?;
+    match (outcome, host_keys) {
+        (Outcome::Skipped(_), true) => Ok(Outcome::ran()),
+        (other, _) => Ok(other),
+    }
+}
+
+/// Host keys, on a new instance, where sshd is installed (the root has `/etc/ssh`):
+/// `ssh_deletekeys` (default true) removes `/etc/ssh/ssh_host_*key*`, then
+/// `ssh-keygen` makes one key per `ssh_genkeytypes` (default rsa, ecdsa, ed25519).
+/// Returns whether keys were made.
+fn host_keys(boot: &mut Boot<'_>) -> Result<bool, ModuleError> {
+    let dir = boot
+        .ctx
+        .path("/etc/ssh")
+        .map_err(|source| ModuleError::Path {
+            path: "/etc/ssh".into(),
+            source,
+        })?;
+    if !dir.is_dir() {
+        return Ok(false);
+    }
+    if truthy(boot.cfg("ssh_deletekeys"), true) {
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with("ssh_host_") && name.contains("key") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+    let types = match boot.cfg("ssh_genkeytypes").cloned() {
+        Some(node) => string_list("ssh_genkeytypes", &node, false)?,
+        None => vec!["rsa".into(), "ecdsa".into(), "ed25519".into()],
+    };
+    let mut made = false;
+    for t in types {
+        let file = dir.join(format!("ssh_host_{t}_key"));
+        if file.exists() {
+            continue;
+        }
+        let shown = format!("ssh-keygen -t {t} -N '' -f {}", file.display());
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-t", &t, "-N", "", "-f"])
+            .arg(&file)
+            .output()
+            .map_err(|e| ModuleError::Command {
+                command: shown.clone(),
+                status: format!("cannot start: {e}"),
+            })?;
+        if !out.status.success() {
+            return Err(ModuleError::Command {
+                command: shown,
+                status: format!(
+                    "{}: {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+        }
+        made = true;
+    }
+    Ok(made)
+}
+
+/// Authorized keys for the default user (and root behind `disable_root_opts`).
+fn authorized_keys(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     let mut keys = Vec::new();
     if let Some(node) = boot.cfg("ssh_authorized_keys").cloned() {
         keys.extend(string_list("ssh_authorized_keys", &node, false)?);
