@@ -1,8 +1,10 @@
 //! Helpers shared by the end-to-end tests: finding the `strap` and `imds-mock` binaries
 //! that `cargo test --workspace` built, and running them with a clean environment.
 
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 /// The directory holding the workspace's built binaries (`target/<profile>`), found from
 /// the running test executable (`target/<profile>/deps/it-…`).
@@ -48,4 +50,58 @@ pub fn have_program(program: &str) -> bool {
     std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
         .unwrap_or(false)
+}
+
+/// Start the `imds-mock` binary on `127.0.0.1:0` with `args` and `stderr` going where the
+/// test wants it; answers the child and the base URL (`http://127.0.0.1:port`) read from
+/// its first stdout line, so the test waits on the bound address and never sleeps.
+/// Panics (failing the calling test) when the mock does not start.
+#[allow(clippy::panic)]
+pub fn spawn_mock<I, S>(args: I, stderr: Stdio) -> (Child, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut child = command("imds-mock")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not start imds-mock: {e}"));
+    let mut line = String::new();
+    if let Some(stdout) = child.stdout.as_mut() {
+        let _ = BufReader::new(stdout).read_line(&mut line);
+    }
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line from imds-mock: {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+/// An `imds-mock` process on `127.0.0.1:0` (see [`spawn_mock`]), killed when dropped.
+pub struct MockProcess {
+    pub child: Child,
+    /// Base URL, `http://127.0.0.1:port`.
+    pub url: String,
+}
+
+impl MockProcess {
+    pub fn start<I, S>(args: I, stderr: Stdio) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let (child, url) = spawn_mock(args, stderr);
+        Self { child, url }
+    }
+}
+
+impl Drop for MockProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

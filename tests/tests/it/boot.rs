@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use strap_e2e::command;
+use strap_e2e::{command, MockProcess};
 
 /// A machine: a temporary root, and a seed folder for its metadata.
 struct Machine {
@@ -601,14 +601,13 @@ fn final_message_and_power_state_are_recorded_not_executed() {
 
 /// The real `imds-mock` binary on a free port, stopped when dropped.
 struct Mock {
-    child: std::process::Child,
+    _process: MockProcess,
     url: String,
     _dir: tempfile::TempDir,
 }
 
 impl Mock {
     fn start(user_data: &str, extra_yaml: &str) -> Self {
-        use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
         let ud = dir.path().join("user-data");
         fs::write(&ud, user_data).unwrap();
@@ -618,27 +617,16 @@ impl Mock {
             format!("instance_id: i-0abc0000000000001\nregion: eu-west-1\n{extra_yaml}"),
         )
         .unwrap();
-        let mut child = command("imds-mock")
-            .args(["--listen", "127.0.0.1:0", "-c"])
-            .arg(&cfg)
-            .arg("--user-data")
-            .arg(&ud)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected mock banner {line:?}"))
-            .to_string();
+        let args = [
+            "-c".as_ref(),
+            cfg.as_os_str(),
+            "--user-data".as_ref(),
+            ud.as_os_str(),
+        ];
+        let process = MockProcess::start(args, std::process::Stdio::null());
         Self {
-            child,
-            url,
+            url: process.url.clone(),
+            _process: process,
             _dir: dir,
         }
     }
@@ -658,13 +646,6 @@ impl Mock {
         s.read_to_string(&mut out).unwrap();
         assert!(out.starts_with("HTTP/1.1 200"), "{out}");
         out
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -1,43 +1,18 @@
 //! `strap metadata get|dump` against the real `imds-mock` binary, and the
 //! container-credentials server of `strap creds serve` read by real AWS clients.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use strap_e2e::command;
+use strap_e2e::{command, MockProcess};
 
-/// An `imds-mock` process on 127.0.0.1:0, killed when dropped.
-struct Mock {
-    child: Child,
-    url: String,
-}
+/// An `imds-mock` process on 127.0.0.1:0 with quiet logs, killed when dropped.
+struct Mock;
 
 impl Mock {
-    fn start(args: &[&str]) -> Self {
-        let mut child = command("imds-mock")
-            .args(["--listen", "127.0.0.1:0", "-q"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from imds-mock: {line:?}"))
-            .to_string();
-        Self { child, url }
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn start(args: &[&str]) -> MockProcess {
+        let mut all = vec!["-q"];
+        all.extend_from_slice(args);
+        MockProcess::start(all, Stdio::inherit())
     }
 }
 

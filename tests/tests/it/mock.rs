@@ -1,29 +1,18 @@
 //! The `imds-mock` binary: the listening line, `--print-config`, configuration errors with
 //! their line, requests over HTTP, and graceful shutdown on SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
 
-use strap_e2e::command;
+use strap_e2e::{command, spawn_mock};
 
-/// Start the mock on port 0 with `args`; returns the child and its base URL host:port.
+/// Start the mock on port 0 with `args`; returns the child and its address host:port.
 fn start(args: &[&str]) -> (Child, String) {
-    let mut child = command("imds-mock")
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+    let (child, url) = spawn_mock(args, Stdio::piped());
+    let addr = url
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("unexpected url {url:?}"))
         .to_string();
     (child, addr)
 }
