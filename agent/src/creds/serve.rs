@@ -467,6 +467,24 @@ mod tests {
         (source, calls)
     }
 
+    /// A server on loopback over [`scripted`]; `retry_now` drops the pause after a failed
+    /// refresh. Answers the server, the source's call counter and the token.
+    async fn serve_script(
+        script: Vec<Option<i64>>,
+        retry_now: bool,
+    ) -> (CredentialServer, Arc<AtomicUsize>, String) {
+        let (source, calls) = scripted(script);
+        let mut options = ServeOptions::default();
+        if retry_now {
+            options.retry_after = Duration::ZERO;
+        }
+        let server = CredentialServer::bind(&ctx(), source, options)
+            .await
+            .unwrap();
+        let token = server.token().expose().clone();
+        (server, calls, token)
+    }
+
     async fn fetch(server: &CredentialServer, token: Option<&str>) -> (u16, serde_json::Value) {
         let mut req = reqwest::Client::new().get(server.url());
         if let Some(t) = token {
@@ -488,12 +506,8 @@ mod tests {
 
     #[tokio::test]
     async fn serves_the_ecs_shape_with_the_token() {
-        let (source, calls) = scripted(vec![Some(60)]);
-        let server = CredentialServer::bind(&ctx(), source, ServeOptions::default())
-            .await
-            .unwrap();
+        let (server, calls, token) = serve_script(vec![Some(60)], false).await;
         assert!(server.addr().ip().is_loopback());
-        let token = server.token().expose().clone();
         assert_eq!(token.len(), 64);
         let (status, body) = fetch(&server, Some(&token)).await;
         assert_eq!(status, 200);
@@ -526,12 +540,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_or_wrong_token_is_refused() {
-        let (source, calls) = scripted(vec![Some(60)]);
-        let server = CredentialServer::bind(&ctx(), source, ServeOptions::default())
-            .await
-            .unwrap();
+        let (server, calls, mut wrong) = serve_script(vec![Some(60)], false).await;
         assert_eq!(fetch(&server, None).await.0, 401);
-        let mut wrong = server.token().expose().clone();
         wrong.pop();
         wrong.push('x');
         assert_eq!(fetch(&server, Some(&wrong)).await.0, 403);
@@ -546,11 +556,7 @@ mod tests {
     #[tokio::test]
     async fn credentials_near_expiry_are_refreshed() {
         // Two minutes left is inside the five-minute refresh window.
-        let (source, calls) = scripted(vec![Some(2), Some(60)]);
-        let server = CredentialServer::bind(&ctx(), source, ServeOptions::default())
-            .await
-            .unwrap();
-        let token = server.token().expose().clone();
+        let (server, calls, token) = serve_script(vec![Some(2), Some(60)], false).await;
         assert_eq!(fetch(&server, Some(&token)).await.1["AccessKeyId"], "AKID0");
         assert_eq!(fetch(&server, Some(&token)).await.1["AccessKeyId"], "AKID1");
         assert_eq!(fetch(&server, Some(&token)).await.1["AccessKeyId"], "AKID1");
@@ -559,15 +565,7 @@ mod tests {
 
     #[tokio::test]
     async fn last_good_credentials_survive_a_failing_source() {
-        let (source, calls) = scripted(vec![Some(2), None, None]);
-        let options = ServeOptions {
-            retry_after: Duration::ZERO,
-            ..ServeOptions::default()
-        };
-        let server = CredentialServer::bind(&ctx(), source, options)
-            .await
-            .unwrap();
-        let token = server.token().expose().clone();
+        let (server, calls, token) = serve_script(vec![Some(2), None, None], true).await;
         assert_eq!(fetch(&server, Some(&token)).await.1["AccessKeyId"], "AKID0");
         let (status, body) = fetch(&server, Some(&token)).await;
         assert_eq!((status, body["AccessKeyId"].as_str()), (200, Some("AKID0")));
@@ -576,15 +574,7 @@ mod tests {
 
     #[tokio::test]
     async fn expired_credentials_past_the_grace_are_not_served() {
-        let (source, _) = scripted(vec![Some(-60), None]);
-        let options = ServeOptions {
-            retry_after: Duration::ZERO,
-            ..ServeOptions::default()
-        };
-        let server = CredentialServer::bind(&ctx(), source, options)
-            .await
-            .unwrap();
-        let token = server.token().expose().clone();
+        let (server, _, token) = serve_script(vec![Some(-60), None], true).await;
         // The first answer is what the source gave (already expired, but new).
         assert_eq!(fetch(&server, Some(&token)).await.0, 200);
         let (status, body) = fetch(&server, Some(&token)).await;
@@ -598,15 +588,7 @@ mod tests {
     #[tokio::test]
     async fn stale_credentials_get_a_near_expiry() {
         // Expired 5 minutes ago, within the 15-minute grace: served with a new expiry.
-        let (source, _) = scripted(vec![Some(-5), None]);
-        let options = ServeOptions {
-            retry_after: Duration::ZERO,
-            ..ServeOptions::default()
-        };
-        let server = CredentialServer::bind(&ctx(), source, options)
-            .await
-            .unwrap();
-        let token = server.token().expose().clone();
+        let (server, _, token) = serve_script(vec![Some(-5), None], true).await;
         fetch(&server, Some(&token)).await;
         let (status, body) = fetch(&server, Some(&token)).await;
         assert_eq!(status, 200);

@@ -6,10 +6,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use std::sync::Mutex;
 
 use super::*;
 
@@ -96,48 +93,17 @@ fn load_traffic(case: &Path) -> (Queue, Vec<String>) {
 }
 
 /// Serve the recorded answers in order; the last answer for a route repeats.
-async fn serve(queue: Queue) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let queue = Arc::new(Mutex::new(queue));
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                return;
-            };
-            let queue = queue.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf).to_string();
-                let mut parts = head.split_whitespace();
-                let key = (
-                    parts.next().unwrap_or("").to_string(),
-                    parts.next().unwrap_or("").to_string(),
-                );
-                let (status, body) = {
-                    let mut q = queue.lock().unwrap();
-                    match q.get_mut(&key) {
-                        Some(list) if list.len() > 1 => list.pop_front().unwrap(),
-                        Some(list) => list.front().cloned().unwrap(),
-                        None => (404, String::new()),
-                    }
-                };
-                let resp = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = sock.write_all(resp.as_bytes()).await;
-            });
+async fn serve(queue: Queue) -> super::tests::Replay {
+    let queue = Mutex::new(queue);
+    super::tests::serve_with(move |method, path| {
+        let mut q = queue.lock().unwrap();
+        match q.get_mut(&(method.to_string(), path.to_string())) {
+            Some(list) if list.len() > 1 => list.pop_front().unwrap(),
+            Some(list) => list.front().cloned().unwrap(),
+            None => (404, String::new()),
         }
-    });
-    (addr, task)
+    })
+    .await
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -166,8 +132,8 @@ async fn scenario(name: &str) {
     let root = tempfile::tempdir().unwrap();
     copy_tree(&case.join("fs"), root.path());
     let (queue, hosts) = load_traffic(&case);
-    let (addr, task) = serve(queue).await;
-    let local = format!("http://{addr}");
+    let server = serve(queue).await;
+    let local = format!("http://{}", server.addr);
     let mut vars: Vec<(String, String)> = env.into_iter().collect();
     vars.push((
         "AWS_EC2_METADATA_SERVICE_ENDPOINT".into(),
@@ -180,7 +146,7 @@ async fn scenario(name: &str) {
     };
     let ctx = Context::fixed(vars, root.path());
     let e = resolve(&ctx, &opts).await;
-    task.abort();
+    drop(server);
     let steps: Vec<String> = e
         .steps
         .iter()

@@ -24,20 +24,21 @@ impl Drop for Replay {
     }
 }
 
-pub(crate) async fn replay(routes: Vec<(&str, &str, u16, String)>) -> Replay {
+/// A loopback HTTP server answering each request's `(method, path)` with `answer`'s
+/// `(status, body)`; the connection closes after each answer.
+pub(crate) async fn serve_with<F>(answer: F) -> Replay
+where
+    F: Fn(&str, &str) -> (u16, String) + Send + Sync + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let routes: BTreeMap<(String, String), (u16, String)> = routes
-        .into_iter()
-        .map(|(m, p, s, b)| ((m.to_string(), p.to_string()), (s, b)))
-        .collect();
-    let routes = Arc::new(routes);
+    let answer = Arc::new(answer);
     let task = tokio::spawn(async move {
         loop {
             let Ok((mut sock, _)) = listener.accept().await else {
                 return;
             };
-            let routes = routes.clone();
+            let answer = answer.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 1024];
@@ -49,12 +50,9 @@ pub(crate) async fn replay(routes: Vec<(&str, &str, u16, String)>) -> Replay {
                 }
                 let head = String::from_utf8_lossy(&buf).to_string();
                 let mut parts = head.split_whitespace();
-                let method = parts.next().unwrap_or("").to_string();
-                let path = parts.next().unwrap_or("").to_string();
-                let (status, body) = routes
-                    .get(&(method, path))
-                    .cloned()
-                    .unwrap_or((404, "not found".into()));
+                let method = parts.next().unwrap_or("");
+                let path = parts.next().unwrap_or("");
+                let (status, body) = answer(method, path);
                 let resp = format!(
                     "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
@@ -64,6 +62,20 @@ pub(crate) async fn replay(routes: Vec<(&str, &str, u16, String)>) -> Replay {
         }
     });
     Replay { addr, task }
+}
+
+pub(crate) async fn replay(routes: Vec<(&str, &str, u16, String)>) -> Replay {
+    let routes: BTreeMap<(String, String), (u16, String)> = routes
+        .into_iter()
+        .map(|(m, p, s, b)| ((m.to_string(), p.to_string()), (s, b)))
+        .collect();
+    serve_with(move |method, path| {
+        routes
+            .get(&(method.to_string(), path.to_string()))
+            .cloned()
+            .unwrap_or((404, "not found".into()))
+    })
+    .await
 }
 
 pub(crate) const ROLE_JSON: &str = r#"{"Code":"Success","AccessKeyId":"ASIAIMDS","SecretAccessKey":"imdssecret","Token":"imdstoken","Expiration":"2030-01-01T00:00:00Z"}"#;
