@@ -157,6 +157,25 @@ fn have_aws_cli_v2() -> bool {
     }
 }
 
+/// Run the AWS CLI v2 with `args` under [`clean_command`] off the async runtime, assert
+/// it succeeded and answer its JSON output.
+async fn aws_cli_json(home: &Path, vars: &[(&str, String)], args: &[&str]) -> serde_json::Value {
+    let mut cmd = clean_command(AWS_CLI_V2, home, vars);
+    cmd.args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "aws {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+const EXPORT_CREDENTIALS: &[&str] = &["configure", "export-credentials", "--format", "process"];
+
 async fn aws_cli_exports_the_served_credentials(tokens: HttpTokens) {
     if !have_aws_cli_v2() {
         return;
@@ -165,27 +184,8 @@ async fn aws_cli_exports_the_served_credentials(tokens: HttpTokens) {
     let home = tempfile::tempdir().unwrap();
     // AWS CLI 2.9 appends `latest/api/token` to the endpoint as given: it needs the `/`.
     let url = format!("{}/", mock.url());
-    let out = tokio::task::spawn_blocking({
-        let home = home.path().to_path_buf();
-        move || {
-            clean_command(
-                AWS_CLI_V2,
-                &home,
-                &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", url)],
-            )
-            .args(["configure", "export-credentials", "--format", "process"])
-            .output()
-            .unwrap()
-        }
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "aws configure export-credentials failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let vars = [("AWS_EC2_METADATA_SERVICE_ENDPOINT", url)];
+    let doc = aws_cli_json(home.path(), &vars, EXPORT_CREDENTIALS).await;
     let served = mock.state().credentials(Delivery::V2).unwrap();
     assert_eq!(doc["AccessKeyId"], served.access_key_id.as_str());
     assert_eq!(doc["SecretAccessKey"], served.secret_access_key.as_str());
@@ -744,21 +744,7 @@ async fn aws_cli_v2_container_credentials_with_a_full_uri() {
             token_file.display().to_string(),
         ),
     ];
-    let path = home.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        clean_command(AWS_CLI_V2, &path, &vars)
-            .args(["configure", "export-credentials", "--format", "process"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = aws_cli_json(home.path(), &vars, EXPORT_CREDENTIALS).await;
     let served = mock.state().container_credentials();
     assert_eq!(doc["AccessKeyId"], served.access_key_id.as_str());
     assert_eq!(doc["SessionToken"], served.session_token.as_str());
@@ -777,30 +763,17 @@ async fn aws_cli_v2_sts_get_caller_identity_with_region_from_imds() {
         "AWS_EC2_METADATA_SERVICE_ENDPOINT",
         format!("{}/", mock.url()),
     )];
-    let path = home.path().to_path_buf();
     let url = mock.url();
-    let out = tokio::task::spawn_blocking(move || {
-        // CLI 2.9 predates AWS_ENDPOINT_URL_STS; --endpoint-url does the same.
-        clean_command(AWS_CLI_V2, &path, &vars)
-            .args([
-                "sts",
-                "get-caller-identity",
-                "--output",
-                "json",
-                "--endpoint-url",
-            ])
-            .arg(url)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // CLI 2.9 predates AWS_ENDPOINT_URL_STS; --endpoint-url does the same.
+    let args = [
+        "sts",
+        "get-caller-identity",
+        "--output",
+        "json",
+        "--endpoint-url",
+        &url,
+    ];
+    let doc = aws_cli_json(home.path(), &vars, &args).await;
     assert_eq!(doc["Arn"], instance_role_arn(&mock).as_str());
     assert_eq!(doc["Account"], mock.state().config().account_id.as_str());
     mock.shutdown().await;
