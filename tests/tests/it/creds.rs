@@ -505,14 +505,35 @@ fn configure_list_type_is_the_explained_method() {
 
 // ---- network providers against the real mock and strap's own server ----
 
-#[tokio::test]
-async fn instance_profile_from_imds_mock_matches_the_aws_cli() {
+/// The mock in this process on 127.0.0.1:0, its instance carrying `strap-creds-role`.
+async fn mock_with_role() -> imds_mock::RunningMock {
     let config = imds_mock::Config {
         listen: "127.0.0.1:0".into(),
         role: Some("strap-creds-role".into()),
         ..imds_mock::Config::default()
     };
-    let mock = imds_mock::spawn(config).await.unwrap();
+    imds_mock::spawn(config).await.unwrap()
+}
+
+/// `aws configure export-credentials` and `strap creds export` with exactly `vars`,
+/// off the async runtime: (theirs, ours).
+async fn export_both(vars: Vec<(String, String)>) -> (Output, Output) {
+    tokio::task::spawn_blocking(move || {
+        let mut a = Command::new(AWS_CLI);
+        a.env_clear()
+            .envs(vars.clone())
+            .args(["configure", "export-credentials"]);
+        let mut s = command("strap");
+        s.env_clear().envs(vars).args(["creds", "export"]);
+        (a.output().unwrap(), s.output().unwrap())
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn instance_profile_from_imds_mock_matches_the_aws_cli() {
+    let mock = mock_with_role().await;
     // botocore appends paths to the endpoint as given: it must end with '/'.
     let endpoint = format!("{}/", mock.url());
     let mut env = Env::new(
@@ -537,34 +558,13 @@ async fn instance_profile_from_imds_mock_matches_the_aws_cli() {
     assert_eq!(j["selected"]["method"], "iam-role", "{j}");
     assert!(!j["selected"]["expiration"].is_null());
     if have_cli() {
-        let vars = env.vars.clone();
-        let (theirs, ours) = tokio::task::spawn_blocking(move || {
-            let mut a = Command::new(AWS_CLI);
-            a.env_clear()
-                .envs(vars.clone())
-                .args(["configure", "export-credentials"]);
-            let mut s = command("strap");
-            s.env_clear().envs(vars).args(["creds", "export"]);
-            (a.output().unwrap(), s.output().unwrap())
-        })
-        .await
-        .unwrap();
+        let (theirs, ours) = export_both(env.vars.clone()).await;
         assert!(theirs.status.success(), "{}", stderr(&theirs));
         assert_eq!(stdout(&ours), stdout(&theirs));
         // Without the trailing '/', both refuse the endpoint.
         let mut vars = env.vars.clone();
         vars.push(("AWS_EC2_METADATA_SERVICE_ENDPOINT".into(), mock.url()));
-        let (theirs, ours) = tokio::task::spawn_blocking(move || {
-            let mut a = Command::new(AWS_CLI);
-            a.env_clear()
-                .envs(vars.clone())
-                .args(["configure", "export-credentials"]);
-            let mut s = command("strap");
-            s.env_clear().envs(vars).args(["creds", "export"]);
-            (a.output().unwrap(), s.output().unwrap())
-        })
-        .await
-        .unwrap();
+        let (theirs, ours) = export_both(vars).await;
         assert!(!theirs.status.success() && !ours.status.success());
         assert!(
             stderr(&ours).contains("Invalid endpoint"),
@@ -642,12 +642,7 @@ fn creds_serve_hands_the_chain_to_container_clients() {
 
 #[tokio::test]
 async fn assume_role_and_whoami_against_the_mock_sts() {
-    let config = imds_mock::Config {
-        listen: "127.0.0.1:0".into(),
-        role: Some("strap-creds-role".into()),
-        ..imds_mock::Config::default()
-    };
-    let mock = imds_mock::spawn(config).await.unwrap();
+    let mock = mock_with_role().await;
     let account = mock.state().config().account_id;
     let region = mock.state().config().region;
     let profile = format!(
