@@ -120,6 +120,22 @@ fn problem(node: &Node, path: &str, message: String) -> Problem {
     }
 }
 
+/// jsonschema's type error (`5 is not of type 'string', 'null'`); always `false`.
+fn not_of_type(
+    node: &Node,
+    path: &str,
+    walk: &mut Walk<'_>,
+    types: impl Iterator<Item = Ty>,
+) -> bool {
+    let names = types
+        .map(|t| format!("'{}'", t.name()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let message = format!("{} is not of type {names}", repr(node));
+    walk.errors.push(problem(node, path, message));
+    false
+}
+
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
@@ -141,17 +157,7 @@ impl S {
                 if types.iter().any(|t| t.accepts(&node.value)) {
                     true
                 } else {
-                    let names = types
-                        .iter()
-                        .map(|t| format!("'{}'", t.name()))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    walk.errors.push(problem(
-                        node,
-                        path,
-                        format!("{} is not of type {names}", repr(node)),
-                    ));
-                    false
+                    not_of_type(node, path, walk, types.iter().copied())
                 }
             }
             S::Enum(lits) => {
@@ -341,19 +347,7 @@ impl S {
             }
             S::ByType(options) => match options.iter().find(|(t, _)| t.accepts(&node.value)) {
                 Some((_, schema)) => schema.check(node, path, walk),
-                None => {
-                    let names = options
-                        .iter()
-                        .map(|(t, _)| format!("'{}'", t.name()))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    walk.errors.push(problem(
-                        node,
-                        path,
-                        format!("{} is not of type {names}", repr(node)),
-                    ));
-                    false
-                }
+                None => not_of_type(node, path, walk, options.iter().map(|(t, _)| *t)),
             },
             S::Deprecated(inner, advice) => {
                 let ok = inner.check(node, path, walk);

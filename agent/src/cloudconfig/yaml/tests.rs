@@ -5,49 +5,12 @@
 
 use super::*;
 
-fn py_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::from(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
+use crate::cloudconfig::python_str as py_str;
 
-fn py_float(f: f64) -> String {
-    if f.is_nan() {
-        "nan".into()
-    } else if f.is_infinite() {
-        if f > 0.0 { "inf" } else { "-inf" }.into()
-    } else {
-        format!("{f:?}")
-    }
-}
-
-/// Python's `repr()` of what PyYAML would have built.
+/// Python's `repr()` of what PyYAML would have built, in this suite's spellings for
+/// bytes, timestamps and (recursively) their containers.
 fn py_repr(node: &Node) -> String {
     match &node.value {
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Int(i) => i.to_string(),
-        Value::Float(f) => py_float(*f),
-        Value::Str(s) => py_str(s),
         Value::Bytes(b) => format!("b{}", py_str(&String::from_utf8_lossy(b))),
         Value::Timestamp(t) => format!("ts({})", py_str(t)),
         Value::Seq(items) => format!(
@@ -62,6 +25,8 @@ fn py_repr(node: &Node) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        // Scalars read the same in both.
+        _ => node.to_python_repr(),
     }
 }
 
