@@ -54,6 +54,11 @@ async fn call(state: &State, method: &str, path: &str, headers: &[(&str, &str)])
     call_body(state, method, path, headers, b"").await
 }
 
+/// A control-API call with a JSON body.
+async fn control(state: &State, method: &str, path: &str, json: &str) -> Reply {
+    call_body(state, method, path, &[], json.as_bytes()).await
+}
+
 async fn token(state: &State, ttl: &str) -> String {
     let r = call(state, "PUT", "/latest/api/token", &[(TTL_HEADER, ttl)]).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -273,12 +278,11 @@ async fn disabled_endpoint_is_403_everywhere() {
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}");
     }
     // The control API still works, and turning the endpoint back on restores service.
-    let r = call_body(
+    let r = control(
         &s,
         "PUT",
         "/_mock/metadata-options",
-        &[],
-        br#"{"http_endpoint": "enabled"}"#,
+        r#"{"http_endpoint": "enabled"}"#,
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -646,12 +650,11 @@ async fn expired_credentials_fault() {
 #[tokio::test]
 async fn control_api_options_launch_stop_start_and_counts() {
     let s = state(Config::default());
-    let r = call_body(
+    let r = control(
         &s,
         "PUT",
         "/_mock/metadata-options",
-        &[],
-        br#"{"http_tokens": "required", "http_put_response_hop_limit": 3}"#,
+        r#"{"http_tokens": "required", "http_put_response_hop_limit": 3}"#,
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -660,23 +663,15 @@ async fn control_api_options_launch_stop_start_and_counts() {
         call(&s, "GET", "/latest/meta-data/", &[]).await.status,
         StatusCode::UNAUTHORIZED
     );
-    let r = call_body(
+    let r = control(
         &s,
         "PUT",
         "/_mock/metadata-options",
-        &[],
-        br#"{"http_put_response_hop_limit": 65}"#,
+        r#"{"http_put_response_hop_limit": 65}"#,
     )
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = call_body(
-        &s,
-        "PUT",
-        "/_mock/metadata-options",
-        &[],
-        br#"{"bogus": 1}"#,
-    )
-    .await;
+    let r = control(&s, "PUT", "/_mock/metadata-options", r#"{"bogus": 1}"#).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
     let old = s.instance_id();
@@ -710,12 +705,11 @@ async fn control_api_options_launch_stop_start_and_counts() {
 #[tokio::test]
 async fn control_api_schedules_notices() {
     let s = state(Config::default());
-    let r = call_body(
+    let r = control(
         &s,
         "POST",
         "/_mock/spot",
-        &[],
-        br#"{"action": "hibernate", "delay_secs": 60}"#,
+        r#"{"action": "hibernate", "delay_secs": 60}"#,
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -731,12 +725,11 @@ async fn control_api_schedules_notices() {
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(v["action"], "hibernate");
 
-    let r = call_body(
+    let r = control(
         &s,
         "POST",
         "/_mock/events",
-        &[],
-        br#"{"code": "instance-stop", "not_before_secs": 3600}"#,
+        r#"{"code": "instance-stop", "not_before_secs": 3600}"#,
     )
     .await;
     let id = serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["event_id"]
@@ -797,14 +790,7 @@ async fn tags_are_live() {
             .text(),
         ""
     );
-    call_body(
-        &s,
-        "PUT",
-        "/_mock/tags",
-        &[],
-        br#"{"Name": "a", "Env": "prod"}"#,
-    )
-    .await;
+    control(&s, "PUT", "/_mock/tags", r#"{"Name": "a", "Env": "prod"}"#).await;
     assert_eq!(
         call(&s, "GET", "/latest/meta-data/tags/instance", &[])
             .await
@@ -989,14 +975,7 @@ async fn rotated_keys_stay_valid_at_sts_until_they_expire() {
         imds_mock::keys::KeyStore::lookup(&s, first["AccessKeyId"].as_str().unwrap()).unwrap();
 
     // Five hours on: inside the rotation window (1 h before the 6 h expiry).
-    call_body(
-        &s,
-        "POST",
-        "/_mock/clock",
-        &[],
-        br#"{"advance_secs": 18000}"#,
-    )
-    .await;
+    control(&s, "POST", "/_mock/clock", r#"{"advance_secs": 18000}"#).await;
     let t = token(&s, "21600").await;
     let second: serde_json::Value = serde_json::from_slice(
         &call(&s, "GET", path, &[("x-aws-ec2-metadata-token", &t)])
@@ -1009,14 +988,7 @@ async fn rotated_keys_stay_valid_at_sts_until_they_expire() {
     assert_eq!(status, StatusCode::OK, "old key still valid: {xml}");
 
     // Past the old key's expiry: STS refuses it, the new one works.
-    call_body(
-        &s,
-        "POST",
-        "/_mock/clock",
-        &[],
-        br#"{"advance_secs": 3601}"#,
-    )
-    .await;
+    control(&s, "POST", "/_mock/clock", r#"{"advance_secs": 3601}"#).await;
     let (status, xml) = caller_identity(&s, &old).await;
     assert_ne!(status, StatusCode::OK);
     assert!(xml.contains("ExpiredToken"), "{xml}");
@@ -1028,12 +1000,11 @@ async fn rotated_keys_stay_valid_at_sts_until_they_expire() {
 #[tokio::test]
 async fn throttling_drops_requests_over_the_burst() {
     let s = state(Config::default());
-    let r = call_body(
+    let r = control(
         &s,
         "PUT",
         "/_mock/throttle",
-        &[],
-        br#"{"requests_per_sec": 0.001, "burst": 3}"#,
+        r#"{"requests_per_sec": 0.001, "burst": 3}"#,
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -1057,14 +1028,7 @@ async fn throttling_drops_requests_over_the_burst() {
         call(&s, "GET", "/latest/meta-data/", &[]).await.status,
         StatusCode::OK
     );
-    let r = call_body(
-        &s,
-        "PUT",
-        "/_mock/throttle",
-        &[],
-        br#"{"requests_per_sec": 0}"#,
-    )
-    .await;
+    let r = control(&s, "PUT", "/_mock/throttle", r#"{"requests_per_sec": 0}"#).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
