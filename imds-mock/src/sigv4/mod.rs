@@ -176,19 +176,7 @@ fn check_time(auth: &AuthParams, date: DateTime<Utc>, now: DateTime<Utc>) -> Res
         if now > date + Duration::seconds(expires) {
             return Err(StsError::RequestExpired);
         }
-        if date > now + MAX_CLOCK_SKEW {
-            return Err(StsError::SignatureDoesNotMatch {
-                reason: format!(
-                    "Signature not yet current: {} is still later than {} ({} + 15 min.)",
-                    fmt(date),
-                    fmt(now + MAX_CLOCK_SKEW),
-                    fmt(now)
-                ),
-            });
-        }
-        return Ok(());
-    }
-    if date < now - MAX_CLOCK_SKEW {
+    } else if date < now - MAX_CLOCK_SKEW {
         return Err(StsError::SignatureDoesNotMatch {
             reason: format!(
                 "Signature expired: {} is now earlier than {} ({} - 15 min.)",

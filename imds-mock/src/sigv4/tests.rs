@@ -4,7 +4,7 @@
 
 use super::canonical::{canonical_query, canonical_uri, percent_decode};
 use super::*;
-use crate::sts::test_store::{make_key, MemoryStore};
+use crate::sts::test_store::{make_key, signed_call, MemoryStore};
 
 /// The credentials and time of the AWS SigV4 test suite (AWS General Reference,
 /// "Signature Version 4 test suite"): every expected signature below is copied from
@@ -149,21 +149,7 @@ fn suite_signature_compares_case_insensitively_but_not_loosely() {
     .is_err());
 }
 
-fn signed(store: &MemoryStore, key: &IssuedKey, now: DateTime<Utc>) -> http::Request<Vec<u8>> {
-    let _ = store;
-    let mut req = http::Request::builder()
-        .method("POST")
-        .uri("/")
-        .header("host", "127.0.0.1:1338")
-        .header(
-            "content-type",
-            "application/x-www-form-urlencoded; charset=utf-8",
-        )
-        .body(b"Action=GetCallerIdentity&Version=2011-06-15".to_vec())
-        .unwrap();
-    sign_request(&mut req, key, "us-east-1", "sts", now);
-    req
-}
+const GET_CALLER_IDENTITY: &str = "Action=GetCallerIdentity&Version=2011-06-15";
 
 fn verify_req(
     req: &http::Request<Vec<u8>>,
@@ -188,7 +174,7 @@ fn issued_key_with_token_verifies() {
     let now = Utc::now();
     let store = MemoryStore::new(now);
     let key = store.add(make_key("Role", "i-0123456789abcdef0", now, 3600));
-    let req = signed(&store, &key, now);
+    let req = signed_call(&key, GET_CALLER_IDENTITY, now);
     assert_eq!(verify_req(&req, &store, now).unwrap(), key);
 }
 
@@ -197,7 +183,7 @@ fn unknown_key_is_invalid_client_token_id() {
     let now = Utc::now();
     let store = MemoryStore::new(now);
     let key = make_key("Role", "s", now, 3600);
-    let req = signed(&store, &key, now);
+    let req = signed_call(&key, GET_CALLER_IDENTITY, now);
     assert_eq!(
         verify_req(&req, &store, now),
         Err(StsError::InvalidClientTokenId)
@@ -209,7 +195,7 @@ fn wrong_or_missing_session_token_is_invalid_client_token_id() {
     let now = Utc::now();
     let store = MemoryStore::new(now);
     let key = store.add(make_key("Role", "s", now, 3600));
-    let mut req = signed(&store, &key, now);
+    let mut req = signed_call(&key, GET_CALLER_IDENTITY, now);
     req.headers_mut().insert(
         "x-amz-security-token",
         http::HeaderValue::from_static("forged"),
@@ -232,7 +218,7 @@ fn wrong_secret_is_signature_does_not_match() {
     let key = store.add(make_key("Role", "s", now, 3600));
     let mut forged = key.clone();
     forged.secret_access_key = "x".repeat(40);
-    let req = signed(&store, &forged, now);
+    let req = signed_call(&forged, GET_CALLER_IDENTITY, now);
     let err = verify_req(&req, &store, now).unwrap_err();
     assert_eq!(err.code(), "SignatureDoesNotMatch");
     assert_eq!(err.status(), 403);
@@ -243,7 +229,7 @@ fn expired_key_is_expired_token() {
     let now = Utc::now();
     let store = MemoryStore::new(now);
     let key = store.add(make_key("Role", "s", now - Duration::hours(2), 3600));
-    let req = signed(&store, &key, now);
+    let req = signed_call(&key, GET_CALLER_IDENTITY, now);
     assert_eq!(verify_req(&req, &store, now), Err(StsError::ExpiredToken));
 }
 
@@ -252,7 +238,7 @@ fn clock_skew_over_fifteen_minutes_is_rejected_both_ways() {
     let now = Utc::now();
     let store = MemoryStore::new(now);
     let key = store.add(make_key("Role", "s", now, 7200));
-    let old = signed(&store, &key, now - Duration::minutes(16));
+    let old = signed_call(&key, GET_CALLER_IDENTITY, now - Duration::minutes(16));
     let err = verify_req(&old, &store, now).unwrap_err();
     assert_eq!(err.code(), "SignatureDoesNotMatch");
     assert!(
@@ -260,14 +246,14 @@ fn clock_skew_over_fifteen_minutes_is_rejected_both_ways() {
         "{}",
         err.message()
     );
-    let future = signed(&store, &key, now + Duration::minutes(16));
+    let future = signed_call(&key, GET_CALLER_IDENTITY, now + Duration::minutes(16));
     let err = verify_req(&future, &store, now).unwrap_err();
     assert!(
         err.message().starts_with("Signature not yet current:"),
         "{}",
         err.message()
     );
-    let near = signed(&store, &key, now - Duration::minutes(14));
+    let near = signed_call(&key, GET_CALLER_IDENTITY, now - Duration::minutes(14));
     assert!(verify_req(&near, &store, now).is_ok());
 }
 

@@ -72,3 +72,23 @@ impl KeyStore for MemoryStore {
         ACCOUNT.into()
     }
 }
+
+/// A POST of `body` to `/`, signed for STS in us-east-1 with `key` at `now`.
+pub(crate) fn signed_call(
+    key: &IssuedKey,
+    body: &str,
+    now: DateTime<Utc>,
+) -> http::Request<Vec<u8>> {
+    let mut req = http::Request::builder()
+        .method("POST")
+        .uri("/")
+        .header("host", "127.0.0.1:1338")
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
+        .body(body.as_bytes().to_vec())
+        .unwrap();
+    crate::sigv4::sign_request(&mut req, key, "us-east-1", "sts", now);
+    req
+}

@@ -1,24 +1,9 @@
 //! STS answers for signed and unsigned requests: shapes, codes and validation.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use super::test_store::{make_key, MemoryStore, ACCOUNT};
+use super::test_store::{make_key, signed_call, MemoryStore, ACCOUNT};
 use super::*;
 use base64::Engine as _;
-
-fn signed_call(key: &IssuedKey, body: &str, now: DateTime<Utc>) -> http::Request<Vec<u8>> {
-    let mut req = http::Request::builder()
-        .method("POST")
-        .uri("/")
-        .header("host", "127.0.0.1:1338")
-        .header(
-            "content-type",
-            "application/x-www-form-urlencoded; charset=utf-8",
-        )
-        .body(body.as_bytes().to_vec())
-        .unwrap();
-    crate::sigv4::sign_request(&mut req, key, "us-east-1", "sts", now);
-    req
-}
 
 fn call(req: &http::Request<Vec<u8>>, store: &MemoryStore, now: DateTime<Utc>) -> StsResponse {
     let signed = SignedRequest {
