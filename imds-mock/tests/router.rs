@@ -54,6 +54,11 @@ async fn call(state: &State, method: &str, path: &str, headers: &[(&str, &str)])
     call_body(state, method, path, headers, b"").await
 }
 
+/// A GET with the session token.
+async fn get_v2(state: &State, path: &str, token: &str) -> Reply {
+    call(state, "GET", path, &[("x-aws-ec2-metadata-token", token)]).await
+}
+
 /// A control-API call with a JSON body.
 async fn control(state: &State, method: &str, path: &str, json: &str) -> Reply {
     call_body(state, method, path, &[], json.as_bytes()).await
@@ -98,13 +103,7 @@ fn required() -> State {
 async fn get_with_valid_token_is_200_with_remaining_ttl() {
     let s = required();
     let t = token(&s, "21600").await;
-    let r = call(
-        &s,
-        "GET",
-        "/latest/meta-data/instance-id",
-        &[("x-aws-ec2-metadata-token", &t)],
-    )
-    .await;
+    let r = get_v2(&s, "/latest/meta-data/instance-id", &t).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.text(), s.instance_id());
     assert_eq!(r.header("content-type"), Some("text/plain"));
@@ -113,13 +112,7 @@ async fn get_with_valid_token_is_200_with_remaining_ttl() {
     assert_eq!(r.header("accept-ranges"), Some("none"));
     assert!(r.header("last-modified").unwrap().ends_with(" GMT"));
     s.advance_clock(100);
-    let r = call(
-        &s,
-        "GET",
-        "/latest/meta-data/instance-id",
-        &[("x-aws-ec2-metadata-token", &t)],
-    )
-    .await;
+    let r = get_v2(&s, "/latest/meta-data/instance-id", &t).await;
     assert_eq!(r.header(TTL_HEADER), Some("21500"));
 }
 
@@ -149,13 +142,7 @@ async fn unknown_path_is_404_with_the_exact_page() {
 async fn token_authenticated_404_carries_the_ttl_header() {
     let s = required();
     let t = token(&s, "300").await;
-    let r = call(
-        &s,
-        "GET",
-        "/latest/meta-data/spot/instance-action",
-        &[("x-aws-ec2-metadata-token", &t)],
-    )
-    .await;
+    let r = get_v2(&s, "/latest/meta-data/spot/instance-action", &t).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.header(TTL_HEADER), Some("300"));
 }
@@ -176,23 +163,11 @@ async fn invalid_or_expired_token_is_401_in_both_modes() {
             http_tokens: mode,
             ..Config::default()
         });
-        let bad = call(
-            &s,
-            "GET",
-            "/latest/meta-data/",
-            &[("x-aws-ec2-metadata-token", "garbage")],
-        )
-        .await;
+        let bad = get_v2(&s, "/latest/meta-data/", "garbage").await;
         assert_eq!(bad.status, StatusCode::UNAUTHORIZED, "{mode:?}");
         let t = token(&s, "1").await;
         s.advance_clock(1);
-        let expired = call(
-            &s,
-            "GET",
-            "/latest/meta-data/",
-            &[("x-aws-ec2-metadata-token", &t)],
-        )
-        .await;
+        let expired = get_v2(&s, "/latest/meta-data/", &t).await;
         assert_eq!(expired.status, StatusCode::UNAUTHORIZED, "{mode:?}");
     }
 }
@@ -201,13 +176,7 @@ async fn invalid_or_expired_token_is_401_in_both_modes() {
 async fn token_from_another_mock_is_401() {
     let other = token(&state(Config::default()), "60").await;
     let s = state(Config::default());
-    let r = call(
-        &s,
-        "GET",
-        "/latest/meta-data/",
-        &[("x-aws-ec2-metadata-token", &other)],
-    )
-    .await;
+    let r = get_v2(&s, "/latest/meta-data/", &other).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -413,7 +382,7 @@ async fn crawl(s: &State, token: &str) -> Vec<(String, String)> {
     ];
     let mut seen = BTreeSet::new();
     while let Some(dir) = todo.pop() {
-        let r = call(s, "GET", &dir, &[("x-aws-ec2-metadata-token", token)]).await;
+        let r = get_v2(s, &dir, token).await;
         assert_eq!(r.status, StatusCode::OK, "listing {dir}");
         let text = r.text();
         assert!(!text.ends_with('\n'), "{dir} ends with a newline");
@@ -429,7 +398,7 @@ async fn crawl(s: &State, token: &str) -> Vec<(String, String)> {
             if child.ends_with('/') {
                 todo.push(child);
             } else {
-                let r = call(s, "GET", &child, &[("x-aws-ec2-metadata-token", token)]).await;
+                let r = get_v2(s, &child, token).await;
                 assert_eq!(r.status, StatusCode::OK, "leaf {child}");
                 assert_eq!(r.header("content-type"), Some("text/plain"), "{child}");
                 leaves.push((child, r.text()));
@@ -568,12 +537,7 @@ async fn credentials_have_seven_fields_and_differ_by_delivery() {
     let v1: serde_json::Value =
         serde_json::from_slice(&call(&s, "GET", path, &[]).await.body).unwrap();
     let t = token(&s, "60").await;
-    let v2: serde_json::Value = serde_json::from_slice(
-        &call(&s, "GET", path, &[("x-aws-ec2-metadata-token", &t)])
-            .await
-            .body,
-    )
-    .unwrap();
+    let v2: serde_json::Value = serde_json::from_slice(&get_v2(&s, path, &t).await.body).unwrap();
     assert_eq!(v2.as_object().unwrap().len(), 7);
     assert_eq!(v2["Code"], "Success");
     assert_eq!(v2["Type"], "AWS-HMAC");
@@ -965,24 +929,16 @@ async fn rotated_keys_stay_valid_at_sts_until_they_expire() {
     });
     let path = "/latest/meta-data/iam/security-credentials/web";
     let t = token(&s, "21600").await;
-    let first: serde_json::Value = serde_json::from_slice(
-        &call(&s, "GET", path, &[("x-aws-ec2-metadata-token", &t)])
-            .await
-            .body,
-    )
-    .unwrap();
+    let first: serde_json::Value =
+        serde_json::from_slice(&get_v2(&s, path, &t).await.body).unwrap();
     let old =
         imds_mock::keys::KeyStore::lookup(&s, first["AccessKeyId"].as_str().unwrap()).unwrap();
 
     // Five hours on: inside the rotation window (1 h before the 6 h expiry).
     control(&s, "POST", "/_mock/clock", r#"{"advance_secs": 18000}"#).await;
     let t = token(&s, "21600").await;
-    let second: serde_json::Value = serde_json::from_slice(
-        &call(&s, "GET", path, &[("x-aws-ec2-metadata-token", &t)])
-            .await
-            .body,
-    )
-    .unwrap();
+    let second: serde_json::Value =
+        serde_json::from_slice(&get_v2(&s, path, &t).await.body).unwrap();
     assert_ne!(first["AccessKeyId"], second["AccessKeyId"], "rotated");
     let (status, xml) = caller_identity(&s, &old).await;
     assert_eq!(status, StatusCode::OK, "old key still valid: {xml}");
