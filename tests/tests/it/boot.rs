@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use strap_e2e::{command, MockProcess};
+use strap_e2e::{code, command, stderr, stdout, MockProcess};
 
 /// A machine: a temporary root, and a seed folder for its metadata.
 struct Machine {
@@ -116,18 +116,6 @@ impl Machine {
     fn ran(&self) -> Vec<String> {
         self.read("/ran").lines().map(str::to_string).collect()
     }
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Output with the temporary root and the dates filtered out, for snapshots.

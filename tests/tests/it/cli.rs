@@ -1,12 +1,12 @@
 //! The command line itself: help, version, completions and the man page.
 
-use strap_e2e::command;
+use strap_e2e::{command, stdout};
 
 #[test]
 fn help_lists_every_subcommand() {
     let out = command("strap").arg("--help").output().unwrap();
     assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = stdout(&out);
     for sub in [
         "run", "creds", "userdata", "metadata", "try", "status", "clean",
     ] {
@@ -21,8 +21,8 @@ fn completions_and_man_page_are_generated() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("_strap"));
+    assert!(stdout(&out).contains("_strap"));
     let out = command("strap").arg("man").output().unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains(".TH strap"));
+    assert!(stdout(&out).contains(".TH strap"));
 }

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use strap_e2e::command;
+use strap_e2e::{command, stderr, stdout};
 
 /// The AWS CLI v2 (an `aws` earlier on PATH may be v1).
 const AWS_CLI: &str = "/usr/bin/aws";
@@ -55,14 +55,6 @@ impl Env {
     fn home(&self) -> &Path {
         self.home.path()
     }
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 const KEYS_FILE: &str =

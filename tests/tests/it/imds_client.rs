@@ -3,7 +3,7 @@
 
 use std::process::{Command, Stdio};
 
-use strap_e2e::{command, MockProcess};
+use strap_e2e::{command, stderr, MockProcess};
 
 /// An `imds-mock` process on 127.0.0.1:0 with quiet logs, killed when dropped.
 struct Mock;
@@ -24,11 +24,8 @@ fn strap(args: &[&str]) -> Command {
 
 fn run(cmd: &mut Command) -> (bool, Vec<u8>, String) {
     let out = cmd.output().unwrap();
-    (
-        out.status.success(),
-        out.stdout,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let err = stderr(&out);
+    (out.status.success(), out.stdout, err)
 }
 
 #[test]
@@ -221,6 +218,7 @@ mod serve {
     use strap::creds::serve::{source_fn, CredentialServer, ServeOptions, SourceError};
     use strap::creds::Credentials;
     use strap::secret::Secret;
+    use strap_e2e::{stderr, stdout};
 
     fn fixed_credentials() -> Credentials {
         Credentials {
@@ -273,7 +271,7 @@ mod serve {
         let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
             .await
             .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = stderr(&out);
         if stderr.contains("Invalid choice") {
             eprintln!("skipped: this AWS CLI lacks `configure export-credentials`");
             return;
@@ -305,13 +303,9 @@ mod serve {
         let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
             .await
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", stderr(&out));
         assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
+            stdout(&out).trim(),
             "container-role ASIASERVEDKEY0000001 servedSessionToken"
         );
         server.shutdown().await;

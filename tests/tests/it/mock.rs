@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
 
-use strap_e2e::{command, spawn_mock};
+use strap_e2e::{command, spawn_mock, stderr};
 
 /// Start the mock on port 0 with `args`; returns the child and its address host:port.
 fn start(args: &[&str]) -> (Child, String) {
@@ -98,11 +98,7 @@ fn mock_print_config_is_yaml_that_loads_back() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
     let yaml = String::from_utf8(out.stdout).unwrap();
     assert!(yaml.contains("role: web"), "{yaml}");
     assert!(yaml.contains("region: eu-west-1"), "{yaml}");
@@ -137,7 +133,7 @@ fn mock_bad_config_names_key_and_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(err.contains("http_tokens"), "{err}");
     assert!(err.contains("line 3"), "{err}");
     assert!(err.contains("bad.yaml"), "{err}");
@@ -150,7 +146,7 @@ fn mock_bad_flag_value_is_refused() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(err.contains("explode"), "{err}");
 }
 
@@ -165,7 +161,7 @@ fn mock_oversized_user_data_is_refused() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(err.contains("16385 bytes"), "{err}");
 }
 
@@ -183,12 +179,7 @@ fn mock_example_configs_are_valid() {
                 .current_dir(&dir)
                 .output()
                 .unwrap();
-            assert!(
-                out.status.success(),
-                "{}: {}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            assert!(out.status.success(), "{}: {}", path.display(), stderr(&out));
             seen += 1;
         }
     }
@@ -244,11 +235,7 @@ print(json.dumps({"md": md, "ud": ud.decode() if isinstance(ud, bytes) else ud, 
     })
     .await
     .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let md = &v["md"];
     let cfg = mock.state().config();

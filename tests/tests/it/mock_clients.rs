@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use strap_e2e::{stderr, stdout};
 
 use aws_credential_types::provider::ProvideCredentials;
 use imds_mock::creds::Delivery;
@@ -149,7 +150,7 @@ fn have_aws_cli_v2() -> bool {
     }
     let out = Command::new(AWS_CLI_V2).arg("--version").output();
     match out {
-        Ok(out) if String::from_utf8_lossy(&out.stdout).starts_with("aws-cli/2") => true,
+        Ok(out) if stdout(&out).starts_with("aws-cli/2") => true,
         _ => {
             eprintln!("skipping: {AWS_CLI_V2} is not the AWS CLI v2");
             false
@@ -169,7 +170,7 @@ async fn aws_cli_json(home: &Path, vars: &[(&str, String)], args: &[&str]) -> se
         out.status.success(),
         "aws {} failed: {}",
         args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
+        stderr(&out)
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -220,9 +221,9 @@ fn python_with_botocore(home: &Path, vars: &[(&str, String)], script: &str) -> O
     assert!(
         out.status.success(),
         "botocore script failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr(&out)
     );
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    Some(stdout(&out))
 }
 
 const BOTOCORE_CREDENTIALS: &str = r#"
@@ -520,14 +521,14 @@ fn run_child(client: &str, home: &Path, vars: &[(&str, String)]) -> serde_json::
         ])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = stdout(&out);
     let line = stdout
         .lines()
         .find_map(|l| l.split_once(CHILD_RESULT).map(|(_, json)| json))
         .unwrap_or_else(|| {
             panic!(
                 "child client {client} printed no result\nstdout:\n{stdout}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
+                stderr(&out)
             )
         });
     serde_json::from_str(line).unwrap()
@@ -854,12 +855,8 @@ async fn identity_signatures_verify_with_openssl_and_the_published_certificate()
             .arg(d.join("cert.pem"))
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(String::from_utf8_lossy(&out.stdout), document, "{name}");
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        assert_eq!(stdout(&out), document, "{name}");
     }
     mock.shutdown().await;
 }

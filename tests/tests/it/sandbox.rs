@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use serde_json::Value;
-use strap_e2e::{command, have_program};
+use strap_e2e::{command, have_program, stderr, stdout};
 
 /// Why this machine cannot run the sandbox, if it cannot.
 fn unavailable() -> Option<String> {
@@ -69,12 +69,12 @@ impl Case {
             .env("TMPDIR", self.path("tmp"))
             .output()
             .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stdout = stdout(&out);
         let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
             panic!(
                 "no JSON report ({e}); status {:?}\nstdout: {stdout}\nstderr: {}",
                 out.status,
-                String::from_utf8_lossy(&out.stderr)
+                stderr(&out)
             )
         });
         self.assert_cleaned_up();
@@ -151,11 +151,7 @@ fn a_script_changes_only_the_overlay_and_the_report_says_what_changed() {
     let case = Case::new(&script);
     let had_issue_net = Path::new("/etc/issue.net").exists();
     let (out, report) = case.run(&["--runner", "script", "--diff"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
     let first = launch(&report, 0);
     assert_eq!(first["outcome"]["exit_code"], 0, "{first:#}");
     let output = first["outcome"]["output_tail"].as_str().unwrap();
@@ -218,11 +214,7 @@ fn scripts_reach_the_metadata_service_on_the_real_address_and_nothing_else() {
         if curl -sS -m 5 http://192.0.2.1/ >/dev/null 2>&1; then echo network=reachable; else echo network=unreachable; fi\n";
     let case = Case::new(script);
     let (out, report) = case.run(&["--runner", "script"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
     let first = launch(&report, 0);
     let id = first["instance_id"].as_str().unwrap();
     assert!(id.starts_with("i-"), "{first:#}");
@@ -321,7 +313,7 @@ fn a_missing_user_data_file_is_an_error_naming_it() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr(&out);
     // Either the machine cannot run a sandbox (and says what is missing), or the file is
     // named.
     assert!(
@@ -350,11 +342,7 @@ fn the_boot_runs_cloud_config_and_the_report_lists_its_parts_and_changes() {
     );
     let case = Case::new(&config);
     let (out, report) = case.run(&[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
     let first = launch(&report, 0);
     assert_eq!(first["boot_status"]["status"], "done", "{first:#}");
     assert_eq!(part(first, "config-write_files")["status"], "ran");
@@ -397,11 +385,7 @@ fn a_relaunch_reruns_per_instance_work_and_not_per_once_work() {
         runcmd:\n  - echo runcmd >> /var/tmp/strap-e2e-runcmd\n";
     let case = Case::new(config);
     let (out, report) = case.run(&["--relaunch", "2"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
     let launches = report["launches"].as_array().unwrap();
     assert_eq!(launches.len(), 3);
     let ids: Vec<&str> = launches
@@ -466,7 +450,7 @@ fn without_root_it_works_through_a_user_namespace_or_says_what_is_missing() {
         .gid(65534)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr(&out);
     if out.status.success() {
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["mode"], "rootless");
@@ -499,11 +483,7 @@ fn the_mock_configuration_sets_the_instance_the_sandbox_pretends_to_be() {
     let config = case.path("mock.yaml");
     std::fs::write(&config, "instance_type: m7g.large\nhttp_tokens: required\n").unwrap();
     let (out, report) = case.run(&["--runner", "script", "--config", config.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
     let output = launch(&report, 0)["outcome"]["output_tail"]
         .as_str()
         .unwrap();
@@ -523,7 +503,7 @@ fn the_mock_configuration_sets_the_instance_the_sandbox_pretends_to_be() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr(&out);
     assert!(
         stderr.contains("mock.yaml") && stderr.contains("instance_typo"),
         "{stderr}"
@@ -576,7 +556,7 @@ fn ctrl_c_tears_the_sandbox_down_and_cleans_up() {
     assert!(kill.success());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr(&out);
     assert!(stderr.contains("interrupted"), "{stderr}");
     case.assert_cleaned_up();
     let left = processes_with(&format!("sleep {marker}"));

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use strap_e2e::command;
+use strap_e2e::{command, stderr, stdout};
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -32,11 +32,7 @@ fn strap_stdin(args: &[&str], stdin: &[u8]) -> Output {
 }
 
 fn json(out: &Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "strap failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "strap failed: {}", stderr(out));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -126,10 +122,7 @@ fn inspect_agrees_with_cloud_init_user_data_processor() {
         } else if out.status.success() {
             serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["parts"].clone()
         } else {
-            failures.push(format!(
-                "{name}: strap failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
+            failures.push(format!("{name}: strap failed: {}", stderr(&out)));
             continue;
         };
         if got != want["parts"] {
@@ -178,7 +171,7 @@ fn inspect_json_hashes_decoded_payloads() {
             c.wait_with_output()
         });
     if let Ok(o) = want {
-        let hex = String::from_utf8_lossy(&o.stdout);
+        let hex = stdout(&o);
         assert_eq!(parts[0]["sha256"], hex.split_whitespace().next().unwrap());
     }
     assert_eq!(doc["warnings"].as_array().unwrap().len(), 2);
@@ -194,11 +187,7 @@ fn make_mime_round_trips_and_checks_types() {
     let cc_arg = format!("{}:cloud-config", cc.display());
     let sh_arg = format!("{}:x-shellscript-per-boot", sh.display());
     let out = strap(&["userdata", "make-mime", &cc_arg, &sh_arg]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
     let doc = json(&strap_stdin(
         &["userdata", "inspect", "--json", "-"],
         &out.stdout,
@@ -212,7 +201,7 @@ fn make_mime_round_trips_and_checks_types() {
     let bad = format!("{}:x-made-up", sh.display());
     let out = strap(&["userdata", "make-mime", &bad]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert!(stderr(&out).contains("--force"));
     let out = strap(&["userdata", "make-mime", "--force", &bad]);
     assert!(out.status.success());
 
@@ -235,13 +224,13 @@ fn make_mime_warns_over_16k_and_gzip_fits() {
     let out = strap(&["userdata", "make-mime", &arg]);
     assert!(out.status.success());
     assert!(out.stdout.len() > 16 * 1024);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(err.contains("16384") && err.contains("--gzip"), "{err}");
 
     let out = strap(&["userdata", "make-mime", "--gzip", &arg]);
     assert!(out.status.success());
     assert!(out.stdout.len() < 16 * 1024);
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("16384"));
+    assert!(!stderr(&out).contains("16384"));
     let doc = json(&strap_stdin(
         &["userdata", "inspect", "--json", "-"],
         &out.stdout,
@@ -297,17 +286,12 @@ fn validate_exit_codes() {
     };
     let good = write("good", "#cloud-config\nruncmd: [ls]\npackages: [htop]\n");
     let out = strap(&["userdata", "validate", &good]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 
     let bad = write("bad", "#cloud-config\nruncmd: echo hi\n");
     let out = strap(&["userdata", "validate", &bad]);
     assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = stdout(&out);
     assert!(text.contains("part-001 line 2 column 9"), "{text}");
     assert!(text.contains("runcmd"), "{text}");
 
@@ -320,7 +304,7 @@ fn validate_exit_codes() {
     let warn = write("warn", "#cloud-config\nruncmdd: [ls]\n");
     let out = strap(&["userdata", "validate", &warn]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("runcmdd"));
+    assert!(stdout(&out).contains("runcmdd"));
 }
 
 /// A one-shot HTTP server on 127.0.0.1:0 answering every request with `status` and
@@ -360,7 +344,7 @@ fn includes_are_fetched_over_http_and_failures_name_the_url_and_line() {
     let input = format!("#include\n\n{missing}/gone\n");
     let out = strap_stdin(&["userdata", "inspect", "-"], input.as_bytes());
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(err.contains(&format!("{missing}/gone")), "{err}");
     assert!(err.contains("line 3"), "{err}");
     assert!(err.contains("404"), "{err}");
@@ -386,10 +370,7 @@ fn bad_input_fails_cleanly_never_panics() {
         assert_ne!(out.status.code(), Some(101), "{name} panicked");
         assert!(out.status.code().is_some(), "{name}: killed");
         if !out.status.success() {
-            assert!(
-                String::from_utf8_lossy(&out.stderr).starts_with("error: "),
-                "{name}"
-            );
+            assert!(stderr(&out).starts_with("error: "), "{name}");
         }
     }
 }
