@@ -521,6 +521,11 @@ mod tests {
         Ok(c.merge_over(&k))
     }
 
+    /// A config file `c` parsed in `dialect`.
+    fn config(text: &str, dialect: Dialect) -> Result<ProfileSet, ParseError> {
+        parse(text, Path::new("c"), FileKind::Config, dialect)
+    }
+
     fn plain(map: &BTreeMap<String, Profile>) -> serde_json::Value {
         let mut out = serde_json::Map::new();
         for (name, p) in map {
@@ -574,11 +579,8 @@ mod tests {
 
     #[test]
     fn botocore_keeps_inline_comments_and_refuses_duplicates() {
-        let p = Path::new("c");
-        let set = parse(
+        let set = config(
             "[default]\naws_access_key_id = AKIA1 # note\n",
-            p,
-            FileKind::Config,
             Dialect::Botocore,
         )
         .unwrap();
@@ -586,10 +588,8 @@ mod tests {
             set.get("default").unwrap().get("aws_access_key_id"),
             Some("AKIA1 # note")
         );
-        let spec = parse(
+        let spec = config(
             "[default]\naws_access_key_id = AKIA1 # note\n",
-            p,
-            FileKind::Config,
             Dialect::Spec,
         )
         .unwrap();
@@ -597,47 +597,28 @@ mod tests {
             spec.get("default").unwrap().get("aws_access_key_id"),
             Some("AKIA1")
         );
-        let e = parse(
-            "[default]\na=1\n[default]\nb=2\n",
-            p,
-            FileKind::Config,
-            Dialect::Botocore,
-        )
-        .unwrap_err();
+        let e = config("[default]\na=1\n[default]\nb=2\n", Dialect::Botocore).unwrap_err();
         assert_eq!(e.line, 3);
-        let merged = parse(
-            "[default]\na=1\n[default]\nb=2\n",
-            p,
-            FileKind::Config,
-            Dialect::Spec,
-        )
-        .unwrap();
+        let merged = config("[default]\na=1\n[default]\nb=2\n", Dialect::Spec).unwrap();
         assert_eq!(merged.get("default").unwrap().props.len(), 2);
     }
 
     #[test]
     fn botocore_default_section_is_inherited_and_later_default_wins() {
-        let p = Path::new("c");
-        let set = parse(
+        let set = config(
             "[DEFAULT]\naws_access_key_id = A\n[profile dev]\n",
-            p,
-            FileKind::Config,
             Dialect::Botocore,
         )
         .unwrap();
         assert_eq!(set.get("dev").unwrap().get("aws_access_key_id"), Some("A"));
-        let set = parse(
+        let set = config(
             "[profile default]\nk = B\n[default]\nk = A\n",
-            p,
-            FileKind::Config,
             Dialect::Botocore,
         )
         .unwrap();
         assert_eq!(set.get("default").unwrap().get("k"), Some("A"));
-        let spec = parse(
+        let spec = config(
             "[profile default]\nk = B\n[default]\nk = A\n",
-            p,
-            FileKind::Config,
             Dialect::Spec,
         )
         .unwrap();
@@ -646,13 +627,7 @@ mod tests {
 
     #[test]
     fn go_accepts_colons_and_strips_quotes() {
-        let set = parse(
-            "k = 1\n[default]\na : \"x\" # c\nbad line\n",
-            Path::new("c"),
-            FileKind::Config,
-            Dialect::Go,
-        )
-        .unwrap();
+        let set = config("k = 1\n[default]\na : \"x\" # c\nbad line\n", Dialect::Go).unwrap();
         assert_eq!(set.get("default").unwrap().get("a"), Some("x"));
     }
 }
