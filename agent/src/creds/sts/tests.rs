@@ -31,6 +31,15 @@ fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The `authorization` header a signer added.
+fn authorization(headers: &[(String, String)]) -> &str {
+    &headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .unwrap()
+        .1
+}
+
 // The AWS documentation's worked example (IAM ListUsers, 2015-08-30).
 #[test]
 fn documented_iam_list_users_example() {
@@ -77,22 +86,14 @@ fn test_suite_get_vanilla_and_form_post() {
     let url = reqwest::Url::parse("https://example.amazonaws.com/").unwrap();
     let mut headers = Vec::new();
     signer("service", None).sign("GET", &url, &mut headers, b"");
-    let auth = &headers
-        .iter()
-        .find(|(k, _)| k == "authorization")
-        .unwrap()
-        .1;
+    let auth = authorization(&headers);
     assert!(
         auth.ends_with("SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"),
         "{auth}"
     );
     let mut headers = h(&[("Content-Type", "application/x-www-form-urlencoded")]);
     signer("service", None).sign("POST", &url, &mut headers, b"Param1=value1");
-    let auth = &headers
-        .iter()
-        .find(|(k, _)| k == "authorization")
-        .unwrap()
-        .1;
+    let auth = authorization(&headers);
     assert!(
         auth.ends_with(
             "Signature=ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a"
@@ -108,11 +109,7 @@ fn session_token_is_signed_and_host_keeps_its_port() {
     signer("sts", Some("TOKEN")).sign("POST", &url, &mut headers, b"x");
     assert!(headers.contains(&("host".into(), "127.0.0.1:8080".into())));
     assert!(headers.contains(&("x-amz-security-token".into(), "TOKEN".into())));
-    let auth = &headers
-        .iter()
-        .find(|(k, _)| k == "authorization")
-        .unwrap()
-        .1;
+    let auth = authorization(&headers);
     assert!(
         auth.contains("SignedHeaders=host;x-amz-date;x-amz-security-token,"),
         "{auth}"
