@@ -24,16 +24,21 @@ async fn raw(addr: SocketAddr, request: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `GET /latest/meta-data/instance-id` over a fresh connection.
+async fn get_instance_id(addr: SocketAddr) -> String {
+    raw(
+        addr,
+        b"GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await
+}
+
 fn status_line(resp: &str) -> &str {
     resp.lines().next().unwrap_or("")
 }
 
 async fn get_ok(addr: SocketAddr) {
-    let resp = raw(
-        addr,
-        b"GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: x\r\n\r\n",
-    )
-    .await;
+    let resp = get_instance_id(addr).await;
     assert!(
         status_line(&resp).contains("200"),
         "server stopped serving: {resp}"
@@ -48,11 +53,7 @@ async fn spawn_url_and_shutdown() {
         mock.url(),
         format!("http://127.0.0.1:{}", mock.addr().port())
     );
-    let resp = raw(
-        mock.addr(),
-        b"GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: x\r\n\r\n",
-    )
-    .await;
+    let resp = get_instance_id(mock.addr()).await;
     assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
     assert!(resp.to_ascii_lowercase().contains("server: ec2ws"));
     assert!(resp.to_ascii_lowercase().contains("connection: close"));
@@ -209,11 +210,7 @@ async fn ipv6_endpoint_answers_only_when_enabled() {
     .unwrap();
     let v6 = mock.addr_ipv6().unwrap();
     assert!(v6.is_ipv6());
-    let resp = raw(
-        v6,
-        b"GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: x\r\n\r\n",
-    )
-    .await;
+    let resp = get_instance_id(v6).await;
     assert!(resp.is_empty(), "disabled IPv6 endpoint answered: {resp}");
     get_ok(mock.addr()).await;
     mock.state()
@@ -222,11 +219,7 @@ async fn ipv6_endpoint_answers_only_when_enabled() {
             ..Default::default()
         })
         .unwrap();
-    let resp = raw(
-        v6,
-        b"GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: x\r\n\r\n",
-    )
-    .await;
+    let resp = get_instance_id(v6).await;
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     mock.shutdown().await;
     assert!(
