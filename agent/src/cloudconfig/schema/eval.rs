@@ -111,6 +111,14 @@ pub(crate) struct Walk<'a> {
     pub warnings: &'a mut Vec<Problem>,
 }
 
+impl Walk<'_> {
+    /// Records an error at `node`; always `false`, the check's verdict.
+    fn fail(&mut self, node: &Node, path: &str, message: String) -> bool {
+        self.errors.push(problem(node, path, message));
+        false
+    }
+}
+
 fn problem(node: &Node, path: &str, message: String) -> Problem {
     Problem {
         line: node.mark.line,
@@ -132,8 +140,7 @@ fn not_of_type(
         .collect::<Vec<_>>()
         .join(", ");
     let message = format!("{} is not of type {names}", repr(node));
-    walk.errors.push(problem(node, path, message));
-    false
+    walk.fail(node, path, message)
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -165,24 +172,16 @@ impl S {
                     true
                 } else {
                     let list = lits.iter().map(|l| l.repr()).collect::<Vec<_>>().join(", ");
-                    walk.errors.push(problem(
-                        node,
-                        path,
-                        format!("{} is not one of [{list}]", repr(node)),
-                    ));
-                    false
+                    walk.fail(node, path, format!("{} is not one of [{list}]", repr(node)))
                 }
             }
             S::Pattern(f, pattern) => match &node.value {
                 Value::Str(s) if f(s) => true,
-                Value::Str(_) => {
-                    walk.errors.push(problem(
-                        node,
-                        path,
-                        format!("{} does not match '{pattern}'", repr(node)),
-                    ));
-                    false
-                }
+                Value::Str(_) => walk.fail(
+                    node,
+                    path,
+                    format!("{} does not match '{pattern}'", repr(node)),
+                ),
                 _ => S::Type(&[Ty::Str]).check(node, path, walk),
             },
             S::IntMin(min) => {
@@ -190,12 +189,11 @@ impl S {
                     return false;
                 }
                 if node.as_int().is_some_and(|i| i < *min) {
-                    walk.errors.push(problem(
+                    return walk.fail(
                         node,
                         path,
                         format!("{} is less than the minimum of {min}", repr(node)),
-                    ));
-                    return false;
+                    );
                 }
                 true
             }
@@ -210,14 +208,10 @@ impl S {
                 };
                 let mut ok = true;
                 if list.len() < *min {
-                    walk.errors
-                        .push(problem(node, path, format!("{} is too short", repr(node))));
-                    ok = false;
+                    ok = walk.fail(node, path, format!("{} is too short", repr(node)));
                 }
                 if max.is_some_and(|m| list.len() > m) {
-                    walk.errors
-                        .push(problem(node, path, format!("{} is too long", repr(node))));
-                    ok = false;
+                    ok = walk.fail(node, path, format!("{} is too long", repr(node)));
                 }
                 if *unique
                     && list
@@ -225,12 +219,11 @@ impl S {
                         .enumerate()
                         .any(|(i, a)| list[..i].iter().any(|b| a.eq_value(b)))
                 {
-                    walk.errors.push(problem(
+                    ok = walk.fail(
                         node,
                         path,
                         format!("{} has non-unique elements", repr(node)),
-                    ));
-                    ok = false;
+                    );
                 }
                 for (i, item) in list.iter().enumerate() {
                     ok &= items.check(item, &join(path, &i.to_string()), walk);
@@ -249,21 +242,15 @@ impl S {
                 let mut ok = true;
                 for name in *required {
                     if node.get(name).is_none() {
-                        walk.errors.push(problem(
-                            node,
-                            path,
-                            format!("'{name}' is a required property"),
-                        ));
-                        ok = false;
+                        ok = walk.fail(node, path, format!("'{name}' is a required property"));
                     }
                 }
                 if entries.len() < *min_props {
-                    walk.errors.push(problem(
+                    ok = walk.fail(
                         node,
                         path,
                         format!("{} does not have enough properties", repr(node)),
-                    ));
-                    ok = false;
+                    );
                 }
                 let mut unexpected = Vec::new();
                 for (k, v) in entries {
@@ -278,15 +265,14 @@ impl S {
                                 if k.as_str().is_some_and(accepts) {
                                     ok &= schema.check(v, &child, walk);
                                 } else {
-                                    walk.errors.push(problem(
+                                    ok = walk.fail(
                                         node,
                                         path,
                                         format!(
                                             "{} does not match any of the regexes: '{pattern}'",
                                             repr(k)
                                         ),
-                                    ));
-                                    ok = false;
+                                    );
                                 }
                             }
                         },
@@ -294,15 +280,14 @@ impl S {
                 }
                 if !unexpected.is_empty() {
                     let verb = if unexpected.len() == 1 { "was" } else { "were" };
-                    walk.errors.push(problem(
+                    ok = walk.fail(
                         node,
                         path,
                         format!(
                             "Additional properties are not allowed ({} {verb} unexpected)",
                             unexpected.join(", ")
                         ),
-                    ));
-                    ok = false;
+                    );
                 }
                 ok
             }
@@ -327,22 +312,16 @@ impl S {
                         }
                         true
                     }
-                    0 => {
-                        walk.errors.push(problem(
-                            node,
-                            path,
-                            format!("{} is not valid under any of the given schemas", repr(node)),
-                        ));
-                        false
-                    }
-                    _ => {
-                        walk.errors.push(problem(
-                            node,
-                            path,
-                            format!("{} is valid under each of the given schemas", repr(node)),
-                        ));
-                        false
-                    }
+                    0 => walk.fail(
+                        node,
+                        path,
+                        format!("{} is not valid under any of the given schemas", repr(node)),
+                    ),
+                    _ => walk.fail(
+                        node,
+                        path,
+                        format!("{} is valid under each of the given schemas", repr(node)),
+                    ),
                 }
             }
             S::ByType(options) => match options.iter().find(|(t, _)| t.accepts(&node.value)) {
