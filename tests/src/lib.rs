@@ -17,19 +17,33 @@ pub fn bin_dir() -> PathBuf {
     dir
 }
 
-/// Path of a workspace binary (`strap` or `imds-mock`), building it first if it is missing.
+/// Path of a workspace binary (`strap` or `imds-mock`). The first call in a test process
+/// runs `cargo build` for both binaries into the same target folder and profile as the
+/// running test, so `cargo test -p strap-e2e` never runs a stale binary (under
+/// `cargo test --workspace` that build finds nothing to do).
 pub fn bin(name: &str) -> PathBuf {
-    let path = bin_dir().join(name);
-    if !path.exists() {
-        let package = if name == "strap" { "strap" } else { name };
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "-q", "-p", package, "--bin", name])
-            .status();
-        if !matches!(status, Ok(s) if s.success()) {
-            eprintln!("could not build {name}");
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_binaries);
+    bin_dir().join(name)
+}
+
+fn build_binaries() {
+    let dir = bin_dir();
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(["build", "-q", "-p", "strap", "-p", "imds-mock", "--bins"]);
+    // `target/<profile>`: build into the same folder and profile as this test binary.
+    if let (Some(profile), Some(target)) = (dir.file_name(), dir.parent()) {
+        cmd.env("CARGO_TARGET_DIR", target);
+        if profile == "release" {
+            cmd.arg("--release");
+        } else if profile != "debug" {
+            cmd.arg("--profile").arg(profile);
         }
     }
-    path
+    match cmd.status() {
+        Ok(status) if status.success() => {}
+        other => eprintln!("could not build the strap and imds-mock binaries: {other:?}"),
+    }
 }
 
 /// A `Command` for a workspace binary with the AWS and strap variables of the calling
