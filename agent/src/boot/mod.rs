@@ -23,6 +23,7 @@
 //! The shape of `<state>/data/report.json` is documented in [`records`].
 
 pub mod analyze;
+pub mod durable;
 pub mod exec;
 pub mod frequency;
 pub mod modules;

@@ -250,7 +250,10 @@ pub fn run_boot(
         ),
     );
     state::write_instance_data(&boot)?;
-    boot.stages()?;
+    let staged = boot.stages();
+    // Folders still waiting for a sync (a stage that stopped early) are synced anyway.
+    super::durable::sync_pending();
+    staged?;
     let power_command = boot.power_command.clone();
     Ok(BootSummary {
         report: boot.report,
@@ -389,6 +392,8 @@ impl Boot<'_> {
     }
 
     fn end_stage(&mut self) -> Result<(), BootError> {
+        // The renames of this stage's files become durable together (see `durable`).
+        super::durable::sync_pending();
         let now = epoch(self.ctx.now());
         if let Some(stage) = self.report.stage_mut() {
             stage.finished = Some(now);

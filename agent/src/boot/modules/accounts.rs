@@ -236,7 +236,8 @@ impl<'c> Accounts<'c> {
                 continue;
             }
             self.ctx
-                .write_atomic(file, text.as_bytes(), Some(mode))
+                .path(file)
+                .and_then(|p| crate::boot::durable::write(&p, text.as_bytes(), Some(mode)))
                 .map_err(|source| ModuleError::Path {
                     path: file.into(),
                     source,
