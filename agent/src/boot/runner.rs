@@ -577,10 +577,11 @@ impl Boot<'_> {
         exec::run_script(&spec, &self.out)
     }
 
-    /// The metadata local-hostname (fetched once, when first needed).
+    /// The metadata local-hostname (read with the user data in the first round trip; a
+    /// failed read is warned about when a module first asks for it).
     pub fn local_hostname(&mut self) -> Option<String> {
         if self.lazy_hostname.is_none() {
-            let value = match source::fetch_text(self.source, source::LOCAL_HOSTNAME_PATH) {
+            let value = match self.instance.local_hostname.clone() {
                 Ok(v) => v,
                 Err(err) => {
                     self.warn(&format!("cannot read the local hostname: {err}"));
