@@ -9,7 +9,8 @@
 //! with the root as their working folder and in `$STRAP_ROOT`.
 //!
 //! Stages and modules (frequency), in order:
-//! - `init-local`: the identity document and the user data, in parallel;
+//! - `init-local`: the identity document, the user data and the local hostname, in
+//!   parallel;
 //! - `init-network`: user-data consumption and boothooks (per boot), `bootcmd` (per boot),
 //!   `write_files`, `set_hostname`, `update_etc_hosts` (per boot), `users_groups`, `ssh`;
 //! - `modules-config`: `timezone`, `runcmd` (writes `scripts/runcmd`);
@@ -23,6 +24,7 @@
 //! The shape of `<state>/data/report.json` is documented in [`records`].
 
 pub mod analyze;
+pub mod durable;
 pub mod exec;
 pub mod frequency;
 pub mod modules;

@@ -250,7 +250,10 @@ pub fn run_boot(
         ),
     );
     state::write_instance_data(&boot)?;
-    boot.stages()?;
+    let staged = boot.stages();
+    // Folders still waiting for a sync (a stage that stopped early) are synced anyway.
+    super::durable::sync_pending();
+    staged?;
     let power_command = boot.power_command.clone();
     Ok(BootSummary {
         report: boot.report,
@@ -389,6 +392,8 @@ impl Boot<'_> {
     }
 
     fn end_stage(&mut self) -> Result<(), BootError> {
+        // The renames of this stage's files become durable together (see `durable`).
+        super::durable::sync_pending();
         let now = epoch(self.ctx.now());
         if let Some(stage) = self.report.stage_mut() {
             stage.finished = Some(now);
@@ -572,10 +577,11 @@ impl Boot<'_> {
         exec::run_script(&spec, &self.out)
     }
 
-    /// The metadata local-hostname (fetched once, when first needed).
+    /// The metadata local-hostname (read with the user data in the first round trip; a
+    /// failed read is warned about when a module first asks for it).
     pub fn local_hostname(&mut self) -> Option<String> {
         if self.lazy_hostname.is_none() {
-            let value = match source::fetch_text(self.source, source::LOCAL_HOSTNAME_PATH) {
+            let value = match self.instance.local_hostname.clone() {
                 Ok(v) => v,
                 Err(err) => {
                     self.warn(&format!("cannot read the local hostname: {err}"));

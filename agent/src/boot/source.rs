@@ -3,8 +3,9 @@
 //! (offline images, tests). The boot asks for paths and gets bytes; it never speaks HTTP
 //! itself. Fetching is the only asynchronous part of a boot: a source runs its requests
 //! on the tokio runtime that started the boot and hands results back to the (blocking)
-//! boot thread, several at a time so that the identity document and the user data cost
-//! one round trip after the token.
+//! boot thread, several at a time so that the identity document, the user data and the
+//! local hostname cost one round trip after the token (cloud-init, too, reads the
+//! metadata once when the datasource is read, before any module runs).
 
 use std::path::PathBuf;
 
@@ -167,13 +168,23 @@ pub struct InstanceData {
     pub identity: serde_json::Value,
     /// The raw user data (may hold passwords).
     pub user_data: Secret<Vec<u8>>,
+    /// meta-data/local-hostname as read in the first round trip: `Ok(None)` when the
+    /// service has none, `Err(message)` when reading it failed (a warning, not fatal).
+    pub local_hostname: Result<Option<String>, String>,
 }
 
-/// The first round trip: identity document and user data in parallel (after the token).
+/// The first round trip: identity document, user data and local hostname in parallel
+/// (after the token). A failed hostname read does not fail the boot.
 pub fn fetch_instance(source: &dyn Datasource) -> Result<InstanceData, SourceError> {
-    let mut results = source.fetch(&[IDENTITY_PATH, USER_DATA_PATH]).into_iter();
+    let mut results = source
+        .fetch(&[IDENTITY_PATH, USER_DATA_PATH, LOCAL_HOSTNAME_PATH])
+        .into_iter();
     let identity_raw = results.next().unwrap_or(Ok(None))?;
     let user_data = results.next().unwrap_or(Ok(None))?.unwrap_or_default();
+    let local_hostname = match results.next().unwrap_or(Ok(None)) {
+        Ok(v) => Ok(v.map(|b| String::from_utf8_lossy(&b).trim().to_string())),
+        Err(err) => Err(err.to_string()),
+    };
     let identity: serde_json::Value = match identity_raw {
         Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| SourceError::Identity {
             path: IDENTITY_PATH.into(),
@@ -211,6 +222,7 @@ pub fn fetch_instance(source: &dyn Datasource) -> Result<InstanceData, SourceErr
         private_ip: field("privateIp"),
         identity,
         user_data: Secret::new(user_data),
+        local_hostname,
     })
 }
 
@@ -244,6 +256,15 @@ mod tests {
         assert_eq!(data.instance_id, "i-1");
         assert_eq!(data.region.as_deref(), Some("eu-west-1"));
         assert_eq!(data.user_data.expose(), b"#!/bin/sh\n");
+        assert_eq!(data.local_hostname, Ok(None));
+        let host = dir.path().join("latest/meta-data/local-hostname");
+        std::fs::create_dir_all(host.parent().unwrap()).unwrap();
+        std::fs::write(&host, "ip-10-0-0-1.ec2.internal\n").unwrap();
+        let data = fetch_instance(&SeedSource::new(dir.path())).unwrap();
+        assert_eq!(
+            data.local_hostname,
+            Ok(Some("ip-10-0-0-1.ec2.internal".to_string()))
+        );
     }
 
     #[test]

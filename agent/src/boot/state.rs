@@ -46,7 +46,7 @@ pub fn reflect_instance(paths: &Paths, instance_id: &str) -> Result<Tracked, Boo
     std::fs::create_dir_all(&once).map_err(io("create", &once))?;
     if new_instance {
         if let Some(prev) = &previous {
-            crate::context::write_atomic(
+            crate::boot::durable::write(
                 &data.join("previous-instance-id"),
                 format!("{prev}\n").as_bytes(),
                 Some(0o644),
@@ -57,12 +57,12 @@ pub fn reflect_instance(paths: &Paths, instance_id: &str) -> Result<Tracked, Boo
                 source: std::io::Error::other(e.to_string()),
             })?;
         }
-        crate::context::write_atomic(&id_file, format!("{instance_id}\n").as_bytes(), Some(0o644))
+        crate::boot::durable::write(&id_file, format!("{instance_id}\n").as_bytes(), Some(0o644))
             .map_err(|e| BootError::Io {
-                op: "write",
-                path: id_file.clone(),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+            op: "write",
+            path: id_file.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
     }
     // The symlink is relative so that it stays right under any root.
     let link = paths.instance_link();

@@ -222,6 +222,9 @@ impl<'c> Accounts<'c> {
             self.shadow.clone(),
             self.gshadow.clone(),
         ];
+        // The changed files are written together: their fsyncs share a journal commit.
+        let mut names = Vec::new();
+        let mut files = Vec::new();
         for (i, (file, mode)) in [
             ("/etc/passwd", 0o644),
             ("/etc/group", 0o644),
@@ -235,13 +238,17 @@ impl<'c> Accounts<'c> {
             if *text == self.saved[i] && !text.is_empty() {
                 continue;
             }
-            self.ctx
-                .write_atomic(file, text.as_bytes(), Some(mode))
-                .map_err(|source| ModuleError::Path {
-                    path: file.into(),
-                    source,
-                })?;
+            let target = self.ctx.path(file).map_err(|source| ModuleError::Path {
+                path: file.into(),
+                source,
+            })?;
+            names.push(file);
+            files.push((target, text.as_bytes(), Some(mode)));
         }
+        crate::boot::durable::write_all(&files).map_err(|(i, source)| ModuleError::Path {
+            path: names.get(i).copied().unwrap_or("/etc/passwd").into(),
+            source,
+        })?;
         self.saved = current;
         Ok(())
     }

@@ -13,7 +13,7 @@ pub fn bootcmd(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     };
     let text = shellify("bootcmd", &node)?;
     let path = boot.paths.run.join("tmp").join("bootcmd.sh");
-    crate::context::write_atomic(&path, text.as_bytes(), Some(0o700)).map_err(|source| {
+    crate::boot::durable::write(&path, text.as_bytes(), Some(0o700)).map_err(|source| {
         ModuleError::Path {
             path: path.display().to_string(),
             source,
@@ -49,7 +49,7 @@ pub fn runcmd(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     };
     let text = shellify("runcmd", &node)?;
     let path = boot.instance_dir.join("scripts").join("runcmd");
-    crate::context::write_atomic(&path, text.as_bytes(), Some(0o700)).map_err(|source| {
+    crate::boot::durable::write(&path, text.as_bytes(), Some(0o700)).map_err(|source| {
         ModuleError::Path {
             path: path.display().to_string(),
             source,

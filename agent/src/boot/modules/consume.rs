@@ -58,7 +58,7 @@ fn clean_name(name: &str) -> String {
 pub fn consume(boot: &mut Boot<'_>) {
     let raw = boot.instance.user_data.expose().clone();
     let user_data_file = boot.instance_dir.join("user-data.txt");
-    if let Err(err) = crate::context::write_atomic(&user_data_file, &raw, Some(0o600)) {
+    if let Err(err) = crate::boot::durable::write_rebuilt(&user_data_file, &raw, Some(0o600)) {
         boot.warn(&format!("cannot save the user data: {err}"));
     }
     let decoded = match decode(boot, &raw) {
@@ -163,7 +163,7 @@ pub fn consume(boot: &mut Boot<'_>) {
     boot.config = merged.config;
     let text = serde_json::to_string_pretty(&boot.config.to_json()).unwrap_or_default();
     let file = boot.instance_dir.join("cloud-config.txt");
-    if let Err(err) = crate::context::write_atomic(&file, text.as_bytes(), Some(0o600)) {
+    if let Err(err) = crate::boot::durable::write_rebuilt(&file, text.as_bytes(), Some(0o600)) {
         boot.warn(&format!("cannot save the merged cloud-config: {err}"));
     }
 }
@@ -183,7 +183,7 @@ fn store(
     payload: &[u8],
     freq: Frequency,
 ) -> (ItemStatus, Option<String>, Frequency) {
-    match crate::context::write_atomic(path, payload, Some(0o700)) {
+    match crate::boot::durable::write_rebuilt(path, payload, Some(0o700)) {
         Ok(()) => (
             ItemStatus::Ran,
             Some(format!("stored as {}", path.display())),
@@ -209,7 +209,7 @@ fn boothook(
         _ => text.trim_start(),
     };
     let path = boot.instance_dir.join("boothooks").join(name);
-    if let Err(err) = crate::context::write_atomic(&path, body.as_bytes(), Some(0o700)) {
+    if let Err(err) = crate::boot::durable::write_rebuilt(&path, body.as_bytes(), Some(0o700)) {
         let msg = format!("cannot store boothook {name}: {err}");
         boot.warn(&msg);
         return (ItemStatus::Failed, Some(msg), Frequency::PerBoot);

@@ -85,7 +85,7 @@ pub fn final_message(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     boot.out.message(&message);
     boot.log.line("INFO", &message);
     let finished = boot.instance_dir.join("boot-finished");
-    crate::context::write_atomic(
+    crate::boot::durable::write_rebuilt(
         &finished,
         format!("{up} - {timestamp} - v. {VERSION}\n").as_bytes(),
         Some(0o644),

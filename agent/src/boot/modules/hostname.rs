@@ -47,7 +47,10 @@ pub fn set_hostname(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     }
     if truthy(boot.cfg("create_hostname_file"), true) {
         boot.ctx
-            .write_atomic("/etc/hostname", format!("{name}\n").as_bytes(), Some(0o644))
+            .path("/etc/hostname")
+            .and_then(|p| {
+                crate::boot::durable::write(&p, format!("{name}\n").as_bytes(), Some(0o644))
+            })
             .map_err(|source| ModuleError::Path {
                 path: "/etc/hostname".into(),
                 source,
@@ -111,7 +114,7 @@ pub fn update_etc_hosts(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
             })
         }
     };
-    crate::context::write_atomic(&path, text.as_bytes(), Some(0o644)).map_err(|source| {
+    crate::boot::durable::write(&path, text.as_bytes(), Some(0o644)).map_err(|source| {
         ModuleError::Path {
             path: "/etc/hosts".into(),
             source,

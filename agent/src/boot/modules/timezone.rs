@@ -43,7 +43,8 @@ pub fn timezone(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         });
     }
     boot.ctx
-        .write_atomic("/etc/timezone", format!("{tz}\n").as_bytes(), Some(0o644))
+        .path("/etc/timezone")
+        .and_then(|p| crate::boot::durable::write(&p, format!("{tz}\n").as_bytes(), Some(0o644)))
         .map_err(|source| ModuleError::Path {
             path: "/etc/timezone".into(),
             source,

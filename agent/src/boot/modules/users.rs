@@ -543,7 +543,7 @@ fn add_sudo_rules(boot: &Boot<'_>, user: &str, rules: &[String]) -> Result<(), M
         }
     }
     if changed {
-        crate::context::write_atomic(&path, text.as_bytes(), Some(0o440)).map_err(|source| {
+        crate::boot::durable::write(&path, text.as_bytes(), Some(0o440)).map_err(|source| {
             ModuleError::Path {
                 path: SUDOERS_FILE.into(),
                 source,
@@ -597,7 +597,7 @@ pub fn add_authorized_keys(
             text.push('\n');
         }
     }
-    crate::context::write_atomic(&file, text.as_bytes(), Some(0o600)).map_err(|source| {
+    crate::boot::durable::write(&file, text.as_bytes(), Some(0o600)).map_err(|source| {
         ModuleError::Path {
             path: shown.clone(),
             source,

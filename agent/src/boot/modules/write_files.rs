@@ -194,7 +194,7 @@ fn write_entry(boot: &mut Boot<'_>, i: usize, entry: &Node) -> Result<(), Module
             .map_err(io("open", &target))?;
         f.write_all(&content).map_err(io("append to", &target))?;
     } else {
-        crate::context::write_atomic(&target, &content, Some(mode & 0o7777)).map_err(|source| {
+        crate::boot::durable::write(&target, &content, Some(mode & 0o7777)).map_err(|source| {
             ModuleError::Path {
                 path: path_text.clone(),
                 source,

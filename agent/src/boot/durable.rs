@@ -1,0 +1,291 @@
+//! How the boot makes its files durable, with as few fsyncs as that takes.
+//!
+//! Every file is written atomically: a temporary file in the same folder, then a rename
+//! over the target, so a reader (or a crash) sees the old contents or the new ones, never
+//! a mix. What differs is the flushing:
+//!
+//! - [`write`] is for files that matter on the machine and cannot be rebuilt (accounts,
+//!   `/etc/hostname`, sudoers, keys, `write_files`, the instance id): the file's data is
+//!   fsynced *before* the rename, so after a power loss the target is never empty or
+//!   torn. The rename itself becomes durable when its folder is synced; instead of one
+//!   folder fsync per file, the folder is remembered and [`sync_pending`] syncs each
+//!   folder once at the end of a stage (a crash before that loses the rename, so the
+//!   old file is seen, and the module's marker, written after it, is not durable either).
+//! - [`write_rebuilt`] is for the boot's own copies that every boot rewrites from the
+//!   metadata service before using them (the saved user data, the merged cloud-config,
+//!   the stored parts, `boot-finished`): temp file and rename, no fsync, like
+//!   cloud-init's own writes of the same files. After a power loss they may be empty;
+//!   the next boot writes them again before anything reads them.
+//!
+//! [`write_all`] writes several files that matter together (the four account files):
+//! each is still temp file → fsync → rename, but the fsyncs run at the same time, so the
+//! file system can commit them in one journal transaction instead of one each.
+//!
+//! The pending folders are kept per thread (the boot runs on one thread).
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::context::ContextError;
+
+thread_local! {
+    static PENDING: RefCell<BTreeSet<PathBuf>> = const { RefCell::new(BTreeSet::new()) };
+}
+
+/// Write a file that matters: temp file, fsync, rename; its folder is synced by the next
+/// [`sync_pending`]. Parent folders are created; `mode` sets the new file's permissions.
+pub fn write(target: &Path, contents: &[u8], mode: Option<u32>) -> Result<(), ContextError> {
+    let dir = replace(target, contents, mode, true)?;
+    PENDING.with(|p| p.borrow_mut().insert(dir));
+    Ok(())
+}
+
+/// Write several files that matter: all temp files written, their fsyncs issued in
+/// parallel, then each renamed into place (in the given order); folders are synced by the
+/// next [`sync_pending`]. On an error, the files renamed before it stay, the others are
+/// untouched, and the error names the file (its index in `files` is the first value).
+pub fn write_all(files: &[(PathBuf, &[u8], Option<u32>)]) -> Result<(), (usize, ContextError)> {
+    let mut temps = Vec::with_capacity(files.len());
+    for (i, (target, contents, mode)) in files.iter().enumerate() {
+        match stage_temp(target, contents, *mode) {
+            Ok(staged) => temps.push(staged),
+            Err(err) => {
+                for (_, tmp, _) in &temps {
+                    let _ = fs::remove_file(tmp);
+                }
+                return Err((i, err));
+            }
+        }
+    }
+    let synced: Vec<Result<(), ContextError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = temps
+            .iter()
+            .map(|(file, tmp, _)| {
+                scope.spawn(move || {
+                    file.sync_all().map_err(|source| ContextError::Io {
+                        op: "sync",
+                        path: tmp.clone(),
+                        source,
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(ContextError::Io {
+                        op: "sync",
+                        path: PathBuf::new(),
+                        source: std::io::Error::other("the sync thread stopped"),
+                    })
+                })
+            })
+            .collect()
+    });
+    if let Some(i) = synced.iter().position(Result::is_err) {
+        for (_, tmp, _) in &temps {
+            let _ = fs::remove_file(tmp);
+        }
+        let err = synced
+            .into_iter()
+            .nth(i)
+            .and_then(Result::err)
+            .unwrap_or(ContextError::Io {
+                op: "sync",
+                path: PathBuf::new(),
+                source: std::io::Error::other("sync failed"),
+            });
+        return Err((i, err));
+    }
+    for (i, ((target, _, _), (_, tmp, dir))) in files.iter().zip(&temps).enumerate() {
+        fs::rename(tmp, target).map_err(|source| {
+            (
+                i,
+                ContextError::Io {
+                    op: "rename into place",
+                    path: target.clone(),
+                    source,
+                },
+            )
+        })?;
+        PENDING.with(|p| p.borrow_mut().insert(dir.clone()));
+    }
+    Ok(())
+}
+
+/// Write a file the next boot rewrites before reading it: temp file and rename, no fsync.
+pub fn write_rebuilt(
+    target: &Path,
+    contents: &[u8],
+    mode: Option<u32>,
+) -> Result<(), ContextError> {
+    replace(target, contents, mode, false).map(|_| ())
+}
+
+/// Sync every folder that got a [`write`] since the last call, once each. A folder that
+/// cannot be opened (removed since) is skipped: there is nothing left to make durable.
+pub fn sync_pending() {
+    let dirs = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    for dir in dirs {
+        if let Ok(file) = fs::File::open(&dir) {
+            if let Err(err) = file.sync_all() {
+                tracing::warn!("cannot sync the folder {}: {err}", dir.display());
+            }
+        }
+    }
+}
+
+/// The folders waiting for a sync on this thread (tests).
+#[cfg(test)]
+fn pending() -> Vec<PathBuf> {
+    PENDING.with(|p| p.borrow().iter().cloned().collect())
+}
+
+fn replace(
+    target: &Path,
+    contents: &[u8],
+    mode: Option<u32>,
+    sync: bool,
+) -> Result<PathBuf, ContextError> {
+    let (file, tmp, dir) = stage_temp(target, contents, mode)?;
+    if sync {
+        file.sync_all().map_err(|source| ContextError::Io {
+            op: "sync",
+            path: tmp.clone(),
+            source,
+        })?;
+    }
+    drop(file);
+    fs::rename(&tmp, target).map_err(|source| ContextError::Io {
+        op: "rename into place",
+        path: target.to_path_buf(),
+        source,
+    })?;
+    Ok(dir)
+}
+
+/// Create the temporary file next to `target` with `contents`: (open file, its path,
+/// the folder).
+fn stage_temp(
+    target: &Path,
+    contents: &[u8],
+    mode: Option<u32>,
+) -> Result<(fs::File, PathBuf, PathBuf), ContextError> {
+    let io = |op: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ContextError::Io { op, path, source }
+    };
+    let dir = target.parent().unwrap_or(Path::new(".")).to_path_buf();
+    fs::create_dir_all(&dir).map_err(io("create folder", &dir))?;
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let mut file = fs::File::create(&tmp).map_err(io("create", &tmp))?;
+    if let Some(mode) = mode {
+        file.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(io("set permissions of", &tmp))?;
+    }
+    file.write_all(contents).map_err(io("write", &tmp))?;
+    Ok((file, tmp, dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_replaces_atomically_and_defers_the_folder_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("etc/hostname");
+        write(&target, b"one\n", Some(0o640)).unwrap();
+        assert_eq!(
+            fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        write(&target, b"two\n", None).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"two\n");
+        assert_eq!(pending(), vec![dir.path().join("etc")]);
+        // No temporary file is left behind.
+        assert_eq!(fs::read_dir(dir.path().join("etc")).unwrap().count(), 1);
+        sync_pending();
+        assert!(pending().is_empty());
+    }
+
+    #[test]
+    fn rebuilt_files_are_not_queued_and_modes_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a/b/part-001");
+        write_rebuilt(&target, b"#!/bin/sh\n", Some(0o700)).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"#!/bin/sh\n");
+        assert_eq!(
+            fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        assert!(pending().is_empty());
+    }
+
+    #[test]
+    fn write_all_replaces_every_file_and_queues_their_folder_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("etc");
+        write(&etc.join("passwd"), b"old\n", None).unwrap();
+        sync_pending();
+        let files = [
+            (
+                etc.join("passwd"),
+                &b"root:x:0:0::/root:/bin/sh\n"[..],
+                Some(0o644),
+            ),
+            (etc.join("shadow"), &b"root:*::::::\n"[..], Some(0o640)),
+        ];
+        write_all(&files).unwrap();
+        assert_eq!(
+            fs::read(etc.join("passwd")).unwrap(),
+            b"root:x:0:0::/root:/bin/sh\n"
+        );
+        assert_eq!(fs::read(etc.join("shadow")).unwrap(), b"root:*::::::\n");
+        assert_eq!(
+            fs::metadata(etc.join("shadow"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o640
+        );
+        assert_eq!(pending(), vec![etc.clone()]);
+        assert_eq!(fs::read_dir(&etc).unwrap().count(), 2);
+        sync_pending();
+    }
+
+    #[test]
+    fn write_all_names_the_file_it_could_not_write_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        fs::write(&blocker, b"x").unwrap();
+        let files = [
+            (dir.path().join("a"), &b"a"[..], None),
+            (blocker.join("b"), &b"b"[..], None),
+        ];
+        let (index, _) = write_all(&files).unwrap_err();
+        assert_eq!(index, 1);
+        assert!(!dir.path().join("a").exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_removed_folder_is_skipped_by_the_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("gone");
+        write(&sub.join("f"), b"x", None).unwrap();
+        fs::remove_dir_all(&sub).unwrap();
+        sync_pending();
+        assert!(pending().is_empty());
+    }
+}
