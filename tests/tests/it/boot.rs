@@ -761,21 +761,25 @@ fn a_token_invalidated_mid_boot_is_refreshed() {
         eprintln!("skipping: curl is not installed (the boot script uses it to relaunch the mock)");
         return;
     }
-    // bootcmd relaunches the instance, which invalidates every token; the hostname is
-    // read afterwards with a token the service no longer accepts.
+    // bootcmd relaunches the instance, which invalidates every token; the default user's
+    // key pair is read afterwards (users_groups) with a token the service no longer
+    // accepts, so the client must drop it, fetch a new one and read again.
     let mock = Mock::start("", "");
     let user_data = format!(
-        "#cloud-config\nusers: []\nbootcmd:\n  - curl -s -X POST {}/_mock/launch >/dev/null\nruncmd:\n  - echo ok >> \"$STRAP_ROOT/ran\"\n",
+        "#cloud-config\nbootcmd:\n  - curl -s -X POST {}/_mock/launch >/dev/null\nruncmd:\n  - echo ok >> \"$STRAP_ROOT/ran\"\n",
         mock.url
     );
     mock.control("PUT", "/_mock/user-data", &user_data);
     let dir = tempfile::tempdir().unwrap();
     let out = boot_against(&mock, dir.path(), "b1");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(fs::read_to_string(dir.path().join("etc/hostname"))
-        .unwrap()
-        .starts_with("ip-"));
     assert_eq!(fs::read_to_string(dir.path().join("ran")).unwrap(), "ok\n");
+    // The stale token was refused once and a second token was issued.
+    let counts = mock.control("GET", "/_mock/requests", "");
+    let body = &counts[counts.find("\r\n\r\n").map_or(0, |i| i + 4)..];
+    let json: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert!(json["unauthorized"].as_u64().unwrap() >= 1, "{json}");
+    assert!(json["tokens"].as_u64().unwrap() >= 2, "{json}");
 }
 
 /// Durations (`00.01234s`, `0.12345 seconds`) and dates replaced, so output can be
