@@ -53,6 +53,19 @@ pub struct RequestCounts {
     pub faults: u64,
 }
 
+/// A snapshot of the configuration facts one request needs ([`State::request_facts`]).
+#[derive(Debug, Clone)]
+pub struct RequestFacts {
+    /// The metadata options.
+    pub options: MetadataOptions,
+    /// Whether responses carry `Connection: close`.
+    pub connection_close: bool,
+    /// The first fault whose path prefix matches the request path.
+    pub fault: Option<Fault>,
+    /// Whether throttling is set (then [`State::throttled`] decides).
+    pub throttle: bool,
+}
+
 /// Which counter a request bumps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Count {
@@ -214,6 +227,23 @@ impl State {
             .cloned()
     }
 
+    /// What answering a request to `path` needs from the configuration, under one read of
+    /// the lock (the per-request path calls this instead of four separate getters).
+    pub fn request_facts(&self, path: &str) -> RequestFacts {
+        let shared = read(&self.0.shared);
+        let config = &shared.config;
+        RequestFacts {
+            options: config.metadata_options(),
+            connection_close: config.connection_close,
+            fault: config
+                .faults
+                .iter()
+                .find(|f| path.starts_with(&f.path))
+                .cloned(),
+            throttle: config.throttle.is_some(),
+        }
+    }
+
     /// Whether this request is over the throttle rate (and must be dropped).
     pub fn throttled(&self) -> bool {
         let Some(t) = read(&self.0.shared).config.throttle else {
@@ -294,7 +324,12 @@ impl State {
     /// Check a token; on success the seconds it has left (rounded up).
     pub fn verify_token(&self, token: &[u8]) -> Result<u64, TokenRejection> {
         let now = self.now().timestamp_millis();
-        let expires = self.0.token_key.verify(&self.instance_id(), token, now)?;
+        let expires = {
+            let shared = read(&self.0.shared);
+            self.0
+                .token_key
+                .verify(&shared.config.instance_id, token, now)?
+        };
         let left_ms = u64::try_from(expires - now).unwrap_or(0);
         Ok(left_ms.div_ceil(1000))
     }
