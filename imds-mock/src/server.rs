@@ -285,8 +285,8 @@ where
         let ranges = if remaining.is_some() { "none" } else { "bytes" };
         let h = resp.headers_mut();
         h.insert(ACCEPT_RANGES, HeaderValue::from_static(ranges));
-        if let Ok(v) = HeaderValue::from_str(&tree.last_modified) {
-            h.insert(LAST_MODIFIED, v);
+        if let Some(v) = &tree.last_modified_header {
+            h.insert(LAST_MODIFIED, v.clone());
         }
     }
     Ok(resp)
