@@ -1,6 +1,9 @@
 //! Benchmark baseline: the smallest hyper server that answers every request with the same
 //! bytes the mock sends for a token-authenticated `GET /latest/meta-data/instance-id`
-//! (no token check, no tree, no state). `bench/mock/run.sh` compares the mock against it.
+//! (no token check, no tree, no state): the same status line, the same headers (`server`,
+//! `content-type`, the TTL, `accept-ranges`, `last-modified`, `connection` in close mode;
+//! hyper adds `content-length` and `date` to both) and the same body.
+//! `bench/mock/run.sh` compares the mock against it.
 //!
 //! Usage: `baseline ADDR [close|keep-alive]`; prints `listening on http://HOST:PORT`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -8,7 +11,7 @@
 use std::convert::Infallible;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONNECTION, CONTENT_TYPE, SERVER};
+use http::header::{HeaderValue, ACCEPT_RANGES, CONNECTION, CONTENT_TYPE, LAST_MODIFIED, SERVER};
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
@@ -39,6 +42,11 @@ fn main() {
                         h.insert(
                             "x-aws-ec2-metadata-token-ttl-seconds",
                             HeaderValue::from(21599u32),
+                        );
+                        h.insert(ACCEPT_RANGES, HeaderValue::from_static("none"));
+                        h.insert(
+                            LAST_MODIFIED,
+                            HeaderValue::from_static("Fri, 27 Nov 2026 20:58:44 GMT"),
                         );
                         if close {
                             h.insert(CONNECTION, HeaderValue::from_static("close"));

@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{HttpTokens, MAX_TOKEN_TTL};
 use crate::creds::{credentials_document, credentials_error_document, Delivery};
-use crate::state::{Count, State};
+use crate::state::{Count, RequestFacts, State};
 use crate::tree::{Dynamic, Found, SignatureKind, VERSIONS};
 use crate::{container, sigv4, sts};
 
@@ -103,16 +103,27 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    route(&state, req).await
+}
+
+/// [`router`] on a borrowed state (the server calls this, sparing a clone of the shared
+/// state per request).
+async fn route<B>(state: &State, req: Request<B>) -> Result<Response<ResponseBody>, Dropped>
+where
+    B: Body + Send,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     if req.uri().path().starts_with(CONTROL_PREFIX) {
-        return Ok(crate::control::handle(&state, req).await);
+        return Ok(crate::control::handle(state, req).await);
     }
-    let method = req.method().clone();
-    let mut resp = answer(&state, req).await?;
-    if state.connection_close() {
+    let head = req.method() == Method::HEAD;
+    let (mut resp, connection_close) = answer(state, req).await?;
+    if connection_close {
         resp.headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
     }
-    if method == Method::HEAD {
+    if head {
         let len = Body::size_hint(resp.body()).exact().unwrap_or(0);
         *resp.body_mut() = Full::new(Bytes::new());
         resp.headers_mut()
@@ -126,7 +137,11 @@ where
     Ok(resp)
 }
 
-async fn answer<B>(state: &State, req: Request<B>) -> Result<Response<ResponseBody>, Dropped>
+/// The answer and whether it carries `Connection: close` (as configured when answered).
+async fn answer<B>(
+    state: &State,
+    req: Request<B>,
+) -> Result<(Response<ResponseBody>, bool), Dropped>
 where
     B: Body + Send,
     B::Data: Send,
@@ -134,17 +149,21 @@ where
 {
     state.count(Count::Total);
     let path = req.uri().path();
+    // One read of the configuration for this request.
+    let mut facts = state.request_facts(path);
     // With HttpProtocolIpv6 disabled the IPv6 endpoint does not exist: nothing answers.
     let over_ipv6 = req
         .extensions()
         .get::<LocalAddr>()
         .is_some_and(|a| a.0.is_ipv6());
-    if over_ipv6 && !state.options().http_protocol_ipv6.is_enabled() {
+    if over_ipv6 && !facts.options.http_protocol_ipv6.is_enabled() {
         return Err(Dropped);
     }
-    if let Some(fault) = state.fault_for(path) {
+    if let Some(fault) = facts.fault.take() {
         if fault.latency_ms > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(fault.latency_ms)).await;
+            // The configuration may have changed while this request waited.
+            facts = state.request_facts(path);
         }
         let (drop, error) = {
             let mut rng = rand::thread_rng();
@@ -161,10 +180,25 @@ where
             state.count(Count::Fault);
             let status =
                 StatusCode::from_u16(fault.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            return Ok(error_page(status));
+            return Ok((error_page(status), facts.connection_close));
         }
     }
-    if state.throttled() {
+    let close = facts.connection_close;
+    answer_request(state, req, facts).await.map(|r| (r, close))
+}
+
+async fn answer_request<B>(
+    state: &State,
+    req: Request<B>,
+    facts: RequestFacts,
+) -> Result<Response<ResponseBody>, Dropped>
+where
+    B: Body + Send,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let path = req.uri().path();
+    if facts.throttle && state.throttled() {
         state.count(Count::Fault);
         return Err(Dropped);
     }
@@ -182,7 +216,7 @@ where
     if (req.method() == Method::POST && path == "/") || presigned_get {
         return Ok(sts_answer(state, req).await);
     }
-    let options = state.options();
+    let options = facts.options;
     if !options.http_endpoint.is_enabled() {
         return Ok(error_page(StatusCode::FORBIDDEN));
     }
@@ -251,8 +285,8 @@ where
         let ranges = if remaining.is_some() { "none" } else { "bytes" };
         let h = resp.headers_mut();
         h.insert(ACCEPT_RANGES, HeaderValue::from_static(ranges));
-        if let Ok(v) = HeaderValue::from_str(&tree.last_modified) {
-            h.insert(LAST_MODIFIED, v);
+        if let Some(v) = &tree.last_modified_header {
+            h.insert(LAST_MODIFIED, v.clone());
         }
     }
     Ok(resp)
@@ -481,24 +515,29 @@ pub async fn serve(
                 let default_ttl = stream.ttl().unwrap_or(64);
                 let wanted = Arc::new(AtomicU32::new(default_ttl));
                 let io = TokioIo::new(TtlStream { inner: stream, wanted: Arc::clone(&wanted), current: default_ttl });
-                let state = state.clone();
+                // One handle per connection: cloning it per request touches this
+                // connection's counter, not the state's counter shared by every worker.
+                let state = Arc::new(state.clone());
                 let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
-                    let state = state.clone();
+                    let state = Arc::clone(&state);
                     if let Some(local) = local {
                         req.extensions_mut().insert(LocalAddr(local));
                     }
                     let wanted = Arc::clone(&wanted);
                     async move {
-                        let method = req.method().clone();
-                        let uri = req.uri().clone();
-                        let result = router(state, req).await;
-                        match &result {
-                            Ok(resp) => {
-                                let ttl = resp.extensions().get::<HopLimit>().map_or(default_ttl, |h| u32::from(h.0));
-                                wanted.store(ttl, Ordering::Relaxed);
-                                tracing::info!(%peer, %method, path = uri.path(), status = resp.status().as_u16(), "request");
+                        // Copy the method and URI for the request line only when it is logged.
+                        let logged = tracing::enabled!(tracing::Level::INFO)
+                            .then(|| (req.method().clone(), req.uri().clone()));
+                        let result = route(&state, req).await;
+                        if let Ok(resp) = &result {
+                            let ttl = resp.extensions().get::<HopLimit>().map_or(default_ttl, |h| u32::from(h.0));
+                            wanted.store(ttl, Ordering::Relaxed);
+                        }
+                        if let Some((method, uri)) = logged {
+                            match &result {
+                                Ok(resp) => tracing::info!(%peer, %method, path = uri.path(), status = resp.status().as_u16(), "request"),
+                                Err(e) => tracing::info!(%peer, %method, path = uri.path(), "{e}"),
                             }
-                            Err(e) => tracing::info!(%peer, %method, path = uri.path(), "{e}"),
                         }
                         result
                     }

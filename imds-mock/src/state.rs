@@ -22,16 +22,35 @@ use crate::runtime::{random_hex, random_public_ip, Runtime};
 use crate::token::{TokenKey, TokenRejection};
 use crate::tree::{Tree, TreeOptions};
 
-/// Request counters, readable through the control API.
+/// Request counters, readable through the control API: one shard per worker thread
+/// (round-robin), each on its own cache line, so the workers never bump a shared line.
 #[derive(Debug, Default)]
 struct Counters {
-    total: AtomicU64,
-    imdsv1: AtomicU64,
-    imdsv2: AtomicU64,
-    tokens: AtomicU64,
-    unauthorized: AtomicU64,
-    not_found: AtomicU64,
-    faults: AtomicU64,
+    shards: [CounterShard; COUNTER_SHARDS],
+}
+
+const COUNTER_SHARDS: usize = 4;
+
+/// One cache-line-aligned set of counters, indexed by [`Count`].
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct CounterShard([AtomicU64; 7]);
+
+impl Counters {
+    fn shard(&self) -> &CounterShard {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        thread_local! {
+            static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % COUNTER_SHARDS;
+        }
+        &self.shards[SHARD.with(|s| *s)]
+    }
+
+    fn sum(&self, which: Count) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.0[which as usize].load(Ordering::Relaxed))
+            .sum()
+    }
 }
 
 /// A snapshot of the request counters.
@@ -51,6 +70,19 @@ pub struct RequestCounts {
     pub not_found: u64,
     /// Requests hit by an injected fault.
     pub faults: u64,
+}
+
+/// A snapshot of the configuration facts one request needs ([`State::request_facts`]).
+#[derive(Debug, Clone)]
+pub struct RequestFacts {
+    /// The metadata options.
+    pub options: MetadataOptions,
+    /// Whether responses carry `Connection: close`.
+    pub connection_close: bool,
+    /// The first fault whose path prefix matches the request path.
+    pub fault: Option<Fault>,
+    /// Whether throttling is set (then [`State::throttled`] decides).
+    pub throttle: bool,
 }
 
 /// Which counter a request bumps.
@@ -214,6 +246,23 @@ impl State {
             .cloned()
     }
 
+    /// What answering a request to `path` needs from the configuration, under one read of
+    /// the lock (the per-request path calls this instead of four separate getters).
+    pub fn request_facts(&self, path: &str) -> RequestFacts {
+        let shared = read(&self.0.shared);
+        let config = &shared.config;
+        RequestFacts {
+            options: config.metadata_options(),
+            connection_close: config.connection_close,
+            fault: config
+                .faults
+                .iter()
+                .find(|f| path.starts_with(&f.path))
+                .cloned(),
+            throttle: config.throttle.is_some(),
+        }
+    }
+
     /// Whether this request is over the throttle rate (and must be dropped).
     pub fn throttled(&self) -> bool {
         let Some(t) = read(&self.0.shared).config.throttle else {
@@ -294,7 +343,12 @@ impl State {
     /// Check a token; on success the seconds it has left (rounded up).
     pub fn verify_token(&self, token: &[u8]) -> Result<u64, TokenRejection> {
         let now = self.now().timestamp_millis();
-        let expires = self.0.token_key.verify(&self.instance_id(), token, now)?;
+        let expires = {
+            let shared = read(&self.0.shared);
+            self.0
+                .token_key
+                .verify(&shared.config.instance_id, token, now)?
+        };
         let left_ms = u64::try_from(expires - now).unwrap_or(0);
         Ok(left_ms.div_ceil(1000))
     }
@@ -394,30 +448,20 @@ impl State {
 
     /// Bump a counter.
     pub fn count(&self, which: Count) {
-        let c = &self.0.counters;
-        let counter = match which {
-            Count::Total => &c.total,
-            Count::ImdsV1 => &c.imdsv1,
-            Count::ImdsV2 => &c.imdsv2,
-            Count::Token => &c.tokens,
-            Count::Unauthorized => &c.unauthorized,
-            Count::NotFound => &c.not_found,
-            Count::Fault => &c.faults,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.0.counters.shard().0[which as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The request counters so far.
     pub fn counts(&self) -> RequestCounts {
         let c = &self.0.counters;
         RequestCounts {
-            total: c.total.load(Ordering::Relaxed),
-            imdsv1: c.imdsv1.load(Ordering::Relaxed),
-            imdsv2: c.imdsv2.load(Ordering::Relaxed),
-            tokens: c.tokens.load(Ordering::Relaxed),
-            unauthorized: c.unauthorized.load(Ordering::Relaxed),
-            not_found: c.not_found.load(Ordering::Relaxed),
-            faults: c.faults.load(Ordering::Relaxed),
+            total: c.sum(Count::Total),
+            imdsv1: c.sum(Count::ImdsV1),
+            imdsv2: c.sum(Count::ImdsV2),
+            tokens: c.sum(Count::Token),
+            unauthorized: c.sum(Count::Unauthorized),
+            not_found: c.sum(Count::NotFound),
+            faults: c.sum(Count::Fault),
         }
     }
 

@@ -32,9 +32,13 @@ pub enum TokenKeyError {
     Corrupt { path: std::path::PathBuf },
 }
 
-/// The secret that signs and checks tokens.
+/// The secret that signs and checks tokens, with its HMAC state keyed once (cloned per
+/// token instead of hashing the key again for every check).
 #[derive(Clone)]
-pub struct TokenKey([u8; 32]);
+pub struct TokenKey {
+    key: [u8; 32],
+    keyed: Hmac<Sha256>,
+}
 
 impl std::fmt::Debug for TokenKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -51,11 +55,18 @@ pub enum TokenRejection {
 }
 
 impl TokenKey {
+    fn from_bytes(key: [u8; 32]) -> Self {
+        #[allow(clippy::expect_used)]
+        let keyed =
+            <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC accepts keys of any length");
+        Self { key, keyed }
+    }
+
     /// A fresh random key.
     pub fn random() -> Self {
         let mut key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut key);
-        Self(key)
+        Self::from_bytes(key)
     }
 
     /// Load the key from `dir`, creating it (atomically) if missing.
@@ -72,12 +83,12 @@ impl TokenKey {
                 let key: [u8; 32] = bytes
                     .try_into()
                     .map_err(|_| TokenKeyError::Corrupt { path: path.clone() })?;
-                Ok(Self(key))
+                Ok(Self::from_bytes(key))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::random();
                 std::fs::create_dir_all(dir).map_err(io)?;
-                crate::fsutil::write_atomic(&path, hex::encode(key.0).as_bytes()).map_err(io)?;
+                crate::fsutil::write_atomic(&path, hex::encode(key.key).as_bytes()).map_err(io)?;
                 Ok(key)
             }
             Err(e) => Err(io(e)),
@@ -85,9 +96,7 @@ impl TokenKey {
     }
 
     fn mac(&self, instance_id: &str, body: &[u8]) -> Hmac<Sha256> {
-        #[allow(clippy::expect_used)]
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
-            .expect("HMAC accepts keys of any length");
+        let mut mac = self.keyed.clone();
         mac.update(instance_id.as_bytes());
         mac.update(&[0]);
         mac.update(body);

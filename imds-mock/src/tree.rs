@@ -96,6 +96,8 @@ pub struct Tree {
     pub valid_until: Option<DateTime<Utc>>,
     /// `Last-Modified` of metadata answers: when the instance launched (HTTP date).
     pub last_modified: String,
+    /// [`Tree::last_modified`] as a header value, built once per tree (not per answer).
+    pub last_modified_header: Option<http::HeaderValue>,
 }
 
 fn leaf(v: impl Into<String>) -> Node {
@@ -201,13 +203,15 @@ impl Tree {
         if let Some(ud) = &config.user_data {
             top.push(("user-data", Node::UserData(Bytes::from(ud.clone()))));
         }
+        let last_modified = rt
+            .launch_time
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
         Self {
             root: dir(top),
             valid_until: rt.next_change(now),
-            last_modified: rt
-                .launch_time
-                .format("%a, %d %b %Y %H:%M:%S GMT")
-                .to_string(),
+            last_modified_header: http::HeaderValue::from_str(&last_modified).ok(),
+            last_modified,
         }
     }
 
@@ -217,12 +221,13 @@ impl Tree {
         if path.is_empty() {
             return Some(Found::Text(Bytes::from(VERSIONS.join("\n"))));
         }
-        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let (version, rest) = segments.split_first()?;
-        if !VERSIONS.contains(version) {
+        // Segments without empty ones, walked without collecting them.
+        let mut segments = path.split('/').filter(|s| !s.is_empty()).peekable();
+        let version = segments.next()?;
+        if !VERSIONS.contains(&version) {
             return None;
         }
-        if rest.is_empty() {
+        if segments.peek().is_none() {
             // The version listing names its categories without a trailing slash.
             if let Node::Dir(children) = &self.root {
                 let names: Vec<&str> = children.iter().map(|(n, _)| n.as_str()).collect();
@@ -231,18 +236,18 @@ impl Tree {
         }
         let mut node = &self.root;
         let mut keys_index: Option<&(String, String)> = None;
-        for (i, seg) in rest.iter().enumerate() {
+        while let Some(seg) = segments.next() {
             if let Some((_, key)) = keys_index {
                 // Inside `public-keys/N/`: only `openssh-key`, and nothing below it.
-                let last = i + 1 == rest.len();
-                return (*seg == "openssh-key" && last)
+                let last = segments.peek().is_none();
+                return (seg == "openssh-key" && last)
                     .then(|| Found::Text(Bytes::from(key.clone())));
             }
             node = match node {
                 Node::Dir(children) => &children.iter().find(|(name, _)| name == seg)?.1,
                 Node::Keys(keys) => {
                     let n: usize = seg.parse().ok()?;
-                    if *seg != n.to_string() {
+                    if seg != n.to_string() {
                         return None;
                     }
                     keys_index = Some(keys.get(n)?);
