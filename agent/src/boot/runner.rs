@@ -391,6 +391,9 @@ impl Boot<'_> {
         self.save_running()
     }
 
+    /// Close the current stage. The records are not written here: every call is followed
+    /// at once by the next stage's `begin_stage` or by the boot's final `save`, which
+    /// write them (one write of status.json and report.json instead of two).
     fn end_stage(&mut self) -> Result<(), BootError> {
         // The renames of this stage's files become durable together (see `durable`).
         super::durable::sync_pending();
@@ -398,7 +401,7 @@ impl Boot<'_> {
         if let Some(stage) = self.report.stage_mut() {
             stage.finished = Some(now);
         }
-        self.save()
+        Ok(())
     }
 
     /// Write status.json (stage running) and report.json.
