@@ -258,32 +258,51 @@ impl Context {
 
 /// Write `contents` to the real path `target` atomically (temp file, fsync, rename).
 pub fn write_atomic(target: &Path, contents: &[u8], mode: Option<u32>) -> Result<(), ContextError> {
+    let (file, tmp, dir) = write_temp(target, contents, mode)?;
+    file.sync_all().map_err(|source| ContextError::Io {
+        op: "sync",
+        path: tmp.clone(),
+        source,
+    })?;
+    drop(file);
+    fs::rename(&tmp, target).map_err(|source| ContextError::Io {
+        op: "rename into place",
+        path: target.to_path_buf(),
+        source,
+    })?;
+    if let Ok(dir_file) = fs::File::open(&dir) {
+        let _ = dir_file.sync_all();
+    }
+    Ok(())
+}
+
+/// The first half of an atomic write: create the folder of `target` and a temporary file
+/// beside it holding `contents` (with `mode`, when given). Answers the open file (not yet
+/// synced), its path and the folder; the caller syncs and renames it.
+pub fn write_temp(
+    target: &Path,
+    contents: &[u8],
+    mode: Option<u32>,
+) -> Result<(fs::File, PathBuf, PathBuf), ContextError> {
     use std::os::unix::fs::PermissionsExt;
     let io = |op: &'static str, path: &Path| {
         let path = path.to_path_buf();
         move |source| ContextError::Io { op, path, source }
     };
-    let dir = target.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(io("create folder", dir))?;
+    let dir = target.parent().unwrap_or(Path::new(".")).to_path_buf();
+    fs::create_dir_all(&dir).map_err(io("create folder", &dir))?;
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file".into());
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    {
-        let mut file = fs::File::create(&tmp).map_err(io("create", &tmp))?;
-        if let Some(mode) = mode {
-            file.set_permissions(fs::Permissions::from_mode(mode))
-                .map_err(io("set permissions of", &tmp))?;
-        }
-        file.write_all(contents).map_err(io("write", &tmp))?;
-        file.sync_all().map_err(io("sync", &tmp))?;
+    let mut file = fs::File::create(&tmp).map_err(io("create", &tmp))?;
+    if let Some(mode) = mode {
+        file.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(io("set permissions of", &tmp))?;
     }
-    fs::rename(&tmp, target).map_err(io("rename into place", target))?;
-    if let Ok(dir_file) = fs::File::open(dir) {
-        let _ = dir_file.sync_all();
-    }
-    Ok(())
+    file.write_all(contents).map_err(io("write", &tmp))?;
+    Ok((file, tmp, dir))
 }
 
 #[cfg(test)]

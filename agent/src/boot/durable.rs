@@ -26,8 +26,6 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::context::ContextError;
@@ -176,29 +174,13 @@ fn stage_temp(
     contents: &[u8],
     mode: Option<u32>,
 ) -> Result<(fs::File, PathBuf, PathBuf), ContextError> {
-    let io = |op: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ContextError::Io { op, path, source }
-    };
-    let dir = target.parent().unwrap_or(Path::new(".")).to_path_buf();
-    fs::create_dir_all(&dir).map_err(io("create folder", &dir))?;
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut file = fs::File::create(&tmp).map_err(io("create", &tmp))?;
-    if let Some(mode) = mode {
-        file.set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(io("set permissions of", &tmp))?;
-    }
-    file.write_all(contents).map_err(io("write", &tmp))?;
-    Ok((file, tmp, dir))
+    crate::context::write_temp(target, contents, mode)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn write_replaces_atomically_and_defers_the_folder_sync() {
