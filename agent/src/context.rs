@@ -256,24 +256,41 @@ impl Context {
     }
 }
 
-/// Write `contents` to the real path `target` atomically (temp file, fsync, rename).
+/// Write `contents` to the real path `target` atomically (temp file, fsync, rename),
+/// then sync the folder so the rename itself is durable.
 pub fn write_atomic(target: &Path, contents: &[u8], mode: Option<u32>) -> Result<(), ContextError> {
+    let dir = replace_file(target, contents, mode, true)?;
+    if let Ok(dir_file) = fs::File::open(&dir) {
+        let _ = dir_file.sync_all();
+    }
+    Ok(())
+}
+
+/// Replace `target` by a temporary file holding `contents`, renamed into place; with
+/// `sync`, the temporary file is fsynced before the rename (so the target is the old or
+/// the new contents after a power loss, never empty). Answers the folder, whose own sync
+/// (making the rename durable) is left to the caller.
+pub fn replace_file(
+    target: &Path,
+    contents: &[u8],
+    mode: Option<u32>,
+    sync: bool,
+) -> Result<PathBuf, ContextError> {
     let (file, tmp, dir) = write_temp(target, contents, mode)?;
-    file.sync_all().map_err(|source| ContextError::Io {
-        op: "sync",
-        path: tmp.clone(),
-        source,
-    })?;
+    if sync {
+        file.sync_all().map_err(|source| ContextError::Io {
+            op: "sync",
+            path: tmp.clone(),
+            source,
+        })?;
+    }
     drop(file);
     fs::rename(&tmp, target).map_err(|source| ContextError::Io {
         op: "rename into place",
         path: target.to_path_buf(),
         source,
     })?;
-    if let Ok(dir_file) = fs::File::open(&dir) {
-        let _ = dir_file.sync_all();
-    }
-    Ok(())
+    Ok(dir)
 }
 
 /// The first half of an atomic write: create the folder of `target` and a temporary file

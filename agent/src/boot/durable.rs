@@ -150,21 +150,7 @@ fn replace(
     mode: Option<u32>,
     sync: bool,
 ) -> Result<PathBuf, ContextError> {
-    let (file, tmp, dir) = stage_temp(target, contents, mode)?;
-    if sync {
-        file.sync_all().map_err(|source| ContextError::Io {
-            op: "sync",
-            path: tmp.clone(),
-            source,
-        })?;
-    }
-    drop(file);
-    fs::rename(&tmp, target).map_err(|source| ContextError::Io {
-        op: "rename into place",
-        path: target.to_path_buf(),
-        source,
-    })?;
-    Ok(dir)
+    crate::context::replace_file(target, contents, mode, sync)
 }
 
 /// Create the temporary file next to `target` with `contents`: (open file, its path,

@@ -76,15 +76,7 @@ impl OutputLog {
         console: bool,
         clock: Arc<dyn Fn() -> String + Send + Sync>,
     ) -> std::io::Result<Self> {
-        use std::os::unix::fs::OpenOptionsExt;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(path)?;
+        let file = super::records::open_log(path)?;
         Ok(Self {
             file: Arc::new(Mutex::new(Some(file))),
             console,

@@ -149,15 +149,7 @@ impl EventLog {
         path: &Path,
         clock: Arc<dyn Fn() -> String + Send + Sync>,
     ) -> std::io::Result<Self> {
-        use std::os::unix::fs::OpenOptionsExt;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(path)?;
+        let file = open_log(path)?;
         Ok(Self {
             file: Arc::new(Mutex::new(Some(file))),
             clock,
@@ -187,6 +179,19 @@ impl EventLog {
 pub fn read_report(path: &Path) -> Option<Report> {
     let text = std::fs::read(path).ok()?;
     serde_json::from_slice(&text).ok()
+}
+
+/// Open a log for appending, creating it (mode 0600) and its folder when missing.
+pub fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
 }
 
 #[cfg(test)]
