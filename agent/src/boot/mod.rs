@@ -35,6 +35,7 @@ pub mod runner;
 pub mod source;
 pub mod state;
 pub mod status;
+pub mod sysconfig;
 
 pub use frequency::Frequency;
 pub use paths::Paths;

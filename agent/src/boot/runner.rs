@@ -114,6 +114,8 @@ pub struct Boot<'a> {
     pub new_instance: bool,
     /// Set by power_state.
     pub power_command: Option<Vec<String>>,
+    /// The image's system config (`/etc/cloud/cloud.cfg`), merged under `config`.
+    pub system: super::sysconfig::SystemConfig,
     lazy_hostname: Option<Option<String>>,
     lazy_public_key: Option<Option<String>>,
 }
@@ -234,6 +236,7 @@ pub fn run_boot(
         instance_dir,
         new_instance: tracked.new_instance,
         power_command: None,
+        system: super::sysconfig::load(ctx),
         lazy_hostname: None,
         lazy_public_key: None,
     };

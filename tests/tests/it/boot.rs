@@ -93,6 +93,13 @@ impl Machine {
         self.root.join(p.trim_start_matches('/'))
     }
 
+    /// A file of the image (`/etc/os-release`, `/etc/cloud/cloud.cfg`).
+    fn write(&self, p: &str, text: &str) {
+        let path = self.path(p);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
     fn read(&self, p: &str) -> String {
         fs::read_to_string(self.path(p)).unwrap_or_default()
     }
@@ -335,6 +342,8 @@ write_files:
     append: true
 "#,
     );
+    // An Amazon Linux image without a system config: its default user is ec2-user.
+    m.write("/etc/os-release", "NAME=\"Amazon Linux\"\nID=\"amzn\"\n");
     let out = m.run();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(m.read("/etc/app/plain.conf"), "a=1\nb=2\n");
@@ -771,6 +780,9 @@ fn a_token_invalidated_mid_boot_is_refreshed() {
     );
     mock.control("PUT", "/_mock/user-data", &user_data);
     let dir = tempfile::tempdir().unwrap();
+    // A Debian image: its default user (admin) receives the key pair.
+    fs::create_dir_all(dir.path().join("etc")).unwrap();
+    fs::write(dir.path().join("etc/os-release"), "ID=debian\n").unwrap();
     let out = boot_against(&mock, dir.path(), "b1");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(fs::read_to_string(dir.path().join("ran")).unwrap(), "ok\n");
@@ -944,5 +956,102 @@ fn the_quick_start_works_for_an_ordinary_user() {
     assert_eq!(
         fs::read_to_string(root.join("etc/motd")).unwrap(),
         "Booted by strap.\n"
+    );
+}
+
+#[test]
+fn the_images_system_config_names_the_default_user_and_user_data_wins_over_it() {
+    let m = Machine::new(
+        "#cloud-config\nssh_authorized_keys: [ssh-ed25519 AAAAtop top@x]\npreserve_hostname: false\n",
+    );
+    // What an image that ran cloud-init keeps: its cloud.cfg and a drop-in.
+    m.write("/etc/os-release", "ID=debian\n");
+    m.write(
+        "/etc/cloud/cloud.cfg",
+        "users: [default]\npreserve_hostname: true\nsystem_info:\n  default_user:\n    name: cloudy\n    groups: [wheel]\n    shell: /bin/zsh\n    sudo: false\n",
+    );
+    m.write(
+        "/etc/cloud/cloud.cfg.d/99-local.cfg",
+        "system_info:\n  default_user:\n    gecos: Cloud User\n",
+    );
+    m.write("/etc/cloud/cloud.cfg.d/50-broken.cfg", "users: [default\n");
+    let out = m.run();
+    // The broken drop-in is a warning: the boot is degraded, not failed.
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let passwd = m.read("/etc/passwd");
+    let cloudy: Vec<&str> = passwd
+        .lines()
+        .find(|l| l.starts_with("cloudy:"))
+        .unwrap_or_else(|| panic!("no cloudy in {passwd}"))
+        .split(':')
+        .collect();
+    assert_eq!(cloudy[4], "Cloud User");
+    assert_eq!(cloudy[6], "/bin/zsh");
+    assert!(!passwd.contains("admin:"), "{passwd}");
+    assert!(m
+        .read("/etc/group")
+        .lines()
+        .any(|l| l.starts_with("wheel:") && l.ends_with("cloudy")));
+    assert!(m
+        .read("/home/cloudy/.ssh/authorized_keys")
+        .contains("AAAAtop"));
+    // `sudo: false` from the system config: no rule for the default user.
+    assert!(!m
+        .read("/etc/sudoers.d/90-cloud-init-users")
+        .contains("cloudy"));
+    // preserve_hostname: true in the system config, false in the user data: set.
+    assert_eq!(m.read("/etc/hostname"), "ip-10-0-0-5\n");
+    let log = m.read("/var/log/strap.log");
+    assert!(log.contains("50-broken.cfg"), "{log}");
+}
+
+#[test]
+fn a_bare_root_has_no_default_user_and_does_not_fetch_the_key_pair() {
+    let mock = Mock::start("#!/bin/sh\necho hi >> \"$STRAP_ROOT/ran\"\n", "");
+    let dir = tempfile::tempdir().unwrap();
+    let out = boot_against(&mock, dir.path(), "b1");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(fs::read_to_string(dir.path().join("ran")).unwrap(), "hi\n");
+    assert!(!dir.path().join("etc/passwd").exists());
+    let report: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(dir.path().join("var/lib/strap/data/report.json")).unwrap(),
+    )
+    .unwrap();
+    // token, identity document, user data, local hostname.
+    assert_eq!(report["imds_requests_before_first_script"], 4, "{report}");
+    let ssh = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "config-ssh")
+        .unwrap();
+    assert_eq!(ssh["status"], "skipped");
+    assert!(ssh["reason"].as_str().unwrap().contains("no default user"));
+
+    // The same image with a distro: the default user and its key pair, one more request.
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("etc")).unwrap();
+    fs::write(dir.path().join("etc/os-release"), "ID=ubuntu\n").unwrap();
+    let out = boot_against(&mock, dir.path(), "b1");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let passwd = fs::read_to_string(dir.path().join("etc/passwd")).unwrap();
+    assert!(passwd.contains("ubuntu:"), "{passwd}");
+    let report: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(dir.path().join("var/lib/strap/data/report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["imds_requests_before_first_script"], 5, "{report}");
+}
+
+#[test]
+fn without_a_default_user_root_gets_the_keys_only_when_it_may_log_in() {
+    let m = Machine::new(
+        "#cloud-config\ndisable_root: false\nssh_authorized_keys: [ssh-ed25519 AAAAroot r@x]\n",
+    );
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        m.read("/root/.ssh/authorized_keys"),
+        "ssh-ed25519 AAAAroot r@x\n"
     );
 }

@@ -6,7 +6,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::cloudconfig;
+use crate::cloudconfig::{self, Node, Value};
 use crate::userdata::{self, content_type as ct, Decoded};
 
 use super::super::frequency::Frequency;
@@ -165,6 +165,25 @@ pub fn consume(boot: &mut Boot<'_>) {
     let file = boot.instance_dir.join("cloud-config.txt");
     if let Err(err) = crate::boot::durable::write_rebuilt(&file, text.as_bytes(), Some(0o600)) {
         boot.warn(&format!("cannot save the merged cloud-config: {err}"));
+    }
+    // The image's system config sits under the user data's (cloud-config.txt above keeps
+    // only the user data's, as cloud-init's does).
+    for problem in boot.system.problems.clone() {
+        boot.warn(&problem);
+    }
+    if let Some(system) = &boot.system.node {
+        let files: Vec<String> = boot
+            .system
+            .files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect();
+        boot.log.line(
+            "DEBUG",
+            &format!("system config read from {}", files.join(", ")),
+        );
+        let user = std::mem::replace(&mut boot.config, Node::new(Value::Null));
+        boot.config = crate::boot::sysconfig::merge_under(user, system);
     }
 }
 

@@ -2,9 +2,10 @@
 //! shadow tools (`groupadd`, `useradd`, `usermod`) on the real machine, and by editing
 //! the root's `/etc/passwd`, `/etc/group`, `/etc/shadow` and `/etc/gshadow` directly
 //! ([`super::accounts`]) under `--root`. Account lookups read the root's files.
-//! The distro's default user (`ec2-user`, `ubuntu`, `admin`) is created unless
-//! `users:` leaves out `default`, and receives the EC2 key pair and the top-level
-//! `ssh_authorized_keys`.
+//! The default user ([`default_user`]: `system_info.default_user` of the image's system
+//! config, else the distro's `ec2-user`, `ubuntu` or `admin`) is created unless `users:`
+//! leaves out `default`, and receives the EC2 key pair and the top-level
+//! `ssh_authorized_keys`; the key pair is fetched only when someone will receive it.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use crate::cloudconfig::{Node, Value};
 use crate::context::Context;
 
 use super::super::runner::Boot;
+use super::super::sysconfig;
 use super::accounts::Accounts;
 use super::{scalar_text, string_list, truthy, wrong_type, ModuleError, Outcome};
 
@@ -87,24 +89,55 @@ pub fn lookup_group(ctx: &Context, name: &str) -> Option<Group> {
     })
 }
 
-/// The distro's default user, from the root's `/etc/os-release`.
-pub fn default_user(ctx: &Context) -> (String, Vec<String>) {
-    let id = ctx
-        .path("/etc/os-release")
-        .ok()
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .and_then(|t| {
-            t.lines().find_map(|l| {
-                l.strip_prefix("ID=")
-                    .map(|v| v.trim_matches('"').to_string())
-            })
-        })
-        .unwrap_or_default();
-    match id.as_str() {
-        "ubuntu" => ("ubuntu".into(), vec!["adm".into(), "sudo".into()]),
-        "debian" => ("admin".into(), vec!["adm".into(), "sudo".into()]),
-        _ => ("ec2-user".into(), vec!["wheel".into(), "adm".into()]),
+/// The default user: who it is and what it gets unless its `users` entry says otherwise.
+#[derive(Clone, Debug)]
+pub struct DefaultUser {
+    pub name: String,
+    /// Supplementary groups, created when missing.
+    pub groups: Vec<String>,
+    /// The rest of `system_info.default_user` (shell, sudo, gecos, lock_passwd, …).
+    pub node: Option<Node>,
+}
+
+/// The default user: `system_info.default_user` from the merged config (the image's
+/// system config or the user data), else, for an image without a system config, the
+/// distro's from `/etc/os-release` ([`sysconfig::builtin_default_user`]). `None` when
+/// there is neither: a system config that names no default user, or a bare root.
+pub fn default_user(boot: &Boot<'_>) -> Option<DefaultUser> {
+    let configured = boot
+        .cfg("system_info")
+        .and_then(|s| s.get("default_user"))
+        .filter(|n| !n.is_null());
+    if let Some(du) = configured {
+        let name = field(du, "name").and_then(scalar_text)?;
+        let groups = field(du, "groups")
+            .and_then(|g| string_list("system_info.default_user.groups", g, true).ok())
+            .unwrap_or_default();
+        // The groups travel as `groups` of the spec; the other keys are the entry's defaults.
+        let rest = match &du.value {
+            Value::Map(entries) => Node::new(Value::Map(
+                entries
+                    .iter()
+                    .filter(|(k, _)| k.as_str().map(norm_key).as_deref() != Some("groups"))
+                    .cloned()
+                    .collect(),
+            )),
+            _ => Node::new(Value::Map(Vec::new())),
+        };
+        return Some(DefaultUser {
+            name,
+            groups,
+            node: Some(rest),
+        });
     }
+    if boot.system.present() {
+        return None;
+    }
+    sysconfig::builtin_default_user(boot.ctx).map(|(name, groups)| DefaultUser {
+        name,
+        groups,
+        node: None,
+    })
 }
 
 /// Run a shadow tool, with `--prefix` under a root.
@@ -189,15 +222,44 @@ fn field<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {
 }
 
 fn user_specs(boot: &Boot<'_>) -> Result<Vec<UserSpec>, ModuleError> {
-    let (default_name, default_groups) = default_user(boot.ctx);
-    let default_spec = |extra: Vec<String>, node: Option<Node>| UserSpec {
-        name: default_name.clone(),
-        node,
-        extra_groups: default_groups.iter().cloned().chain(extra).collect(),
-        is_default: true,
+    let default = default_user(boot);
+    // The deprecated `user:` key renames the default user (or makes one).
+    let legacy = boot.cfg("user").map(|n| match &n.value {
+        Value::Str(name) => Node::new(Value::Map(vec![(
+            Node::new(Value::Str("name".into())),
+            Node::new(Value::Str(name.clone())),
+        )])),
+        _ => n.clone(),
+    });
+    let default_spec = |entry: Option<Node>| -> Option<UserSpec> {
+        let entry_name = entry
+            .as_ref()
+            .and_then(|e| field(e, "name"))
+            .and_then(scalar_text)
+            .filter(|n| n != "default");
+        let name = entry_name.or_else(|| default.as_ref().map(|d| d.name.clone()))?;
+        let base = default.as_ref().and_then(|d| d.node.clone());
+        let node = match (entry, base) {
+            (Some(e), Some(b)) => Some(sysconfig::merge_under(e, &b)),
+            (e, b) => e.or(b),
+        };
+        Some(UserSpec {
+            name,
+            node,
+            extra_groups: default
+                .as_ref()
+                .map(|d| d.groups.clone())
+                .unwrap_or_default(),
+            is_default: true,
+        })
     };
     let Some(users) = boot.cfg("users") else {
-        return Ok(vec![default_spec(Vec::new(), boot.cfg("user").cloned())]);
+        // Without `users`, strap's built-in defaults (no system config) list the default
+        // user, as the distros' cloud.cfg do; a system config without `users` lists none.
+        if boot.system.present() && legacy.is_none() {
+            return Ok(Vec::new());
+        }
+        return Ok(default_spec(legacy).into_iter().collect());
     };
     let items: Vec<Node> = match &users.value {
         Value::Seq(items) => items.clone(),
@@ -210,9 +272,7 @@ fn user_specs(boot: &Boot<'_>) -> Result<Vec<UserSpec>, ModuleError> {
     let mut specs = Vec::new();
     for (i, item) in items.iter().enumerate() {
         match &item.value {
-            Value::Str(name) if name == "default" => {
-                specs.push(default_spec(Vec::new(), boot.cfg("user").cloned()))
-            }
+            Value::Str(name) if name == "default" => specs.extend(default_spec(legacy.clone())),
             Value::Str(name) => specs.push(UserSpec {
                 name: name.clone(),
                 node: None,
@@ -222,10 +282,8 @@ fn user_specs(boot: &Boot<'_>) -> Result<Vec<UserSpec>, ModuleError> {
             Value::Map(_) => {
                 let name = field(item, "name").and_then(scalar_text);
                 match name {
-                    None => specs.push(default_spec(Vec::new(), Some(item.clone()))),
-                    Some(n) if n == "default" => {
-                        specs.push(default_spec(Vec::new(), Some(item.clone())))
-                    }
+                    None => specs.extend(default_spec(Some(item.clone()))),
+                    Some(n) if n == "default" => specs.extend(default_spec(Some(item.clone()))),
                     Some(n) => specs.push(UserSpec {
                         name: n,
                         node: Some(item.clone()),
@@ -257,6 +315,12 @@ pub fn configured_default_user(boot: &Boot<'_>) -> Option<String> {
 
 /// `groups` then `users`.
 pub fn users_groups(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
+    let specs = user_specs(boot)?;
+    if specs.is_empty() && boot.cfg("groups").is_none() {
+        return Ok(Outcome::Skipped(
+            "no groups, no users and no default user".into(),
+        ));
+    }
     let mut accounts = if boot.on_real_root() {
         None
     } else {
@@ -336,7 +400,7 @@ pub fn users_groups(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
             }
         }
     }
-    for spec in user_specs(boot)? {
+    for spec in specs {
         attempted += 1;
         if let Err(e) = ensure_user(boot, accounts.as_mut(), &spec) {
             failures.push(format!(
@@ -688,12 +752,22 @@ fn authorized_keys(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     if let Some(node) = boot.cfg("ssh_authorized_keys").cloned() {
         keys.extend(string_list("ssh_authorized_keys", &node, false)?);
     }
-    // Keys go to the default user only: without one the key pair is not even fetched.
-    let Some(user) = configured_default_user(boot) else {
-        if !keys.is_empty() {
-            boot.warn("ssh: ssh_authorized_keys given but `users` has no default user; they were not installed");
+    let disable_root = truthy(boot.cfg("disable_root"), true);
+    // Without a default user the keys go to root only where root may log in with them
+    // (`disable_root: false`). cloud-init would also write them to root's file behind a
+    // command that refuses the login; strap leaves that out, and so does not fetch the
+    // key pair for nobody.
+    let user = match configured_default_user(boot) {
+        Some(user) => user,
+        None if !disable_root => "root".to_string(),
+        None => {
+            if !keys.is_empty() {
+                boot.warn("ssh: ssh_authorized_keys given but there is no default user and disable_root is true; they were not installed");
+            }
+            return Ok(Outcome::Skipped(
+                "no default user to receive the keys (and disable_root is true)".into(),
+            ));
         }
-        return Ok(Outcome::Skipped("no default user for the keys".into()));
     };
     if truthy(boot.cfg("allow_public_ssh_keys"), true) {
         if let Some(k) = boot.public_key() {
@@ -706,7 +780,7 @@ fn authorized_keys(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         ));
     }
     add_authorized_keys(boot, &user, &keys, None)?;
-    if truthy(boot.cfg("disable_root"), true) && lookup_user(boot.ctx, "root").is_some() {
+    if user != "root" && disable_root && lookup_user(boot.ctx, "root").is_some() {
         let opts = boot
             .cfg("disable_root_opts")
             .and_then(scalar_text)

@@ -1,0 +1,262 @@
+//! The image's own configuration: `/etc/cloud/cloud.cfg` and the `*.cfg` files of
+//! `/etc/cloud/cloud.cfg.d/` under the root, read as cloud-init reads its system config,
+//! so an image that moves from cloud-init to strap keeps its settings (the default user,
+//! `disable_root`, `preserve_hostname`, …). The user data's cloud-config wins over it key
+//! by key; mappings are merged all the way down (cloud-init's `mergemanydict`).
+//!
+//! An image without a system config gets strap's built-in defaults, which stand in for
+//! the distro's packaged `cloud.cfg`: `users: [default]`, with the default user named
+//! after `/etc/os-release` (see [`builtin_default_user`]). A root without
+//! `/etc/os-release` either (a bare folder given to `--root`) has no distro, so it has no
+//! default user; cloud-init without a system config has none either.
+
+use std::path::{Path, PathBuf};
+
+use crate::cloudconfig::{self, Node, Value};
+use crate::context::Context;
+
+/// The system config file.
+pub const SYSTEM_CONFIG: &str = "/etc/cloud/cloud.cfg";
+/// Its drop-in folder: `*.cfg` files, read in name order, later files winning.
+pub const SYSTEM_CONFIG_DIR: &str = "/etc/cloud/cloud.cfg.d";
+/// Where the distro is named.
+pub const OS_RELEASE: &str = "/etc/os-release";
+
+/// The system config as read from the root.
+#[derive(Clone, Debug, Default)]
+pub struct SystemConfig {
+    /// The merged files (a mapping), or `None` when the root has none.
+    pub node: Option<Node>,
+    /// The files read, in the order they were merged (machine paths).
+    pub files: Vec<PathBuf>,
+    /// Files that could not be used, with why (the boot warns about each).
+    pub problems: Vec<String>,
+}
+
+impl SystemConfig {
+    /// Whether the image has a system config at all.
+    pub fn present(&self) -> bool {
+        self.node.is_some()
+    }
+}
+
+/// Read the root's system config. Unreadable or malformed files are skipped and listed
+/// in `problems` (with the file and line), as cloud-init skips a bad drop-in.
+pub fn load(ctx: &Context) -> SystemConfig {
+    let mut out = SystemConfig::default();
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    if let Ok(main) = ctx.path(SYSTEM_CONFIG) {
+        if main.is_file() {
+            files.push((SYSTEM_CONFIG.to_string(), main));
+        }
+    }
+    if let Ok(dir) = ctx.path(SYSTEM_CONFIG_DIR) {
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            let mut names: Vec<String> = entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".cfg"))
+                .collect();
+            names.sort();
+            for name in names {
+                files.push((format!("{SYSTEM_CONFIG_DIR}/{name}"), dir.join(&name)));
+            }
+        }
+    }
+    let mut merged: Option<Node> = None;
+    for (shown, path) in files {
+        match read_one(&path) {
+            Ok(node) => {
+                merged = Some(match merged {
+                    Some(lower) => merge_under(node, &lower),
+                    None => node,
+                });
+                out.files.push(PathBuf::from(shown));
+            }
+            Err(why) => out.problems.push(format!("system config {shown}: {why}")),
+        }
+    }
+    out.node = merged;
+    out
+}
+
+fn read_one(path: &Path) -> Result<Node, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Node::new(Value::Map(Vec::new())));
+    }
+    let node = cloudconfig::yaml::load_bytes(&bytes).map_err(|e| {
+        let mark = e.mark();
+        format!("line {}, column {}: {e}", mark.line, mark.column)
+    })?;
+    match node.value {
+        Value::Map(_) => Ok(node),
+        Value::Null => Ok(Node::new(Value::Map(Vec::new()))),
+        _ => Err("it is not a mapping of keys; ignored".into()),
+    }
+}
+
+/// `upper` with what `lower` adds: keys missing from `upper` are taken from `lower`, and
+/// where both hold a mapping the two are merged the same way; any other value of `upper`
+/// wins whole (lists are not concatenated).
+pub fn merge_under(upper: Node, lower: &Node) -> Node {
+    let (Value::Map(mut top), Value::Map(bottom)) = (upper.value.clone(), &lower.value) else {
+        return upper;
+    };
+    for (k, v) in bottom {
+        let pos = top.iter().position(|(tk, _)| tk.eq_value(k));
+        match pos {
+            Some(i) => {
+                let (tk, tv) = top.remove(i);
+                top.insert(i, (tk, merge_under(tv, v)));
+            }
+            None => top.push((k.clone(), v.clone())),
+        }
+    }
+    Node {
+        value: Value::Map(top),
+        mark: upper.mark,
+    }
+}
+
+/// The distro's default user when the image has no system config: its name and groups,
+/// from the root's `/etc/os-release` (`ID=`), as the distros' packaged `cloud.cfg` set
+/// them. `None` when the root has no `/etc/os-release` or it names no distro.
+pub fn builtin_default_user(ctx: &Context) -> Option<(String, Vec<String>)> {
+    let text = ctx
+        .path(OS_RELEASE)
+        .ok()
+        .and_then(|p| std::fs::read_to_string(p).ok())?;
+    let field = |key: &str| {
+        text.lines().find_map(|l| {
+            l.strip_prefix(key)
+                .and_then(|v| v.strip_prefix('='))
+                .map(|v| v.trim().trim_matches('"').to_string())
+        })
+    };
+    let id = field("ID").filter(|s| !s.is_empty())?;
+    let like = field("ID_LIKE").unwrap_or_default();
+    let groups = |g: &[&str]| g.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+    let user = match id.as_str() {
+        "ubuntu" => ("ubuntu".into(), groups(&["adm", "sudo"])),
+        "debian" => ("admin".into(), groups(&["adm", "sudo"])),
+        _ if like.split_whitespace().any(|l| l == "debian") => {
+            ("admin".into(), groups(&["adm", "sudo"]))
+        }
+        _ => ("ec2-user".into(), groups(&["wheel", "adm"])),
+    };
+    Some(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx_with(files: &[(&str, &str)]) -> (tempfile::TempDir, Context) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let p = dir.path().join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let ctx = Context::fixed(Vec::<(String, String)>::new(), dir.path());
+        (dir, ctx)
+    }
+
+    #[test]
+    fn no_files_no_config() {
+        let (_d, ctx) = ctx_with(&[]);
+        let sys = load(&ctx);
+        assert!(!sys.present());
+        assert!(sys.files.is_empty());
+        assert_eq!(builtin_default_user(&ctx), None);
+    }
+
+    #[test]
+    fn drop_ins_override_in_name_order_and_merge_mappings() {
+        let (_d, ctx) = ctx_with(&[
+            (
+                SYSTEM_CONFIG,
+                "users: [default]\nsystem_info:\n  default_user:\n    name: admin\n    shell: /bin/bash\ndisable_root: true\n",
+            ),
+            (
+                "/etc/cloud/cloud.cfg.d/50-a.cfg",
+                "system_info:\n  default_user:\n    name: first\n",
+            ),
+            (
+                "/etc/cloud/cloud.cfg.d/90-b.cfg",
+                "system_info:\n  default_user:\n    name: second\ndisable_root: false\n",
+            ),
+            ("/etc/cloud/cloud.cfg.d/README", "not: read\n"),
+        ]);
+        let sys = load(&ctx);
+        assert!(sys.problems.is_empty(), "{:?}", sys.problems);
+        assert_eq!(sys.files.len(), 3);
+        let node = sys.node.unwrap();
+        let du = node
+            .get("system_info")
+            .unwrap()
+            .get("default_user")
+            .unwrap();
+        assert_eq!(du.get("name").unwrap().as_str(), Some("second"));
+        assert_eq!(du.get("shell").unwrap().as_str(), Some("/bin/bash"));
+        assert_eq!(node.get("disable_root").unwrap().as_bool(), Some(false));
+        assert!(node.get("not").is_none());
+    }
+
+    #[test]
+    fn a_bad_drop_in_is_reported_and_skipped() {
+        let (_d, ctx) = ctx_with(&[
+            (SYSTEM_CONFIG, "preserve_hostname: true\n"),
+            ("/etc/cloud/cloud.cfg.d/10-bad.cfg", "a: [1, 2\n"),
+            ("/etc/cloud/cloud.cfg.d/20-list.cfg", "- 1\n- 2\n"),
+        ]);
+        let sys = load(&ctx);
+        assert_eq!(sys.problems.len(), 2, "{:?}", sys.problems);
+        assert!(sys.problems[0].contains("10-bad.cfg"));
+        assert!(sys.problems[0].contains("line"));
+        assert!(sys.problems[1].contains("not a mapping"));
+        let node = sys.node.unwrap();
+        assert_eq!(node.get("preserve_hostname").unwrap().as_bool(), Some(true));
+    }
+
+    #[test]
+    fn user_data_wins_and_lists_are_replaced() {
+        let lower = cloudconfig::yaml::load(
+            "users: [default]\napt:\n  proxy: http://p\n  sources: {a: {source: x}}\n",
+        )
+        .unwrap();
+        let upper =
+            cloudconfig::yaml::load("users: [{name: demo}]\napt:\n  sources: {b: {source: y}}\n")
+                .unwrap();
+        let merged = merge_under(upper, &lower);
+        let users = merged.get("users").unwrap().as_seq().unwrap();
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0].get("name").unwrap().as_str(), Some("demo"));
+        let apt = merged.get("apt").unwrap();
+        assert_eq!(apt.get("proxy").unwrap().as_str(), Some("http://p"));
+        let sources = apt.get("sources").unwrap();
+        assert!(sources.get("a").is_some() && sources.get("b").is_some());
+    }
+
+    #[test]
+    fn builtin_default_user_follows_os_release() {
+        for (text, want) in [
+            ("ID=ubuntu\n", Some("ubuntu")),
+            ("ID=debian\n", Some("admin")),
+            (
+                "ID=\"amzn\"\nID_LIKE=\"centos rhel fedora\"\n",
+                Some("ec2-user"),
+            ),
+            ("ID=raspbian\nID_LIKE=debian\n", Some("admin")),
+            ("NAME=nothing\n", None),
+        ] {
+            let (_d, ctx) = ctx_with(&[(OS_RELEASE, text)]);
+            assert_eq!(
+                builtin_default_user(&ctx).map(|(n, _)| n).as_deref(),
+                want,
+                "{text}"
+            );
+        }
+    }
+}
