@@ -79,6 +79,43 @@ pub struct Report {
     pub imds_requests_before_first_script: Option<u64>,
     pub stages: Vec<StageRecord>,
     pub items: Vec<ReportItem>,
+    /// The process running the boot, so that a reader can tell a boot still going from
+    /// one that was killed before it wrote `result.json`.
+    #[serde(default)]
+    pub process: Option<BootProcess>,
+}
+
+/// A process, identified beyond its pid (pids are reused): pid and start time in clock
+/// ticks since the kernel booted (`/proc/<pid>/stat`, field 22).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootProcess {
+    pub pid: u32,
+    pub start_ticks: u64,
+}
+
+impl BootProcess {
+    /// This process.
+    pub fn current() -> Option<Self> {
+        let pid = std::process::id();
+        Some(Self {
+            pid,
+            start_ticks: start_ticks(pid)?,
+        })
+    }
+
+    /// Whether this process is still alive (same pid, same start time).
+    pub fn alive(&self) -> bool {
+        start_ticks(self.pid) == Some(self.start_ticks)
+    }
+}
+
+/// Field 22 of `/proc/<pid>/stat` (after the parenthesised command name, which may hold
+/// spaces).
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // After ")": state is field 3, so starttime (22) is the 20th word.
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 impl Report {
@@ -115,7 +152,12 @@ impl Report {
             };
             v1.insert((*stage).into(), value);
         }
-        serde_json::json!({ "v1": v1 })
+        let mut doc = serde_json::json!({ "v1": v1 });
+        if let Some(p) = self.process {
+            // Beside cloud-init's `v1`, which readers of its shape look at.
+            doc["strap"] = serde_json::json!({"pid": p.pid, "start_ticks": p.start_ticks});
+        }
+        doc
     }
 
     /// `result.json` in cloud-init's v1 shape.

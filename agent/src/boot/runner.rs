@@ -178,6 +178,7 @@ pub fn run_boot(
         boot_id: boot_id.clone(),
         datasource: source.name(),
         started,
+        process: super::records::BootProcess::current(),
         ..Default::default()
     };
     report.stages.push(StageRecord {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::records::STATUS_STAGES;
+use super::records::{BootProcess, STATUS_STAGES};
 
 /// Exit status: healthy.
 pub const EXIT_OK: u8 = 0;
@@ -116,8 +116,25 @@ pub fn read(run_dir: &Path) -> Status {
         }
     }
     recoverable.retain(|_, v| !v.is_empty());
-    let running = !result_exists;
-    let base = if running { "running" } else { "done" };
+    let mut running = !result_exists;
+    // No result.json yet, and the process that wrote status.json is gone: the boot was
+    // killed (or crashed) and is not running any more.
+    let owner: Option<BootProcess> = serde_json::from_value(doc["strap"].clone()).ok();
+    if running && owner.is_some_and(|p| !p.alive()) {
+        running = false;
+        let stage = v1["stage"].as_str().unwrap_or("its start");
+        errors.push(format!(
+            "the boot (pid {}) stopped during {stage} before it finished (killed, or the machine went down); `strap run` resumes it",
+            owner.map_or(0, |p| p.pid)
+        ));
+    }
+    let base = if running {
+        "running"
+    } else if result_exists {
+        "done"
+    } else {
+        "stopped"
+    };
     let (status, extended) = if !errors.is_empty() {
         ("error".to_string(), format!("error - {base}"))
     } else if !recoverable.is_empty() {
@@ -191,5 +208,52 @@ mod tests {
             ("error - done", EXIT_ERROR)
         );
         assert!(s.long().contains("errors:\n\t- bootcmd: failed\n"));
+    }
+
+    #[test]
+    fn a_boot_whose_process_is_gone_is_an_error_not_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut report = Report {
+            datasource: "DataSourceEc2".into(),
+            stages: vec![StageRecord {
+                name: "modules-final".into(),
+                start: Some(1.0),
+                ..Default::default()
+            }],
+            process: BootProcess::current(),
+            ..Default::default()
+        };
+        let write = |r: &Report| {
+            std::fs::write(
+                dir.path().join("status.json"),
+                r.status_json(Some("modules-final")).to_string(),
+            )
+            .unwrap()
+        };
+        // This process is alive: running.
+        write(&report);
+        let s = read(dir.path());
+        assert!(s.running);
+        assert_eq!(s.status, "running");
+        // A process that has exited: stopped, an error, and the stage named.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        report.process = Some(BootProcess {
+            pid,
+            start_ticks: 1,
+        });
+        write(&report);
+        let s = read(dir.path());
+        assert!(!s.running);
+        assert_eq!(
+            (s.status.as_str(), s.extended_status.as_str(), s.exit_code()),
+            ("error", "error - stopped", EXIT_ERROR)
+        );
+        assert!(
+            s.errors[0].contains("stopped during modules-final"),
+            "{:?}",
+            s.errors
+        );
     }
 }

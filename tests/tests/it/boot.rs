@@ -296,8 +296,18 @@ fn a_boot_killed_mid_script_resumes_without_rerunning_finished_work() {
         stderr(&out)
     );
     assert_eq!(m.ran(), ["bootcmd", "per-instance", "runcmd"]);
-    let status = m.strap(&["status"]);
-    assert_eq!(stdout(&status).trim(), "status: running");
+    // The killed boot is not "running" for ever: its process is gone.
+    let status = m.strap(&["status", "--long"]);
+    assert_eq!(code(&status), 1, "{}", stdout(&status));
+    let long = stdout(&status);
+    assert!(
+        long.starts_with("status: error\nextended_status: error - stopped\n"),
+        "{long}"
+    );
+    assert!(long.contains("stopped during modules-final"), "{long}");
+    // `status --wait` returns at once instead of waiting for a dead boot.
+    let waited = m.strap(&["status", "--wait"]);
+    assert_eq!(code(&waited), 1);
 
     let out = m.run();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
