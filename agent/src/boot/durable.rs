@@ -122,7 +122,24 @@ pub fn write_rebuilt(
     contents: &[u8],
     mode: Option<u32>,
 ) -> Result<(), ContextError> {
+    // A boot of the same instance rewrites the same bytes: leave the file as it is.
+    if unchanged(target, contents, mode) {
+        return Ok(());
+    }
     replace(target, contents, mode, false).map(|_| ())
+}
+
+/// Whether `target` is a regular file holding exactly `contents` (and, when given, with
+/// the permission bits `mode`).
+fn unchanged(target: &Path, contents: &[u8], mode: Option<u32>) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = fs::symlink_metadata(target) else {
+        return false;
+    };
+    meta.is_file()
+        && meta.len() == contents.len() as u64
+        && mode.is_none_or(|m| meta.permissions().mode() & 0o7777 == m)
+        && fs::read(target).is_ok_and(|old| old == contents)
 }
 
 /// Sync every folder that got a [`write`] since the last call, once each. A folder that

@@ -7,11 +7,10 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -240,38 +239,81 @@ pub fn run_command(
             }
         }
     };
-    let (tx, rx) = mpsc::channel::<String>();
-    let mut readers = Vec::new();
+    let mut streams: Vec<(File, Vec<u8>)> = Vec::with_capacity(2);
     if let Some(stdout) = child.stdout.take() {
-        readers.push(spawn_reader(stdout, tx.clone()));
+        streams.push((File::from(std::os::fd::OwnedFd::from(stdout)), Vec::new()));
     }
     if let Some(stderr) = child.stderr.take() {
-        readers.push(spawn_reader(stderr, tx.clone()));
+        streams.push((File::from(std::os::fd::OwnedFd::from(stderr)), Vec::new()));
     }
-    drop(tx);
     let deadline = spec.timeout.map(|t| started + t);
     let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut emit = |line: &[u8]| {
+        let mut line = line;
+        while let Some((last, rest)) = line.split_last() {
+            if *last == b'\n' || *last == b'\r' {
+                line = rest;
+            } else {
+                break;
+            }
+        }
+        let line = String::from_utf8_lossy(line).into_owned();
+        out.line(&spec.label, &line);
+        if tail.len() == TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    };
     let mut timed_out = false;
     let mut exited_at: Option<Instant> = None;
     let mut status = None;
     let pid = child.id() as i32;
-    loop {
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(line) => {
-                out.line(&spec.label, &line);
-                if tail.len() == TAIL_LINES {
-                    tail.pop_front();
-                }
-                tail.push_back(line);
+    let mut buf = [0u8; 8192];
+    // Both pipes are read from this thread: poll, read what is there, hand out whole
+    // lines; a stream ends at end of file.
+    while !streams.is_empty() {
+        let ready: Vec<bool> = {
+            use std::os::fd::AsFd;
+            let mut fds: Vec<nix::poll::PollFd<'_>> = streams
+                .iter()
+                .map(|(f, _)| nix::poll::PollFd::new(f.as_fd(), nix::poll::PollFlags::POLLIN))
+                .collect();
+            match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(POLL_MS)) {
+                Ok(_) => fds
+                    .iter()
+                    .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                    .collect(),
+                Err(nix::errno::Errno::EINTR) => vec![false; streams.len()],
+                Err(_) => break,
+            }
+        };
+        let mut i = 0;
+        let mut index = 0;
+        while i < streams.len() {
+            let is_ready = ready.get(index).copied().unwrap_or(false);
+            index += 1;
+            if !is_ready {
+                i += 1;
                 continue;
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                if status.is_none() {
-                    status = child.wait().ok();
+            let (file, pending) = &mut streams[i];
+            match (&*file).read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    if !pending.is_empty() {
+                        emit(pending);
+                    }
+                    streams.remove(i);
+                    continue;
                 }
-                break;
+                Ok(n) => {
+                    pending.extend_from_slice(&buf[..n]);
+                    while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = pending.drain(..=pos).collect();
+                        emit(&line);
+                    }
+                }
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            i += 1;
         }
         if status.is_none() {
             if let Ok(Some(s)) = child.try_wait() {
@@ -282,6 +324,11 @@ pub fn run_command(
         // Something the script left in the background still holds its output open:
         // stop reading shortly after the script itself ended.
         if exited_at.is_some_and(|t| t.elapsed() > Duration::from_millis(500)) {
+            for (_, pending) in &streams {
+                if !pending.is_empty() {
+                    emit(pending);
+                }
+            }
             break;
         }
         if status.is_none() && deadline.is_some_and(|d| Instant::now() >= d) {
@@ -294,7 +341,23 @@ pub fn run_command(
             exited_at = Some(Instant::now());
         }
     }
-    drop(readers);
+    // The script closed its output but may still run: the timeout still holds.
+    while status.is_none() {
+        match child.try_wait() {
+            Ok(Some(s)) => status = Some(s),
+            Ok(None) if deadline.is_some_and(|d| Instant::now() >= d) => {
+                timed_out = true;
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                status = child.wait().ok();
+            }
+            Ok(None) if deadline.is_none() => status = child.wait().ok(),
+            Ok(None) => std::thread::sleep(Duration::from_millis(u64::from(POLL_MS))),
+            Err(_) => break,
+        }
+    }
     Ok(ScriptOutcome {
         exit_code: status.and_then(|s| s.code()),
         timed_out,
@@ -303,29 +366,8 @@ pub fn run_command(
     })
 }
 
-fn spawn_reader<R: Read + Send + 'static>(
-    stream: R,
-    tx: mpsc::Sender<String>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stream);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                        buf.pop();
-                    }
-                    if tx.send(String::from_utf8_lossy(&buf).into_owned()).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    })
-}
+/// How long one poll of a script's output waits before the exit and timeout checks.
+const POLL_MS: u16 = 50;
 
 #[cfg(test)]
 mod tests {
@@ -397,5 +439,25 @@ mod tests {
         assert!(r.timed_out);
         assert!(!r.success());
         assert_eq!(r.tail, vec!["start"]);
+    }
+
+    #[test]
+    fn a_last_line_without_newline_and_a_script_that_closes_its_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = script(
+            dir.path(),
+            "d",
+            "#!/bin/sh\nprintf 'no newline'\nexec >/dev/null 2>&1\nsleep 30\n",
+        );
+        let spec = ScriptSpec {
+            label: "d".into(),
+            path: p,
+            cwd: dir.path().into(),
+            timeout: Some(Duration::from_millis(300)),
+            ..Default::default()
+        };
+        let r = run_script(&spec, &log(dir.path())).unwrap();
+        assert_eq!(r.tail, vec!["no newline"]);
+        assert!(r.timed_out, "the timeout holds after the output is closed");
     }
 }

@@ -116,6 +116,8 @@ pub struct Boot<'a> {
     pub power_command: Option<Vec<String>>,
     /// The image's system config (`/etc/cloud/cloud.cfg`), merged under `config`.
     pub system: super::sysconfig::SystemConfig,
+    /// status.json as last written: it is rewritten only when it changes.
+    last_status: Vec<u8>,
     lazy_hostname: Option<Option<String>>,
     lazy_public_key: Option<Option<String>>,
 }
@@ -186,7 +188,8 @@ pub fn run_boot(
         start: Some(started),
         ..Default::default()
     });
-    write_json(&paths.status(), &report.status_json(Some("init-local")))?;
+    let first_status = record_bytes(&report.status_json(Some("init-local")));
+    write_record(&paths.status(), &first_status)?;
     out.message(&format!(
         "strap v. {VERSION} running 'init-local' at {}.",
         rfc2822(ctx)
@@ -238,6 +241,7 @@ pub fn run_boot(
         new_instance: tracked.new_instance,
         power_command: None,
         system: super::sysconfig::load(ctx),
+        last_status: first_status,
         lazy_hostname: None,
         lazy_public_key: None,
     };
@@ -271,10 +275,18 @@ fn rfc2822(ctx: &Context) -> String {
 }
 
 /// Write a JSON record atomically (temp file then rename, so a reader never sees half
-/// a file). Records are rewritten after every module and are not worth an fsync each:
-/// the markers, which decide what runs again, are synced.
+/// a file). Records are rewritten as the boot goes and are not worth an fsync each: the
+/// markers, which decide what runs again, are synced.
 pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), BootError> {
-    let text = serde_json::to_vec_pretty(value).unwrap_or_default();
+    write_record(path, &record_bytes(value))
+}
+
+/// A record's bytes (pretty JSON).
+fn record_bytes(value: &serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec_pretty(value).unwrap_or_default()
+}
+
+fn write_record(path: &Path, text: &[u8]) -> Result<(), BootError> {
     let io = |source| BootError::Io {
         op: "write",
         path: path.to_path_buf(),
@@ -288,7 +300,7 @@ pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), BootErro
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, &text).map_err(io)?;
+    std::fs::write(&tmp, text).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }
 
@@ -409,19 +421,29 @@ impl Boot<'_> {
     }
 
     /// Write status.json (stage running) and report.json.
-    fn save_running(&self) -> Result<(), BootError> {
-        write_json(
-            &self.paths.status(),
-            &self.report.status_json(Some(&self.stage)),
-        )?;
-        write_json(
-            &self.paths.report(),
-            &serde_json::to_value(&self.report).unwrap_or_default(),
-        )
+    fn save_running(&mut self) -> Result<(), BootError> {
+        let stage = self.stage.clone();
+        self.save_status(Some(&stage))?;
+        self.save_report()
     }
 
-    fn save(&self) -> Result<(), BootError> {
-        write_json(&self.paths.status(), &self.report.status_json(None))?;
+    fn save(&mut self) -> Result<(), BootError> {
+        self.save_status(None)?;
+        self.save_report()
+    }
+
+    /// status.json, when it differs from what was last written (a module that ran
+    /// without a warning or an error leaves it as it was).
+    fn save_status(&mut self, running: Option<&str>) -> Result<(), BootError> {
+        let bytes = record_bytes(&self.report.status_json(running));
+        if bytes != self.last_status {
+            write_record(&self.paths.status(), &bytes)?;
+            self.last_status = bytes;
+        }
+        Ok(())
+    }
+
+    fn save_report(&self) -> Result<(), BootError> {
         write_json(
             &self.paths.report(),
             &serde_json::to_value(&self.report).unwrap_or_default(),
@@ -454,7 +476,7 @@ impl Boot<'_> {
                 duration: 0.0,
                 output_tail: Vec::new(),
             });
-            // Records are rewritten when something ran, and at every stage boundary.
+            // Records are rewritten when something changed, and at every stage boundary.
             return Ok(());
         }
         self.log.line(
@@ -513,10 +535,16 @@ impl Boot<'_> {
             duration,
             output_tail: tail,
         });
-        if status == ItemStatus::Skipped {
-            return Ok(());
+        // status.json follows every change of the boot's state; report.json (every item)
+        // is written at each stage boundary, at the end, and after a failure.
+        match status {
+            ItemStatus::Skipped => Ok(()),
+            ItemStatus::Ran => {
+                let stage = self.stage.clone();
+                self.save_status(Some(&stage))
+            }
+            ItemStatus::Failed => self.save_running(),
         }
-        self.save_running()
     }
 
     /// Add an item to the report.

@@ -33,17 +33,16 @@ pub fn reflect_instance(paths: &Paths, instance_id: &str) -> Result<Tracked, Boo
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
     let new_instance = previous.as_deref() != Some(instance_id);
+    // The instance folder's own folders (sem/, scripts/, boothooks/, data/) and the
+    // per-once sem/ are made by the first file written into them. The scripts/per-*
+    // folders are made here, empty, so that an image builder or a script of this boot
+    // can drop scripts into them.
     let dir = paths.instance_dir(instance_id);
-    for sub in ["sem", "scripts", "boothooks", "data"] {
-        let p = dir.join(sub);
-        std::fs::create_dir_all(&p).map_err(io("create", &p))?;
-    }
+    std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
     for which in ["per-boot", "per-instance", "per-once"] {
         let p = paths.per_dir(which);
         std::fs::create_dir_all(&p).map_err(io("create", &p))?;
     }
-    let once = paths.once_sem();
-    std::fs::create_dir_all(&once).map_err(io("create", &once))?;
     if new_instance {
         if let Some(prev) = &previous {
             crate::boot::durable::write(
