@@ -196,7 +196,24 @@ pub fn run_boot(
     ));
     log.line("INFO", &format!("strap v. {VERSION} running 'init-local'"));
 
-    let instance = match source::fetch_instance(source) {
+    // The state folders do not depend on the instance: they are made while the first
+    // metadata requests are in flight.
+    let (fetched, layout) = std::thread::scope(|scope| {
+        let layout = scope.spawn(|| state::create_layout(&paths));
+        let fetched = source::fetch_instance(source);
+        (fetched, layout.join())
+    });
+    match layout {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(BootError::Io {
+                op: "create the state folders in",
+                path: paths.state.clone(),
+                source: std::io::Error::other("the thread creating them stopped"),
+            })
+        }
+    }
+    let instance = match fetched {
         Ok(i) => i,
         Err(err) => {
             let msg = format!("datasource {}: {err}", source.name());
@@ -404,12 +421,18 @@ impl Boot<'_> {
         ));
         self.log
             .line("INFO", &format!("strap v. {VERSION} running '{name}'"));
-        self.save_running()
+        // report.json is written before the final stage (its scripts are what most often
+        // hang or get killed) and at the end; status.json at every stage.
+        if name == "modules-final" {
+            self.save_running()
+        } else {
+            self.save_status(Some(name))
+        }
     }
 
     /// Close the current stage. The records are not written here: every call is followed
     /// at once by the next stage's `begin_stage` or by the boot's final `save`, which
-    /// write them (one write of status.json and report.json instead of two).
+    /// write them (one write instead of two).
     fn end_stage(&mut self) -> Result<(), BootError> {
         // The renames of this stage's files become durable together (see `durable`).
         super::durable::sync_pending();

@@ -23,6 +23,22 @@ fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BootError
     move |source| BootError::Io { op, path, source }
 }
 
+/// Create the state folders every boot needs, whatever the instance: `data/`,
+/// `instances/` and the `scripts/per-*` folders (made empty, so that an image builder or a
+/// script of this boot can drop scripts into them).
+pub fn create_layout(paths: &Paths) -> Result<(), BootError> {
+    let mut dirs = vec![paths.data(), paths.state.join("instances")];
+    dirs.extend(
+        ["per-boot", "per-instance", "per-once"]
+            .into_iter()
+            .map(|which| paths.per_dir(which)),
+    );
+    for p in dirs {
+        std::fs::create_dir_all(&p).map_err(io("create", &p))?;
+    }
+    Ok(())
+}
+
 /// Record the current instance id, point `instance` at its folder, create its folders.
 pub fn reflect_instance(paths: &Paths, instance_id: &str) -> Result<Tracked, BootError> {
     let data = paths.data();
@@ -34,15 +50,10 @@ pub fn reflect_instance(paths: &Paths, instance_id: &str) -> Result<Tracked, Boo
         .filter(|s| !s.is_empty());
     let new_instance = previous.as_deref() != Some(instance_id);
     // The instance folder's own folders (sem/, scripts/, boothooks/, data/) and the
-    // per-once sem/ are made by the first file written into them. The scripts/per-*
-    // folders are made here, empty, so that an image builder or a script of this boot
-    // can drop scripts into them.
+    // per-once sem/ are made by the first file written into them.
+    create_layout(paths)?;
     let dir = paths.instance_dir(instance_id);
     std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
-    for which in ["per-boot", "per-instance", "per-once"] {
-        let p = paths.per_dir(which);
-        std::fs::create_dir_all(&p).map_err(io("create", &p))?;
-    }
     if new_instance {
         if let Some(prev) = &previous {
             crate::boot::durable::write(
