@@ -1,0 +1,847 @@
+//! `mounts` (once per instance): the `mounts` entries (`[fs_spec, fs_file, fs_vfstype,
+//! fs_mntops, fs_freq, fs_passno]`, missing fields from `mount_default_fields`), the
+//! default `ephemeral0 → /mnt` and `swap` entries where such a device exists, and the
+//! `swap` file, written to the root's `/etc/fstab` as cloud-init's cc_mounts writes them:
+//! tab-separated, `comment=cloudconfig` added to the options, the lines an earlier run
+//! wrote (those holding that marker) replaced, every other line kept in place. An entry
+//! with a device but no mount point (`[swap]`, `[sdb, null]`) removes that device's
+//! earlier entries. Mount points are created in the root; `swapon -a`, `mount -a` and
+//! `systemctl daemon-reload` run only on a real boot (under `--root` they are recorded).
+//!
+//! Metadata names (`ephemeral0`, `ebs1`, `swap`, `ami`, `root`) are looked up in the
+//! instance's `block-device-mapping` — only when the machine has a second disk of the
+//! `sd`/`xvd`/`vd` family for it to be, so a boot without one makes no extra request.
+
+use std::collections::HashMap;
+
+use crate::cloudconfig::{Node, Value};
+
+use super::super::super::runner::Boot;
+use super::super::super::source;
+use super::super::{scalar_text, wrong_type, ModuleError, Outcome};
+use super::swap;
+use super::{dry_run_reason, mount_points, run_on_machine, MachineView};
+
+/// The fstab the module manages (in the root).
+pub const FSTAB: &str = "/etc/fstab";
+/// The marker cloud-init puts in the options of the lines it owns.
+pub const MNT_COMMENT: &str = "comment=cloudconfig";
+/// The unit that runs `strap run`, which mounts of ephemeral disks wait for.
+pub const STRAP_UNIT: &str = "strap.service";
+
+/// One fstab entry being built: six fields, `None` where not given yet.
+pub type Entry = Vec<Option<String>>;
+
+/// The default `mount_default_fields`: systemd mounts wait for strap and do not block
+/// the boot when the device is missing.
+pub fn default_fields(systemd: bool) -> Entry {
+    let opts = if systemd {
+        format!("defaults,nofail,x-systemd.requires={STRAP_UNIT},_netdev")
+    } else {
+        "defaults,nobootwait".to_string()
+    };
+    vec![
+        None,
+        None,
+        Some("auto".into()),
+        Some(opts),
+        Some("0".into()),
+        Some("2".into()),
+    ]
+}
+
+/// A field as cloud-init turns it into text (`str()`), `None` for null.
+fn field(key: &str, node: &Node) -> Result<Option<String>, ModuleError> {
+    match &node.value {
+        Value::Null => Ok(None),
+        Value::Seq(_) | Value::Map(_) | Value::Bytes(_) => {
+            Err(wrong_type(key, "a string or null", node))
+        }
+        _ => Ok(scalar_text(node)),
+    }
+}
+
+/// Read `mount_default_fields`: six strings or nulls.
+pub fn parse_default_fields(node: Option<&Node>, systemd: bool) -> Result<Entry, ModuleError> {
+    let Some(node) = node.filter(|n| !n.is_null()) else {
+        return Ok(default_fields(systemd));
+    };
+    let items = node
+        .as_seq()
+        .ok_or_else(|| wrong_type("mount_default_fields", "a list of 6 fields", node))?;
+    if items.len() != 6 {
+        return Err(ModuleError::Invalid {
+            key: "mount_default_fields".into(),
+            message: format!("has {} fields; it needs 6 (null for none)", items.len()),
+        });
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, n)| field(&format!("mount_default_fields.{i}"), n))
+        .collect()
+}
+
+/// Read `mounts`: its list entries with their index, and warnings for the others
+/// (cloud-init skips an entry that is not a list).
+pub fn parse_mounts(node: Option<&Node>) -> Result<(Vec<Entry>, Vec<String>), ModuleError> {
+    let mut entries = Vec::new();
+    let mut warnings = Vec::new();
+    let Some(node) = node.filter(|n| !n.is_null()) else {
+        return Ok((entries, warnings));
+    };
+    let items = node
+        .as_seq()
+        .ok_or_else(|| wrong_type("mounts", "a list of fstab entries", node))?;
+    for (i, item) in items.iter().enumerate() {
+        let Some(fields) = item.as_seq() else {
+            warnings.push(format!(
+                "mounts.{i} (line {}): an entry must be a list such as [sdb, /data], not {}; skipped",
+                item.mark.line,
+                super::super::type_name(item)
+            ));
+            continue;
+        };
+        let entry: Entry = fields
+            .iter()
+            .enumerate()
+            .map(|(j, n)| field(&format!("mounts.{i}.{j}"), n))
+            .collect::<Result<_, _>>()?;
+        match entry.first() {
+            Some(Some(_)) => entries.push(entry),
+            _ => warnings.push(format!(
+                "mounts.{i} (line {}): an entry needs a device first; skipped",
+                item.mark.line
+            )),
+        }
+    }
+    Ok((entries, warnings))
+}
+
+/// The new fstab and what changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FstabPlan {
+    /// The new contents, `None` to leave the file alone (nothing to add).
+    pub text: Option<String>,
+    /// `- line` / `+ line` for the lines removed and added (whitespace collapsed).
+    pub changes: Vec<String>,
+    /// Mount points of the new lines (absolute paths), to create.
+    pub dirs: Vec<String>,
+    /// Whether a swap line was written.
+    pub needswap: bool,
+    /// What was left out and why.
+    pub notes: Vec<String>,
+}
+
+fn collapse(line: &str) -> String {
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Merge the config into an fstab, as cloud-init does. `sanitize` turns a device name
+/// into the device that exists (`None`: no such device); `swap_file` is a swap file to
+/// list.
+pub fn plan(
+    mut cfg: Vec<Entry>,
+    defaults: &Entry,
+    old: Option<&str>,
+    swap_file: Option<&str>,
+    sanitize: &mut dyn FnMut(&str) -> Option<String>,
+) -> FstabPlan {
+    let mut out = FstabPlan::default();
+    let mut kept: Vec<&str> = Vec::new();
+    let mut removed: Vec<&str> = Vec::new();
+    let mut devs: HashMap<String, &str> = HashMap::new();
+    for line in old.unwrap_or("").lines() {
+        if line.contains(MNT_COMMENT) {
+            removed.push(line);
+            continue;
+        }
+        let first = line.split_whitespace().next().unwrap_or("");
+        devs.insert(first.to_string(), line);
+        kept.push(line);
+    }
+    let mut keep = vec![true; cfg.len()];
+    for (i, entry) in cfg.iter_mut().enumerate() {
+        let start = entry.first().cloned().flatten().unwrap_or_default();
+        match sanitize(&start) {
+            // As cloud-init 22.4 writes it: a name that is no device here (UUID=…,
+            // LABEL=…, a disk attached later) is listed as given.
+            None => out
+                .notes
+                .push(format!("{start}: no such device here; listed as given")),
+            Some(dev) if devs.contains_key(&dev) => {
+                out.notes.push(format!(
+                    "{start}: device {dev} already defined in fstab: {}",
+                    devs[&dev]
+                ));
+                keep[i] = false;
+            }
+            Some(dev) => entry[0] = Some(dev),
+        }
+    }
+    let mut cfg: Vec<Entry> = cfg
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(e, k)| k.then_some(e))
+        .collect();
+    for i in 0..cfg.len() {
+        for (j, default) in defaults.iter().enumerate() {
+            if cfg[i].len() <= j {
+                cfg[i].push(default.clone());
+            } else if cfg[i][j].is_none() {
+                cfg[i][j] = default.clone();
+            }
+        }
+        // No mount point: this device's earlier entries are removed.
+        if cfg[i][1].is_none() {
+            let dev = cfg[i][0].clone();
+            for earlier in cfg.iter_mut().take(i) {
+                if earlier[0] == dev {
+                    earlier[1] = None;
+                }
+            }
+        }
+    }
+    let defmnts: [Entry; 2] = [
+        vec![
+            Some("ephemeral0".into()),
+            Some("/mnt".into()),
+            Some("auto".into()),
+            defaults.get(3).cloned().flatten(),
+            Some("0".into()),
+            Some("2".into()),
+        ],
+        ["swap", "none", "swap", "sw", "0", "0"]
+            .map(|s| Some(s.to_string()))
+            .to_vec(),
+    ];
+    for mut defmnt in defmnts {
+        let start = defmnt[0].clone().unwrap_or_default();
+        let Some(dev) = sanitize(&start) else {
+            out.notes
+                .push(format!("default {start}: no such device here"));
+            continue;
+        };
+        if devs.contains_key(&dev) {
+            out.notes
+                .push(format!("default {start}: {dev} already defined in fstab"));
+            continue;
+        }
+        if cfg.iter().any(|c| c[0].as_deref() == Some(dev.as_str())) {
+            out.notes
+                .push(format!("default {start}: {dev} already configured"));
+            continue;
+        }
+        defmnt[0] = Some(dev);
+        cfg.push(defmnt);
+    }
+    let mut actlist: Vec<Vec<String>> = Vec::new();
+    for entry in cfg {
+        if entry[1].is_none() {
+            out.notes.push(format!(
+                "{}: no mount point; not listed",
+                entry[0].as_deref().unwrap_or("")
+            ));
+            continue;
+        }
+        if let Some(j) = entry.iter().position(Option::is_none) {
+            out.notes.push(format!(
+                "{}: field {} is empty and mount_default_fields gives none; not listed",
+                entry[0].as_deref().unwrap_or(""),
+                j + 1
+            ));
+            continue;
+        }
+        actlist.push(entry.into_iter().flatten().collect());
+    }
+    if let Some(file) = swap_file {
+        actlist.push(
+            [file, "none", "swap", "sw", "0", "0"]
+                .map(String::from)
+                .to_vec(),
+        );
+    }
+    if actlist.is_empty() {
+        out.notes.push("no modifications to fstab needed".into());
+        return out;
+    }
+    let mut added = Vec::new();
+    for mut line in actlist {
+        line[3] = format!("{},{MNT_COMMENT}", line[3]);
+        if line[2] == "swap" {
+            out.needswap = true;
+        }
+        if line[1].starts_with('/') {
+            out.dirs.push(line[1].clone());
+        }
+        added.push(line.join("\t"));
+    }
+    let adds: Vec<String> = added.iter().map(|l| collapse(l)).collect();
+    let drops: Vec<String> = removed.iter().map(|l| collapse(l)).collect();
+    out.changes = drops
+        .iter()
+        .filter(|d| !adds.contains(d))
+        .map(|d| format!("- {d}"))
+        .chain(
+            adds.iter()
+                .filter(|a| !drops.contains(a))
+                .map(|a| format!("+ {a}")),
+        )
+        .collect();
+    let mut lines: Vec<String> = kept.iter().map(|l| l.to_string()).collect();
+    lines.extend(added);
+    out.text = Some(format!("{}\n", lines.join("\n")));
+    out
+}
+
+/// `x?[shv]d[a-z][0-9]*` or `sr[0-9]+`: a kernel disk name given without `/dev/`.
+pub fn is_short_device_name(name: &str) -> bool {
+    if let Some(digits) = name.strip_prefix("sr") {
+        return !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    }
+    let rest = name.strip_prefix('x').unwrap_or(name);
+    let b = rest.as_bytes();
+    b.len() >= 3
+        && matches!(b[0], b's' | b'h' | b'v')
+        && b[1] == b'd'
+        && b[2].is_ascii_lowercase()
+        && b[3..].iter().all(u8::is_ascii_digit)
+}
+
+/// A name the metadata's block-device-mapping knows (`ami`, `root`, `swap`,
+/// `ephemeralN`, `ebsN`).
+pub fn is_meta_device_name(name: &str) -> bool {
+    matches!(name, "ami" | "root" | "swap")
+        || ((name.starts_with("ephemeral") || name.starts_with("ebs")) && !name.contains(':'))
+}
+
+/// cloud-init's `sanitize_devname`: the device a `mounts` name stands for, `None` when
+/// there is none. `meta` maps a metadata name to a device path.
+pub fn sanitize_devname(
+    start: &str,
+    view: &MachineView,
+    aliases: &HashMap<String, String>,
+    meta: &mut dyn FnMut(&str) -> Option<String>,
+) -> Option<String> {
+    let devname = if start == "ephemeral" {
+        "ephemeral0"
+    } else {
+        start
+    };
+    // server:/path
+    if start.len() > 1 && start[1..].contains(':') {
+        return Some(start.to_string());
+    }
+    let (mut device, part) = match devname.rsplit_once('.') {
+        Some((d, p)) => (d.to_string(), Some(p.to_string())),
+        None => (devname.to_string(), None),
+    };
+    if let Some(alias) = aliases.get(&device) {
+        device = alias.clone();
+    }
+    if is_meta_device_name(&device) {
+        device = meta(&device)?;
+        if !device.starts_with('/') {
+            device = format!("/dev/{device}");
+        }
+    } else if is_short_device_name(start) {
+        device = format!("/dev/{device}");
+    }
+    let exists = |p: &str| p.starts_with('/') && view.path(p).exists();
+    let nth = |n: &str| {
+        [n.to_string(), format!("p{n}"), format!("-part{n}")]
+            .into_iter()
+            .map(|suffix| format!("{device}{suffix}"))
+            .find(|p| exists(p))
+    };
+    let partition = match &part {
+        None => nth("1"),
+        Some(n) => Some(nth(n)?),
+    };
+    let base = |p: &str| {
+        let real = if p.starts_with('/') {
+            view.dev_realpath(p)
+        } else {
+            p.to_string()
+        };
+        real.rsplit('/').next().unwrap_or("").to_string()
+    };
+    let mut sys = view.path(&format!("/sys/block/{}", base(&device)));
+    if let Some(p) = &partition {
+        sys = sys.join(base(p));
+    }
+    if sys.exists() {
+        Some(partition.unwrap_or(device))
+    } else {
+        None
+    }
+}
+
+/// Whether the machine has a disk besides the first of the `sd`/`xvd`/`vd` family, so a
+/// metadata name could map to something.
+fn has_spare_disk(view: &MachineView) -> bool {
+    view.disks()
+        .iter()
+        .filter(|d| {
+            let base = d.trim_end_matches(|c: char| c.is_ascii_digit());
+            is_short_device_name(base) || base.starts_with("vtb")
+        })
+        .count()
+        >= 2
+}
+
+/// The EC2 datasource's `device_name_to_device`: the mapped device if it exists, else
+/// the `sd` name remapped to `vd`/`xvd`/`vtb`; `ephemeral0` only when it exists.
+fn ec2_device(name: &str, mapped: &str, view: &MachineView) -> Option<String> {
+    let found = if mapped.starts_with('/') {
+        mapped.to_string()
+    } else {
+        format!("/dev/{mapped}")
+    };
+    if view.dev_exists(&found) {
+        return Some(found);
+    }
+    let short = found.rsplit('/').next().unwrap_or("");
+    if let Some(rest) = short.strip_prefix("sd") {
+        for to in ["vd", "xvd", "vtb"] {
+            let cand = format!("/dev/{to}{rest}");
+            if view.dev_exists(&cand) {
+                return Some(cand);
+            }
+        }
+    }
+    if name == "ephemeral0" {
+        return None;
+    }
+    Some(mapped.to_string())
+}
+
+fn systemd_root(boot: &Boot<'_>) -> bool {
+    [
+        "/run/systemd/system",
+        "/usr/lib/systemd/systemd",
+        "/lib/systemd/systemd",
+    ]
+    .iter()
+    .any(|p| boot.ctx.path(p).is_ok_and(|p| p.exists()))
+}
+
+/// `device_aliases` (a `disk_setup` key) as a map; anything else is ignored.
+fn aliases(boot: &Boot<'_>) -> HashMap<String, String> {
+    boot.cfg("device_aliases")
+        .and_then(Node::as_map)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((scalar_text(k)?, scalar_text(v)?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The swap file to list in fstab, after making it on a real boot. Lines of what was
+/// done or would be done go to `report`.
+fn setup_swap(
+    boot: &mut Boot<'_>,
+    view: &MachineView,
+    cfg: &swap::Config,
+    dry: Option<&str>,
+    report: &mut Vec<String>,
+) -> Option<String> {
+    let in_root = match boot.ctx.path(&cfg.filename) {
+        Ok(p) => p,
+        Err(e) => {
+            boot.warn(&format!("mounts: swap.filename: {e}"));
+            return None;
+        }
+    };
+    let avail = in_root.parent().and_then(swap::free_bytes);
+    match swap::plan(cfg, view, in_root.exists(), avail) {
+        swap::Plan::Skip(why) => {
+            report.push(format!("swap: {why}"));
+            None
+        }
+        swap::Plan::Keep(name) => {
+            report.push(format!("swap: {name} exists; kept"));
+            Some(name)
+        }
+        swap::Plan::Create { filename, mib, dd } => {
+            if let Some(reason) = dry {
+                let cmds: Vec<String> = swap::create_commands(&filename, mib, dd)
+                    .iter()
+                    .map(|c| format!("`{}`", c.join(" ")))
+                    .collect();
+                report.push(format!(
+                    "swap: {reason}: not created; would run {} (then chmod 600)",
+                    cmds.join(", ")
+                ));
+                return Some(filename);
+            }
+            let b: &Boot<'_> = boot;
+            match swap::create(&filename, mib, dd, &mut |argv| {
+                run_on_machine(b, "mounts", argv)
+            }) {
+                Ok(()) => {
+                    report.push(format!("swap: created {filename} ({mib} MiB)"));
+                    Some(filename)
+                }
+                Err(e) => {
+                    boot.warn(&format!("mounts: failed to set up swap {filename}: {e}"));
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// `mounts`.
+pub fn mounts(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
+    let systemd = systemd_root(boot);
+    let defaults = parse_default_fields(boot.cfg("mount_default_fields"), systemd)?;
+    let (entries, warnings) = parse_mounts(boot.cfg("mounts"))?;
+    let swap_cfg = swap::parse(boot.cfg("swap"))?;
+    for w in warnings {
+        boot.warn(&format!("mounts: {w}"));
+    }
+    let view = MachineView::from_ctx(boot.ctx);
+    let dry = dry_run_reason(boot, &view);
+    let fstab = boot.ctx.path(FSTAB).map_err(|source| ModuleError::Path {
+        path: FSTAB.into(),
+        source,
+    })?;
+    let old = std::fs::read_to_string(&fstab).ok();
+    let mut report = Vec::new();
+    let swap_file = match &swap_cfg {
+        Some(cfg) => setup_swap(boot, &view, cfg, dry.as_deref(), &mut report),
+        None => None,
+    };
+    let aliases = aliases(boot);
+    let spare = has_spare_disk(&view);
+    let src = boot.source;
+    let mut cache: HashMap<String, Option<String>> = HashMap::new();
+    let mut meta = |name: &str| -> Option<String> {
+        if !spare {
+            return None;
+        }
+        cache
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                let path = format!("/latest/meta-data/block-device-mapping/{name}");
+                source::fetch_text(src, &path)
+                    .ok()
+                    .flatten()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .and_then(|mapped| ec2_device(name, &mapped, &view))
+            })
+            .clone()
+    };
+    let plan = plan(
+        entries,
+        &defaults,
+        old.as_deref(),
+        swap_file.as_deref(),
+        &mut |name| sanitize_devname(name, &view, &aliases, &mut meta),
+    );
+    for note in &plan.notes {
+        boot.log.line("DEBUG", &format!("mounts: {note}"));
+    }
+    let Some(text) = &plan.text else {
+        let mut why = vec!["no modifications to /etc/fstab needed".to_string()];
+        why.extend(report);
+        return Ok(Outcome::Skipped(why.join("; ")));
+    };
+    crate::boot::durable::write(&fstab, text.as_bytes(), Some(0o644)).map_err(|source| {
+        ModuleError::Path {
+            path: FSTAB.into(),
+            source,
+        }
+    })?;
+    let mounted = view
+        .mountinfo()
+        .map(|t| mount_points(&t))
+        .unwrap_or_default();
+    let mut need_mount_all = !plan.changes.is_empty();
+    for d in &plan.dirs {
+        match boot.ctx.path(d) {
+            Ok(p) => {
+                if let Err(e) = std::fs::create_dir_all(&p) {
+                    boot.warn(&format!("mounts: cannot create mount point {d}: {e}"));
+                }
+            }
+            Err(e) => boot.warn(&format!("mounts: mount point {d}: {e}")),
+        }
+        if !mounted.iter().any(|m| m == d) {
+            need_mount_all = true;
+        }
+    }
+    let mut activate: Vec<Vec<String>> = Vec::new();
+    if plan.needswap {
+        activate.push(vec!["swapon".into(), "-a".into()]);
+    }
+    if need_mount_all {
+        activate.push(vec!["mount".into(), "-a".into()]);
+        if systemd {
+            activate.push(vec!["systemctl".into(), "daemon-reload".into()]);
+        }
+    }
+    report.extend(plan.changes.iter().map(|c| format!("fstab: {c}")));
+    if plan.changes.is_empty() {
+        report.push("fstab: no changes".into());
+    }
+    if let Some(reason) = &dry {
+        if !activate.is_empty() {
+            let shown: Vec<String> = activate
+                .iter()
+                .map(|c| format!("`{}`", c.join(" ")))
+                .collect();
+            report.push(format!("{reason}: would run {}", shown.join(", ")));
+        }
+    } else {
+        for cmd in &activate {
+            let ran = run_on_machine(boot, "mounts", cmd);
+            if ran.success() {
+                report.push(format!("ran `{}`", cmd.join(" ")));
+            } else {
+                boot.warn(&format!(
+                    "mounts: activate mounts: `{}` failed ({})",
+                    cmd.join(" "),
+                    ran.describe()
+                ));
+            }
+        }
+    }
+    for line in &report {
+        boot.log.line("INFO", &format!("mounts: {line}"));
+    }
+    Ok(Outcome::Ran {
+        exit_code: None,
+        tail: report,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(text: &str) -> Node {
+        crate::cloudconfig::load(text).unwrap()
+    }
+
+    fn entries(text: &str) -> Vec<Entry> {
+        let (e, w) = parse_mounts(Some(&yaml(text))).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        e
+    }
+
+    /// Devices that exist: `/dev/xvdb` (ephemeral0) and `/dev/xvdc`.
+    fn devices(name: &str) -> Option<String> {
+        match name {
+            "ephemeral0" | "/dev/xvdb" | "xvdb" => Some("/dev/xvdb".into()),
+            "xvdc" | "/dev/xvdc" => Some("/dev/xvdc".into()),
+            _ => None,
+        }
+    }
+
+    const FOREIGN: &str = "LABEL=cloudimg-rootfs\t/\text4\tdefaults\t0 1\n# a comment\n";
+
+    #[test]
+    fn writes_entries_with_defaults_and_the_marker_after_foreign_lines() {
+        let defaults = default_fields(true);
+        let p = plan(
+            entries("[[xvdc, /data], [UUID=abc, /srv, xfs, 'defaults,noatime', 0, 0]]"),
+            &defaults,
+            Some(FOREIGN),
+            None,
+            &mut devices,
+        );
+        let opts = "defaults,nofail,x-systemd.requires=strap.service,_netdev,comment=cloudconfig";
+        assert_eq!(
+            p.text.unwrap(),
+            format!(
+                "LABEL=cloudimg-rootfs\t/\text4\tdefaults\t0 1\n# a comment\n\
+                 /dev/xvdc\t/data\tauto\t{opts}\t0\t2\n\
+                 UUID=abc\t/srv\txfs\tdefaults,noatime,comment=cloudconfig\t0\t0\n\
+                 /dev/xvdb\t/mnt\tauto\t{opts}\t0\t2\n"
+            )
+        );
+        assert_eq!(p.dirs, ["/data", "/srv", "/mnt"]);
+        assert!(!p.needswap);
+        assert_eq!(p.changes.len(), 3);
+        assert!(p.changes.iter().all(|c| c.starts_with("+ ")));
+    }
+
+    #[test]
+    fn the_merge_is_idempotent_and_replaces_its_own_old_lines() {
+        let defaults = default_fields(false);
+        let cfg = || entries("[[xvdc, /data]]");
+        let first = plan(
+            cfg(),
+            &defaults,
+            Some(FOREIGN),
+            Some("/swap.img"),
+            &mut devices,
+        );
+        let text = first.text.clone().unwrap();
+        assert!(first.needswap);
+        assert!(text.contains("/swap.img\tnone\tswap\tsw,comment=cloudconfig\t0\t0\n"));
+        let again = plan(
+            cfg(),
+            &defaults,
+            Some(&text),
+            Some("/swap.img"),
+            &mut devices,
+        );
+        assert_eq!(again.text.as_deref(), Some(text.as_str()));
+        assert!(again.changes.is_empty(), "{:?}", again.changes);
+
+        // A later config replaces the old marked lines and keeps the foreign ones.
+        let next = plan(
+            entries("[[xvdc, /other]]"),
+            &defaults,
+            Some(&text),
+            None,
+            &mut devices,
+        );
+        let next_text = next.text.unwrap();
+        assert!(next_text.starts_with(FOREIGN), "{next_text}");
+        assert!(!next_text.contains("/data") && !next_text.contains("swap.img"));
+        assert!(next_text.contains("/dev/xvdc\t/other\t"));
+        assert!(next.changes.contains(
+            &"- /dev/xvdc /data auto defaults,nobootwait,comment=cloudconfig 0 2".to_string()
+        ));
+        assert!(next.changes.contains(
+            &"+ /dev/xvdc /other auto defaults,nobootwait,comment=cloudconfig 0 2".to_string()
+        ));
+    }
+
+    #[test]
+    fn removal_entries_defaults_and_devices_already_in_fstab() {
+        let defaults = default_fields(false);
+        // [xvdb] (no mount point) removes the ephemeral default and the earlier entry.
+        let p = plan(
+            entries("[[xvdb, /scratch], [xvdb]]"),
+            &defaults,
+            None,
+            None,
+            &mut devices,
+        );
+        assert_eq!(p.text, None);
+        assert!(p
+            .notes
+            .iter()
+            .any(|n| n == "no modifications to fstab needed"));
+        // A device a foreign line already mounts is left alone.
+        let fstab = "/dev/xvdc /data ext4 defaults 0 2\n";
+        let p = plan(
+            entries("[[xvdc, /data2]]"),
+            &defaults,
+            Some(fstab),
+            None,
+            &mut devices,
+        );
+        let text = p.text.unwrap();
+        assert!(!text.contains("/data2"), "{text}");
+        assert!(text.contains("/dev/xvdb\t/mnt\t"));
+        // No ephemeral device: no /mnt line, and nothing to write.
+        let p = plan(Vec::new(), &defaults, Some(fstab), None, &mut |_| None);
+        assert_eq!(p.text, None);
+    }
+
+    #[test]
+    fn field_types_and_bad_entries() {
+        let (e, w) = parse_mounts(Some(&yaml(
+            "[[sdb, /d, auto, defaults, 0, 2], sdc, [null, /x]]",
+        )))
+        .unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0][4].as_deref(), Some("0"));
+        assert_eq!(w.len(), 2);
+        assert!(
+            w[0].starts_with("mounts.1 (line 1): an entry must be a list"),
+            "{w:?}"
+        );
+        assert!(w[1].starts_with("mounts.2"), "{w:?}");
+        let err = |k: &str, t: &str| match k {
+            "mounts" => parse_mounts(Some(&yaml(t))).unwrap_err().to_string(),
+            _ => parse_default_fields(Some(&yaml(t)), true)
+                .unwrap_err()
+                .to_string(),
+        };
+        assert_eq!(
+            err("mounts", "{a: b}"),
+            "cloud-config key `mounts` (line 1) must be a list of fstab entries, not a mapping"
+        );
+        assert!(err("mounts", "[[sdb, [x]]]").contains("`mounts.0.1`"));
+        assert!(err("defaults", "[a, b]").contains("`mount_default_fields`: has 2 fields"));
+        assert!(err("defaults", "a").contains("`mount_default_fields` (line 1) must be"));
+        assert!(err("defaults", "[a, b, c, d, e, [f]]").contains("`mount_default_fields.5`"));
+        assert_eq!(
+            parse_default_fields(
+                Some(&yaml("[None, None, auto, 'defaults,nofail', '0', '2']")),
+                true
+            )
+            .unwrap()[3]
+                .as_deref(),
+            Some("defaults,nofail")
+        );
+    }
+
+    #[test]
+    fn device_names_resolve_in_the_machine_view() {
+        let dir = tempfile::tempdir().unwrap();
+        let view = MachineView::at(dir.path());
+        for p in [
+            "/dev/xvdb",
+            "/dev/xvdc",
+            "/dev/xvdc1",
+            "/dev/nvme1n1",
+            "/dev/nvme1n1p2",
+        ] {
+            std::fs::create_dir_all(view.path("/dev")).unwrap();
+            std::fs::write(view.path(p), "").unwrap();
+        }
+        for p in [
+            "/sys/block/xvdb",
+            "/sys/block/xvdc/xvdc1",
+            "/sys/block/nvme1n1/nvme1n1p2",
+        ] {
+            std::fs::create_dir_all(view.path(p)).unwrap();
+        }
+        let none = HashMap::new();
+        let mut meta = |n: &str| (n == "ephemeral0").then(|| "/dev/xvdb".to_string());
+        let mut s = |n: &str| sanitize_devname(n, &view, &none, &mut meta);
+        assert_eq!(s("xvdb").as_deref(), Some("/dev/xvdb"));
+        // A disk with a first partition stands for that partition.
+        assert_eq!(s("xvdc").as_deref(), Some("/dev/xvdc1"));
+        assert_eq!(s("/dev/nvme1n1.2").as_deref(), Some("/dev/nvme1n1p2"));
+        assert_eq!(s("ephemeral").as_deref(), Some("/dev/xvdb"));
+        assert_eq!(s("ephemeral1"), None);
+        assert_eq!(s("sdz"), None);
+        assert_eq!(s("UUID=abc"), None);
+        assert_eq!(
+            s("fileserver:/export").as_deref(),
+            Some("fileserver:/export")
+        );
+        let aliases = HashMap::from([("scratch".to_string(), "/dev/xvdb".to_string())]);
+        assert_eq!(
+            sanitize_devname("scratch", &view, &aliases, &mut |_| None).as_deref(),
+            Some("/dev/xvdb")
+        );
+        assert!(is_short_device_name("xvda1") && is_short_device_name("sr0"));
+        assert!(!is_short_device_name("nvme0n1") && !is_short_device_name("sd"));
+    }
+
+    #[test]
+    fn ec2_names_are_remapped_to_the_kernels() {
+        let dir = tempfile::tempdir().unwrap();
+        let view = MachineView::at(dir.path());
+        std::fs::create_dir_all(view.path("/dev")).unwrap();
+        std::fs::write(view.path("/dev/xvdb"), "").unwrap();
+        assert_eq!(
+            ec2_device("ephemeral0", "sdb", &view).as_deref(),
+            Some("/dev/xvdb")
+        );
+        assert_eq!(ec2_device("ephemeral0", "sdc", &view), None);
+        assert_eq!(ec2_device("ebs1", "sdf", &view).as_deref(), Some("sdf"));
+    }
+}
