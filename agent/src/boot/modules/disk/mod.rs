@@ -293,13 +293,17 @@ impl Ran {
 /// Runs one command line: the boot's runner on a real boot, a fake in tests.
 pub type Exec<'a> = dyn FnMut(&[String]) -> Ran + 'a;
 
-/// Whether the disk modules may run commands: a real boot with the machine's own view.
-/// Otherwise the reason they only record.
+/// Whether the disk modules may run commands: a real boot (`--root /`), with the
+/// machine's own view, not as process 1 (a container's or a `strap try` sandbox's init,
+/// whose swap and mounts are not the machine's to change). Otherwise the reason they
+/// only record.
 pub fn dry_run_reason(boot: &Boot<'_>, view: &MachineView) -> Option<String> {
-    if !view.is_system() {
-        Some(format!("{ENV_DISK_VIEW} is set"))
-    } else if !boot.on_real_root() {
+    if !boot.on_real_root() {
         Some(format!("under --root {}", boot.ctx.root().display()))
+    } else if !view.is_system() {
+        Some(format!("{ENV_DISK_VIEW} is set"))
+    } else if std::process::id() == 1 {
+        Some("running as process 1 (a container or sandbox)".into())
     } else {
         None
     }
