@@ -844,4 +844,126 @@ mod tests {
         assert_eq!(ec2_device("ephemeral0", "sdc", &view), None);
         assert_eq!(ec2_device("ebs1", "sdf", &view).as_deref(), Some("sdf"));
     }
+
+    /// The harness that runs cloud-init's own cc_mounts over a case: device names map
+    /// through the case's table, the swap file is given, nothing is run.
+    const CLOUD_INIT_HARNESS: &str = r#"
+import json, logging, sys
+from unittest import mock
+from cloudinit import subp, util
+from cloudinit.config import cc_mounts
+case = json.load(open(sys.argv[1]))
+cc_mounts.FSTAB_PATH = case["fstab"]
+def sanitize(start, transformer, log, aliases=None):
+    return case["devices"].get("ephemeral0" if start == "ephemeral" else start)
+cc_mounts.sanitize_devname = sanitize
+cc_mounts.handle_swapcfg = lambda cfg: case["swap"]
+class Distro:
+    def uses_systemd(self):
+        return False
+class Cloud:
+    distro = Distro()
+    def device_name_to_device(self, name):
+        return None
+with mock.patch.object(subp, "subp", lambda *a, **k: ("", "")), \
+        mock.patch.object(util, "mounts", lambda: {}), \
+        mock.patch.object(util, "ensure_dir", lambda d: None):
+    cc_mounts.handle("mounts", case["cfg"], Cloud(), logging.getLogger(), [])
+"#;
+
+    /// The interpreter that has cloud-init's modules (the distribution's).
+    const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+
+    #[test]
+    fn fstab_matches_cloud_inits_cc_mounts() {
+        let has_cloud_init = std::process::Command::new(SYSTEM_PYTHON)
+            .args(["-c", "import cloudinit.config.cc_mounts"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !has_cloud_init {
+            eprintln!("skipped: cloud-init's Python modules are not installed (apt-get install cloud-init)");
+            return;
+        }
+        let devices: HashMap<String, String> = [
+            ("ephemeral0", "/dev/xvdb"),
+            ("xvdb", "/dev/xvdb"),
+            ("xvdc", "/dev/xvdc1"),
+            ("/dev/xvdc", "/dev/xvdc1"),
+            ("fs:/export", "fs:/export"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        let old = "LABEL=root\t/\text4\tdefaults\t0 1\n# comment\n/dev/xvdz\t/old\tauto\tdefaults,comment=cloudconfig\t0\t2\n";
+        // (config as JSON, old fstab, swap file)
+        let cases: &[(&str, Option<&str>, Option<&str>)] = &[
+            (
+                r#"{"mounts": [["xvdc", "/data"], ["UUID=abc", "/srv", "xfs", "defaults,noatime", "0", "0"], ["fs:/export", "/nfs", "nfs"]]}"#,
+                Some(old),
+                Some("/swap.img"),
+            ),
+            (r#"{}"#, Some(old), None),
+            (r#"{}"#, None, None),
+            (
+                r#"{"mounts": [["xvdb", "/scratch"], ["xvdb"]]}"#,
+                Some(old),
+                None,
+            ),
+            (
+                r#"{"mounts": [["xvdb", null]], "swap": {}}"#,
+                None,
+                Some("/swapfile"),
+            ),
+            (
+                r#"{"mounts": [["/dev/xvdc", "/d"], ["sdq", "/q", null, null, "1"]], "mount_default_fields": [null, null, "ext4", "defaults,x", "0", "1"]}"#,
+                Some("# only a comment\n"),
+                None,
+            ),
+            (r#"{"mounts": [["ephemeral", "/eph"]]}"#, None, None),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let harness = dir.path().join("harness.py");
+        std::fs::write(&harness, CLOUD_INIT_HARNESS).unwrap();
+        for (i, (cfg_json, old, swap_file)) in cases.iter().enumerate() {
+            let fstab = dir.path().join(format!("fstab-{i}"));
+            if let Some(text) = old {
+                std::fs::write(&fstab, text).unwrap();
+            }
+            let case = dir.path().join(format!("case-{i}.json"));
+            let cfg: serde_json::Value = serde_json::from_str(cfg_json).unwrap();
+            std::fs::write(
+                &case,
+                serde_json::json!({"cfg": cfg, "fstab": fstab, "devices": devices, "swap": swap_file})
+                    .to_string(),
+            )
+            .unwrap();
+            let out = std::process::Command::new(SYSTEM_PYTHON)
+                .arg(&harness)
+                .arg(&case)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let theirs = std::fs::read_to_string(&fstab).ok();
+
+            let node = crate::cloudconfig::load(cfg_json).unwrap();
+            let defaults = parse_default_fields(node.get("mount_default_fields"), false).unwrap();
+            let (entries, _) = parse_mounts(node.get("mounts")).unwrap();
+            let mut sanitize = |name: &str| {
+                devices
+                    .get(if name == "ephemeral" {
+                        "ephemeral0"
+                    } else {
+                        name
+                    })
+                    .cloned()
+            };
+            let p = plan(entries, &defaults, *old, *swap_file, &mut sanitize);
+            let ours = p.text.or(old.map(String::from));
+            assert_eq!(ours, theirs, "case {i}: {cfg_json}");
+        }
+    }
 }

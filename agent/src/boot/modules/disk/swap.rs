@@ -136,7 +136,8 @@ pub fn suggested_size(memory: u64, maxsize: Option<u64>, avail: Option<u64>) -> 
     } else if memory < 16 * GIB {
         4 * GIB
     } else {
-        ((memory as f64 / GIB as f64).sqrt().round() as u64) * GIB
+        // Python rounds halves to even.
+        ((memory as f64 / GIB as f64).sqrt().round_ties_even() as u64) * GIB
     };
     min.min(max)
 }
@@ -457,5 +458,73 @@ mod tests {
                 "mkswap /swap.img"
             ]
         );
+    }
+
+    #[test]
+    fn auto_size_matches_cloud_inits_suggested_swapsize() {
+        let python = "/usr/bin/python3";
+        let has_cloud_init = std::process::Command::new(python)
+            .args(["-c", "import cloudinit.config.cc_mounts"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !has_cloud_init {
+            eprintln!("skipped: cloud-init's Python modules are not installed (apt-get install cloud-init)");
+            return;
+        }
+        let mems = [
+            GIB / 2,
+            2 * GIB,
+            4 * GIB - 1,
+            4 * GIB,
+            15 * GIB,
+            16 * GIB,
+            20 * GIB + GIB / 4,
+            24 * GIB,
+            100 * GIB,
+            500 * GIB,
+        ];
+        let maxes = [None, Some(10 * MIB), Some(GIB), Some(20 * GIB)];
+        let avails = [None, Some(GIB), Some(8 * GIB), Some(1 << 40)];
+        let mut cases = Vec::new();
+        for m in mems {
+            for x in maxes {
+                for a in avails {
+                    cases.push((m, x, a));
+                }
+            }
+        }
+        let input: Vec<serde_json::Value> = cases
+            .iter()
+            .map(|(m, x, a)| serde_json::json!([m, x, a]))
+            .collect();
+        let script = r#"
+import json, os, sys
+from unittest import mock
+from cloudinit.config import cc_mounts
+out = []
+for mem, mx, avail in json.loads(sys.argv[1]):
+    st = type("S", (), {"f_frsize": 1, "f_bfree": avail})
+    with mock.patch.object(os, "statvfs", lambda p: st):
+        out.append(cc_mounts.suggested_swapsize(memsize=mem, maxsize=mx, fsys="/x" if avail is not None else None))
+print(json.dumps(out))
+"#;
+        let out = std::process::Command::new(python)
+            .args(["-c", script, &serde_json::Value::from(input).to_string()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let theirs: Vec<u64> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(theirs.len(), cases.len());
+        for ((m, x, a), want) in cases.iter().zip(theirs) {
+            assert_eq!(
+                suggested_size(*m, *x, *a),
+                want,
+                "memory {m} maxsize {x:?} free {a:?}"
+            );
+        }
     }
 }
