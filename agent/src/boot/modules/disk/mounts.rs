@@ -470,10 +470,15 @@ fn setup_swap(
                     .iter()
                     .map(|c| format!("`{}`", c.join(" ")))
                     .collect();
-                report.push(format!(
-                    "swap: {reason}: not created; would run {} (then chmod 600)",
-                    cmds.join(", ")
-                ));
+                // fallocate, dd when it fails; or dd alone; then mkswap.
+                let shown = match cmds.as_slice() {
+                    [fallocate, _, mkswap] => {
+                        format!("{fallocate} (`dd` when it fails), chmod 600, {mkswap}")
+                    }
+                    [maker, mkswap] => format!("{maker}, chmod 600, {mkswap}"),
+                    other => other.join(", "),
+                };
+                report.push(format!("swap: {reason}: not created; would run {shown}"));
                 return Some(filename);
             }
             let b: &Boot<'_> = boot;
