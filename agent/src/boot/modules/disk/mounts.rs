@@ -10,7 +10,9 @@
 //!
 //! Metadata names (`ephemeral0`, `ebs1`, `swap`, `ami`, `root`) are looked up in the
 //! instance's `block-device-mapping` — only when the machine has a second disk of the
-//! `sd`/`xvd`/`vd` family for it to be, so a boot without one makes no extra request.
+//! `sd`/`xvd`/`vd` family for it to be, so a boot without one makes no extra request,
+//! and not under `--root` (the machine's disks are not the image's) unless
+//! [`ENV_DISK_VIEW`](super::ENV_DISK_VIEW) stands for the machine.
 
 use std::collections::HashMap;
 
@@ -520,7 +522,9 @@ pub fn mounts(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         None => None,
     };
     let aliases = aliases(boot);
-    let spare = has_spare_disk(&view);
+    // Under another root the machine's disks say nothing about the image's, unless a
+    // view stands for the machine.
+    let spare = (boot.on_real_root() || !view.is_system()) && has_spare_disk(&view);
     let src = boot.source;
     let mut cache: HashMap<String, Option<String>> = HashMap::new();
     let mut meta = |name: &str| -> Option<String> {
