@@ -9,6 +9,8 @@
 //! root, or with an injected view, they say in their outcome what would be run, and
 //! `mounts` still writes the root's `/etc/fstab`.
 
+pub mod devices;
+pub mod fstab;
 pub mod growpart;
 pub mod mounts;
 pub mod resizefs;
