@@ -1,7 +1,7 @@
 //! `mounts` (once per instance): writes the root's `/etc/fstab` from `mounts`,
 //! `mount_default_fields` and `swap` (the merge is [`fstab`](super::fstab), device names
 //! are resolved by [`devices`](super::devices)), makes the swap file
-//! ([`swap`](super::swap)) and creates the mount points in the root; `swapon -a`,
+//! ([`swap`]) and creates the mount points in the root; `swapon -a`,
 //! `mount -a` and `systemctl daemon-reload` run only on a real boot (otherwise they, and
 //! the swap file's commands, are recorded in the outcome).
 //!
