@@ -333,6 +333,21 @@ impl Boot<'_> {
             modules::write_files::write_files,
         )?;
         self.module(
+            "growpart",
+            Frequency::Always,
+            modules::disk::growpart::growpart,
+        )?;
+        self.module(
+            "resizefs",
+            Frequency::Always,
+            modules::disk::resizefs::resizefs,
+        )?;
+        self.module(
+            "mounts",
+            Frequency::PerInstance,
+            modules::disk::mounts::mounts,
+        )?;
+        self.module(
             "set_hostname",
             Frequency::PerInstance,
             modules::hostname::set_hostname,

@@ -590,3 +590,36 @@ fn children_of(pid: u32) -> Vec<u32> {
     }
     out
 }
+
+#[test]
+fn disk_modules_in_the_sandbox_write_fstab_in_the_overlay_and_run_nothing() {
+    require_sandbox!();
+    let swapfile = format!("/var/tmp/{}.swap", unique("swap"));
+    let case = Case::new(&format!(
+        "#cloud-config\nmounts:\n  - [ \"UUID=5e3c\", /srv/strap-e2e-data ]\nswap:\n  filename: {swapfile}\n  size: 1M\n"
+    ));
+    let host_fstab = std::fs::read("/etc/fstab").ok();
+    let host_swaps = std::fs::read_to_string("/proc/swaps").unwrap_or_default();
+    let (out, report) = case.run(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first = launch(&report, 0);
+    // The boot is process 1 of the sandbox: disk commands are recorded, not run.
+    let grow = part(first, "config-growpart");
+    assert_eq!(grow["status"], "skipped", "{grow:#}");
+    assert!(grow["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("running as process 1"));
+    let mounts = part(first, "config-mounts");
+    assert_eq!(mounts["status"], "ran", "{mounts:#}");
+    assert!(change(first, "/etc/fstab").is_some(), "{first:#}");
+    assert!(change(first, &swapfile).is_none(), "{first:#}");
+    // The host is untouched.
+    assert_eq!(std::fs::read("/etc/fstab").ok(), host_fstab);
+    assert_eq!(
+        std::fs::read_to_string("/proc/swaps").unwrap_or_default(),
+        host_swaps
+    );
+    assert!(!Path::new(&swapfile).exists());
+    assert!(!Path::new("/srv/strap-e2e-data").exists());
+}

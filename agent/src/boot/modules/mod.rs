@@ -11,6 +11,7 @@ use crate::context::ContextError;
 pub mod accounts;
 pub mod commands;
 pub mod consume;
+pub mod disk;
 pub mod final_message;
 pub mod hostname;
 pub mod packages;

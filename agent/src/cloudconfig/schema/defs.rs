@@ -354,5 +354,76 @@ pub(crate) const SSH_GENKEYTYPES: S = array(
 pub(crate) const SSH_PUBLISH_HOSTKEYS: S =
     object(&[("enabled", BOOL), ("blacklist", STRINGS)], &[]);
 
+const GROWPART_MODES: &[Lit] = &[
+    Lit::Str("auto"),
+    Lit::Str("growpart"),
+    Lit::Str("gpart"),
+    Lit::Str("off"),
+];
+
+pub(crate) const GROWPART: S = object(
+    &[
+        (
+            "mode",
+            S::OneOf(&[
+                S::Enum(GROWPART_MODES),
+                S::Deprecated(&S::Enum(&[Lit::Bool(false)]), "Use 'off' instead."),
+            ]),
+        ),
+        ("devices", STRINGS),
+        ("ignore_growroot_disabled", BOOL),
+    ],
+    &[],
+);
+
+pub(crate) const RESIZE_ROOTFS: S =
+    S::Enum(&[Lit::Bool(true), Lit::Bool(false), Lit::Str("noblock")]);
+
+/// `mounts`: fstab entries of one to six strings.
+pub(crate) const MOUNTS: S = array(
+    &S::Array {
+        items: &STR,
+        min: 1,
+        max: Some(6),
+        unique: false,
+    },
+    1,
+);
+
+pub(crate) const MOUNT_DEFAULT_FIELDS: S = S::Array {
+    items: &S::OneOf(&[STR, NULL]),
+    min: 6,
+    max: Some(6),
+    unique: false,
+};
+
+/// `^([0-9]+)?\.?[0-9]+[BKMGT]$`: `2G`, `.5G`, `512M`.
+fn is_human_size(s: &str) -> bool {
+    let Some(num) = s.strip_suffix(['B', 'K', 'M', 'G', 'T']) else {
+        return false;
+    };
+    let (int, frac) = match num.split_once('.') {
+        Some((a, b)) => (a, b),
+        None => ("", num),
+    };
+    int.bytes().all(|b| b.is_ascii_digit())
+        && !frac.is_empty()
+        && frac.bytes().all(|b| b.is_ascii_digit())
+}
+
+const HUMAN_SIZE: S = S::Pattern(is_human_size, "^([0-9]+)?\\.?[0-9]+[BKMGT]$");
+
+pub(crate) const SWAP: S = object(
+    &[
+        ("filename", STR),
+        (
+            "size",
+            S::OneOf(&[S::Enum(&[Lit::Str("auto")]), INT, HUMAN_SIZE]),
+        ),
+        ("maxsize", S::OneOf(&[INT, HUMAN_SIZE])),
+    ],
+    &[],
+);
+
 /// `cloud_init_modules` and friends: a module name, or `[name, frequency, args...]`.
 pub(crate) const MODULE_LIST: S = array(&S::OneOf(&[STR, ARRAY]), 0);

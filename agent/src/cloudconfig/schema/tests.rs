@@ -51,6 +51,9 @@ fn examples_of_modules_strap_runs_give_no_not_run_warning() {
         "cc_final_message",
         "cc_power_state_change",
         "cc_ntp",
+        "cc_growpart",
+        "cc_resizefs",
+        "cc_mounts",
     ];
     let mut checked = 0;
     for (name, text) in examples() {
@@ -76,16 +79,16 @@ fn examples_of_other_modules_are_accepted_with_a_warning() {
     let report = validate_text(
         &examples()
             .into_iter()
-            .find(|(n, _)| n == "cc_growpart/example1.yaml")
+            .find(|(n, _)| n == "cc_keyboard/example1.yaml")
             .unwrap()
             .1,
     );
     assert!(report.is_valid());
     assert_eq!(report.warnings.len(), 1);
-    assert_eq!(report.warnings[0].path, "growpart");
+    assert_eq!(report.warnings[0].path, "keyboard");
     assert_eq!(
         report.warnings[0].message,
-        "accepted, not run by strap (cloud-init module cc_growpart)"
+        "accepted, not run by strap (cloud-init module cc_keyboard)"
     );
 }
 
@@ -125,6 +128,22 @@ fn errors_match_cloud_init() {
         ("ssh_keys: {rsa_private: x, foo: y}", &[("ssh_keys", "'foo' does not match any of the regexes: '^(dsa|ecdsa|ed25519|rsa)_(public|private|certificate)$'")]),
         ("timezone: [x]", &[("timezone", "['x'] is not of type 'string'")]),
         ("final_message: 5", &[("final_message", "5 is not of type 'string'")]),
+        ("growpart: {mode: sideways}", &[("growpart.mode", "'sideways' is not valid under any of the given schemas")]),
+        ("growpart: {mode: false}", &[]),
+        ("growpart: {devices: /}", &[("growpart.devices", "'/' is not of type 'array'")]),
+        ("growpart: {foo: 1}", &[("growpart", "Additional properties are not allowed ('foo' was unexpected)")]),
+        ("resize_rootfs: maybe", &[("resize_rootfs", "'maybe' is not one of [True, False, 'noblock']")]),
+        ("resize_rootfs: noblock", &[]),
+        ("mounts: [[sdb]]", &[]),
+        ("mounts: []", &[("mounts", "[] is too short")]),
+        ("mounts: [[sdb, /d, auto, d, 0, 2]]", &[("mounts.0.4", "0 is not of type 'string'"), ("mounts.0.5", "2 is not of type 'string'")]),
+        ("mounts: [[a,b,c,d,e,f,g]]", &[("mounts.0", "['a', 'b', 'c', 'd', 'e', 'f', 'g'] is too long")]),
+        ("mount_default_fields: [a]", &[("mount_default_fields", "['a'] is too short")]),
+        ("swap: {size: lots}", &[("swap.size", "'lots' is not valid under any of the given schemas")]),
+        ("swap: {size: 2G, maxsize: auto}", &[("swap.maxsize", "'auto' is not valid under any of the given schemas")]),
+        ("swap: {size: .5G}", &[]),
+        ("swap: {size: 1024}", &[]),
+        ("swap: {filename: 5}", &[("swap.filename", "5 is not of type 'string'")]),
     ];
     for (text, want) in cases {
         let report = validate_text(text);
