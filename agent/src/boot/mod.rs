@@ -12,7 +12,8 @@
 //! - `init-local`: the identity document, the user data and the local hostname, in
 //!   parallel;
 //! - `init-network`: user-data consumption and boothooks (per boot), `bootcmd` (per boot),
-//!   `write_files`, `set_hostname`, `update_etc_hosts` (per boot), `users_groups`, `ssh`;
+//!   `write_files`, `growpart` and `resizefs` (always), `mounts`, `set_hostname`,
+//!   `update_etc_hosts` (per boot), `users_groups`, `ssh`;
 //! - `modules-config`: `timezone`, `runcmd` (writes `scripts/runcmd`);
 //! - `modules-final`: `package_update_upgrade_install`, `write_files_deferred`,
 //!   `scripts_per_once` (once), `scripts_per_boot` (per boot), `scripts_per_instance`,
