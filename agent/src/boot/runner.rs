@@ -319,6 +319,11 @@ impl Boot<'_> {
 
         self.begin_stage("modules-config")?;
         self.module(
+            "set_passwords",
+            Frequency::PerInstance,
+            modules::set_passwords::set_passwords,
+        )?;
+        self.module(
             "timezone",
             Frequency::PerInstance,
             modules::timezone::timezone,

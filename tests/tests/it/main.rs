@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod boot;
+mod boot_config;
 mod cli;
 mod creds;
 mod imds_client;

@@ -16,6 +16,8 @@ pub mod hostname;
 pub mod packages;
 pub mod power;
 pub mod scripts;
+pub mod set_passwords;
+pub mod system;
 pub mod timezone;
 pub mod users;
 pub mod write_files;

@@ -356,3 +356,43 @@ pub(crate) const SSH_PUBLISH_HOSTKEYS: S =
 
 /// `cloud_init_modules` and friends: a module name, or `[name, frequency, args...]`.
 pub(crate) const MODULE_LIST: S = array(&S::OneOf(&[STR, ARRAY]), 0);
+
+/// `chpasswd.list` items: `user:password`.
+fn is_user_password(s: &str) -> bool {
+    s.split_once(':')
+        .is_some_and(|(u, p)| !u.is_empty() && !p.is_empty())
+}
+
+/// `chpasswd.users` items: a RANDOM password, or a given one (hash or text).
+const CHPASSWD_USER: S = S::OneOf(&[
+    object(
+        &[("name", STR), ("type", S::Enum(&[Lit::Str("RANDOM")]))],
+        &["name", "type"],
+    ),
+    object(
+        &[
+            ("name", STR),
+            ("type", S::Enum(&[Lit::Str("hash"), Lit::Str("text")])),
+            ("password", STR),
+        ],
+        &["name", "password"],
+    ),
+]);
+
+pub(crate) const CHPASSWD: S = object(
+    &[
+        ("expire", BOOL),
+        ("users", array(&CHPASSWD_USER, 0)),
+        (
+            "list",
+            S::Deprecated(
+                &S::OneOf(&[STR, array(&S::Pattern(is_user_password, "^.+:.+$"), 0)]),
+                "Use chpasswd.users.",
+            ),
+        ),
+    ],
+    &[],
+);
+
+pub(crate) const SSH_PWAUTH: S =
+    S::OneOf(&[BOOL, S::Deprecated(&STR, "Use a boolean (true or false).")]);

@@ -51,6 +51,7 @@ fn examples_of_modules_strap_runs_give_no_not_run_warning() {
         "cc_final_message",
         "cc_power_state_change",
         "cc_ntp",
+        "cc_set_passwords",
     ];
     let mut checked = 0;
     for (name, text) in examples() {
@@ -125,6 +126,9 @@ fn errors_match_cloud_init() {
         ("ssh_keys: {rsa_private: x, foo: y}", &[("ssh_keys", "'foo' does not match any of the regexes: '^(dsa|ecdsa|ed25519|rsa)_(public|private|certificate)$'")]),
         ("timezone: [x]", &[("timezone", "['x'] is not of type 'string'")]),
         ("final_message: 5", &[("final_message", "5 is not of type 'string'")]),
+        ("chpasswd: {expire: 5}", &[("chpasswd.expire", "5 is not of type 'boolean'")]),
+        ("chpasswd: {users: [{name: a}]}", &[("chpasswd.users.0", "{'name': 'a'} is not valid under any of the given schemas")]),
+        ("ssh_pwauth: 5", &[("ssh_pwauth", "5 is not valid under any of the given schemas")]),
     ];
     for (text, want) in cases {
         let report = validate_text(text);

@@ -1,0 +1,244 @@
+//! `strap run` end to end for the system-configuration modules (`set_passwords`,
+//! `ca_certs`, `ntp`, `apt_configure`): the real binary booting under a temporary root
+//! that looks like a distro (an os-release, sshd, chrony...), checking the files written
+//! under the root, the commands recorded instead of run, and that passwords stay out of
+//! every log and record.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use strap_e2e::{command, have_program, stderr};
+
+/// A temporary root and its seed folder.
+struct Machine {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    seed: PathBuf,
+}
+
+impl Machine {
+    fn new(user_data: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let seed = dir.path().join("seed");
+        fs::create_dir_all(&root).unwrap();
+        let doc = seed.join("latest/dynamic/instance-identity/document");
+        fs::create_dir_all(doc.parent().unwrap()).unwrap();
+        fs::write(
+            &doc,
+            r#"{"instanceId": "i-0sysconf000000001", "region": "eu-west-1"}"#,
+        )
+        .unwrap();
+        let host = seed.join("latest/meta-data/local-hostname");
+        fs::create_dir_all(host.parent().unwrap()).unwrap();
+        fs::write(host, "ip-10-0-0-5.eu-west-1.compute.internal").unwrap();
+        fs::write(seed.join("latest/user-data"), user_data).unwrap();
+        Self {
+            _dir: dir,
+            root,
+            seed,
+        }
+    }
+
+    fn file(&self, p: &str, text: &str) {
+        let path = self.path(p);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    fn run(&self) -> Output {
+        command("strap")
+            .arg("run")
+            .arg("--seed")
+            .arg(&self.seed)
+            .arg("--root")
+            .arg(&self.root)
+            .env("STRAP_BOOT_ID", "boot-1")
+            .output()
+            .unwrap()
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.root.join(p.trim_start_matches('/'))
+    }
+
+    fn read(&self, p: &str) -> String {
+        fs::read_to_string(self.path(p)).unwrap_or_default()
+    }
+
+    fn item(&self, name: &str) -> serde_json::Value {
+        let report: serde_json::Value =
+            serde_json::from_str(&self.read("/var/lib/strap/data/report.json")).unwrap();
+        report["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|i| i["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no item {name} in the report"))
+    }
+
+    fn shadow(&self, user: &str) -> Vec<String> {
+        self.read("/etc/shadow")
+            .lines()
+            .find(|l| l.starts_with(&format!("{user}:")))
+            .unwrap_or_else(|| panic!("no shadow line for {user}"))
+            .split(':')
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Whether `hash` is the SHA-512 crypt of `password` (checked with `openssl passwd`).
+fn crypt_matches(password: &str, hash: &str) -> Option<bool> {
+    if !have_program("openssl") {
+        eprintln!("skipping the hash check: openssl is not installed");
+        return None;
+    }
+    let salt = hash.strip_prefix("$6$")?.split('$').next()?;
+    let out = Command::new("openssl")
+        .args(["passwd", "-6", "-salt", salt, password])
+        .output()
+        .unwrap();
+    Some(String::from_utf8_lossy(&out.stdout).trim() == hash)
+}
+
+const PASSWORDS: &str = r#"#cloud-config
+users: [default, {name: bob}, {name: carol}]
+chpasswd:
+  users:
+    - {name: bob, password: Sup3rSecretText, type: text}
+    - {name: carol, password: "$6$abc$MtSdWSZbhct2oe.SOqOUM2M/GA/uj5.vyVtJgRHgKi9uqXuWuJqOYE7H/YlsYGVg/YYzDV0xt3fEIwYt580.5."}
+    - {name: ec2-user, type: RANDOM}
+ssh_pwauth: true
+"#;
+
+#[test]
+fn passwords_are_hashed_into_shadow_expired_and_never_logged() {
+    let m = Machine::new(PASSWORDS);
+    m.file(
+        "/etc/ssh/sshd_config",
+        "Port 22\nPasswordAuthentication no\n",
+    );
+    let out = m.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let item = m.item("config-set_passwords");
+    assert_eq!(item["status"], "ran", "{item}");
+    assert_eq!(item["stage"], "modules-config");
+
+    let bob = m.shadow("bob");
+    assert!(bob[1].starts_with("$6$"), "{bob:?}");
+    assert_eq!(
+        bob[2], "0",
+        "expire (the default) sets the last change to 0"
+    );
+    if let Some(ok) = crypt_matches("Sup3rSecretText", &bob[1]) {
+        assert!(ok, "bob's hash does not verify: {}", bob[1]);
+    }
+    // A hash is stored as given.
+    assert!(m.shadow("carol")[1].starts_with("$6$abc$MtSdWSZbhct2oe"));
+
+    // The random password is shown once in the output log, and nowhere in strap.log.
+    let output = m.read("/var/log/strap-output.log");
+    let random = output
+        .lines()
+        .skip_while(|l| !l.contains("Set the following 'random' passwords"))
+        .nth(1)
+        .and_then(|l| l.strip_prefix("ec2-user:"))
+        .unwrap_or_else(|| panic!("no random password in the output log:\n{output}"))
+        .to_string();
+    assert_eq!(random.len(), 20, "{random}");
+    let ec2 = m.shadow("ec2-user");
+    if let Some(ok) = crypt_matches(&random, &ec2[1]) {
+        assert!(ok, "the random password does not match its hash");
+    }
+
+    // Plain-text passwords reach no log, record or console.
+    let strap_log = m.read("/var/log/strap.log");
+    assert!(strap_log.contains("set_passwords"), "{strap_log}");
+    assert!(!strap_log.contains(&random));
+    for (name, text) in [
+        ("strap.log", strap_log.clone()),
+        ("output log", output.clone()),
+        ("report.json", m.read("/var/lib/strap/data/report.json")),
+        ("status.json", m.read("/var/lib/strap/data/status.json")),
+        ("stderr", stderr(&out)),
+        ("stdout", String::from_utf8_lossy(&out.stdout).into_owned()),
+    ] {
+        assert!(!text.contains("Sup3rSecretText"), "password in {name}");
+        assert!(!text.contains(&bob[1]), "bob's hash in {name}");
+    }
+
+    // ssh_pwauth edits sshd_config; the restart is recorded, not run.
+    assert_eq!(
+        m.read("/etc/ssh/sshd_config"),
+        "Port 22\nPasswordAuthentication yes\n"
+    );
+    let tail = item["output_tail"].to_string();
+    assert!(
+        tail.contains("would run `systemctl try-restart sshd`"),
+        "{tail}"
+    );
+}
+
+#[test]
+fn password_goes_to_the_default_user_and_sshd_drop_in_is_used() {
+    let m = Machine::new(
+        "#cloud-config\npassword: DefaultUserPw9\nchpasswd: {expire: false}\nssh_pwauth: false\n",
+    );
+    m.file("/etc/os-release", "ID=debian\nVERSION_CODENAME=bookworm\n");
+    m.file(
+        "/etc/ssh/sshd_config",
+        "Include /etc/ssh/sshd_config.d/*.conf\nPasswordAuthentication yes\n",
+    );
+    let out = m.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let admin = m.shadow("admin");
+    assert!(admin[1].starts_with("$6$"), "{admin:?}");
+    assert_ne!(admin[2], "0", "expire: false keeps the password valid");
+    if let Some(ok) = crypt_matches("DefaultUserPw9", &admin[1]) {
+        assert!(ok);
+    }
+    // The main file is left alone; the drop-in gets the setting.
+    assert!(m
+        .read("/etc/ssh/sshd_config")
+        .contains("PasswordAuthentication yes"));
+    assert_eq!(
+        m.read("/etc/ssh/sshd_config.d/50-cloud-init.conf"),
+        "PasswordAuthentication no\n"
+    );
+    assert!(m.item("config-set_passwords")["output_tail"]
+        .to_string()
+        .contains("systemctl try-restart ssh`"));
+}
+
+#[test]
+fn a_password_for_a_missing_user_fails_the_module_not_the_boot() {
+    let m = Machine::new(
+        "#cloud-config\nchpasswd:\n  users:\n    - {name: ghost, password: Xyz12345, type: text}\nruncmd:\n  - touch \"$STRAP_ROOT/ran\"\n",
+    );
+    let out = m.run();
+    assert!(!out.status.success());
+    let item = m.item("config-set_passwords");
+    assert_eq!(item["status"], "failed");
+    assert!(
+        item["reason"].as_str().unwrap().contains("user ghost"),
+        "{item}"
+    );
+    assert!(m.path("/ran").exists(), "runcmd still ran");
+    assert!(!m.read("/var/log/strap.log").contains("Xyz12345"));
+}
+
+#[test]
+fn bad_chpasswd_is_reported_with_its_key() {
+    let m = Machine::new(
+        "#cloud-config\nchpasswd:\n  users:\n    - {name: a, password: x, type: md5}\n",
+    );
+    let out = m.run();
+    assert!(!out.status.success());
+    let item = m.item("config-set_passwords");
+    let reason = item["reason"].as_str().unwrap();
+    assert!(reason.contains("chpasswd.users.0.type"), "{reason}");
+}
