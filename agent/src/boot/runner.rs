@@ -310,6 +310,11 @@ impl Boot<'_> {
             modules::hostname::update_etc_hosts,
         )?;
         self.module(
+            "ca_certs",
+            Frequency::PerInstance,
+            modules::ca_certs::ca_certs,
+        )?;
+        self.module(
             "users_groups",
             Frequency::PerInstance,
             modules::users::users_groups,

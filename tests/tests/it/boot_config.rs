@@ -8,7 +8,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use strap_e2e::{command, have_program, stderr};
+use strap_e2e::{code, command, have_program, stderr};
 
 /// A temporary root and its seed folder.
 struct Machine {
@@ -163,13 +163,15 @@ fn passwords_are_hashed_into_shadow_expired_and_never_logged() {
         ("strap.log", strap_log.clone()),
         ("output log", output.clone()),
         ("report.json", m.read("/var/lib/strap/data/report.json")),
-        ("status.json", m.read("/var/lib/strap/data/status.json")),
+        ("status.json", m.read("/run/strap/status.json")),
+        ("result.json", m.read("/run/strap/result.json")),
         ("stderr", stderr(&out)),
-        ("stdout", String::from_utf8_lossy(&out.stdout).into_owned()),
     ] {
+        assert!(!text.is_empty(), "{name} is empty");
         assert!(!text.contains("Sup3rSecretText"), "password in {name}");
         assert!(!text.contains(&bob[1]), "bob's hash in {name}");
     }
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Sup3rSecretText"));
 
     // ssh_pwauth edits sshd_config; the restart is recorded, not run.
     assert_eq!(
@@ -241,4 +243,82 @@ fn bad_chpasswd_is_reported_with_its_key() {
     let item = m.item("config-set_passwords");
     let reason = item["reason"].as_str().unwrap();
     assert!(reason.contains("chpasswd.users.0.type"), "{reason}");
+}
+
+const CERTS: &str = r#"#cloud-config
+ca_certs:
+  remove_defaults: true
+  trusted:
+    - |
+      -----BEGIN CERTIFICATE-----
+      MIIBfirst
+      -----END CERTIFICATE-----
+    - "-----BEGIN CERTIFICATE-----\nMIIBsecond\n-----END CERTIFICATE-----"
+"#;
+
+#[test]
+fn ca_certs_on_debian_write_local_anchors_and_record_the_update() {
+    let m = Machine::new(CERTS);
+    m.file("/etc/os-release", "ID=ubuntu\nID_LIKE=debian\n");
+    m.file(
+        "/etc/ca-certificates.conf",
+        "# header\nmozilla/A.crt\nmozilla/B.crt\n",
+    );
+    m.file(
+        "/usr/local/share/ca-certificates/cloud-init-ca-cert-3.crt",
+        "stale",
+    );
+    let out = m.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let item = m.item("config-ca_certs");
+    assert_eq!(item["status"], "ran", "{item}");
+    assert_eq!(item["stage"], "init-network");
+    let dir = "/usr/local/share/ca-certificates";
+    assert_eq!(
+        m.read(&format!("{dir}/cloud-init-ca-cert-1.crt")),
+        "-----BEGIN CERTIFICATE-----\nMIIBfirst\n-----END CERTIFICATE-----\n"
+    );
+    assert!(m
+        .read(&format!("{dir}/cloud-init-ca-cert-2.crt"))
+        .contains("MIIBsecond"));
+    assert!(!m.path(&format!("{dir}/cloud-init-ca-cert-3.crt")).exists());
+    assert_eq!(
+        m.read("/etc/ca-certificates.conf"),
+        "# header\n!mozilla/A.crt\n!mozilla/B.crt\n"
+    );
+    let tail = item["output_tail"].to_string();
+    assert!(
+        tail.contains("would run `update-ca-certificates`"),
+        "{tail}"
+    );
+    assert!(
+        tail.contains("would run `debconf-set-selections`"),
+        "{tail}"
+    );
+    assert!(m
+        .read("/var/log/strap-output.log")
+        .contains("ca_certs: would run `update-ca-certificates` (not run under --root)"));
+}
+
+#[test]
+fn ca_certs_on_rhel_use_the_trust_anchors() {
+    let m = Machine::new("#cloud-config\nca-certs:\n  trusted: [\"-----BEGIN CERTIFICATE-----\\nMIIBrhel\\n-----END CERTIFICATE-----\\n\"]\n");
+    m.file(
+        "/etc/os-release",
+        "ID=\"amzn\"\nID_LIKE=\"centos rhel fedora\"\n",
+    );
+    let out = m.run();
+    // The deprecated spelling is a warning: the boot is degraded (2), not failed.
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(m
+        .read("/etc/pki/ca-trust/source/anchors/cloud-init-ca-cert-1.crt")
+        .contains("MIIBrhel"));
+    assert!(m.item("config-ca_certs")["output_tail"]
+        .to_string()
+        .contains("would run `update-ca-trust`"));
+    let status = m.read("/run/strap/status.json");
+    assert!(
+        status.contains("the key `ca-certs` is deprecated"),
+        "{status}"
+    );
 }

@@ -396,3 +396,20 @@ pub(crate) const CHPASSWD: S = object(
 
 pub(crate) const SSH_PWAUTH: S =
     S::OneOf(&[BOOL, S::Deprecated(&STR, "Use a boolean (true or false).")]);
+
+const CA_CERTS_PROPS: S = S::Object {
+    props: &[
+        ("remove_defaults", BOOL),
+        (
+            "remove-defaults",
+            S::Deprecated(&BOOL, "Use ca_certs.remove_defaults."),
+        ),
+        ("trusted", STRINGS_NONEMPTY),
+    ],
+    required: &[],
+    extra: Extra::Deny,
+    min_props: 1,
+};
+
+pub(crate) const CA_CERTS: S = CA_CERTS_PROPS;
+pub(crate) const CA_CERTS_HYPHEN: S = S::Deprecated(&CA_CERTS_PROPS, "Use ca_certs.");

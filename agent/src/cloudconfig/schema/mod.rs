@@ -83,6 +83,8 @@ const RUN: &[(&str, S)] = &[
     ("password", defs::STRING),
     ("chpasswd", defs::CHPASSWD),
     ("ssh_pwauth", defs::SSH_PWAUTH),
+    ("ca_certs", defs::CA_CERTS),
+    ("ca-certs", defs::CA_CERTS_HYPHEN),
     ("merge_how", defs::MERGE_HOW),
     ("merge_type", defs::MERGE_HOW),
 ];
@@ -114,8 +116,6 @@ const NOT_RUN: &[(&str, &str)] = &[
     ("authkey_hash", "cc_ssh_authkey_fingerprints"),
     ("autoinstall", "cc_ubuntu_autoinstall"),
     ("byobu_by_default", "cc_byobu"),
-    ("ca-certs", "cc_ca_certs"),
-    ("ca_certs", "cc_ca_certs"),
     ("chef", "cc_chef"),
     ("device_aliases", "cc_disk_setup"),
     ("disable_ec2_metadata", "cc_disable_ec2_metadata"),
