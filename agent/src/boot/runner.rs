@@ -328,6 +328,7 @@ impl Boot<'_> {
             Frequency::PerInstance,
             modules::set_passwords::set_passwords,
         )?;
+        self.module("ntp", Frequency::PerInstance, modules::ntp::ntp)?;
         self.module(
             "timezone",
             Frequency::PerInstance,

@@ -322,3 +322,64 @@ fn ca_certs_on_rhel_use_the_trust_anchors() {
         "{status}"
     );
 }
+
+#[test]
+fn ntp_configures_the_installed_client_and_records_the_restart() {
+    let m = Machine::new(
+        "#cloud-config\nntp:\n  servers: [ntp.example.com]\n  pools: [pool.example.com]\n  allow: [10.0.0.0/8]\n",
+    );
+    m.file("/etc/os-release", "ID=debian\nVERSION_CODENAME=bookworm\n");
+    m.file("/usr/sbin/chronyd", "");
+    let out = m.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let conf = m.read("/etc/chrony/chrony.conf");
+    assert!(
+        conf.contains("pool pool.example.com iburst\nserver ntp.example.com iburst\nallow 10.0.0.0/8\n"),
+        "{conf}"
+    );
+    let item = m.item("config-ntp");
+    assert_eq!(item["stage"], "modules-config");
+    let tail = item["output_tail"].to_string();
+    assert!(tail.contains("would run `systemctl enable chrony`"), "{tail}");
+    assert!(tail.contains("would run `systemctl reload-or-restart chrony`"), "{tail}");
+    assert!(!tail.contains("apt-get"), "chrony is installed: {tail}");
+}
+
+#[test]
+fn ntp_auto_prefers_timesyncd_over_ntp_and_installs_chrony_when_none_is_there() {
+    let m = Machine::new("#cloud-config\nntp: {}\n");
+    m.file("/etc/os-release", "ID=ubuntu\nID_LIKE=debian\n");
+    m.file("/lib/systemd/systemd-timesyncd", "");
+    m.file("/usr/sbin/ntpd", "");
+    let out = m.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        m.read("/etc/systemd/timesyncd.conf.d/cloud-init.conf"),
+        "# Written by strap from the cloud-config `ntp` key.\n[Time]\nNTP=0.ubuntu.pool.ntp.org 1.ubuntu.pool.ntp.org 2.ubuntu.pool.ntp.org 3.ubuntu.pool.ntp.org\n"
+    );
+    assert!(!m.path("/etc/ntp.conf").exists());
+
+    let m = Machine::new("#cloud-config\nntp: {servers: [10.1.1.1]}\n");
+    m.file("/etc/os-release", "ID=rocky\nID_LIKE=\"rhel centos fedora\"\n");
+    let out = m.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(m.read("/etc/chrony.conf").contains("server 10.1.1.1 iburst\n"));
+    let tail = m.item("config-ntp")["output_tail"].to_string();
+    assert!(tail.contains("install -y chrony` (not run under --root)"), "{tail}");
+    assert!(tail.contains("systemctl enable chronyd"), "{tail}");
+}
+
+#[test]
+fn ntp_disabled_or_bad_writes_nothing() {
+    let m = Machine::new("#cloud-config\nntp: {enabled: false, servers: [a]}\n");
+    m.file("/usr/sbin/chronyd", "");
+    assert!(m.run().status.success());
+    assert_eq!(m.item("config-ntp")["status"], "skipped");
+    assert!(!m.path("/etc/chrony.conf").exists());
+
+    let m = Machine::new("#cloud-config\nntp: {ntp_client: mystery}\n");
+    let out = m.run();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let reason = m.item("config-ntp")["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("ntp.ntp_client") && reason.contains("mystery"), "{reason}");
+}

@@ -14,6 +14,7 @@ pub mod commands;
 pub mod consume;
 pub mod final_message;
 pub mod hostname;
+pub mod ntp;
 pub mod packages;
 pub mod power;
 pub mod scripts;
