@@ -328,6 +328,11 @@ impl Boot<'_> {
             Frequency::PerInstance,
             modules::set_passwords::set_passwords,
         )?;
+        self.module(
+            "apt_configure",
+            Frequency::PerInstance,
+            modules::apt_configure::apt_configure,
+        )?;
         self.module("ntp", Frequency::PerInstance, modules::ntp::ntp)?;
         self.module(
             "timezone",

@@ -334,14 +334,22 @@ fn ntp_configures_the_installed_client_and_records_the_restart() {
     assert!(out.status.success(), "{}", stderr(&out));
     let conf = m.read("/etc/chrony/chrony.conf");
     assert!(
-        conf.contains("pool pool.example.com iburst\nserver ntp.example.com iburst\nallow 10.0.0.0/8\n"),
+        conf.contains(
+            "pool pool.example.com iburst\nserver ntp.example.com iburst\nallow 10.0.0.0/8\n"
+        ),
         "{conf}"
     );
     let item = m.item("config-ntp");
     assert_eq!(item["stage"], "modules-config");
     let tail = item["output_tail"].to_string();
-    assert!(tail.contains("would run `systemctl enable chrony`"), "{tail}");
-    assert!(tail.contains("would run `systemctl reload-or-restart chrony`"), "{tail}");
+    assert!(
+        tail.contains("would run `systemctl enable chrony`"),
+        "{tail}"
+    );
+    assert!(
+        tail.contains("would run `systemctl reload-or-restart chrony`"),
+        "{tail}"
+    );
     assert!(!tail.contains("apt-get"), "chrony is installed: {tail}");
 }
 
@@ -360,12 +368,20 @@ fn ntp_auto_prefers_timesyncd_over_ntp_and_installs_chrony_when_none_is_there() 
     assert!(!m.path("/etc/ntp.conf").exists());
 
     let m = Machine::new("#cloud-config\nntp: {servers: [10.1.1.1]}\n");
-    m.file("/etc/os-release", "ID=rocky\nID_LIKE=\"rhel centos fedora\"\n");
+    m.file(
+        "/etc/os-release",
+        "ID=rocky\nID_LIKE=\"rhel centos fedora\"\n",
+    );
     let out = m.run();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(m.read("/etc/chrony.conf").contains("server 10.1.1.1 iburst\n"));
+    assert!(m
+        .read("/etc/chrony.conf")
+        .contains("server 10.1.1.1 iburst\n"));
     let tail = m.item("config-ntp")["output_tail"].to_string();
-    assert!(tail.contains("install -y chrony` (not run under --root)"), "{tail}");
+    assert!(
+        tail.contains("install -y chrony` (not run under --root)"),
+        "{tail}"
+    );
     assert!(tail.contains("systemctl enable chronyd"), "{tail}");
 }
 
@@ -381,5 +397,136 @@ fn ntp_disabled_or_bad_writes_nothing() {
     let out = m.run();
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let reason = m.item("config-ntp")["reason"].as_str().unwrap().to_string();
-    assert!(reason.contains("ntp.ntp_client") && reason.contains("mystery"), "{reason}");
+    assert!(
+        reason.contains("ntp.ntp_client") && reason.contains("mystery"),
+        "{reason}"
+    );
+}
+
+const APT: &str = r#"#cloud-config
+apt:
+  primary:
+    - arches: [default]
+      uri: http://mirror.example.com/debian
+  security:
+    - arches: [default]
+      uri: http://security.example.com/debian-security
+  disable_suites: [backports]
+  proxy: http://proxy.example.com:3128
+  https_proxy: http://proxy.example.com:3129
+  conf: |
+    APT::Get::Assume-Yes "true";
+  sources:
+    docker:
+      source: deb [signed-by=$KEY_FILE] https://download.docker.com/linux/debian $RELEASE stable
+      key: |
+        -----BEGIN PGP PUBLIC KEY BLOCK-------
+        dockerkey
+        -----END PGP PUBLIC KEY BLOCK-------
+    internal:
+      source: deb $MIRROR $RELEASE internal
+      key: "-----BEGIN PGP PUBLIC KEY BLOCK-------\ninternalkey\n-----END PGP PUBLIC KEY BLOCK-------"
+    fetched:
+      keyid: 0EBFCD88
+      source: deb http://fetched.example.com $RELEASE main
+    deadsnakes:
+      source: ppa:deadsnakes/ppa
+"#;
+
+#[test]
+fn apt_sources_keys_proxy_and_mirrors_on_debian() {
+    let m = Machine::new(APT);
+    m.file("/etc/os-release", "ID=debian\nVERSION_CODENAME=bookworm\n");
+    m.file(
+        "/etc/apt/sources.list",
+        "deb http://deb.debian.org/debian bookworm main\ndeb http://deb.debian.org/debian bookworm-backports main\ndeb http://deb.debian.org/debian-security bookworm-security main\ndeb http://other.example.org/repo stable main\n",
+    );
+    m.file("/etc/apt/apt.conf.d/90cloud-init-aptproxy", "stale");
+    let out = m.run();
+    // The keyid that is not fetched is a warning: degraded.
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let item = m.item("config-apt_configure");
+    assert_eq!(item["status"], "ran", "{item}");
+    assert_eq!(item["stage"], "modules-config");
+    assert_eq!(
+        m.read("/etc/apt/sources.list"),
+        "deb http://mirror.example.com/debian bookworm main\n# suite disabled by strap: deb http://mirror.example.com/debian bookworm-backports main\ndeb http://security.example.com/debian-security bookworm-security main\ndeb http://other.example.org/repo stable main\n"
+    );
+    assert_eq!(
+        m.read("/etc/apt/sources.list.d/docker.list"),
+        "deb [signed-by=/etc/apt/cloud-init.gpg.d/docker.asc] https://download.docker.com/linux/debian bookworm stable\n"
+    );
+    assert!(m
+        .read("/etc/apt/cloud-init.gpg.d/docker.asc")
+        .contains("dockerkey"));
+    assert_eq!(
+        m.read("/etc/apt/sources.list.d/internal.list"),
+        "deb http://mirror.example.com/debian bookworm internal\n"
+    );
+    assert_eq!(
+        m.read("/etc/apt/trusted.gpg.d/internal.asc"),
+        "-----BEGIN PGP PUBLIC KEY BLOCK-------\ninternalkey\n-----END PGP PUBLIC KEY BLOCK-------\n"
+    );
+    // keyid: the source is written, the key is not fetched, and the warning says why.
+    assert!(m
+        .read("/etc/apt/sources.list.d/fetched.list")
+        .contains("fetched.example.com"));
+    assert!(!m.path("/etc/apt/trusted.gpg.d/fetched.asc").exists());
+    let status = m.read("/run/strap/status.json");
+    assert!(status.contains("keyid 0EBFCD88 not fetched"), "{status}");
+    assert_eq!(
+        m.read("/etc/apt/apt.conf.d/90cloud-init-aptproxy"),
+        "Acquire::http::Proxy \"http://proxy.example.com:3128\";\nAcquire::https::Proxy \"http://proxy.example.com:3129\";\n"
+    );
+    assert_eq!(
+        m.read("/etc/apt/apt.conf.d/94cloud-init-config"),
+        "APT::Get::Assume-Yes \"true\";\n"
+    );
+    let tail = item["output_tail"].to_string();
+    assert!(
+        tail.contains("would run `add-apt-repository --no-update ppa:deadsnakes/ppa`"),
+        "{tail}"
+    );
+}
+
+#[test]
+fn apt_is_for_debian_roots_and_preserves_sources_when_asked() {
+    let m = Machine::new("#cloud-config\napt:\n  proxy: http://p:1\n");
+    m.file("/etc/os-release", "ID=fedora\n");
+    assert!(m.run().status.success());
+    let item = m.item("config-apt_configure");
+    assert_eq!(item["status"], "skipped");
+    assert!(item["reason"].as_str().unwrap().contains("fedora"));
+    assert!(!m.path("/etc/apt/apt.conf.d/90cloud-init-aptproxy").exists());
+
+    let m = Machine::new(
+        "#cloud-config\napt:\n  preserve_sources_list: true\n  primary: [{arches: [default], uri: 'http://m/ubuntu'}]\n  sources_list: |\n    deb $MIRROR $RELEASE main\n",
+    );
+    m.file(
+        "/etc/os-release",
+        "ID=ubuntu\nID_LIKE=debian\nVERSION_CODENAME=noble\n",
+    );
+    m.file(
+        "/etc/apt/sources.list",
+        "deb http://archive.ubuntu.com/ubuntu noble main\n",
+    );
+    assert!(m.run().status.success());
+    assert_eq!(
+        m.read("/etc/apt/sources.list"),
+        "deb http://archive.ubuntu.com/ubuntu noble main\n"
+    );
+
+    // Without preserve, a sources_list template is rendered.
+    let m = Machine::new(
+        "#cloud-config\napt:\n  primary: [{arches: [default], uri: 'http://m/ubuntu'}]\n  sources_list: |\n    deb $MIRROR $RELEASE main\n    deb $SECURITY $RELEASE-security main\n",
+    );
+    m.file(
+        "/etc/os-release",
+        "ID=ubuntu\nID_LIKE=debian\nVERSION_CODENAME=noble\n",
+    );
+    assert!(m.run().status.success());
+    assert_eq!(
+        m.read("/etc/apt/sources.list"),
+        "deb http://m/ubuntu noble main\ndeb http://m/ubuntu noble-security main\n"
+    );
 }

@@ -9,6 +9,7 @@ use crate::cloudconfig::{Node, Value};
 use crate::context::ContextError;
 
 pub mod accounts;
+pub mod apt_configure;
 pub mod ca_certs;
 pub mod commands;
 pub mod consume;

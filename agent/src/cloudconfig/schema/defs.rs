@@ -413,3 +413,79 @@ const CA_CERTS_PROPS: S = S::Object {
 
 pub(crate) const CA_CERTS: S = CA_CERTS_PROPS;
 pub(crate) const CA_CERTS_HYPHEN: S = S::Deprecated(&CA_CERTS_PROPS, "Use ca_certs.");
+
+const APT_MIRROR: S = array(
+    &object(
+        &[
+            ("arches", STRINGS_NONEMPTY),
+            ("uri", STR),
+            ("search", STRINGS_NONEMPTY),
+            ("search_dns", BOOL),
+            ("keyid", STR),
+            ("key", STR),
+            ("keyserver", STR),
+        ],
+        &["arches"],
+    ),
+    1,
+);
+
+const APT_SOURCE: S = S::Object {
+    props: &[
+        ("source", STR),
+        ("keyid", STR),
+        ("key", STR),
+        ("keyserver", STR),
+        ("filename", STR),
+        ("append", BOOL),
+    ],
+    required: &[],
+    extra: Extra::Deny,
+    min_props: 1,
+};
+
+pub(crate) const APT: S = S::Object {
+    props: &[
+        ("preserve_sources_list", BOOL),
+        ("generate_mirrorlists", BOOL),
+        (
+            "disable_suites",
+            S::Array {
+                items: &STR,
+                min: 1,
+                max: None,
+                unique: true,
+            },
+        ),
+        ("primary", APT_MIRROR),
+        ("security", APT_MIRROR),
+        ("add_apt_repo_match", STR),
+        (
+            "debconf_selections",
+            S::Object {
+                props: &[],
+                required: &[],
+                extra: Extra::Each(&STR),
+                min_props: 1,
+            },
+        ),
+        ("sources_list", STR),
+        ("conf", STR),
+        ("https_proxy", STR),
+        ("http_proxy", STR),
+        ("proxy", STR),
+        ("ftp_proxy", STR),
+        (
+            "sources",
+            S::Object {
+                props: &[],
+                required: &[],
+                extra: Extra::Each(&APT_SOURCE),
+                min_props: 0,
+            },
+        ),
+    ],
+    required: &[],
+    extra: Extra::Deny,
+    min_props: 1,
+};

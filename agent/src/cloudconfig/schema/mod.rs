@@ -85,6 +85,7 @@ const RUN: &[(&str, S)] = &[
     ("ssh_pwauth", defs::SSH_PWAUTH),
     ("ca_certs", defs::CA_CERTS),
     ("ca-certs", defs::CA_CERTS_HYPHEN),
+    ("apt", defs::APT),
     ("merge_how", defs::MERGE_HOW),
     ("merge_type", defs::MERGE_HOW),
 ];
@@ -111,7 +112,6 @@ const BASE: &[(&str, S)] = &[
 const NOT_RUN: &[(&str, &str)] = &[
     ("ansible", "cc_ansible"),
     ("apk_repos", "cc_apk_configure"),
-    ("apt", "cc_apt_configure"),
     ("apt_pipelining", "cc_apt_pipelining"),
     ("authkey_hash", "cc_ssh_authkey_fingerprints"),
     ("autoinstall", "cc_ubuntu_autoinstall"),
