@@ -730,4 +730,36 @@ mod tests {
         );
         assert!(default_mirrors("ubuntu", "arm64").0.contains("ports"));
     }
+
+    #[test]
+    fn disabled_suites_match_cloud_init() {
+        let text = "# header\ndeb http://m jammy main\ndeb [ arch=amd64 ] http://m jammy-updates main\ndeb-src http://m jammy-backports main\ndeb http://m jammy-security main\ndeb http://m jammy-proposed main\n";
+        let cases: Vec<Vec<&str>> = vec![
+            vec!["updates"],
+            vec!["backports", "security"],
+            vec!["$RELEASE", "proposed"],
+            vec!["release"],
+            vec!["mysuite"],
+        ];
+        let script = r#"
+import sys, json
+from cloudinit.config.cc_apt_configure import disable_suites
+cases = json.load(sys.stdin)
+print(json.dumps([disable_suites(c, cases["text"], "jammy") for c in cases["cases"]]))
+"#;
+        let input = serde_json::json!({"text": text, "cases": cases}).to_string();
+        let Some(out) = system::cloud_init_oracle(script, &input) else {
+            return;
+        };
+        let want: Vec<String> = serde_json::from_str(&out).unwrap();
+        for (case, theirs) in cases.iter().zip(want) {
+            let suites: Vec<String> = case.iter().map(|s| s.to_string()).collect();
+            let ours = disable_suites(text, &suites, "jammy");
+            assert_eq!(
+                ours,
+                theirs.replace("disabled by cloud-init", "disabled by strap"),
+                "{case:?}"
+            );
+        }
+    }
 }

@@ -648,4 +648,63 @@ mod tests {
             "Port 22\nPasswordAuthentication no\n"
         );
     }
+
+    #[test]
+    fn sshd_edits_and_hash_detection_match_cloud_init() {
+        let configs = [
+            "Port 22\nPasswordAuthentication no\n",
+            "# PasswordAuthentication yes\nUsePAM yes\n",
+            "passwordauthentication yes\nMatch User x\nPasswordAuthentication no\n",
+            "PasswordAuthentication=no\nX11Forwarding yes\n",
+            "",
+        ];
+        let script = r#"
+import sys, json
+from cloudinit import ssh_util
+from cloudinit.config.cc_set_passwords import PW_SET
+import re
+cases = json.load(sys.stdin)
+out = []
+for text, value in cases["sshd"]:
+    lines = ssh_util.parse_ssh_config_lines(text.splitlines())
+    changed = ssh_util.update_ssh_config_lines(lines, {"PasswordAuthentication": value})
+    out.append("\n".join(str(l) for l in lines) + "\n" if changed else None)
+prog = re.compile(r"\$(1|2a|2y|5|6)(\$.+){2}")
+hashed = [prog.match(p) is not None and ":" not in p for p in cases["hashes"]]
+print(json.dumps({"sshd": out, "hashed": hashed, "pw_set": PW_SET}))
+"#;
+        let hashes = [
+            "$6$salt$hashhash",
+            "$1$a$b",
+            "$2y$10$abc",
+            "$6$salt$",
+            "$6$$",
+            "$7$salt$hash",
+            "plain",
+            "$6$a:b$c",
+            "$5$x$y$z",
+            "$2a$",
+            "$6$a$$",
+        ];
+        let mut sshd = Vec::new();
+        for c in configs {
+            for v in ["yes", "no"] {
+                sshd.push((c, v));
+            }
+        }
+        let input = serde_json::json!({"sshd": sshd, "hashes": hashes}).to_string();
+        let Some(out) = system::cloud_init_oracle(script, &input) else {
+            return;
+        };
+        let want: serde_json::Value = serde_json::from_str(&out).unwrap();
+        for (i, (text, value)) in sshd.iter().enumerate() {
+            let ours = set_sshd_option(text, "PasswordAuthentication", value);
+            let theirs = want["sshd"][i].as_str().map(str::to_string);
+            assert_eq!(ours, theirs, "{text:?} -> {value}");
+        }
+        for (i, h) in hashes.iter().enumerate() {
+            assert_eq!(looks_hashed(h), want["hashed"][i].as_bool().unwrap(), "{h}");
+        }
+        assert_eq!(want["pw_set"].as_str().unwrap().as_bytes(), RANDOM_CHARS);
+    }
 }

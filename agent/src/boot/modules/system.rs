@@ -219,6 +219,29 @@ pub fn run_or_record(
     }
 }
 
+/// Test helper: run a Python snippet with cloud-init importable, feeding `input` on
+/// stdin; `None` (with a message) when python3 or cloud-init is missing.
+#[cfg(test)]
+pub(crate) fn cloud_init_oracle(script: &str, input: &str) -> Option<String> {
+    let probe = Command::new("python3")
+        .args(["-c", "import cloudinit"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipping the comparison with cloud-init: python3 with cloudinit is not installed (apt-get install cloud-init)");
+        return None;
+    }
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(input.as_bytes()).ok()?;
+    let out = child.wait_with_output().ok()?;
+    assert!(out.status.success(), "the cloud-init oracle failed");
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
