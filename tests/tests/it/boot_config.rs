@@ -183,6 +183,13 @@ fn passwords_are_hashed_into_shadow_expired_and_never_logged() {
         tail.contains("would run `systemctl try-restart sshd`"),
         "{tail}"
     );
+
+    // Per instance: a second boot of the same instance leaves the passwords alone.
+    let out = m.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(m.item("config-set_passwords")["status"], "skipped");
+    assert_eq!(m.shadow("bob")[1], bob[1]);
+    assert_eq!(m.shadow("ec2-user")[1], ec2[1]);
 }
 
 #[test]

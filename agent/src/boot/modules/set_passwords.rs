@@ -188,7 +188,18 @@ pub fn plan(config: &Node, default_user: Option<&str>) -> Result<Plan, ModuleErr
             return Err(wrong_type("chpasswd", "a mapping", ch));
         }
         if let Some(users) = ch.get("users").filter(|n| !n.is_null()) {
-            entries.extend(entries_from_users(users)?);
+            let given = entries_from_users(users)?;
+            for (i, e) in given.iter().enumerate() {
+                let p = e.password.expose();
+                // The value itself is never shown: it may be a plain password.
+                if e.kind == Kind::Hash && !looks_hashed(p) && !p.starts_with(['!', '*']) {
+                    warnings.push(format!(
+                        "chpasswd.users.{i}: the password of {} is stored as given (type hash) but does not look like a crypt hash; use `type: text` for a plain password",
+                        e.user
+                    ));
+                }
+            }
+            entries.extend(given);
         }
         if let Some(list) = ch.get("list").filter(|n| !n.is_null()) {
             warnings.push("chpasswd.list is deprecated: use chpasswd.users".to_string());
@@ -566,6 +577,19 @@ mod tests {
         );
         assert!(!p.expire);
         assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        // A plain password given as a hash is warned about, without showing it.
+        let p = plan(
+            &yaml("chpasswd: {users: [{name: a, password: NotAHash1}]}\n"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(p.entries[0].kind, Kind::Hash);
+        assert!(
+            p.warnings[0].contains("chpasswd.users.0"),
+            "{:?}",
+            p.warnings
+        );
+        assert!(!p.warnings[0].contains("NotAHash1"));
         // A multi-line string list.
         let p = plan(&yaml("chpasswd:\n  list: |\n    a:one\n    b:two\n"), None).unwrap();
         assert_eq!(p.entries.len(), 2);
