@@ -393,6 +393,20 @@ fn ntp_auto_prefers_timesyncd_over_ntp_and_installs_chrony_when_none_is_there() 
 }
 
 #[test]
+fn ntp_on_an_unknown_distro_writes_the_file_and_warns_about_the_missing_client() {
+    let m = Machine::new("#cloud-config\nntp: {servers: [10.2.2.2]}\n");
+    let out = m.run();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(m
+        .read("/etc/chrony.conf")
+        .contains("server 10.2.2.2 iburst\n"));
+    let tail = m.item("config-ntp")["output_tail"].to_string();
+    assert!(!tail.contains("install"), "{tail}");
+    let status = m.read("/run/strap/status.json");
+    assert!(status.contains("chrony is not installed"), "{status}");
+}
+
+#[test]
 fn ntp_disabled_or_bad_writes_nothing() {
     let m = Machine::new("#cloud-config\nntp: {enabled: false, servers: [a]}\n");
     m.file("/usr/sbin/chronyd", "");

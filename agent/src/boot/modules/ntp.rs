@@ -371,7 +371,7 @@ fn install_command(boot: &Boot<'_>, family: Family, packages: &[String]) -> Vec<
                 "-y".into(),
             ]
         }
-        _ => vec![
+        Family::Debian | Family::Other => vec![
             "apt-get".into(),
             "install".into(),
             "--assume-yes".into(),
@@ -408,7 +408,13 @@ pub fn ntp(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         ),
     );
     let mut tail = vec![format!("client {}: {}", client.name, client.confpath)];
-    if !present && !client.packages.is_empty() {
+    if !present && !client.packages.is_empty() && family == Family::Other {
+        boot.warn(&format!(
+            "ntp: {} is not installed and strap does not know this distro's package manager; install {} (e.g. with `packages`)",
+            client.name,
+            client.packages.join(" ")
+        ));
+    } else if !present && !client.packages.is_empty() {
         let argv = install_command(boot, family, &client.packages);
         if let Some(line) = system::run_or_record(boot, "ntp", &argv, None)? {
             tail.push(line);
