@@ -591,4 +591,32 @@ mod tests {
             .to_string();
         assert!(err.contains("`ntp.config.template`"), "{err}");
     }
+
+    #[test]
+    fn default_pools_match_cloud_init() {
+        // (os-release ID, cloud-init's distro name)
+        let distros = [
+            ("ubuntu", "ubuntu"),
+            ("debian", "debian"),
+            ("amzn", "amazon"),
+            ("rhel", "rhel"),
+            ("sles", "sles"),
+            ("alpine", "alpine"),
+            ("eurolinux", "eurolinux"),
+        ];
+        let script = r#"
+import sys, json
+from cloudinit.config.cc_ntp import generate_server_names
+print(json.dumps([generate_server_names(d) for d in json.load(sys.stdin)]))
+"#;
+        let names: Vec<&str> = distros.iter().map(|(_, d)| *d).collect();
+        let input = serde_json::json!(names).to_string();
+        let Some(out) = super::super::system::cloud_init_oracle(script, &input) else {
+            return;
+        };
+        let want: Vec<Vec<String>> = serde_json::from_str(&out).unwrap();
+        for ((id, _), theirs) in distros.iter().zip(want) {
+            assert_eq!(default_pools(id), theirs, "{id}");
+        }
+    }
 }
