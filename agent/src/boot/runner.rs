@@ -358,6 +358,11 @@ impl Boot<'_> {
             modules::hostname::update_etc_hosts,
         )?;
         self.module(
+            "ca_certs",
+            Frequency::PerInstance,
+            modules::ca_certs::ca_certs,
+        )?;
+        self.module(
             "users_groups",
             Frequency::PerInstance,
             modules::users::users_groups,
@@ -366,6 +371,17 @@ impl Boot<'_> {
         self.end_stage()?;
 
         self.begin_stage("modules-config")?;
+        self.module(
+            "set_passwords",
+            Frequency::PerInstance,
+            modules::set_passwords::set_passwords,
+        )?;
+        self.module(
+            "apt_configure",
+            Frequency::PerInstance,
+            modules::apt_configure::apt_configure,
+        )?;
+        self.module("ntp", Frequency::PerInstance, modules::ntp::ntp)?;
         self.module(
             "timezone",
             Frequency::PerInstance,

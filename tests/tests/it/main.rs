@@ -4,6 +4,7 @@
 
 mod boot;
 mod boot_disk;
+mod boot_config;
 mod cli;
 mod creds;
 mod imds_client;

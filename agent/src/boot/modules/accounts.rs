@@ -190,6 +190,30 @@ impl<'c> Accounts<'c> {
         });
     }
 
+    /// `passwd --expire`: the last change date (third field of `/etc/shadow`) becomes 0,
+    /// so the password must be changed at the next login.
+    pub fn expire(&mut self, user: &str) {
+        self.shadow = self
+            .shadow
+            .lines()
+            .map(|l| {
+                let mut fields: Vec<String> = l.split(':').map(str::to_string).collect();
+                if fields.first().map(String::as_str) == Some(user) && fields.len() > 2 {
+                    fields[2] = "0".into();
+                }
+                fields.join(":") + "\n"
+            })
+            .collect();
+    }
+
+    /// The password field of a user's `/etc/shadow` line (a hash, `!`, `*`).
+    pub fn password_field(&self, user: &str) -> Option<&str> {
+        self.shadow.lines().find_map(|l| {
+            let mut f = l.split(':');
+            (f.next() == Some(user)).then(|| f.next()).flatten()
+        })
+    }
+
     fn edit_shadow(&mut self, user: &str, f: impl Fn(&str) -> String) {
         self.shadow = self
             .shadow

@@ -427,3 +427,136 @@ pub(crate) const SWAP: S = object(
 
 /// `cloud_init_modules` and friends: a module name, or `[name, frequency, args...]`.
 pub(crate) const MODULE_LIST: S = array(&S::OneOf(&[STR, ARRAY]), 0);
+
+/// `chpasswd.list` items: `user:password`.
+fn is_user_password(s: &str) -> bool {
+    s.split_once(':')
+        .is_some_and(|(u, p)| !u.is_empty() && !p.is_empty())
+}
+
+/// `chpasswd.users` items: a RANDOM password, or a given one (hash or text).
+const CHPASSWD_USER: S = S::OneOf(&[
+    object(
+        &[("name", STR), ("type", S::Enum(&[Lit::Str("RANDOM")]))],
+        &["name", "type"],
+    ),
+    object(
+        &[
+            ("name", STR),
+            ("type", S::Enum(&[Lit::Str("hash"), Lit::Str("text")])),
+            ("password", STR),
+        ],
+        &["name", "password"],
+    ),
+]);
+
+pub(crate) const CHPASSWD: S = object(
+    &[
+        ("expire", BOOL),
+        ("users", array(&CHPASSWD_USER, 0)),
+        (
+            "list",
+            S::Deprecated(
+                &S::OneOf(&[STR, array(&S::Pattern(is_user_password, "^.+:.+$"), 0)]),
+                "Use chpasswd.users.",
+            ),
+        ),
+    ],
+    &[],
+);
+
+pub(crate) const SSH_PWAUTH: S =
+    S::OneOf(&[BOOL, S::Deprecated(&STR, "Use a boolean (true or false).")]);
+
+const CA_CERTS_PROPS: S = S::Object {
+    props: &[
+        ("remove_defaults", BOOL),
+        (
+            "remove-defaults",
+            S::Deprecated(&BOOL, "Use ca_certs.remove_defaults."),
+        ),
+        ("trusted", STRINGS_NONEMPTY),
+    ],
+    required: &[],
+    extra: Extra::Deny,
+    min_props: 1,
+};
+
+pub(crate) const CA_CERTS: S = CA_CERTS_PROPS;
+pub(crate) const CA_CERTS_HYPHEN: S = S::Deprecated(&CA_CERTS_PROPS, "Use ca_certs.");
+
+const APT_MIRROR: S = array(
+    &object(
+        &[
+            ("arches", STRINGS_NONEMPTY),
+            ("uri", STR),
+            ("search", STRINGS_NONEMPTY),
+            ("search_dns", BOOL),
+            ("keyid", STR),
+            ("key", STR),
+            ("keyserver", STR),
+        ],
+        &["arches"],
+    ),
+    1,
+);
+
+const APT_SOURCE: S = S::Object {
+    props: &[
+        ("source", STR),
+        ("keyid", STR),
+        ("key", STR),
+        ("keyserver", STR),
+        ("filename", STR),
+        ("append", BOOL),
+    ],
+    required: &[],
+    extra: Extra::Deny,
+    min_props: 1,
+};
+
+pub(crate) const APT: S = S::Object {
+    props: &[
+        ("preserve_sources_list", BOOL),
+        ("generate_mirrorlists", BOOL),
+        (
+            "disable_suites",
+            S::Array {
+                items: &STR,
+                min: 1,
+                max: None,
+                unique: true,
+            },
+        ),
+        ("primary", APT_MIRROR),
+        ("security", APT_MIRROR),
+        ("add_apt_repo_match", STR),
+        (
+            "debconf_selections",
+            S::Object {
+                props: &[],
+                required: &[],
+                extra: Extra::Each(&STR),
+                min_props: 1,
+            },
+        ),
+        ("sources_list", STR),
+        ("conf", STR),
+        ("https_proxy", STR),
+        ("http_proxy", STR),
+        ("proxy", STR),
+        ("ftp_proxy", STR),
+        (
+            "sources",
+            S::Object {
+                props: &[],
+                required: &[],
+                extra: Extra::Each(&APT_SOURCE),
+                min_props: 0,
+            },
+        ),
+    ],
+    required: &[],
+    extra: Extra::Deny,
+    min_props: 1,
+};

@@ -54,6 +54,9 @@ fn examples_of_modules_strap_runs_give_no_not_run_warning() {
         "cc_growpart",
         "cc_resizefs",
         "cc_mounts",
+        "cc_set_passwords",
+        "cc_ca_certs",
+        "cc_apt_configure",
     ];
     let mut checked = 0;
     for (name, text) in examples() {
@@ -144,6 +147,11 @@ fn errors_match_cloud_init() {
         ("swap: {size: .5G}", &[]),
         ("swap: {size: 1024}", &[]),
         ("swap: {filename: 5}", &[("swap.filename", "5 is not of type 'string'")]),
+        ("chpasswd: {expire: 5}", &[("chpasswd.expire", "5 is not of type 'boolean'")]),
+        ("chpasswd: {users: [{name: a}]}", &[("chpasswd.users.0", "{'name': 'a'} is not valid under any of the given schemas")]),
+        ("ssh_pwauth: 5", &[("ssh_pwauth", "5 is not valid under any of the given schemas")]),
+        ("ca_certs: {trusted: []}", &[("ca_certs.trusted", "[] is too short")]),
+        ("apt: {sources: {s1: {source: 5}}}", &[("apt.sources.s1.source", "5 is not of type 'string'")]),
     ];
     for (text, want) in cases {
         let report = validate_text(text);

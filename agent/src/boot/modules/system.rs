@@ -1,0 +1,272 @@
+//! What the system-configuration modules (`set_passwords`, `ca_certs`, `ntp`,
+//! `apt_configure`) share: the root's distro family from its `/etc/os-release`, reading
+//! and writing files under the root, and the rule for commands that change the running
+//! machine (restart a service, rebuild a trust store): they run only when the root is
+//! the real machine (`/`); under any other `--root` they are recorded (a message in the
+//! output log, a line in the module's report entry) and not run.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use crate::context::Context;
+use crate::secret::Secret;
+
+use super::super::runner::Boot;
+use super::ModuleError;
+
+/// The root's `/etc/os-release`.
+pub const OS_RELEASE: &str = "/etc/os-release";
+
+/// A distro family, as the modules that write distro-specific files need it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// Debian, Ubuntu and their derivatives.
+    Debian,
+    /// RHEL, CentOS, Fedora, Amazon Linux, Rocky, Alma and their derivatives.
+    Rhel,
+    /// Anything else (or no `/etc/os-release`).
+    Other,
+}
+
+/// What the root's `/etc/os-release` says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OsRelease {
+    /// `ID` (`ubuntu`, `debian`, `amzn`, `rhel`).
+    pub id: String,
+    /// `ID_LIKE`, split on spaces.
+    pub id_like: Vec<String>,
+    /// `VERSION_CODENAME` (`bookworm`, `jammy`).
+    pub codename: Option<String>,
+}
+
+impl OsRelease {
+    /// Parse the text of an os-release file (`KEY=value`, values optionally quoted).
+    pub fn parse(text: &str) -> Self {
+        let mut out = Self::default();
+        for line in text.lines() {
+            let Some((k, v)) = line.trim().split_once('=') else {
+                continue;
+            };
+            let v = v.trim().trim_matches('"').trim_matches('\'').to_string();
+            match k.trim() {
+                "ID" => out.id = v,
+                "ID_LIKE" => out.id_like = v.split_whitespace().map(str::to_string).collect(),
+                "VERSION_CODENAME" if !v.is_empty() => out.codename = Some(v),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Read the root's os-release (empty when it has none).
+    pub fn load(ctx: &Context) -> Self {
+        read_opt(ctx, OS_RELEASE)
+            .ok()
+            .flatten()
+            .map(|t| Self::parse(&t))
+            .unwrap_or_default()
+    }
+
+    /// The distro family.
+    pub fn family(&self) -> Family {
+        let is = |names: &[&str]| {
+            names.contains(&self.id.as_str())
+                || self.id_like.iter().any(|l| names.contains(&l.as_str()))
+        };
+        if is(&["debian", "ubuntu"]) {
+            Family::Debian
+        } else if is(&[
+            "rhel",
+            "centos",
+            "fedora",
+            "amzn",
+            "rocky",
+            "almalinux",
+            "ol",
+        ]) {
+            Family::Rhel
+        } else {
+            Family::Other
+        }
+    }
+}
+
+/// The root's path of a machine path, as a module error when it escapes.
+pub fn root_path(ctx: &Context, machine: &str) -> Result<PathBuf, ModuleError> {
+    ctx.path(machine).map_err(|source| ModuleError::Path {
+        path: machine.into(),
+        source,
+    })
+}
+
+/// A file under the root, `None` when it does not exist.
+pub fn read_opt(ctx: &Context, machine: &str) -> Result<Option<String>, ModuleError> {
+    let path = root_path(ctx, machine)?;
+    match std::fs::read_to_string(&path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ModuleError::Io {
+            op: "read",
+            path,
+            source,
+        }),
+    }
+}
+
+/// Write a file under the root atomically and durably (parents created).
+pub fn write(ctx: &Context, machine: &str, text: &str, mode: u32) -> Result<(), ModuleError> {
+    let path = root_path(ctx, machine)?;
+    crate::boot::durable::write(&path, text.as_bytes(), Some(mode)).map_err(|source| {
+        ModuleError::Path {
+            path: machine.into(),
+            source,
+        }
+    })
+}
+
+/// Remove a file under the root if it exists.
+pub fn remove(ctx: &Context, machine: &str) -> Result<bool, ModuleError> {
+    let path = root_path(ctx, machine)?;
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(ModuleError::Io {
+            op: "remove",
+            path,
+            source,
+        }),
+    }
+}
+
+/// Whether a program is installed under the root: an absolute path is looked up as is,
+/// a name in the usual binary folders of the root.
+pub fn installed(ctx: &Context, program: &str) -> bool {
+    let candidates: Vec<String> = if program.starts_with('/') {
+        vec![program.to_string()]
+    } else {
+        [
+            "/usr/sbin",
+            "/usr/bin",
+            "/sbin",
+            "/bin",
+            "/usr/local/sbin",
+            "/usr/local/bin",
+        ]
+        .iter()
+        .map(|d| format!("{d}/{program}"))
+        .collect()
+    };
+    candidates
+        .iter()
+        .any(|c| ctx.path(c).map(|p| p.is_file()).unwrap_or(false))
+}
+
+/// Run a command that changes the running machine, or record it.
+///
+/// On the real root the command runs (with `stdin` fed to it, never shown) and a
+/// failure is an error naming the command. Under another root it is not run: the
+/// returned line (`would run `...` (not run under --root)`) has been written to the
+/// output log and belongs in the module's report entry.
+pub fn run_or_record(
+    boot: &Boot<'_>,
+    module: &str,
+    argv: &[String],
+    stdin: Option<&Secret<String>>,
+) -> Result<Option<String>, ModuleError> {
+    let shown = argv.join(" ");
+    if !boot.on_real_root() {
+        let line = format!("would run `{shown}` (not run under --root)");
+        boot.out.message(&format!("{module}: {line}"));
+        boot.log.line("INFO", &format!("{module}: {line}"));
+        return Ok(Some(line));
+    }
+    let Some((program, args)) = argv.split_first() else {
+        return Ok(None);
+    };
+    boot.log
+        .line("DEBUG", &format!("{module}: running {shown}"));
+    let failed = |status: String| ModuleError::Command {
+        command: shown.clone(),
+        status,
+    };
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed(format!("cannot start: {e}")))?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input.expose().as_bytes())
+            .map_err(|e| failed(format!("cannot write its input: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| failed(format!("cannot wait for it: {e}")))?;
+    if out.status.success() {
+        Ok(None)
+    } else {
+        Err(failed(format!(
+            "{}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// Test helper: run a Python snippet with cloud-init importable, feeding `input` on
+/// stdin; `None` (with a message) when python3 or cloud-init is missing.
+#[cfg(test)]
+pub(crate) fn cloud_init_oracle(script: &str, input: &str) -> Option<String> {
+    let probe = Command::new("python3")
+        .args(["-c", "import cloudinit"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipping the comparison with cloud-init: python3 with cloudinit is not installed (apt-get install cloud-init)");
+        return None;
+    }
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(input.as_bytes()).ok()?;
+    let out = child.wait_with_output().ok()?;
+    assert!(out.status.success(), "the cloud-init oracle failed");
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_release_families() {
+        let deb = OsRelease::parse("ID=debian\nVERSION_CODENAME=bookworm\n");
+        assert_eq!(deb.family(), Family::Debian);
+        assert_eq!(deb.codename.as_deref(), Some("bookworm"));
+        let mint = OsRelease::parse("ID=linuxmint\nID_LIKE=\"ubuntu debian\"\n");
+        assert_eq!(mint.family(), Family::Debian);
+        let al = OsRelease::parse("ID=\"amzn\"\nID_LIKE=\"centos rhel fedora\"\n");
+        assert_eq!(al.family(), Family::Rhel);
+        assert_eq!(OsRelease::parse("ID=alpine\n").family(), Family::Other);
+        assert_eq!(OsRelease::parse("").family(), Family::Other);
+    }
+
+    #[test]
+    fn installed_looks_under_the_root_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::fixed(Vec::<(String, String)>::new(), dir.path());
+        assert!(!installed(&ctx, "chronyd"));
+        std::fs::create_dir_all(dir.path().join("usr/sbin")).unwrap();
+        std::fs::write(dir.path().join("usr/sbin/chronyd"), "").unwrap();
+        assert!(installed(&ctx, "chronyd"));
+        assert!(!installed(&ctx, "/lib/systemd/systemd-timesyncd"));
+    }
+}
