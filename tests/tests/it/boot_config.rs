@@ -118,6 +118,8 @@ ssh_pwauth: true
 #[test]
 fn passwords_are_hashed_into_shadow_expired_and_never_logged() {
     let m = Machine::new(PASSWORDS);
+    // An Amazon Linux image: its default user is ec2-user.
+    m.file("/etc/os-release", "ID=amzn\n");
     m.file(
         "/etc/ssh/sshd_config",
         "Port 22\nPasswordAuthentication no\n",

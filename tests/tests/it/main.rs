@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod boot;
-mod boot_disk;
 mod boot_config;
+mod boot_disk;
 mod cli;
 mod creds;
 mod imds_client;
