@@ -4,7 +4,8 @@
 #
 #   bench/boot/run.sh [RUNS]        (default 20 runs per case; needs /usr/bin/time)
 #
-# Prints, per case: median wall time, peak memory (max RSS of `/usr/bin/time -v`),
+# Cases: hello.yaml, the plain script, and the plain script again with its root on a
+# tmpfs (/dev/shm), which shows what the disk costs. Prints, per case: median wall time, peak memory (max RSS of `/usr/bin/time -v`),
 # metadata requests before the first user script (from strap's report.json). Then
 # cloud-init's side: the requests its EC2 helper makes to crawl the same metadata
 # service (imds-mock) and the time of `python3 -c 'import cloudinit.stages'`, the
@@ -20,7 +21,7 @@ cargo build -q --release -p strap -p imds-mock
 STRAP=$CARGO_TARGET_DIR/release/strap
 MOCK=$CARGO_TARGET_DIR/release/imds-mock
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"; [ -n "${MOCK_PID:-}" ] && kill "$MOCK_PID" 2>/dev/null || true' EXIT
+trap 'rm -rf "$WORK" ${SHM:+"$SHM"}; [ -n "${MOCK_PID:-}" ] && kill "$MOCK_PID" 2>/dev/null || true' EXIT
 
 HAVE_CLOUDINIT=
 if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import cloudinit' 2>/dev/null; then
@@ -31,11 +32,11 @@ fi
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 bench_case() {
-    id=$1 name=$2 userdata=$3
+    id=$1 name=$2 userdata=$3 base=${4:-$WORK}
     : > "$WORK/wall" ; : > "$WORK/rss"
     i=0
     while [ "$i" -lt "$RUNS" ]; do
-        root="$WORK/root-$id-$i"
+        root="$base/root-$id-$i"
         # Wall time from the clock in nanoseconds (time -v rounds to 10 ms), then the
         # same boot again under /usr/bin/time -v for its peak memory.
         t0=$(date +%s%N)
@@ -57,7 +58,7 @@ bench_case() {
     wall=$(median < "$WORK/wall")
     rss=$(sort -n "$WORK/rss" | tail -1 | awk '{print $1/1024}')
     reqs=$(sed -n 's/.*"imds_requests_before_first_script": *\([0-9]*\).*/\1/p' \
-        "$WORK/root-$id-0/var/lib/strap/data/report.json")
+        "$base/root-$id-0/var/lib/strap/data/report.json")
     printf '%-22s wall %6.1f ms (median of %s)  peak RSS %6.1f MB  requests before first script: %s\n' \
         "$name" "$wall" "$RUNS" "$rss" "${reqs:-?}"
     echo "$wall $rss ${reqs:-?}" > "$WORK/result-$id"
@@ -66,6 +67,12 @@ bench_case() {
 echo "strap $("$STRAP" --version | cut -d' ' -f2), $(nproc) CPUs, $(uname -sr)"
 bench_case hello "hello.yaml" examples/userdata/hello.yaml
 bench_case plain "plain #!/bin/sh" examples/userdata/plain.sh
+# The same boot with its root on a tmpfs: what is left without the disk's file creations
+# and fsyncs (on an instance, /run is a tmpfs too; /var/lib and /var/log are on disk).
+if [ -d /dev/shm ] && SHM=$(mktemp -d -p /dev/shm 2>/dev/null); then
+    bench_case plain-tmpfs "plain, root on tmpfs" examples/userdata/plain.sh "$SHM"
+    rm -rf "$SHM"
+fi
 
 if [ -n "$HAVE_CLOUDINIT" ]; then
     "$MOCK" --listen 127.0.0.1:0 --user-data examples/userdata/plain.sh > "$WORK/mock.out" 2>/dev/null &
@@ -92,6 +99,11 @@ PY
     read -r hello_wall hello_rss hello_reqs < "$WORK/result-hello"
     awk -v imp="$imp" -v pw="$plain_wall" -v hw="$hello_wall" 'BEGIN {
         printf "speed-up over the import: plain %.1fx (target >= 10x), hello.yaml %.1fx\n", imp / pw, imp / hw }'
+    if [ -f "$WORK/result-plain-tmpfs" ]; then
+        read -r tmpfs_wall _ _ < "$WORK/result-plain-tmpfs"
+        awk -v imp="$imp" -v tw="$tmpfs_wall" 'BEGIN {
+            printf "                           plain with its root on tmpfs %.1fx\n", imp / tw }'
+    fi
     echo "peak RSS: plain ${plain_rss} MB, hello.yaml ${hello_rss} MB (target < 10 MB); requests before the first script: plain ${plain_reqs}, hello.yaml ${hello_reqs} (target <= 4)"
 else
     echo "cloud-init's Python modules are not installed (apt-get install cloud-init): no comparison"

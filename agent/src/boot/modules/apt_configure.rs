@@ -563,17 +563,8 @@ pub fn apt_configure(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
             )),
         }
     }
-    if failures.is_empty() {
-        Ok(Outcome::Ran {
-            exit_code: None,
-            tail,
-        })
-    } else {
-        Err(ModuleError::Entries {
-            attempted: plan.sources.len() + usize::from(!plan.debconf.is_empty()),
-            failures,
-        })
-    }
+    let attempted = plan.sources.len() + usize::from(!plan.debconf.is_empty());
+    super::entries_outcome(tail, failures, attempted)
 }
 
 #[cfg(test)]

@@ -96,6 +96,26 @@ pub enum ModuleError {
     Command { command: String, status: String },
 }
 
+/// How a module that applies a list of entries ended: `Ran` (with `tail`) when none
+/// failed, else `Entries` naming the failures.
+pub fn entries_outcome(
+    tail: Vec<String>,
+    failures: Vec<String>,
+    attempted: usize,
+) -> Result<Outcome, ModuleError> {
+    if failures.is_empty() {
+        Ok(Outcome::Ran {
+            exit_code: None,
+            tail,
+        })
+    } else {
+        Err(ModuleError::Entries {
+            failures,
+            attempted,
+        })
+    }
+}
+
 /// The YAML type name of a node, for messages.
 pub fn type_name(node: &Node) -> &'static str {
     match node.value {

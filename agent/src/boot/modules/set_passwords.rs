@@ -379,17 +379,7 @@ pub fn set_passwords(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
             )),
         }
     }
-    if failures.is_empty() {
-        Ok(Outcome::Ran {
-            exit_code: None,
-            tail,
-        })
-    } else {
-        Err(ModuleError::Entries {
-            failures,
-            attempted,
-        })
-    }
+    super::entries_outcome(tail, failures, attempted)
 }
 
 fn apply_passwords(

@@ -219,18 +219,33 @@ pub fn run_or_record(
     }
 }
 
+/// Test helper: the distribution's interpreter, which has cloud-init's modules when the
+/// `cloud-init` package is installed (a `python3` earlier on PATH may not).
+#[cfg(test)]
+pub(crate) const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+
+/// Test helper: whether [`SYSTEM_PYTHON`] can import `module`; says why a test is
+/// skipped when it cannot.
+#[cfg(test)]
+pub(crate) fn have_cloud_init(module: &str) -> bool {
+    let ok = Command::new(SYSTEM_PYTHON)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipping the comparison with cloud-init: {SYSTEM_PYTHON} cannot import {module} (apt-get install cloud-init)");
+    }
+    ok
+}
+
 /// Test helper: run a Python snippet with cloud-init importable, feeding `input` on
 /// stdin; `None` (with a message) when python3 or cloud-init is missing.
 #[cfg(test)]
 pub(crate) fn cloud_init_oracle(script: &str, input: &str) -> Option<String> {
-    let probe = Command::new("python3")
-        .args(["-c", "import cloudinit"])
-        .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipping the comparison with cloud-init: python3 with cloudinit is not installed (apt-get install cloud-init)");
+    if !have_cloud_init("cloudinit") {
         return None;
     }
-    let mut child = Command::new("python3")
+    let mut child = Command::new(SYSTEM_PYTHON)
         .args(["-c", script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -413,14 +413,7 @@ pub fn users_groups(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     if let Some(a) = accounts.as_mut() {
         a.save()?;
     }
-    if failures.is_empty() {
-        Ok(Outcome::ran())
-    } else {
-        Err(ModuleError::Entries {
-            failures,
-            attempted,
-        })
-    }
+    super::entries_outcome(Vec::new(), failures, attempted)
 }
 
 fn ensure_user(

@@ -55,14 +55,7 @@ fn run(boot: &mut Boot<'_>, deferred: bool) -> Result<Outcome, ModuleError> {
             "only deferred entries".into()
         }));
     }
-    if failures.is_empty() {
-        Ok(Outcome::ran())
-    } else {
-        Err(ModuleError::Entries {
-            failures,
-            attempted,
-        })
-    }
+    super::entries_outcome(Vec::new(), failures, attempted)
 }
 
 /// Decode an entry's content by its `encoding`.

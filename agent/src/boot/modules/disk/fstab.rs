@@ -478,17 +478,11 @@ with mock.patch.object(subp, "subp", lambda *a, **k: ("", "")), \
     cc_mounts.handle("mounts", case["cfg"], Cloud(), logging.getLogger(), [])
 "#;
 
-    /// The interpreter that has cloud-init's modules (the distribution's).
-    const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+    use super::super::super::system::{have_cloud_init, SYSTEM_PYTHON};
 
     #[test]
     fn fstab_matches_cloud_inits_cc_mounts() {
-        let has_cloud_init = std::process::Command::new(SYSTEM_PYTHON)
-            .args(["-c", "import cloudinit.config.cc_mounts"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !has_cloud_init {
-            eprintln!("skipped: cloud-init's Python modules are not installed (apt-get install cloud-init)");
+        if !have_cloud_init("cloudinit.config.cc_mounts") {
             return;
         }
         let devices: HashMap<String, String> = [

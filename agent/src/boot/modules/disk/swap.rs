@@ -462,13 +462,8 @@ mod tests {
 
     #[test]
     fn auto_size_matches_cloud_inits_suggested_swapsize() {
-        let python = "/usr/bin/python3";
-        let has_cloud_init = std::process::Command::new(python)
-            .args(["-c", "import cloudinit.config.cc_mounts"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !has_cloud_init {
-            eprintln!("skipped: cloud-init's Python modules are not installed (apt-get install cloud-init)");
+        use super::super::super::system::{have_cloud_init, SYSTEM_PYTHON as python};
+        if !have_cloud_init("cloudinit.config.cc_mounts") {
             return;
         }
         let mems = [
