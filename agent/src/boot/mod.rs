@@ -13,11 +13,15 @@
 //!   parallel;
 //! - `init-network`: user-data consumption and boothooks (per boot), `bootcmd` (per boot),
 //!   `write_files`, `growpart` and `resizefs` (always), `mounts`, `set_hostname`,
-//!   `update_etc_hosts` (per boot), `users_groups`, `ssh`;
-//! - `modules-config`: `timezone`, `runcmd` (writes `scripts/runcmd`);
+//!   `update_etc_hosts` (per boot), `ca_certs`, `users_groups`, `ssh`;
+//! - `modules-config`: `set_passwords`, `apt_configure`, `ntp`, `timezone`, `runcmd`
+//!   (writes `scripts/runcmd`);
 //! - `modules-final`: `package_update_upgrade_install`, `write_files_deferred`,
 //!   `scripts_per_once` (once), `scripts_per_boot` (per boot), `scripts_per_instance`,
 //!   `scripts_user`, `final_message` (always), `power_state_change`.
+//!
+//! The merged cloud-config is the user data's over the image's system config
+//! ([`sysconfig`]: `/etc/cloud/cloud.cfg` and its drop-ins).
 //!
 //! Unlike cloud-init, a marker is written only after its work succeeded (see
 //! [`frequency`]), and each script has its own marker.
