@@ -515,6 +515,32 @@ impl Boot<'_> {
         let stage = self.stage.clone();
         let start = epoch(self.ctx.now());
         let timer = Instant::now();
+        let freq = match super::sysconfig::listing(&self.config, name) {
+            super::sysconfig::Listing::Absent => {
+                self.log.line(
+                    "DEBUG",
+                    &format!("{full}: not in the config's module lists, skipping"),
+                );
+                self.record(ReportItem {
+                    name: full,
+                    kind: "module".into(),
+                    stage,
+                    frequency: freq.as_str().into(),
+                    status: ItemStatus::Skipped,
+                    reason: Some(
+                        "not in the config's module lists (cloud_init_modules, cloud_config_modules, cloud_final_modules)"
+                            .into(),
+                    ),
+                    exit_code: None,
+                    start,
+                    duration: 0.0,
+                    output_tail: Vec::new(),
+                });
+                return Ok(());
+            }
+            super::sysconfig::Listing::Listed(Some(listed)) => listed,
+            _ => freq,
+        };
         if self.sems.done(&full, freq) {
             self.log
                 .line("DEBUG", &format!("{full}: already ran ({freq}), skipping"));

@@ -15,6 +15,70 @@ use std::path::{Path, PathBuf};
 use crate::cloudconfig::{self, Node, Value};
 use crate::context::Context;
 
+use super::frequency::Frequency;
+
+/// cloud-init's three module lists, one per stage. When the config has any of them, a
+/// module runs only if one of them names it (strap keeps its own stage for it).
+pub const MODULE_LISTS: [&str; 3] = [
+    "cloud_init_modules",
+    "cloud_config_modules",
+    "cloud_final_modules",
+];
+
+/// What the config's module lists say of one module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listing {
+    /// The config has no module list: every module runs.
+    NoLists,
+    /// There are lists and none names the module.
+    Absent,
+    /// Named, with the frequency the entry gives (`[ssh, always]`), if any.
+    Listed(Option<Frequency>),
+}
+
+/// Look `module` (strap's name, `set_hostname`) up in the config's module lists, as
+/// cloud-init reads them: a name or a `[name, frequency, …]` list, `-` and `_` alike, an
+/// optional `cc_` prefix.
+pub fn listing(config: &Node, module: &str) -> Listing {
+    let norm = |s: &str| {
+        let s = s.trim().replace('-', "_");
+        s.strip_prefix("cc_").map(str::to_string).unwrap_or(s)
+    };
+    let mut any_list = false;
+    for list in MODULE_LISTS {
+        let Some(items) = config.get(list).and_then(Node::as_seq) else {
+            continue;
+        };
+        any_list = true;
+        for item in items {
+            let (name, freq) = match &item.value {
+                Value::Str(name) => (name.as_str(), None),
+                Value::Seq(parts) => match parts.first().and_then(Node::as_str) {
+                    Some(name) => (name, parts.get(1).and_then(Node::as_str)),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            if norm(name) == module {
+                let freq = freq.and_then(|f| match f.trim() {
+                    "always" => Some(Frequency::Always),
+                    "once" => Some(Frequency::PerOnce),
+                    "once-per-instance" | "instance" | "per-instance" => {
+                        Some(Frequency::PerInstance)
+                    }
+                    _ => None,
+                });
+                return Listing::Listed(freq);
+            }
+        }
+    }
+    if any_list {
+        Listing::Absent
+    } else {
+        Listing::NoLists
+    }
+}
+
 /// The system config file.
 pub const SYSTEM_CONFIG: &str = "/etc/cloud/cloud.cfg";
 /// Its drop-in folder: `*.cfg` files, read in name order, later files winning.
@@ -258,5 +322,27 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn module_lists_name_modules_as_cloud_init_reads_them() {
+        let cfg = cloudconfig::yaml::load(
+            "cloud_init_modules: [write-files, cc_set_hostname, [ssh, always], 5]\ncloud_final_modules:\n - [scripts-user, once-per-instance]\n - [final-message]\n",
+        )
+        .unwrap();
+        assert_eq!(listing(&cfg, "write_files"), Listing::Listed(None));
+        assert_eq!(listing(&cfg, "set_hostname"), Listing::Listed(None));
+        assert_eq!(
+            listing(&cfg, "ssh"),
+            Listing::Listed(Some(Frequency::Always))
+        );
+        assert_eq!(
+            listing(&cfg, "scripts_user"),
+            Listing::Listed(Some(Frequency::PerInstance))
+        );
+        assert_eq!(listing(&cfg, "final_message"), Listing::Listed(None));
+        assert_eq!(listing(&cfg, "runcmd"), Listing::Absent);
+        let none = cloudconfig::yaml::load("runcmd: [x]\n").unwrap();
+        assert_eq!(listing(&none, "runcmd"), Listing::NoLists);
     }
 }

@@ -1065,3 +1065,29 @@ fn without_a_default_user_root_gets_the_keys_only_when_it_may_log_in() {
         "ssh-ed25519 AAAAroot r@x\n"
     );
 }
+
+#[test]
+fn the_system_configs_module_lists_choose_the_modules_and_their_frequency() {
+    let mut m = Machine::new(
+        "#cloud-config\nbootcmd:\n  - echo bootcmd >> \"$STRAP_ROOT/ran\"\nruncmd:\n  - echo runcmd >> \"$STRAP_ROOT/ran\"\nfinal_message: bye\n",
+    );
+    m.write(
+        "/etc/cloud/cloud.cfg",
+        "cloud_init_modules:\n - bootcmd\ncloud_config_modules: []\ncloud_final_modules:\n - scripts-user\n - [final-message, once]\n",
+    );
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(m.ran(), ["bootcmd"]);
+    let runcmd = m.item("config-runcmd");
+    assert_eq!(runcmd["status"], "skipped");
+    assert!(runcmd["reason"].as_str().unwrap().contains("module lists"));
+    assert_eq!(m.item("config-final_message")["status"], "ran");
+    assert_eq!(m.item("config-final_message")["frequency"], "once");
+
+    m.reboot();
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(m.ran(), ["bootcmd", "bootcmd"]);
+    // `[final-message, once]`: not again, although strap's own frequency is always.
+    assert_eq!(m.item("config-final_message")["status"], "skipped");
+}
