@@ -39,7 +39,7 @@ pub enum Command {
     Clean(run::CleanArgs),
     /// Show the status of the current or last boot (exit 0 done, 1 error, 2 degraded).
     Status(run::StatusArgs),
-    /// Time per stage and module of the last boot, slowest first.
+    /// Time per module and script of every boot, slowest first, and the last boot's stages.
     Analyze(run::AnalyzeArgs),
     /// Print a value of the instance data (`v1.instance_id`, `ds.meta_data.…`).
     Query(run::QueryArgs),

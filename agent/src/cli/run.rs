@@ -87,10 +87,11 @@ pub struct StatusArgs {
     pub at: RecordArgs,
 }
 
-/// Arguments of `strap analyze`.
+/// Arguments of `strap analyze`: every boot's modules and scripts, slowest first (the
+/// earlier boots from strap.log, the last from report.json), then the last boot's stages.
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
-    /// Print the whole report (report.json) instead of the table.
+    /// Print the last boot's whole report (report.json) instead of the table.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -294,7 +295,10 @@ pub async fn analyze(args: AnalyzeArgs, ctx: &Context) -> anyhow::Result<ExitCod
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", boot::analyze::blame(&report));
+        // Earlier boots from the event log (it may have been cleaned: then only the last).
+        let log = std::fs::read_to_string(&paths.log).unwrap_or_default();
+        let boots = boot::analyze::boots_from_log(&log);
+        print!("{}", boot::analyze::blame_all(&boots, &report));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -538,7 +538,7 @@ fn packages_under_a_root_say_what_would_run_and_a_failing_manager_fails_the_modu
 
 #[test]
 fn query_analyze_clean_and_then() {
-    let m = Machine::new("#!/bin/sh\necho hi\n");
+    let mut m = Machine::new("#!/bin/sh\necho hi\n");
     let out = m.run();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let q = m.strap(&["query", "v1.instance_id"]);
@@ -555,6 +555,23 @@ fn query_analyze_clean_and_then() {
         "{text}"
     );
     assert!(text.contains("Total Time:"), "{text}");
+    // A second boot: analyze shows both, the earlier one from the event log.
+    m.reboot();
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let a = m.strap(&["analyze"]);
+    let text = stdout(&a);
+    let (first, second) = text.split_once("-- Boot Record 02 --").unwrap();
+    assert!(first.starts_with("-- Boot Record 01 --\n"), "{text}");
+    assert!(
+        first.contains("(init-network/config-bootcmd) skipped"),
+        "{text}"
+    );
+    assert!(
+        second.contains("(init-network/config-bootcmd) skipped"),
+        "{text}"
+    );
+    assert!(!text.contains("-- Boot Record 03 --"), "{text}");
 
     fs::create_dir_all(m.path("/var/lib/strap/seed")).unwrap();
     let c = m.strap(&["clean", "--logs"]);
