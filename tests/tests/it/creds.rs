@@ -41,6 +41,8 @@ impl Env {
 
     fn apply(&self, cmd: &mut Command) {
         cmd.env_clear();
+        // The Python clients' temporary folders go with the test's home.
+        cmd.env("TMPDIR", self.home.path());
         for (k, v) in &self.vars {
             cmd.env(k, v);
         }
@@ -511,8 +513,10 @@ async fn mock_with_role() -> imds_mock::RunningMock {
 /// off the async runtime: (theirs, ours).
 async fn export_both(vars: Vec<(String, String)>) -> (Output, Output) {
     tokio::task::spawn_blocking(move || {
+        let tmp = tempfile::tempdir().unwrap();
         let mut a = Command::new(AWS_CLI);
         a.env_clear()
+            .env("TMPDIR", tmp.path())
             .envs(vars.clone())
             .args(["configure", "export-credentials"]);
         let mut s = command("strap");

@@ -247,6 +247,7 @@ mod serve {
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", home)
+            .env("TMPDIR", home)
             .env("AWS_CONFIG_FILE", home.join("config"))
             .env("AWS_SHARED_CREDENTIALS_FILE", home.join("credentials"))
             .env("AWS_EC2_METADATA_DISABLED", "true")

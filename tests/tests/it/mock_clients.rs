@@ -130,7 +130,9 @@ fn clean_command(program: &str, home: &Path, vars: &[(&str, String)]) -> Command
             cmd.env(key, v);
         }
     }
+    // TMPDIR: the Python clients' temporary folders go with the test's home.
     cmd.env("HOME", home)
+        .env("TMPDIR", home)
         .env("NO_PROXY", "127.0.0.1,localhost,169.254.169.254")
         .env("AWS_CONFIG_FILE", home.join("config"))
         .env("AWS_SHARED_CREDENTIALS_FILE", home.join("credentials"))
