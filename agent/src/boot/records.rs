@@ -219,8 +219,7 @@ impl EventLog {
 
 /// Read `report.json`.
 pub fn read_report(path: &Path) -> Option<Report> {
-    let text = std::fs::read(path).ok()?;
-    serde_json::from_slice(&text).ok()
+    serde_json::from_value(super::runner::read_record(path)?).ok()
 }
 
 /// Open a log for appending, creating it (mode 0600) and its folder when missing.
