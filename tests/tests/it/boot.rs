@@ -1108,3 +1108,33 @@ fn the_system_configs_module_lists_choose_the_modules_and_their_frequency() {
     // `[final-message, once]`: not again, although strap's own frequency is always.
     assert_eq!(m.item("config-final_message")["status"], "skipped");
 }
+
+#[test]
+fn the_example_image_config_names_every_module_and_its_default_user() {
+    let m = Machine::new("#!/bin/sh\necho hi >> \"$STRAP_ROOT/ran\"\n");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/image/cloud.cfg");
+    m.write(
+        "/etc/cloud/cloud.cfg",
+        &fs::read_to_string(example).unwrap(),
+    );
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(m.ran(), ["hi"]);
+    assert!(m.read("/etc/passwd").contains("admin:"));
+    // Every module of the boot is in the example's lists: none was left out for that.
+    let report = m.report();
+    let left_out: Vec<&serde_json::Value> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| {
+            i["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("module lists"))
+        })
+        .collect();
+    assert!(
+        left_out.is_empty(),
+        "not in examples/image/cloud.cfg: {left_out:?}"
+    );
+}
