@@ -355,111 +355,148 @@ pub fn read_record(path: &Path) -> Option<serde_json::Value> {
     None
 }
 
+/// A module's work.
+pub type ModuleFn = fn(&mut Boot<'_>) -> Result<Outcome, ModuleError>;
+
+/// A module of a stage: its name (cloud-init's), default frequency and work.
+pub type StageModule = (&'static str, Frequency, ModuleFn);
+
+/// The stages after `init-local` and their modules, in cloud-init's order, each with its
+/// default frequency (the config's module lists may choose which run and how often).
+pub const STAGES: &[(&str, &[StageModule])] = &[
+    (
+        "init-network",
+        &[
+            ("bootcmd", Frequency::PerBoot, modules::commands::bootcmd),
+            (
+                "write_files",
+                Frequency::PerInstance,
+                modules::write_files::write_files,
+            ),
+            (
+                "growpart",
+                Frequency::Always,
+                modules::disk::growpart::growpart,
+            ),
+            (
+                "resizefs",
+                Frequency::Always,
+                modules::disk::resizefs::resizefs,
+            ),
+            (
+                "mounts",
+                Frequency::PerInstance,
+                modules::disk::mounts::mounts,
+            ),
+            (
+                "set_hostname",
+                Frequency::PerInstance,
+                modules::hostname::set_hostname,
+            ),
+            (
+                "update_etc_hosts",
+                Frequency::PerBoot,
+                modules::hostname::update_etc_hosts,
+            ),
+            (
+                "ca_certs",
+                Frequency::PerInstance,
+                modules::ca_certs::ca_certs,
+            ),
+            (
+                "users_groups",
+                Frequency::PerInstance,
+                modules::users::users_groups,
+            ),
+            ("ssh", Frequency::PerInstance, modules::users::ssh),
+        ],
+    ),
+    (
+        "modules-config",
+        &[
+            (
+                "set_passwords",
+                Frequency::PerInstance,
+                modules::set_passwords::set_passwords,
+            ),
+            (
+                "apt_configure",
+                Frequency::PerInstance,
+                modules::apt_configure::apt_configure,
+            ),
+            ("ntp", Frequency::PerInstance, modules::ntp::ntp),
+            (
+                "timezone",
+                Frequency::PerInstance,
+                modules::timezone::timezone,
+            ),
+            ("runcmd", Frequency::PerInstance, modules::commands::runcmd),
+        ],
+    ),
+    (
+        "modules-final",
+        &[
+            (
+                "package_update_upgrade_install",
+                Frequency::PerInstance,
+                modules::packages::packages,
+            ),
+            (
+                "write_files_deferred",
+                Frequency::PerInstance,
+                modules::write_files::write_files_deferred,
+            ),
+            ("scripts_per_once", Frequency::PerOnce, scripts_per_once),
+            ("scripts_per_boot", Frequency::PerBoot, scripts_per_boot),
+            (
+                "scripts_per_instance",
+                Frequency::PerInstance,
+                scripts_per_instance,
+            ),
+            (
+                "scripts_user",
+                Frequency::PerInstance,
+                modules::scripts::scripts_user,
+            ),
+            (
+                "final_message",
+                Frequency::Always,
+                modules::final_message::final_message,
+            ),
+            (
+                "power_state_change",
+                Frequency::PerInstance,
+                modules::power::power_state,
+            ),
+        ],
+    ),
+];
+
+fn scripts_per_once(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
+    modules::scripts::per_dir(boot, "per-once", Frequency::PerOnce)
+}
+
+fn scripts_per_boot(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
+    modules::scripts::per_dir(boot, "per-boot", Frequency::PerBoot)
+}
+
+fn scripts_per_instance(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
+    modules::scripts::per_dir(boot, "per-instance", Frequency::PerInstance)
+}
+
 impl Boot<'_> {
     fn stages(&mut self) -> Result<(), BootError> {
-        // init-network: user data, boothooks, then the init modules.
-        self.begin_stage("init-network")?;
-        modules::consume::consume(self);
-        self.module("bootcmd", Frequency::PerBoot, modules::commands::bootcmd)?;
-        self.module(
-            "write_files",
-            Frequency::PerInstance,
-            modules::write_files::write_files,
-        )?;
-        self.module(
-            "growpart",
-            Frequency::Always,
-            modules::disk::growpart::growpart,
-        )?;
-        self.module(
-            "resizefs",
-            Frequency::Always,
-            modules::disk::resizefs::resizefs,
-        )?;
-        self.module(
-            "mounts",
-            Frequency::PerInstance,
-            modules::disk::mounts::mounts,
-        )?;
-        self.module(
-            "set_hostname",
-            Frequency::PerInstance,
-            modules::hostname::set_hostname,
-        )?;
-        self.module(
-            "update_etc_hosts",
-            Frequency::PerBoot,
-            modules::hostname::update_etc_hosts,
-        )?;
-        self.module(
-            "ca_certs",
-            Frequency::PerInstance,
-            modules::ca_certs::ca_certs,
-        )?;
-        self.module(
-            "users_groups",
-            Frequency::PerInstance,
-            modules::users::users_groups,
-        )?;
-        self.module("ssh", Frequency::PerInstance, modules::users::ssh)?;
-        self.end_stage()?;
-
-        self.begin_stage("modules-config")?;
-        self.module(
-            "set_passwords",
-            Frequency::PerInstance,
-            modules::set_passwords::set_passwords,
-        )?;
-        self.module(
-            "apt_configure",
-            Frequency::PerInstance,
-            modules::apt_configure::apt_configure,
-        )?;
-        self.module("ntp", Frequency::PerInstance, modules::ntp::ntp)?;
-        self.module(
-            "timezone",
-            Frequency::PerInstance,
-            modules::timezone::timezone,
-        )?;
-        self.module("runcmd", Frequency::PerInstance, modules::commands::runcmd)?;
-        self.end_stage()?;
-
-        self.begin_stage("modules-final")?;
-        self.module(
-            "package_update_upgrade_install",
-            Frequency::PerInstance,
-            modules::packages::packages,
-        )?;
-        self.module(
-            "write_files_deferred",
-            Frequency::PerInstance,
-            modules::write_files::write_files_deferred,
-        )?;
-        self.module("scripts_per_once", Frequency::PerOnce, |b| {
-            modules::scripts::per_dir(b, "per-once", Frequency::PerOnce)
-        })?;
-        self.module("scripts_per_boot", Frequency::PerBoot, |b| {
-            modules::scripts::per_dir(b, "per-boot", Frequency::PerBoot)
-        })?;
-        self.module("scripts_per_instance", Frequency::PerInstance, |b| {
-            modules::scripts::per_dir(b, "per-instance", Frequency::PerInstance)
-        })?;
-        self.module(
-            "scripts_user",
-            Frequency::PerInstance,
-            modules::scripts::scripts_user,
-        )?;
-        self.module(
-            "final_message",
-            Frequency::Always,
-            modules::final_message::final_message,
-        )?;
-        self.module(
-            "power_state_change",
-            Frequency::PerInstance,
-            modules::power::power_state,
-        )?;
-        self.end_stage()?;
+        for (stage, list) in STAGES {
+            self.begin_stage(stage)?;
+            if *stage == "init-network" {
+                // The user data (and its boothooks) comes before the init modules.
+                modules::consume::consume(self);
+            }
+            for (name, freq, body) in *list {
+                self.module(name, *freq, body)?;
+            }
+            self.end_stage()?;
+        }
         self.report.finished = Some(epoch(self.ctx.now()));
         self.report.imds_requests = self.source.requests();
         self.save()?;
