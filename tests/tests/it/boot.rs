@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 use strap_e2e::{code, command, stderr, stdout, MockProcess};
 
@@ -1137,4 +1137,84 @@ fn the_example_image_config_names_every_module_and_its_default_user() {
         left_out.is_empty(),
         "not in examples/image/cloud.cfg: {left_out:?}"
     );
+}
+
+#[test]
+fn supplied_host_keys_replace_the_images_and_nothing_is_generated() {
+    if !strap_e2e::have_program("ssh-keygen") {
+        eprintln!("skipping: ssh-keygen is not installed (apt-get install openssh-client)");
+        return;
+    }
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("k");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let private = fs::read_to_string(&key).unwrap();
+    let indented: String = private.lines().map(|l| format!("    {l}\n")).collect();
+    let m = Machine::new(&format!(
+        "#cloud-config\nssh_keys:\n  ed25519_private: |\n{indented}  rsa_certificate: ssh-rsa-cert-v01@openssh.com AAAAcert host\n  ed25519-sk_private: nope\n"
+    ));
+    // A baked image: sshd installed, an old host key, sshd reading its drop-in folder.
+    m.write(
+        "/etc/ssh/sshd_config",
+        "Include /etc/ssh/sshd_config.d/*.conf\nPort 22\n",
+    );
+    m.write("/etc/ssh/ssh_host_rsa_key", "old baked key\n");
+    let out = m.run();
+    // The `-sk` entry is a warning: degraded.
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        !m.path("/etc/ssh/ssh_host_rsa_key").exists(),
+        "ssh_deletekeys"
+    );
+    assert!(
+        !m.path("/etc/ssh/ssh_host_ecdsa_key").exists(),
+        "nothing generated"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let written = m.path("/etc/ssh/ssh_host_ed25519_key");
+    assert_eq!(fs::read_to_string(&written).unwrap(), private);
+    assert_eq!(
+        fs::metadata(&written).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // The public key derived as cloud-init derives it: `ssh-keygen -y`, then root@localhost.
+    let derived = Command::new("ssh-keygen")
+        .args(["-y", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    let public = String::from_utf8_lossy(&derived.stdout);
+    assert!(public.starts_with("ssh-ed25519 "), "{public}");
+    assert_eq!(
+        m.read("/etc/ssh/ssh_host_ed25519_key.pub"),
+        format!("{} root@localhost\n", public.trim())
+    );
+    assert_eq!(
+        m.read("/etc/ssh/ssh_host_rsa_key-cert.pub"),
+        "ssh-rsa-cert-v01@openssh.com AAAAcert host"
+    );
+    assert_eq!(
+        m.read("/etc/ssh/sshd_config.d/50-cloud-init.conf"),
+        "HostCertificate /etc/ssh/ssh_host_rsa_key-cert.pub\n"
+    );
+    let log = m.read("/var/log/strap.log");
+    assert!(
+        log.contains("unsupported ssh_keys entry `ed25519-sk_private`"),
+        "{log}"
+    );
+    // The private key is written where it belongs and nowhere else.
+    let secret_line = private.lines().nth(1).unwrap();
+    for record in [
+        "/var/log/strap.log",
+        "/var/log/strap-output.log",
+        "/var/lib/strap/data/report.json",
+        "/run/strap/status.json",
+    ] {
+        assert!(!m.read(record).contains(secret_line), "{record}");
+    }
 }

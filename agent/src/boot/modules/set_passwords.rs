@@ -314,8 +314,8 @@ pub fn hash_password(user: &str, password: &Secret<String>) -> Result<Secret<Str
         })
 }
 
-/// Set `PasswordAuthentication` in sshd config text as cloud-init does: every line with
-/// that keyword (any case) gets the value, or a line is appended. Returns the new text
+/// Set an option (`PasswordAuthentication`) in sshd config text as cloud-init does: every
+/// line with that keyword (any case) gets the value, or a line is appended. Returns the new text
 /// when it changed.
 pub fn set_sshd_option(text: &str, key: &str, value: &str) -> Option<String> {
     let mut found = false;
@@ -472,11 +472,56 @@ fn apply_passwords(
 /// Apply `ssh_pwauth`; returns the recorded restart under `--root`.
 fn apply_pwauth(boot: &mut Boot<'_>, pwauth: PwAuth) -> Result<Option<String>, ModuleError> {
     let value = if pwauth == PwAuth::Yes { "yes" } else { "no" };
+    let target = match update_sshd_config(boot, "PasswordAuthentication", value)? {
+        SshdUpdate::NoSshd => {
+            boot.warn(&format!(
+                "set_passwords: ssh_pwauth ignored: sshd is not installed (no {SSHD_CONFIG})"
+            ));
+            return Ok(None);
+        }
+        SshdUpdate::Unchanged(target) => {
+            boot.log.line(
+                "DEBUG",
+                &format!("set_passwords: PasswordAuthentication already {value} in {target}"),
+            );
+            return Ok(None);
+        }
+        SshdUpdate::Changed(target) => target,
+    };
+    let service = match OsRelease::load(boot.ctx).family() {
+        Family::Debian => "ssh",
+        _ => "sshd",
+    };
+    // try-restart: a stopped sshd stays stopped, as cloud-init leaves it.
+    let argv = vec!["systemctl".into(), "try-restart".into(), service.into()];
+    let recorded = system::run_or_record(boot, "set_passwords", &argv, None)?;
+    Ok(Some(match recorded {
+        Some(line) => format!("PasswordAuthentication {value} in {target}; {line}"),
+        None => format!("PasswordAuthentication {value} in {target}; restarted {service}"),
+    }))
+}
+
+/// What [`update_sshd_config`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SshdUpdate {
+    /// The root has no `/etc/ssh/sshd_config`.
+    NoSshd,
+    /// The file (named) already had the value.
+    Unchanged(&'static str),
+    /// The file (named) was written.
+    Changed(&'static str),
+}
+
+/// Set one sshd option as cloud-init does: in `sshd_config`, or in its
+/// `sshd_config.d/50-cloud-init.conf` drop-in (created 0600) when the main file includes
+/// that folder. The main file keeps its mode.
+pub fn update_sshd_config(
+    boot: &mut Boot<'_>,
+    key: &str,
+    value: &str,
+) -> Result<SshdUpdate, ModuleError> {
     let Some(main) = system::read_opt(boot.ctx, SSHD_CONFIG)? else {
-        boot.warn(&format!(
-            "set_passwords: ssh_pwauth ignored: sshd is not installed (no {SSHD_CONFIG})"
-        ));
-        return Ok(None);
+        return Ok(SshdUpdate::NoSshd);
     };
     let includes = main
         .lines()
@@ -489,12 +534,8 @@ fn apply_pwauth(boot: &mut Boot<'_>, pwauth: PwAuth) -> Result<Option<String>, M
     } else {
         (SSHD_CONFIG, main)
     };
-    let Some(new) = set_sshd_option(&text, "PasswordAuthentication", value) else {
-        boot.log.line(
-            "DEBUG",
-            &format!("set_passwords: PasswordAuthentication already {value} in {target}"),
-        );
-        return Ok(None);
+    let Some(new) = set_sshd_option(&text, key, value) else {
+        return Ok(SshdUpdate::Unchanged(target));
     };
     let mode = if includes {
         0o600
@@ -507,17 +548,7 @@ fn apply_pwauth(boot: &mut Boot<'_>, pwauth: PwAuth) -> Result<Option<String>, M
             })
     };
     system::write(boot.ctx, target, &new, mode)?;
-    let service = match OsRelease::load(boot.ctx).family() {
-        Family::Debian => "ssh",
-        _ => "sshd",
-    };
-    // try-restart: a stopped sshd stays stopped, as cloud-init leaves it.
-    let argv = vec!["systemctl".into(), "try-restart".into(), service.into()];
-    let recorded = system::run_or_record(boot, "set_passwords", &argv, None)?;
-    Ok(Some(match recorded {
-        Some(line) => format!("PasswordAuthentication {value} in {target}; {line}"),
-        None => format!("PasswordAuthentication {value} in {target}; restarted {service}"),
-    }))
+    Ok(SshdUpdate::Changed(target))
 }
 
 #[cfg(test)]

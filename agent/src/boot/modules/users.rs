@@ -680,10 +680,13 @@ pub fn ssh(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     }
 }
 
+/// Host key types `ssh_keys` may supply (cloud-init's list).
+const HOST_KEY_TYPES: [&str; 4] = ["rsa", "dsa", "ecdsa", "ed25519"];
+
 /// Host keys, on a new instance, where sshd is installed (the root has `/etc/ssh`):
-/// `ssh_deletekeys` (default true) removes `/etc/ssh/ssh_host_*key*`, then
-/// `ssh-keygen` makes one key per `ssh_genkeytypes` (default rsa, ecdsa, ed25519).
-/// Returns whether keys were made.
+/// `ssh_deletekeys` (default true) removes `/etc/ssh/ssh_host_*key*`; then either the keys
+/// `ssh_keys` supplies are written ([`supplied_host_keys`]), or `ssh-keygen` makes one key
+/// per `ssh_genkeytypes` (default rsa, ecdsa, ed25519). Returns whether keys were made.
 fn host_keys(boot: &mut Boot<'_>) -> Result<bool, ModuleError> {
     let dir = boot
         .ctx
@@ -704,6 +707,9 @@ fn host_keys(boot: &mut Boot<'_>) -> Result<bool, ModuleError> {
                 }
             }
         }
+    }
+    if let Some(node) = boot.cfg("ssh_keys").cloned() {
+        return supplied_host_keys(boot, &node);
     }
     let types = match boot.cfg("ssh_genkeytypes").cloned() {
         Some(node) => string_list("ssh_genkeytypes", &node, false)?,
@@ -737,6 +743,83 @@ fn host_keys(boot: &mut Boot<'_>) -> Result<bool, ModuleError> {
         made = true;
     }
     Ok(made)
+}
+
+/// `ssh_keys`: `<type>_private`, `<type>_public` and `<type>_certificate` written to
+/// `/etc/ssh/ssh_host_<type>_key`, `.pub` and `-cert.pub` (mode 0600, as cloud-init writes
+/// them); a certificate becomes sshd's `HostCertificate`; a private key given without its
+/// public key gets one from `ssh-keygen -y`. Other entries are skipped with a warning (the
+/// `-sk` types as unsupported). No other key type is generated, as in cloud-init.
+fn supplied_host_keys(boot: &mut Boot<'_>, node: &Node) -> Result<bool, ModuleError> {
+    let entries = node
+        .as_map()
+        .ok_or_else(|| wrong_type("ssh_keys", "a mapping", node))?;
+    let mut given: Vec<String> = Vec::new();
+    for (k, v) in entries {
+        let key = k.key_text();
+        let known = key.rsplit_once('_').filter(|(t, kind)| {
+            HOST_KEY_TYPES.contains(t) && ["private", "public", "certificate"].contains(kind)
+        });
+        let Some((key_type, kind)) = known else {
+            let reason = if key.starts_with("ecdsa-sk_") || key.starts_with("ed25519-sk_") {
+                "unsupported"
+            } else {
+                "unrecognized"
+            };
+            boot.warn(&format!("ssh: skipping {reason} ssh_keys entry `{key}`"));
+            continue;
+        };
+        let text =
+            scalar_text(v).ok_or_else(|| wrong_type(&format!("ssh_keys.{key}"), "a string", v))?;
+        let file = match kind {
+            "private" => format!("/etc/ssh/ssh_host_{key_type}_key"),
+            "public" => format!("/etc/ssh/ssh_host_{key_type}_key.pub"),
+            _ => format!("/etc/ssh/ssh_host_{key_type}_key-cert.pub"),
+        };
+        super::system::write(boot.ctx, &file, &text, 0o600)?;
+        if kind == "certificate" {
+            super::set_passwords::update_sshd_config(boot, "HostCertificate", &file)?;
+        }
+        given.push(key);
+    }
+    for key_type in HOST_KEY_TYPES {
+        let has = |kind: &str| given.iter().any(|g| *g == format!("{key_type}_{kind}"));
+        if !has("private") || has("public") {
+            continue;
+        }
+        let private =
+            super::system::root_path(boot.ctx, &format!("/etc/ssh/ssh_host_{key_type}_key"))?;
+        let shown = format!("ssh-keygen -y -f {}", private.display());
+        let out = Command::new("ssh-keygen")
+            .args(["-y", "-f"])
+            .arg(&private)
+            .output()
+            .map_err(|e| ModuleError::Command {
+                command: shown.clone(),
+                status: format!("cannot start: {e}"),
+            })?;
+        if !out.status.success() {
+            return Err(ModuleError::Command {
+                command: shown,
+                status: format!(
+                    "{}: {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+        }
+        let public = format!(
+            "{} root@localhost\n",
+            String::from_utf8_lossy(&out.stdout).trim()
+        );
+        super::system::write(
+            boot.ctx,
+            &format!("/etc/ssh/ssh_host_{key_type}_key.pub"),
+            &public,
+            0o644,
+        )?;
+    }
+    Ok(!given.is_empty())
 }
 
 /// Authorized keys for the default user (and root behind `disable_root_opts`).

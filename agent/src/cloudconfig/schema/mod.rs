@@ -91,21 +91,22 @@ const RUN: &[(&str, S)] = &[
     ("ca_certs", defs::CA_CERTS),
     ("ca-certs", defs::CA_CERTS_HYPHEN),
     ("apt", defs::APT),
+    ("ssh_keys", defs::SSH_KEYS),
+    ("ssh_deletekeys", defs::BOOLEAN),
+    ("ssh_genkeytypes", defs::SSH_GENKEYTYPES),
+    ("disable_root", defs::BOOLEAN),
+    ("disable_root_opts", defs::STRING),
+    ("allow_public_ssh_keys", defs::BOOLEAN),
+    // strap's key generation never prints to the console: always quiet.
+    ("ssh_quiet_keygen", defs::BOOLEAN),
     ("merge_how", defs::MERGE_HOW),
     ("merge_type", defs::MERGE_HOW),
 ];
 
-/// Keys of the ssh module beyond `ssh_authorized_keys`: checked, not run by strap.
-const CHECKED_NOT_RUN: &[(&str, &str, S)] = &[
-    ("ssh_keys", "cc_ssh", defs::SSH_KEYS),
-    ("ssh_deletekeys", "cc_ssh", defs::BOOLEAN),
-    ("ssh_genkeytypes", "cc_ssh", defs::SSH_GENKEYTYPES),
-    ("disable_root", "cc_ssh", defs::BOOLEAN),
-    ("disable_root_opts", "cc_ssh", defs::STRING),
-    ("allow_public_ssh_keys", "cc_ssh", defs::BOOLEAN),
-    ("ssh_quiet_keygen", "cc_ssh", defs::BOOLEAN),
-    ("ssh_publish_hostkeys", "cc_ssh", defs::SSH_PUBLISH_HOSTKEYS),
-];
+/// Keys of modules strap runs that it checks but does not act on: publishing host keys
+/// (EC2 has nowhere to publish them, as in cloud-init's EC2 datasource).
+const CHECKED_NOT_RUN: &[(&str, &str, S)] =
+    &[("ssh_publish_hostkeys", "cc_ssh", defs::SSH_PUBLISH_HOSTKEYS)];
 
 const BASE: &[(&str, S)] = &[
     ("cloud_init_modules", defs::MODULE_LIST),
