@@ -14,8 +14,8 @@
 //! - `init-network`: user-data consumption and boothooks (per boot), `bootcmd` (per boot),
 //!   `write_files`, `growpart` and `resizefs` (always), `mounts`, `set_hostname`,
 //!   `update_etc_hosts` (per boot), `ca_certs`, `users_groups`, `ssh`;
-//! - `modules-config`: `set_passwords`, `apt_configure`, `ntp`, `timezone`, `runcmd`
-//!   (writes `scripts/runcmd`);
+//! - `modules-config`: `ssh_import_id`, `set_passwords`, `apt_configure`, `ntp`,
+//!   `timezone`, `disable_ec2_metadata` (always), `runcmd` (writes `scripts/runcmd`);
 //! - `modules-final`: `package_update_upgrade_install`, `write_files_deferred`,
 //!   `scripts_per_once` (once), `scripts_per_boot` (per boot), `scripts_per_instance`,
 //!   `scripts_user`, `final_message` (always), `power_state_change`.

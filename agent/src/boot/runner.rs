@@ -415,6 +415,11 @@ pub const STAGES: &[(&str, &[StageModule])] = &[
         "modules-config",
         &[
             (
+                "ssh_import_id",
+                Frequency::PerInstance,
+                modules::ssh_import_id::ssh_import_id,
+            ),
+            (
                 "set_passwords",
                 Frequency::PerInstance,
                 modules::set_passwords::set_passwords,
@@ -429,6 +434,11 @@ pub const STAGES: &[(&str, &[StageModule])] = &[
                 "timezone",
                 Frequency::PerInstance,
                 modules::timezone::timezone,
+            ),
+            (
+                "disable_ec2_metadata",
+                Frequency::Always,
+                modules::disable_ec2_metadata::disable_ec2_metadata,
             ),
             ("runcmd", Frequency::PerInstance, modules::commands::runcmd),
         ],

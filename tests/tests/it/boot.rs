@@ -1218,3 +1218,53 @@ fn supplied_host_keys_replace_the_images_and_nothing_is_generated() {
         assert!(!m.read(record).contains(secret_line), "{record}");
     }
 }
+
+#[test]
+fn ssh_import_id_and_disable_ec2_metadata_say_what_they_would_run() {
+    let m = Machine::new(
+        "#cloud-config\nusers:\n  - default\n  - name: bob\n    ssh_import_id: [lp:bob]\n  - name: carol\nssh_import_id: [gh:alice, gh:alice, lp:alice]\ndisable_ec2_metadata: true\n",
+    );
+    m.write("/etc/os-release", "ID=ubuntu\n");
+    m.write("/usr/bin/ssh-import-id", "#!/bin/sh\n");
+    m.write("/usr/sbin/ip", "#!/bin/sh\n");
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let import = m.item("config-ssh_import_id");
+    assert_eq!(import["status"], "ran", "{import}");
+    let tail: Vec<&str> = import["output_tail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "would run `sudo --preserve-env=https_proxy -Hu ubuntu ssh-import-id gh:alice lp:alice` (not run under --root)",
+            "would run `sudo --preserve-env=https_proxy -Hu bob ssh-import-id lp:bob` (not run under --root)",
+        ]
+    );
+    let route = m.item("config-disable_ec2_metadata");
+    assert_eq!(
+        route["output_tail"][0],
+        "would run `ip route add prohibit 169.254.169.254` (not run under --root)"
+    );
+
+    // An image without ssh-import-id: a warning, nothing imported; with only `route`,
+    // net-tools' form of the rule.
+    let m = Machine::new(
+        "#cloud-config\nusers: [default]\nssh_import_id: [gh:alice]\ndisable_ec2_metadata: true\n",
+    );
+    m.write("/etc/os-release", "ID=ubuntu\n");
+    m.write("/sbin/route", "#!/bin/sh\n");
+    let out = m.run();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(m.item("config-ssh_import_id")["status"], "skipped");
+    assert!(m
+        .read("/var/log/strap.log")
+        .contains("ssh-import-id is not installed"));
+    assert_eq!(
+        m.item("config-disable_ec2_metadata")["output_tail"][0],
+        "would run `route add -host 169.254.169.254 reject` (not run under --root)"
+    );
+}

@@ -304,6 +304,36 @@ fn user_specs(boot: &Boot<'_>) -> Result<Vec<UserSpec>, ModuleError> {
     Ok(specs)
 }
 
+/// `ssh_import_id` per user, as cloud-init reads it: the top-level list for the default
+/// user, each other `users` entry's own list; duplicates dropped, users without ids left
+/// out.
+pub fn ssh_import_ids(boot: &Boot<'_>) -> Result<Vec<(String, Vec<String>)>, ModuleError> {
+    let mut out = Vec::new();
+    for spec in user_specs(boot)? {
+        let node = if spec.is_default {
+            boot.cfg("ssh_import_id")
+        } else {
+            spec.node.as_ref().and_then(|n| field(n, "ssh_import_id"))
+        };
+        let Some(node) = node else { continue };
+        let key = if spec.is_default {
+            "ssh_import_id".to_string()
+        } else {
+            format!("users.{}.ssh_import_id", spec.name)
+        };
+        let mut ids: Vec<String> = Vec::new();
+        for id in string_list(&key, node, false)? {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        if !ids.is_empty() {
+            out.push((spec.name, ids));
+        }
+    }
+    Ok(out)
+}
+
 /// The default user's name when `users` includes it.
 pub fn configured_default_user(boot: &Boot<'_>) -> Option<String> {
     user_specs(boot)

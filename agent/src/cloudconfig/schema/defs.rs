@@ -183,6 +183,7 @@ pub(crate) const GROUPS: S = S::ByType(&[
 pub(crate) const STRING: S = STR;
 pub(crate) const BOOLEAN: S = BOOL;
 pub(crate) const SSH_AUTHORIZED_KEYS: S = STRINGS_NONEMPTY;
+pub(crate) const SSH_IMPORT_ID: S = STRINGS;
 
 pub(crate) const MANAGE_ETC_HOSTS: S = S::OneOf(&[
     S::Enum(&[Lit::Bool(true), Lit::Bool(false), Lit::Str("localhost")]),
