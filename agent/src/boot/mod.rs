@@ -18,7 +18,7 @@
 //!   `timezone`, `disable_ec2_metadata` (always), `runcmd` (writes `scripts/runcmd`);
 //! - `modules-final`: `package_update_upgrade_install`, `write_files_deferred`,
 //!   `scripts_per_once` (once), `scripts_per_boot` (per boot), `scripts_per_instance`,
-//!   `scripts_user`, `final_message` (always), `power_state_change`.
+//!   `scripts_user`, `keys_to_console`, `final_message` (always), `power_state_change`.
 //!
 //! The merged cloud-config is the user data's over the image's system config
 //! ([`sysconfig`]: `/etc/cloud/cloud.cfg` and its drop-ins).

@@ -469,6 +469,11 @@ pub const STAGES: &[(&str, &[StageModule])] = &[
                 modules::scripts::scripts_user,
             ),
             (
+                "keys_to_console",
+                Frequency::PerInstance,
+                modules::keys_to_console::keys_to_console,
+            ),
+            (
                 "final_message",
                 Frequency::Always,
                 modules::final_message::final_message,

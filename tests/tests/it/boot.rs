@@ -1268,3 +1268,60 @@ fn ssh_import_id_and_disable_ec2_metadata_say_what_they_would_run() {
         "would run `route add -host 169.254.169.254 reject` (not run under --root)"
     );
 }
+
+#[test]
+fn host_key_fingerprints_and_keys_go_to_the_console() {
+    if !strap_e2e::have_program("ssh-keygen") {
+        eprintln!("skipping: ssh-keygen is not installed (apt-get install openssh-client)");
+        return;
+    }
+    let m = Machine::new(
+        "#cloud-config\nssh_genkeytypes: [ed25519, ecdsa]\nssh_key_console_blacklist: [ecdsa-sha2-nistp256]\n",
+    );
+    fs::create_dir_all(m.path("/etc/ssh")).unwrap();
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let console = stderr(&out);
+    let block = |begin: &str, end: &str| -> Vec<String> {
+        let start = console
+            .find(begin)
+            .unwrap_or_else(|| panic!("{begin}: {console}"));
+        let rest = &console[start + begin.len()..];
+        let stop = rest.find(end).unwrap();
+        rest[..stop]
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let fingerprints = block(
+        "-----BEGIN SSH HOST KEY FINGERPRINTS-----",
+        "-----END SSH HOST KEY FINGERPRINTS-----",
+    );
+    assert_eq!(fingerprints.len(), 2, "{fingerprints:?}");
+    assert!(fingerprints
+        .iter()
+        .any(|l| l.contains("SHA256:") && l.ends_with("(ED25519)")));
+    assert!(fingerprints.iter().any(|l| l.ends_with("(ECDSA)")));
+    let keys = block(
+        "-----BEGIN SSH HOST KEY KEYS-----",
+        "-----END SSH HOST KEY KEYS-----",
+    );
+    // The blacklisted type is fingerprinted but its key is not shown.
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(
+        format!("{}\n", keys[0]),
+        m.read("/etc/ssh/ssh_host_ed25519_key.pub")
+    );
+    assert!(m
+        .read("/var/log/strap-output.log")
+        .contains("-----BEGIN SSH HOST KEY KEYS-----"));
+
+    // Turned off.
+    let m = Machine::new("#cloud-config\nssh:\n  emit_keys_to_console: false\n");
+    fs::create_dir_all(m.path("/etc/ssh")).unwrap();
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("SSH HOST KEY"));
+    assert_eq!(m.item("config-keys_to_console")["status"], "skipped");
+}

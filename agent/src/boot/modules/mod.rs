@@ -17,6 +17,7 @@ pub mod disable_ec2_metadata;
 pub mod disk;
 pub mod final_message;
 pub mod hostname;
+pub mod keys_to_console;
 pub mod ntp;
 pub mod packages;
 pub mod power;

@@ -184,6 +184,9 @@ pub(crate) const STRING: S = STR;
 pub(crate) const BOOLEAN: S = BOOL;
 pub(crate) const SSH_AUTHORIZED_KEYS: S = STRINGS_NONEMPTY;
 pub(crate) const SSH_IMPORT_ID: S = STRINGS;
+pub(crate) const STRING_LIST: S = STRINGS;
+pub(crate) const SSH_CONSOLE: S =
+    object(&[("emit_keys_to_console", BOOL)], &["emit_keys_to_console"]);
 
 pub(crate) const MANAGE_ETC_HOSTS: S = S::OneOf(&[
     S::Enum(&[Lit::Bool(true), Lit::Bool(false), Lit::Str("localhost")]),

@@ -56,6 +56,7 @@ fn examples_of_modules_strap_runs_give_no_not_run_warning() {
         "cc_mounts",
         "cc_set_passwords",
         "cc_ssh_import_id",
+        "cc_keys_to_console",
         "cc_disable_ec2_metadata",
         "cc_ca_certs",
         "cc_apt_configure",
