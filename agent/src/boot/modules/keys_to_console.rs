@@ -19,8 +19,6 @@
 //! `ssh_fp_console_blacklist` and `ssh_key_console_blacklist` (default `ssh-dss`) leave key
 //! types out of either block. It only reads files, so it runs under `--root` too.
 
-use std::process::Command;
-
 use super::super::runner::Boot;
 use super::{string_list, truthy, ModuleError, Outcome};
 
@@ -76,26 +74,11 @@ pub fn keys_to_console(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         lines.push("#".repeat(61));
         lines.push("-----BEGIN SSH HOST KEY FINGERPRINTS-----".to_string());
         for (path, _, _) in fingerprinted {
-            let shown = format!("ssh-keygen -l -f {}", path.display());
-            let out = Command::new("ssh-keygen")
-                .args(["-l", "-f"])
-                .arg(path)
-                .output()
-                .map_err(|e| ModuleError::Command {
-                    command: shown.clone(),
-                    status: format!("cannot start: {e}"),
-                })?;
-            if !out.status.success() {
-                return Err(ModuleError::Command {
-                    command: shown,
-                    status: format!(
-                        "{}: {}",
-                        out.status,
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ),
-                });
-            }
-            lines.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+            let stdout = super::run_tool(
+                "ssh-keygen",
+                &["-l".as_ref(), "-f".as_ref(), path.as_os_str()],
+            )?;
+            lines.push(String::from_utf8_lossy(&stdout).trim().to_string());
         }
         lines.push("-----END SSH HOST KEY FINGERPRINTS-----".to_string());
         lines.push("#".repeat(61));

@@ -119,6 +119,35 @@ pub fn entries_outcome(
     }
 }
 
+/// Run a tool that reads or writes files (not a user's script) and wait for it: its
+/// stdout when it succeeds, else a `Command` error naming the command line and quoting
+/// its stderr.
+pub fn run_tool(program: &str, args: &[&std::ffi::OsStr]) -> Result<Vec<u8>, ModuleError> {
+    let shown = std::iter::once(program.to_string())
+        .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| ModuleError::Command {
+            command: shown.clone(),
+            status: format!("cannot start: {e}"),
+        })?;
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(ModuleError::Command {
+            command: shown,
+            status: format!(
+                "{}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        })
+    }
+}
+
 /// The YAML type name of a node, for messages.
 pub fn type_name(node: &Node) -> &'static str {
     match node.value {

@@ -9,7 +9,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::Command;
 
 use crate::cloudconfig::{Node, Value};
 use crate::context::Context;
@@ -142,26 +141,10 @@ pub fn default_user(boot: &Boot<'_>) -> Option<DefaultUser> {
 
 /// Run a shadow tool, with `--prefix` under a root.
 fn shadow_tool(boot: &Boot<'_>, tool: &str, args: &[String]) -> Result<(), ModuleError> {
-    let mut cmd = Command::new(tool);
-    cmd.args(args);
-    let shown = format!("{tool} {}", args.join(" "));
-    boot.log.line("DEBUG", &format!("running {shown}"));
-    let out = cmd.output().map_err(|e| ModuleError::Command {
-        command: shown.clone(),
-        status: format!("cannot start: {e}"),
-    })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(ModuleError::Command {
-            command: shown,
-            status: format!(
-                "{}: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        })
-    }
+    boot.log
+        .line("DEBUG", &format!("running {tool} {}", args.join(" ")));
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+    super::run_tool(tool, &args).map(|_| ())
 }
 
 fn group_exists(boot: &Boot<'_>, accounts: Option<&Accounts<'_>>, name: &str) -> bool {
@@ -751,25 +734,18 @@ fn host_keys(boot: &mut Boot<'_>) -> Result<bool, ModuleError> {
         if file.exists() {
             continue;
         }
-        let shown = format!("ssh-keygen -t {t} -N '' -f {}", file.display());
-        let out = Command::new("ssh-keygen")
-            .args(["-q", "-t", &t, "-N", "", "-f"])
-            .arg(&file)
-            .output()
-            .map_err(|e| ModuleError::Command {
-                command: shown.clone(),
-                status: format!("cannot start: {e}"),
-            })?;
-        if !out.status.success() {
-            return Err(ModuleError::Command {
-                command: shown,
-                status: format!(
-                    "{}: {}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            });
-        }
+        super::run_tool(
+            "ssh-keygen",
+            &[
+                "-q".as_ref(),
+                "-t".as_ref(),
+                t.as_ref(),
+                "-N".as_ref(),
+                "".as_ref(),
+                "-f".as_ref(),
+                file.as_os_str(),
+            ],
+        )?;
         made = true;
     }
     Ok(made)
@@ -819,28 +795,13 @@ fn supplied_host_keys(boot: &mut Boot<'_>, node: &Node) -> Result<bool, ModuleEr
         }
         let private =
             super::system::root_path(boot.ctx, &format!("/etc/ssh/ssh_host_{key_type}_key"))?;
-        let shown = format!("ssh-keygen -y -f {}", private.display());
-        let out = Command::new("ssh-keygen")
-            .args(["-y", "-f"])
-            .arg(&private)
-            .output()
-            .map_err(|e| ModuleError::Command {
-                command: shown.clone(),
-                status: format!("cannot start: {e}"),
-            })?;
-        if !out.status.success() {
-            return Err(ModuleError::Command {
-                command: shown,
-                status: format!(
-                    "{}: {}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            });
-        }
+        let stdout = super::run_tool(
+            "ssh-keygen",
+            &["-y".as_ref(), "-f".as_ref(), private.as_os_str()],
+        )?;
         let public = format!(
             "{} root@localhost\n",
-            String::from_utf8_lossy(&out.stdout).trim()
+            String::from_utf8_lossy(&stdout).trim()
         );
         super::system::write(
             boot.ctx,
