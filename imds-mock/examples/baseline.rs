@@ -6,8 +6,6 @@
 //! `bench/mock/run.sh` compares the mock against it.
 //!
 //! Usage: `baseline ADDR [close|keep-alive]`; prints `listening on http://HOST:PORT`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::convert::Infallible;
 
 use bytes::Bytes;
@@ -16,20 +14,19 @@ use http::{Request, Response};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 
-fn main() {
+fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:0".into());
     let close = args.next().as_deref() != Some("keep-alive");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()
-        .unwrap();
+        .build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
-        println!("listening on http://{}", listener.local_addr().unwrap());
+        let listener = tokio::net::TcpListener::bind(&addr).await?;
+        println!("listening on http://{}", listener.local_addr()?);
         loop {
-            let (stream, _) = listener.accept().await.unwrap();
+            let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(
@@ -59,5 +56,5 @@ fn main() {
                     .await;
             });
         }
-    });
+    })
 }
