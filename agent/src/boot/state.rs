@@ -50,8 +50,8 @@ pub fn reflect_instance(paths: &Paths, instance_id: &str) -> Result<Tracked, Boo
         .filter(|s| !s.is_empty());
     let new_instance = previous.as_deref() != Some(instance_id);
     // The instance folder's own folders (sem/, scripts/, boothooks/, data/) and the
-    // per-once sem/ are made by the first file written into them.
-    create_layout(paths)?;
+    // per-once sem/ are made by the first file written into them; the boot made the
+    // rest of the layout ([`create_layout`]) while its first requests were in flight.
     let dir = paths.instance_dir(instance_id);
     std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
     if new_instance {
