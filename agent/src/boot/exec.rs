@@ -287,23 +287,17 @@ pub fn run_command(
                 Err(_) => break,
             }
         };
-        let mut i = 0;
-        let mut index = 0;
-        while i < streams.len() {
-            let is_ready = ready.get(index).copied().unwrap_or(false);
-            index += 1;
-            if !is_ready {
-                i += 1;
+        let mut ended = Vec::new();
+        for (i, (file, pending)) in streams.iter_mut().enumerate() {
+            if !ready.get(i).copied().unwrap_or(false) {
                 continue;
             }
-            let (file, pending) = &mut streams[i];
             match (&*file).read(&mut buf) {
                 Ok(0) | Err(_) => {
                     if !pending.is_empty() {
                         emit(pending);
                     }
-                    streams.remove(i);
-                    continue;
+                    ended.push(i);
                 }
                 Ok(n) => {
                     pending.extend_from_slice(&buf[..n]);
@@ -313,7 +307,9 @@ pub fn run_command(
                     }
                 }
             }
-            i += 1;
+        }
+        for i in ended.into_iter().rev() {
+            streams.remove(i);
         }
         if status.is_none() {
             if let Ok(Some(s)) = child.try_wait() {
