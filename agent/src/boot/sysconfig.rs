@@ -16,6 +16,7 @@ use crate::cloudconfig::{self, Node, Value};
 use crate::context::Context;
 
 use super::frequency::Frequency;
+use super::modules::system::{Family, OsRelease};
 
 /// cloud-init's three module lists, one per stage. When the config has any of them, a
 /// module runs only if one of them names it (strap keeps its own stage for it).
@@ -83,8 +84,6 @@ pub fn listing(config: &Node, module: &str) -> Listing {
 pub const SYSTEM_CONFIG: &str = "/etc/cloud/cloud.cfg";
 /// Its drop-in folder: `*.cfg` files, read in name order, later files winning.
 pub const SYSTEM_CONFIG_DIR: &str = "/etc/cloud/cloud.cfg.d";
-/// Where the distro is named.
-pub const OS_RELEASE: &str = "/etc/os-release";
 
 /// The system config as read from the root.
 #[derive(Clone, Debug, Default)]
@@ -187,29 +186,16 @@ pub fn merge_under(upper: Node, lower: &Node) -> Node {
 /// from the root's `/etc/os-release` (`ID=`), as the distros' packaged `cloud.cfg` set
 /// them. `None` when the root has no `/etc/os-release` or it names no distro.
 pub fn builtin_default_user(ctx: &Context) -> Option<(String, Vec<String>)> {
-    let text = ctx
-        .path(OS_RELEASE)
-        .ok()
-        .and_then(|p| std::fs::read_to_string(p).ok())?;
-    let field = |key: &str| {
-        text.lines().find_map(|l| {
-            l.strip_prefix(key)
-                .and_then(|v| v.strip_prefix('='))
-                .map(|v| v.trim().trim_matches('"').to_string())
-        })
-    };
-    let id = field("ID").filter(|s| !s.is_empty())?;
-    let like = field("ID_LIKE").unwrap_or_default();
+    let os = OsRelease::load(ctx);
+    if os.id.is_empty() {
+        return None;
+    }
     let groups = |g: &[&str]| g.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
-    let user = match id.as_str() {
-        "ubuntu" => ("ubuntu".into(), groups(&["adm", "sudo"])),
-        "debian" => ("admin".into(), groups(&["adm", "sudo"])),
-        _ if like.split_whitespace().any(|l| l == "debian") => {
-            ("admin".into(), groups(&["adm", "sudo"]))
-        }
+    Some(match (os.id.as_str(), os.family()) {
+        ("ubuntu", _) => ("ubuntu".into(), groups(&["adm", "sudo"])),
+        (_, Family::Debian) => ("admin".into(), groups(&["adm", "sudo"])),
         _ => ("ec2-user".into(), groups(&["wheel", "adm"])),
-    };
-    Some(user)
+    })
 }
 
 #[cfg(test)]
@@ -315,7 +301,7 @@ mod tests {
             ("ID=raspbian\nID_LIKE=debian\n", Some("admin")),
             ("NAME=nothing\n", None),
         ] {
-            let (_d, ctx) = ctx_with(&[(OS_RELEASE, text)]);
+            let (_d, ctx) = ctx_with(&[(super::super::modules::system::OS_RELEASE, text)]);
             assert_eq!(
                 builtin_default_user(&ctx).map(|(n, _)| n).as_deref(),
                 want,
