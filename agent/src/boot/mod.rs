@@ -33,6 +33,7 @@ pub mod durable;
 pub mod exec;
 pub mod frequency;
 pub mod modules;
+pub mod notify;
 pub mod paths;
 pub mod query;
 pub mod records;

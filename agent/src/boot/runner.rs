@@ -43,6 +43,32 @@ pub struct BootOptions {
     pub console: bool,
     /// What `power_state` does.
     pub power: PowerAction,
+    /// How long to wait for the metadata service at the start: `None` takes the system
+    /// config's `datasource.Ec2.max_wait` (default 120 s); a seed folder or the embedded
+    /// service never waits.
+    pub metadata_wait: Option<Duration>,
+    /// Whether the source can be late (a metadata service at boot): only then is the
+    /// first round trip repeated while the service is not up.
+    pub wait_for_source: bool,
+    /// Hold the config and final stages after the network stage until
+    /// [`release_final`] is called (by `strap run --stage final`, from a unit ordered
+    /// late in the boot as cloud-final.service is).
+    pub hold_final: bool,
+}
+
+/// The file whose appearance releases a held boot's config and final stages.
+pub fn release_file(paths: &Paths) -> PathBuf {
+    paths.run.join("final.go")
+}
+
+/// Release the config and final stages of a boot held after its network stage.
+pub fn release_final(paths: &Paths) -> Result<(), BootError> {
+    let path = release_file(paths);
+    crate::context::write_atomic(&path, b"go\n", Some(0o600)).map_err(|e| BootError::Io {
+        op: "write",
+        path: path.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })
 }
 
 impl Default for BootOptions {
@@ -52,6 +78,9 @@ impl Default for BootOptions {
             part_timeout: None,
             console: true,
             power: PowerAction::DryRun,
+            metadata_wait: None,
+            wait_for_source: false,
+            hold_final: false,
         }
     }
 }
@@ -128,14 +157,50 @@ pub fn epoch(t: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// The kernel boot id: `STRAP_BOOT_ID`, else `/proc/sys/kernel/random/boot_id`.
+/// The boot id that per-boot work is keyed on: `STRAP_BOOT_ID`, else the kernel's boot
+/// id (`/proc/sys/kernel/random/boot_id`). Inside a container the kernel's boot id is the
+/// host's and does not change when the container restarts, so there the start time of
+/// the container's PID 1 (which changes at every start of the container) is added.
 pub fn boot_id(ctx: &Context) -> String {
     if let Some(id) = ctx.var(paths::ENV_BOOT_ID).filter(|s| !s.is_empty()) {
         return id;
     }
-    std::fs::read_to_string(paths::BOOT_ID_FILE)
+    let kernel = std::fs::read_to_string(paths::BOOT_ID_FILE)
         .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
+        .unwrap_or_else(|_| "unknown".into());
+    let pid1_start = if in_container(ctx) {
+        std::fs::read_to_string("/proc/1/stat")
+            .ok()
+            .and_then(|stat| pid1_start_time(&stat))
+    } else {
+        None
+    };
+    compose_boot_id(&kernel, pid1_start)
+}
+
+/// The boot id from the kernel's and, in a container, PID 1's start time (clock ticks
+/// since the kernel booted).
+pub fn compose_boot_id(kernel: &str, pid1_start: Option<u64>) -> String {
+    match pid1_start {
+        Some(t) => format!("{kernel}+pid1-{t}"),
+        None => kernel.to_string(),
+    }
+}
+
+/// Field 22 of `/proc/PID/stat` (`starttime`), read after the command name, which may
+/// hold spaces and parentheses.
+pub fn pid1_start_time(stat: &str) -> Option<u64> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    // After the name: field 3 (state) is the first; starttime is field 22.
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether strap runs in a container: `$container` (set by podman, systemd-nspawn, LXC),
+/// or the files podman and docker leave at the top of the container's root.
+pub fn in_container(ctx: &Context) -> bool {
+    ctx.var("container").is_some_and(|v| !v.is_empty())
+        || std::path::Path::new("/run/.containerenv").exists()
+        || std::path::Path::new("/.dockerenv").exists()
 }
 
 fn clock_fn(ctx: &Context, fmt: &'static str) -> Arc<dyn Fn() -> String + Send + Sync> {
@@ -153,26 +218,27 @@ pub fn run_boot(
     opts: BootOptions,
 ) -> Result<BootSummary, BootError> {
     let paths = Paths::resolve(ctx, opts.state_dir.as_deref())?;
-    let log =
-        EventLog::open(&paths.log, clock_fn(ctx, "%Y-%m-%d %H:%M:%S,%3f")).map_err(|source| {
-            BootError::Io {
-                op: "open the log",
-                path: paths.log.clone(),
-                source,
-            }
-        })?;
+    // A log that cannot be opened (a read-only /var) does not stop the boot before it
+    // has recorded why it fails: the run-time records in /run still say so.
+    let mut early_problems = Vec::new();
+    let log_clock = clock_fn(ctx, "%Y-%m-%d %H:%M:%S,%3f");
+    let log = EventLog::open(&paths.log, log_clock.clone()).unwrap_or_else(|err| {
+        early_problems.push(format!("cannot open the log {}: {err}", paths.log.display()));
+        EventLog::discard(log_clock)
+    });
     let out_clock = clock_fn(ctx, "%Y-%m-%dT%H:%M:%S%.3fZ");
-    let out = OutputLog::open(&paths.output_log, opts.console, out_clock).map_err(|source| {
-        BootError::Io {
-            op: "open the output log",
-            path: paths.output_log.clone(),
-            source,
-        }
-    })?;
+    let out = OutputLog::open(&paths.output_log, opts.console, out_clock.clone())
+        .unwrap_or_else(|err| {
+            early_problems.push(format!(
+                "cannot open the output log {}: {err}",
+                paths.output_log.display()
+            ));
+            OutputLog::console_only(out_clock)
+        });
     let started = epoch(ctx.now());
     let boot_id = boot_id(ctx);
     // A new boot starts with fresh run-time records (cloud-init's init-local does the same).
-    for p in [paths.status(), paths.result()] {
+    for p in [paths.status(), paths.result(), release_file(&paths)] {
         let _ = std::fs::remove_file(p);
     }
     let mut report = Report {
@@ -196,39 +262,68 @@ pub fn run_boot(
     ));
     log.line("INFO", &format!("strap v. {VERSION} running 'init-local'"));
 
+    // The system config is read before the first request: it says how long to wait.
+    let system = super::sysconfig::load(ctx);
+    let wait = if opts.wait_for_source {
+        let (from_config, problem) =
+            source::MetadataWait::from_system_config(system.node.as_ref());
+        if let Some(problem) = problem {
+            tracing::warn!("{problem}");
+            log.line("WARNING", &problem);
+        }
+        match opts.metadata_wait {
+            Some(max) => source::MetadataWait::up_to(max),
+            None => from_config,
+        }
+    } else {
+        source::MetadataWait::up_to(Duration::ZERO)
+    };
     // The state folders do not depend on the instance: they are made while the first
     // metadata requests are in flight.
     let (fetched, layout) = std::thread::scope(|scope| {
         let layout = scope.spawn(|| state::create_layout(&paths));
-        let fetched = source::fetch_instance(source);
+        let mut waiting = |line: &str| {
+            tracing::warn!("{line}");
+            log.line("WARNING", line);
+            out.log_only(line);
+            super::notify::notify(ctx, &format!("STATUS=waiting for the metadata service: {line}"));
+        };
+        let fetched = source::fetch_instance_waiting(
+            source,
+            wait,
+            &mut waiting,
+            &std::thread::sleep,
+        );
         (fetched, layout.join())
     });
-    match layout {
-        Ok(result) => result?,
-        Err(_) => {
-            return Err(BootError::Io {
-                op: "create the state folders in",
-                path: paths.state.clone(),
-                source: std::io::Error::other("the thread creating them stopped"),
-            })
+    for problem in &early_problems {
+        tracing::warn!("{problem}");
+        if let Some(stage) = report.stage_mut() {
+            stage
+                .recoverable_errors
+                .entry("WARNING".into())
+                .or_default()
+                .push(problem.clone());
         }
+    }
+    let layout = match layout {
+        Ok(result) => result.map_err(BootError::from),
+        Err(_) => Err(BootError::Io {
+            op: "create the state folders in",
+            path: paths.state.clone(),
+            source: std::io::Error::other("the thread creating them stopped"),
+        }),
+    };
+    if let Err(err) = layout {
+        let msg = format!("state folder {}: {}", paths.state.display(), error_chain(&err));
+        fail_early(ctx, &paths, &log, &mut report, msg);
+        return Err(err);
     }
     let instance = match fetched {
         Ok(i) => i,
         Err(err) => {
             let msg = format!("datasource {}: {err}", source.name());
-            log.line("ERROR", &msg);
-            if let Some(stage) = report.stage_mut() {
-                stage.errors.push(msg);
-                stage.finished = Some(epoch(ctx.now()));
-            }
-            report.finished = Some(epoch(ctx.now()));
-            write_json(&paths.status(), &report.status_json(None))?;
-            write_json(&paths.result(), &report.result_json())?;
-            write_json(
-                &paths.report(),
-                &serde_json::to_value(&report).unwrap_or_default(),
-            )?;
+            fail_early(ctx, &paths, &log, &mut report, msg);
             return Err(err.into());
         }
     };
@@ -257,7 +352,7 @@ pub fn run_boot(
         instance_dir,
         new_instance: tracked.new_instance,
         power_command: None,
-        system: super::sysconfig::load(ctx),
+        system,
         last_status: first_status,
         lazy_hostname: None,
         lazy_public_key: None,
@@ -284,6 +379,31 @@ pub fn run_boot(
         report: boot.report,
         power_command,
     })
+}
+
+/// Record a boot that stops before its modules: the error in the log and in every record
+/// that can still be written (status.json and result.json live in /run, which stays
+/// writable when the state folder is not).
+fn fail_early(ctx: &Context, paths: &Paths, log: &EventLog, report: &mut Report, msg: String) {
+    log.line("ERROR", &msg);
+    tracing::error!("{msg}");
+    if let Some(stage) = report.stage_mut() {
+        stage.errors.push(msg);
+        stage.finished = Some(epoch(ctx.now()));
+    }
+    report.finished = Some(epoch(ctx.now()));
+    for (path, value) in [
+        (paths.status(), report.status_json(None)),
+        (paths.result(), report.result_json()),
+        (
+            paths.report(),
+            serde_json::to_value(&*report).unwrap_or_default(),
+        ),
+    ] {
+        if let Err(err) = write_json(&path, &value) {
+            tracing::warn!("cannot record the failed boot in {}: {err}", path.display());
+        }
+    }
 }
 
 fn rfc2822(ctx: &Context) -> String {
@@ -511,12 +631,43 @@ impl Boot<'_> {
                 self.module(name, *freq, body)?;
             }
             self.end_stage()?;
+            if *stage == "init-network" {
+                // Files, users, ssh keys and the hostname exist: units ordered after
+                // strap.service may start while the config and final stages run.
+                self.save_status(Some(stage))?;
+                if self.opts.hold_final {
+                    super::notify::ready(
+                        self.ctx,
+                        "network stage done; the config and final stages wait for strap-final.service",
+                    );
+                    self.wait_for_release();
+                } else {
+                    super::notify::ready(
+                        self.ctx,
+                        "network stage done; running the config and final stages",
+                    );
+                }
+            }
         }
         self.report.finished = Some(epoch(self.ctx.now()));
         self.report.imds_requests = self.source.requests();
         self.save()?;
         write_json(&self.paths.result(), &self.report.result_json())?;
         Ok(())
+    }
+
+    /// Wait for `strap run --stage final` (or any [`release_final`]).
+    fn wait_for_release(&mut self) {
+        let go = release_file(&self.paths);
+        self.log.line(
+            "INFO",
+            "network stage done; the config and final stages wait for `strap run --stage final` (strap-final.service)",
+        );
+        while !go.exists() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = std::fs::remove_file(&go);
+        super::notify::notify(self.ctx, "STATUS=running the config and final stages");
     }
 
     fn begin_stage(&mut self, name: &str) -> Result<(), BootError> {
@@ -830,6 +981,26 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     msg
+}
+
+#[cfg(test)]
+mod boot_id_tests {
+    use super::*;
+
+    #[test]
+    fn pid1_start_time_is_field_22_even_with_odd_names() {
+        let stat = "1 (my (odd) init) S 0 1 1 0 -1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 987654 100 200";
+        assert_eq!(pid1_start_time(stat), Some(987654));
+        assert_eq!(pid1_start_time("garbage"), None);
+        assert_eq!(compose_boot_id("k", Some(5)), "k+pid1-5");
+        assert_eq!(compose_boot_id("k", None), "k");
+    }
+
+    #[test]
+    fn the_override_wins() {
+        let ctx = Context::fixed([(paths::ENV_BOOT_ID, "b7"), ("container", "podman")], "/");
+        assert_eq!(boot_id(&ctx), "b7");
+    }
 }
 
 #[cfg(test)]

@@ -226,6 +226,141 @@ pub fn fetch_instance(source: &dyn Datasource) -> Result<InstanceData, SourceErr
     })
 }
 
+/// How long a boot waits for the metadata service to answer its first round trip. At
+/// boot the service can be late (the interface comes up late, the network is slow to
+/// configure): cloud-init's EC2 datasource waits up to `max_wait` seconds (120 by
+/// default) before it gives up, and so does strap, with the same key of the image's
+/// system config (`datasource: {Ec2: {max_wait: SECONDS}}`). This wait is the boot's
+/// alone: `strap creds` and `strap metadata` keep the SDKs' short retries.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MetadataWait {
+    /// The whole wait, from the first attempt; zero makes one round of attempts only.
+    pub max_wait: std::time::Duration,
+    /// The pause after the first failed round; it doubles up to `max_delay`.
+    pub first_delay: std::time::Duration,
+    /// The longest pause between rounds.
+    pub max_delay: std::time::Duration,
+}
+
+impl MetadataWait {
+    /// cloud-init's EC2 default.
+    pub const DEFAULT_MAX_WAIT_SECS: f64 = 120.0;
+
+    /// A wait of `max_wait` with the default pauses (0.5 s doubling to 5 s).
+    pub fn up_to(max_wait: std::time::Duration) -> Self {
+        Self {
+            max_wait,
+            first_delay: std::time::Duration::from_millis(500),
+            max_delay: std::time::Duration::from_secs(5),
+        }
+    }
+
+    /// The wait the system config asks for (`datasource.Ec2.max_wait`), else the
+    /// default; a value that is not a number of seconds gives the default and a problem
+    /// to warn about.
+    pub fn from_system_config(
+        node: Option<&crate::cloudconfig::Node>,
+    ) -> (Self, Option<String>) {
+        let default = Self::up_to(std::time::Duration::from_secs_f64(
+            Self::DEFAULT_MAX_WAIT_SECS,
+        ));
+        let Some(value) = node
+            .and_then(|n| n.get("datasource"))
+            .and_then(|n| n.get("Ec2"))
+            .and_then(|n| n.get("max_wait"))
+            .filter(|n| !n.is_null())
+        else {
+            return (default, None);
+        };
+        let secs = value
+            .as_int()
+            .map(|i| i as f64)
+            .or_else(|| value.as_str().and_then(|s| s.trim().parse::<f64>().ok()))
+            .or(match &value.value {
+                crate::cloudconfig::Value::Float(f) => Some(*f),
+                _ => None,
+            });
+        match secs {
+            // cloud-init: a negative or zero max_wait means "do not wait".
+            Some(s) if !s.is_nan() => (
+                Self::up_to(
+                    std::time::Duration::try_from_secs_f64(s.max(0.0))
+                        .unwrap_or(std::time::Duration::MAX),
+                ),
+                None,
+            ),
+            _ => (
+                default,
+                Some(format!(
+                    "system config datasource.Ec2.max_wait (line {}) is not a number of seconds; waiting the default {} s",
+                    value.mark.line,
+                    Self::DEFAULT_MAX_WAIT_SECS
+                )),
+            ),
+        }
+    }
+}
+
+/// Whether a failed first round may succeed later: the service could not be reached,
+/// timed out or answered 5xx. A 4xx, a bad identity document or a seed file that cannot
+/// be read are final.
+pub fn may_come_up(err: &SourceError) -> bool {
+    use crate::imds::ImdsError as E;
+    matches!(
+        err,
+        SourceError::Imds {
+            source: E::Unreachable { .. } | E::ServerError { .. } | E::DeadlineExceeded { .. },
+            ..
+        }
+    )
+}
+
+/// [`fetch_instance`], repeated while the metadata service is not up yet and the wait
+/// allows. `waiting` is called before each pause with a line to log; `sleep` pauses (the
+/// boot thread's `std::thread::sleep`; tests pass their own).
+pub fn fetch_instance_waiting(
+    source: &dyn Datasource,
+    wait: MetadataWait,
+    waiting: &mut dyn FnMut(&str),
+    sleep: &dyn Fn(std::time::Duration),
+) -> Result<InstanceData, SourceError> {
+    let started = std::time::Instant::now();
+    let mut delay = wait.first_delay;
+    let mut rounds = 1u32;
+    // Real time includes the pauses; the sum of the pauses bounds the wait even where
+    // `sleep` does not really pause.
+    let mut paused = std::time::Duration::ZERO;
+    loop {
+        let err = match fetch_instance(source) {
+            Ok(data) => {
+                if rounds > 1 {
+                    waiting(&format!(
+                        "the metadata service answered after {:.1} s ({rounds} rounds)",
+                        started.elapsed().as_secs_f64()
+                    ));
+                }
+                return Ok(data);
+            }
+            Err(err) => err,
+        };
+        let elapsed = started.elapsed().max(paused);
+        if !may_come_up(&err) || elapsed + delay > wait.max_wait {
+            return Err(err);
+        }
+        waiting(&format!(
+            "the metadata service is not up yet ({}); retrying in {:.1} s ({:.0} of {:.0} s waited; datasource.Ec2.max_wait sets the limit)",
+            crate::boot::runner::error_chain(&err),
+            delay.as_secs_f64(),
+            elapsed.as_secs_f64(),
+            wait.max_wait.as_secs_f64()
+        ));
+        sleep(delay);
+        paused += delay;
+        delay = (delay * 2).min(wait.max_delay);
+        rounds += 1;
+    }
+}
+
 /// Fetch optional text values (hostname, keys) lazily, when a module needs them; a
 /// failure is logged by the caller and treated as absent.
 pub fn fetch_text(source: &dyn Datasource, path: &str) -> Result<Option<String>, SourceError> {
@@ -265,6 +400,127 @@ mod tests {
             data.local_hostname,
             Ok(Some("ip-10-0-0-1.ec2.internal".to_string()))
         );
+    }
+
+    /// A source whose first `fail` rounds answer 503 (or `status`), then a document.
+    struct Late {
+        fail: u32,
+        status: u16,
+        calls: std::sync::atomic::AtomicU32,
+    }
+
+    impl Datasource for Late {
+        fn name(&self) -> String {
+            "late".into()
+        }
+        fn fetch(&self, paths: &[&str]) -> Vec<Result<Option<Vec<u8>>, SourceError>> {
+            let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            paths
+                .iter()
+                .map(|p| {
+                    if n < self.fail {
+                        let err = if self.status >= 500 {
+                            crate::imds::ImdsError::ServerError {
+                                path: (*p).into(),
+                                status: self.status,
+                                attempts: 4,
+                            }
+                        } else {
+                            crate::imds::ImdsError::Status {
+                                path: (*p).into(),
+                                status: self.status,
+                                hint: "refused",
+                            }
+                        };
+                        Err(SourceError::Imds {
+                            path: (*p).into(),
+                            source: err,
+                        })
+                    } else if *p == IDENTITY_PATH {
+                        Ok(Some(br#"{"instanceId":"i-late"}"#.to_vec()))
+                    } else {
+                        Ok(None)
+                    }
+                })
+                .collect()
+        }
+        fn requests(&self) -> u64 {
+            0
+        }
+        fn location(&self) -> String {
+            "test".into()
+        }
+    }
+
+    fn late(fail: u32, status: u16) -> Late {
+        Late {
+            fail,
+            status,
+            calls: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    #[test]
+    fn the_boot_waits_for_a_late_service_with_growing_pauses() {
+        let wait = MetadataWait {
+            max_wait: std::time::Duration::from_secs(60),
+            first_delay: std::time::Duration::from_secs(1),
+            max_delay: std::time::Duration::from_secs(4),
+        };
+        let pauses = std::sync::Mutex::new(Vec::new());
+        let mut lines = Vec::new();
+        let data = fetch_instance_waiting(
+            &late(5, 503),
+            wait,
+            &mut |l: &str| lines.push(l.to_string()),
+            &|d| pauses.lock().unwrap().push(d.as_secs()),
+        )
+        .unwrap();
+        assert_eq!(data.instance_id, "i-late");
+        assert_eq!(*pauses.lock().unwrap(), vec![1, 2, 4, 4, 4]);
+        assert_eq!(lines.len(), 6, "{lines:?}");
+        assert!(lines[0].contains("not up yet") && lines[0].contains("HTTP 503"));
+        assert!(lines[5].contains("answered after"), "{lines:?}");
+    }
+
+    #[test]
+    fn the_wait_is_bounded_and_final_answers_are_not_retried() {
+        let wait = MetadataWait {
+            max_wait: std::time::Duration::from_secs(10),
+            first_delay: std::time::Duration::from_secs(1),
+            max_delay: std::time::Duration::from_secs(4),
+        };
+        let pauses = std::sync::Mutex::new(Vec::new());
+        let err = fetch_instance_waiting(&late(u32::MAX, 503), wait, &mut |_| {}, &|d| {
+            pauses.lock().unwrap().push(d.as_secs())
+        })
+        .unwrap_err();
+        assert!(may_come_up(&err));
+        // 1 + 2 + 4 = 7 s paused; another 4 s would pass the 10 s limit.
+        assert_eq!(*pauses.lock().unwrap(), vec![1, 2, 4]);
+        let source = late(u32::MAX, 403);
+        let err = fetch_instance_waiting(&source, wait, &mut |_| {}, &|_| {
+            panic!("a 403 is final")
+        })
+        .unwrap_err();
+        assert!(!may_come_up(&err));
+        assert_eq!(source.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn max_wait_comes_from_the_system_config() {
+        let load = |text: &str| crate::cloudconfig::yaml::load_bytes(text.as_bytes()).unwrap();
+        let (w, problem) = MetadataWait::from_system_config(None);
+        assert_eq!((w.max_wait.as_secs(), problem), (120, None));
+        let node = load("datasource:\n  Ec2:\n    max_wait: 30\n");
+        let (w, _) = MetadataWait::from_system_config(Some(&node));
+        assert_eq!(w.max_wait.as_secs(), 30);
+        let node = load("datasource:\n  Ec2:\n    max_wait: -1\n");
+        assert_eq!(MetadataWait::from_system_config(Some(&node)).0.max_wait.as_secs(), 0);
+        let node = load("datasource:\n  Ec2:\n    max_wait: soon\n");
+        let (w, problem) = MetadataWait::from_system_config(Some(&node));
+        assert_eq!(w.max_wait.as_secs(), 120);
+        assert!(problem.unwrap().contains("line 3"));
     }
 
     #[test]

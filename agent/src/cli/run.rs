@@ -35,9 +35,20 @@ pub struct RunArgs {
     /// The state folder, as a path on the (rooted) machine.
     #[arg(long, value_name = "DIR", default_value = boot::paths::DEFAULT_STATE_DIR)]
     pub state_dir: PathBuf,
+    /// Wait at most this many seconds for the metadata service to answer at the start
+    /// (default: the system config's `datasource.Ec2.max_wait`, else 120, as cloud-init).
+    #[arg(long, value_name = "SECONDS", conflicts_with_all = ["local", "seed"])]
+    pub metadata_wait: Option<f64>,
     /// Kill any single script that runs longer than this many seconds.
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
+    /// Split the boot between two units, as cloud-init's stages are: `init` runs the
+    /// boot and holds its config and final stages after the network stage (files, users,
+    /// ssh keys, hostname) until `final`, run later in the boot, releases them; `final`
+    /// then waits for the boot to end and exits with its status. Without it the stages
+    /// run one after the other.
+    #[arg(long, value_enum, value_name = "STAGE", conflicts_with_all = ["local", "seed", "then"])]
+    pub stage: Option<StageArg>,
     /// After the boot, replace strap with this command (a container entrypoint):
     /// `strap run --then -- CMD ARGS`.
     #[arg(long, requires = "command")]
@@ -45,6 +56,15 @@ pub struct RunArgs {
     /// The command for `--then`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// `strap run --stage`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StageArg {
+    /// The boot, held after its network stage.
+    Init,
+    /// Release the held boot's config and final stages and wait for its end.
+    Final,
 }
 
 /// Where the records are (shared by clean, status, analyze, query).
@@ -151,6 +171,9 @@ async fn local_mock(
 /// `strap run`.
 pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     let ctx = rooted(ctx, args.root.as_deref(), true)?;
+    if args.stage == Some(StageArg::Final) {
+        return release_and_wait(&ctx, &args.state_dir).await;
+    }
     let mock = match &args.local {
         Some(local) => Some(local_mock(local, args.mock_config.as_deref()).await?),
         None => None,
@@ -179,6 +202,11 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         } else {
             PowerAction::DryRun
         },
+        metadata_wait: args
+            .metadata_wait
+            .map(|s| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)),
+        wait_for_source: args.seed.is_none() && args.local.is_none(),
+        hold_final: args.stage == Some(StageArg::Init),
     };
     let boot_ctx = ctx.clone();
     let power = opts.power;
@@ -189,6 +217,9 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     if let Some(mock) = mock {
         mock.shutdown().await;
     }
+    // Under systemd (Type=notify) the unit must hear READY even when the boot stopped
+    // before its network stage ended; the exit status then tells how it went.
+    boot::notify::ready(&ctx, "boot ended before its network stage finished");
     let code = match &result {
         Ok(summary) => {
             let items = &summary.report.items;
@@ -230,6 +261,26 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         return exec_then(&args.command);
     }
     Ok(ExitCode::from(code))
+}
+
+/// `strap run --stage final`: release the held boot, wait for it to end, exit with its
+/// status (0 done, 2 degraded, 1 error). A boot that is not running (it ended, or
+/// stopped) is not waited for.
+async fn release_and_wait(ctx: &Context, state_dir: &Path) -> anyhow::Result<ExitCode> {
+    let paths = boot::Paths::resolve(ctx, Some(state_dir))?;
+    let mut st = boot::status::read(&paths.run);
+    if st.running {
+        boot::runner::release_final(&paths)?;
+        tracing::info!("released the config and final stages; waiting for the boot to end");
+        while st.running {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            st = boot::status::read(&paths.run);
+        }
+    } else {
+        tracing::info!("no boot is running (status: {}): nothing to release", st.status);
+    }
+    eprintln!("strap: boot {}", st.extended_status);
+    Ok(ExitCode::from(st.exit_code()))
 }
 
 /// Replace this process with the main command (container entrypoint).

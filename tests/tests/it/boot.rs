@@ -478,8 +478,11 @@ fn a_script_without_shebang_gets_a_clear_message() {
 }
 
 #[test]
-fn an_existing_user_is_a_warning_and_status_says_degraded() {
-    let m = Machine::new("#cloud-config\nusers:\n  - name: bob\n");
+fn an_existing_user_is_not_a_warning_and_still_gets_its_groups_sudo_and_keys() {
+    // As cloud-init: a disk booted again as a new instance has its users already.
+    let m = Machine::new(
+        "#cloud-config\nusers:\n  - name: bob\n    groups: [docker]\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    ssh_authorized_keys: [ssh-ed25519 AAAAbob bob@laptop]\n",
+    );
     fs::create_dir_all(m.path("/etc")).unwrap();
     fs::write(
         m.path("/etc/passwd"),
@@ -489,15 +492,32 @@ fn an_existing_user_is_a_warning_and_status_says_degraded() {
     fs::write(m.path("/etc/group"), "root:x:0:\nbob:x:1500:\n").unwrap();
     fs::write(m.path("/etc/shadow"), "root:*:1::::::\nbob:*:1::::::\n").unwrap();
     let out = m.run();
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
     let status = m.strap(&["status", "--json"]);
-    assert_eq!(code(&status), 2);
+    assert_eq!(code(&status), 0);
     let json: serde_json::Value = serde_json::from_str(&stdout(&status)).unwrap();
-    assert_eq!(json["extended_status"], "degraded done");
-    assert!(json["recoverable_errors"]["WARNING"][0]
-        .as_str()
-        .unwrap()
-        .contains("bob already exists"));
+    assert_eq!(json["extended_status"], "done", "{json}");
+    assert!(m.read("/var/log/strap.log").contains(
+        "strap[INFO]: users: user bob already exists, skipping its creation"
+    ));
+    assert!(
+        m.read("/etc/group").lines().any(|l| l.starts_with("docker:") && l.ends_with(":bob")),
+        "{}",
+        m.read("/etc/group")
+    );
+    assert_eq!(
+        m.read("/etc/passwd")
+            .lines()
+            .filter(|l| l.starts_with("bob:"))
+            .count(),
+        1
+    );
+    assert!(m
+        .read("/etc/sudoers.d/90-cloud-init-users")
+        .contains("bob ALL=(ALL) NOPASSWD:ALL"));
+    assert!(m
+        .read("/home/bob/.ssh/authorized_keys")
+        .contains("ssh-ed25519 AAAAbob bob@laptop"));
 }
 
 #[test]

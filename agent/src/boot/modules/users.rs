@@ -443,15 +443,39 @@ fn ensure_user(
     }
     let exists = user_exists(boot, accounts.as_deref(), &spec.name);
     if exists {
-        let msg = format!(
-            "users: user {} already exists; only its password lock, sudo rules and keys are applied",
-            spec.name
+        // As cloud-init: an account that is already there (a disk booted again as a new
+        // instance, an image that baked it) is not a problem. Its creation is skipped;
+        // its groups, password lock, sudo rules and keys are still applied.
+        boot.log.line(
+            "INFO",
+            &format!(
+                "users: user {} already exists, skipping its creation; its groups, password lock, sudo rules and keys are applied",
+                spec.name
+            ),
         );
-        // The distro's default user existing is normal (an image booted again).
-        if spec.is_default {
-            boot.log.line("INFO", &msg);
-        } else {
-            boot.warn(&msg);
+        if !groups.is_empty() {
+            if truthy(field(node, "create_groups"), true) {
+                for g in &groups {
+                    ensure_group(boot, accounts.as_deref_mut(), g)?;
+                }
+            }
+            match accounts.as_deref_mut() {
+                Some(a) => {
+                    for g in &groups {
+                        a.add_member(g, &spec.name);
+                    }
+                }
+                None => shadow_tool(
+                    boot,
+                    "usermod",
+                    &[
+                        "-a".into(),
+                        "-G".into(),
+                        groups.join(","),
+                        spec.name.clone(),
+                    ],
+                )?,
+            }
         }
     } else {
         if truthy(field(node, "create_groups"), true) {
