@@ -285,12 +285,44 @@ pub fn replace_file(
         })?;
     }
     drop(file);
-    fs::rename(&tmp, target).map_err(|source| ContextError::Io {
-        op: "rename into place",
-        path: target.to_path_buf(),
-        source,
-    })?;
+    if let Err(source) = fs::rename(&tmp, target) {
+        let _ = fs::remove_file(&tmp);
+        // A file that is a mount point (a container runtime bind-mounts /etc/hostname,
+        // /etc/hosts and /etc/resolv.conf) cannot be renamed over: it is rewritten in
+        // place, as the runtime expects.
+        if source.raw_os_error() == Some(nix::libc::EBUSY) {
+            rewrite_in_place(target, contents, sync)?;
+            return Ok(dir);
+        }
+        return Err(ContextError::Io {
+            op: "rename into place",
+            path: target.to_path_buf(),
+            source,
+        });
+    }
     Ok(dir)
+}
+
+/// Truncate and rewrite an existing regular file without following a symlink.
+fn rewrite_in_place(target: &Path, contents: &[u8], sync: bool) -> Result<(), ContextError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |op: &'static str| {
+        let path = target.to_path_buf();
+        move |source| ContextError::Io { op, path, source }
+    };
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(target)
+        .map_err(io("rewrite in place (a mount point)"))?;
+    file.write_all(contents)
+        .map_err(io("rewrite in place (a mount point)"))?;
+    if sync {
+        file.sync_all().map_err(io("sync"))?;
+    }
+    tracing::debug!("{} is a mount point: rewritten in place", target.display());
+    Ok(())
 }
 
 /// The first half of an atomic write: create the folder of `target` and a temporary file
@@ -325,6 +357,30 @@ pub fn write_temp(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_that_is_a_mount_point_is_rewritten_in_place() {
+        // As a container runtime's /etc/hostname: a file bind-mounted over another.
+        let dir = tempfile::tempdir().unwrap();
+        let (host, target) = (dir.path().join("host"), dir.path().join("hostname"));
+        fs::write(&host, "old\n").unwrap();
+        fs::write(&target, "").unwrap();
+        let flags = nix::mount::MsFlags::MS_BIND;
+        if let Err(err) = nix::mount::mount(Some(&host), &target, None::<&str>, flags, None::<&str>)
+        {
+            eprintln!("skipping: cannot bind-mount here ({err})");
+            return;
+        }
+        let res = write_atomic(&target, b"new\n", Some(0o644));
+        let _ = nix::mount::umount(&target);
+        res.unwrap();
+        assert_eq!(fs::read_to_string(&host).unwrap(), "new\n");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "no temp file left: {names:?}");
+    }
 
     #[test]
     fn fixed_env_is_isolated() {

@@ -8,7 +8,8 @@
 #
 # Checks: the boot runs before the main process, which is PID 1 and gets SIGTERM from
 # `podman stop`; a restart of the same container reruns per-boot work only; a new
-# container from the same image reruns per-instance work. Ends with `N passed, M failed`.
+# container from the same image reruns per-instance work. Ends with `N passed, M failed`;
+# exits 77 where podman cannot start containers at all.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -25,7 +26,20 @@ has() { case "$1" in *"$2"*) return 0 ;; esac; echo "    [$1] does not contain [
 cache=$("$here/image.sh" container) || { echo "cannot build the container image"; exit 1; }
 tag=$(basename "$cache")
 base="localhost/strap-test-base:$tag"
+# runc where it is installed (crun refuses hybrid cgroup hierarchies), and limits the
+# container may set (some sandboxes refuse podman's defaults).
+podman=(podman)
+command -v runc >/dev/null && podman+=(--runtime runc)
+limits=(--ulimit nofile=4096:4096 --ulimit nproc=4096:4096)
+podman() { command "${podman[@]}" "$@"; }
 podman image exists "$base" || podman import -q "$cache/container.tar" "$base" >/dev/null
+
+# Some sandboxes let podman build images but refuse to start containers (crun's
+# setrlimit is denied): that is this machine's limit, not strap's; exit 77 says "skip".
+if ! probe=$(podman run --rm "${limits[@]}" --network none "$base" true 2>&1); then
+    echo "podman cannot start a container on this machine: $probe"
+    exit 77
+fi
 
 work=$(mktemp -d /var/tmp/strap-ct.XXXXXX)
 name=strap-ct-$$
@@ -48,7 +62,7 @@ CF
 podman build -q -t "$app" "$work" >/dev/null || { echo "podman build failed"; exit 1; }
 
 run() { # run NAME
-    podman run -d --name "$1" --network none \
+    podman run -d --name "$1" "${limits[@]}" --network none \
         -v "$here/container/userdata.yaml:/userdata.yaml:ro,Z" \
         -v "$here/container/main.sh:/main.sh:ro,Z" "$app" /main.sh >/dev/null
 }

@@ -62,7 +62,10 @@ mod tests {
         let n = listener.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"STATUS=waiting");
         // No socket: nothing is sent and nothing fails.
-        notify(&Context::fixed::<[(&str, &str); 0], _, _>([], "/"), "READY=1");
+        notify(
+            &Context::fixed::<[(&str, &str); 0], _, _>([], "/"),
+            "READY=1",
+        );
         assert!(listener.recv(&mut buf).is_err());
     }
 }

@@ -223,12 +223,15 @@ pub fn run_boot(
     let mut early_problems = Vec::new();
     let log_clock = clock_fn(ctx, "%Y-%m-%d %H:%M:%S,%3f");
     let log = EventLog::open(&paths.log, log_clock.clone()).unwrap_or_else(|err| {
-        early_problems.push(format!("cannot open the log {}: {err}", paths.log.display()));
+        early_problems.push(format!(
+            "cannot open the log {}: {err}",
+            paths.log.display()
+        ));
         EventLog::discard(log_clock)
     });
     let out_clock = clock_fn(ctx, "%Y-%m-%dT%H:%M:%S%.3fZ");
-    let out = OutputLog::open(&paths.output_log, opts.console, out_clock.clone())
-        .unwrap_or_else(|err| {
+    let out =
+        OutputLog::open(&paths.output_log, opts.console, out_clock.clone()).unwrap_or_else(|err| {
             early_problems.push(format!(
                 "cannot open the output log {}: {err}",
                 paths.output_log.display()
@@ -265,8 +268,7 @@ pub fn run_boot(
     // The system config is read before the first request: it says how long to wait.
     let system = super::sysconfig::load(ctx);
     let wait = if opts.wait_for_source {
-        let (from_config, problem) =
-            source::MetadataWait::from_system_config(system.node.as_ref());
+        let (from_config, problem) = source::MetadataWait::from_system_config(system.node.as_ref());
         if let Some(problem) = problem {
             tracing::warn!("{problem}");
             log.line("WARNING", &problem);
@@ -286,14 +288,13 @@ pub fn run_boot(
             tracing::warn!("{line}");
             log.line("WARNING", line);
             out.log_only(line);
-            super::notify::notify(ctx, &format!("STATUS=waiting for the metadata service: {line}"));
+            super::notify::notify(
+                ctx,
+                &format!("STATUS=waiting for the metadata service: {line}"),
+            );
         };
-        let fetched = source::fetch_instance_waiting(
-            source,
-            wait,
-            &mut waiting,
-            &std::thread::sleep,
-        );
+        let fetched =
+            source::fetch_instance_waiting(source, wait, &mut waiting, &std::thread::sleep);
         (fetched, layout.join())
     });
     for problem in &early_problems {
@@ -315,7 +316,11 @@ pub fn run_boot(
         }),
     };
     if let Err(err) = layout {
-        let msg = format!("state folder {}: {}", paths.state.display(), error_chain(&err));
+        let msg = format!(
+            "state folder {}: {}",
+            paths.state.display(),
+            error_chain(&err)
+        );
         fail_early(ctx, &paths, &log, &mut report, msg);
         return Err(err);
     }

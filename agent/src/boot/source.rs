@@ -258,9 +258,7 @@ impl MetadataWait {
     /// The wait the system config asks for (`datasource.Ec2.max_wait`), else the
     /// default; a value that is not a number of seconds gives the default and a problem
     /// to warn about.
-    pub fn from_system_config(
-        node: Option<&crate::cloudconfig::Node>,
-    ) -> (Self, Option<String>) {
+    pub fn from_system_config(node: Option<&crate::cloudconfig::Node>) -> (Self, Option<String>) {
         let default = Self::up_to(std::time::Duration::from_secs_f64(
             Self::DEFAULT_MAX_WAIT_SECS,
         ));
@@ -499,10 +497,8 @@ mod tests {
         // 1 + 2 + 4 = 7 s paused; another 4 s would pass the 10 s limit.
         assert_eq!(*pauses.lock().unwrap(), vec![1, 2, 4]);
         let source = late(u32::MAX, 403);
-        let err = fetch_instance_waiting(&source, wait, &mut |_| {}, &|_| {
-            panic!("a 403 is final")
-        })
-        .unwrap_err();
+        let err = fetch_instance_waiting(&source, wait, &mut |_| {}, &|_| panic!("a 403 is final"))
+            .unwrap_err();
         assert!(!may_come_up(&err));
         assert_eq!(source.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
@@ -516,7 +512,13 @@ mod tests {
         let (w, _) = MetadataWait::from_system_config(Some(&node));
         assert_eq!(w.max_wait.as_secs(), 30);
         let node = load("datasource:\n  Ec2:\n    max_wait: -1\n");
-        assert_eq!(MetadataWait::from_system_config(Some(&node)).0.max_wait.as_secs(), 0);
+        assert_eq!(
+            MetadataWait::from_system_config(Some(&node))
+                .0
+                .max_wait
+                .as_secs(),
+            0
+        );
         let node = load("datasource:\n  Ec2:\n    max_wait: soon\n");
         let (w, problem) = MetadataWait::from_system_config(Some(&node));
         assert_eq!(w.max_wait.as_secs(), 120);

@@ -277,7 +277,10 @@ async fn release_and_wait(ctx: &Context, state_dir: &Path) -> anyhow::Result<Exi
             st = boot::status::read(&paths.run);
         }
     } else {
-        tracing::info!("no boot is running (status: {}): nothing to release", st.status);
+        tracing::info!(
+            "no boot is running (status: {}): nothing to release",
+            st.status
+        );
     }
     eprintln!("strap: boot {}", st.extended_status);
     Ok(ExitCode::from(st.exit_code()))

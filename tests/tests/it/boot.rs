@@ -497,11 +497,13 @@ fn an_existing_user_is_not_a_warning_and_still_gets_its_groups_sudo_and_keys() {
     assert_eq!(code(&status), 0);
     let json: serde_json::Value = serde_json::from_str(&stdout(&status)).unwrap();
     assert_eq!(json["extended_status"], "done", "{json}");
-    assert!(m.read("/var/log/strap.log").contains(
-        "strap[INFO]: users: user bob already exists, skipping its creation"
-    ));
+    assert!(m
+        .read("/var/log/strap.log")
+        .contains("strap[INFO]: users: user bob already exists, skipping its creation"));
     assert!(
-        m.read("/etc/group").lines().any(|l| l.starts_with("docker:") && l.ends_with(":bob")),
+        m.read("/etc/group")
+            .lines()
+            .any(|l| l.starts_with("docker:") && l.ends_with(":bob")),
         "{}",
         m.read("/etc/group")
     );

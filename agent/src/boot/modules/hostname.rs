@@ -56,7 +56,14 @@ pub fn set_hostname(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
                 source,
             })?;
     }
-    if boot.on_real_root() {
+    if boot.on_real_root() && crate::boot::runner::in_container(boot.ctx) {
+        // The container's runtime owns its UTS name (`--hostname`); a container usually
+        // may not change it. /etc/hostname is written; the running name is left alone.
+        boot.log.line(
+            "INFO",
+            &format!("set_hostname: in a container: wrote /etc/hostname ({name}); the running hostname is the container runtime's (--hostname)"),
+        );
+    } else if boot.on_real_root() {
         let status = Command::new("hostname").arg(&name).status();
         if !matches!(status, Ok(s) if s.success()) {
             return Err(ModuleError::Command {
