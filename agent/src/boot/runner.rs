@@ -308,7 +308,7 @@ pub fn run_boot(
         }
     }
     let layout = match layout {
-        Ok(result) => result.map_err(BootError::from),
+        Ok(result) => result,
         Err(_) => Err(BootError::Io {
             op: "create the state folders in",
             path: paths.state.clone(),

@@ -2,6 +2,7 @@
 //! imds-mock, and `tests/vm/container.sh` runs it as a podman container's entrypoint.
 //! Each skips, saying why, where it cannot run: not root, or qemu, mmdebstrap, socat, ssh
 //! or podman missing (`.ci/run` installs them), or `STRAP_VM=0`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
 use std::process::Command;
