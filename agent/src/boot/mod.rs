@@ -20,6 +20,11 @@
 //!   `scripts_per_once` (once), `scripts_per_boot` (per boot), `scripts_per_instance`,
 //!   `scripts_user`, `keys_to_console`, `final_message` (always), `power_state_change`.
 //!
+//! Under systemd the boot is two units: `strap run --stage init` reports ready to systemd
+//! ([`notify`]) after `init-network` and holds, and `strap run --stage final`, started
+//! after `multi-user.target`, releases `modules-config` and `modules-final`. At boot the
+//! first metadata round trip waits for a late service ([`source::fetch_instance_waiting`]).
+//!
 //! The merged cloud-config is the user data's over the image's system config
 //! ([`sysconfig`]: `/etc/cloud/cloud.cfg` and its drop-ins).
 //!
