@@ -93,6 +93,15 @@ fi
 
 [ -n "$mock_pid" ] || start_mock first.mime
 
+# A new instance (the mock's launch) with this user data, on a fresh disk prepared with
+# HOOK, booted until it reports: `new_instance USERDATA NAME HOOK [readonly]`.
+new_instance() {
+    mock PUT user-data "$(user_data "$1")" >/dev/null
+    mock POST launch >/dev/null
+    prepare_disk "$2" "$3"
+    boot_and_report "$work/$2.ext4" "$work/$2.log" ${4:-}
+}
+
 # --- 4. a failing and a hanging part (with a timeout), state from another image ----------
 plant_foreign_state() {
     local root=$1 s=$1/var/lib/strap
@@ -107,10 +116,7 @@ plant_foreign_state() {
         > "$root/etc/systemd/system/strap.service.d/timeout.conf"
 }
 if want failing; then
-    mock PUT user-data "$(user_data failing.mime)" >/dev/null
-    mock POST launch >/dev/null
-    prepare_disk two plant_foreign_state
-    boot_and_report "$work/two.ext4" "$work/two.log"
+    new_instance failing.mime two plant_foreign_state
     s=$work/two.log
     check "failing part: status error" eq "$(fact "$s" strap-status)" "error"
     check "failing part: strap.service stays active" eq "$(fact "$s" unit-strap)" "active"
@@ -126,10 +132,7 @@ fi
 # --- 5. a part that hangs, no timeout ------------------------------------------------------
 short_report() { mkdir -p "$1/etc/strap-vm"; echo 20 > "$1/etc/strap-vm/report-wait"; }
 if want hang; then
-    mock PUT user-data "$(user_data hang.yaml)" >/dev/null
-    mock POST launch >/dev/null
-    prepare_disk three short_report
-    boot_and_report "$work/three.ext4" "$work/three.log"
+    new_instance hang.yaml three short_report
     s=$work/three.log
     check "hanging part: multi-user reached" eq "$(fact "$s" multi-user)" "active"
     check "hanging part: ssh works with the user data's key" eq "$(ssh_vm tester id -un)" "tester"
@@ -154,10 +157,7 @@ if want absent; then
     echo "${mock_url##*:}" > "$work/imds.port"
 fi
 if want readonly; then
-    mock PUT user-data "$(user_data first.mime)" >/dev/null
-    mock POST launch >/dev/null
-    prepare_disk five short_report
-    boot_and_report "$work/five.ext4" "$work/five.log" readonly
+    new_instance first.mime five short_report readonly
     s=$work/five.log
     check "read-only root: the boot ends in error" eq "$(fact "$s" strap-status)" "error"
     check "read-only root: strap.service active" eq "$(fact "$s" unit-strap)" "active"
