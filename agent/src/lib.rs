@@ -9,6 +9,7 @@
 //! - [`cloudconfig`]: cloud-config as PyYAML reads it, merging, schema.
 //! - [`creds`]: the AWS credential provider chain and its explanation.
 //! - [`userdata`]: raw user-data bytes to an ordered list of typed parts.
+//! - [`net`]: network interfaces from the metadata to renderer files.
 //! - [`imds`]: the instance-metadata client.
 //! - [`context`]: environment, filesystem root and clock, injected.
 //! - [`secret`]: values that must never be printed.
@@ -20,6 +21,7 @@ pub mod cloudconfig;
 pub mod context;
 pub mod creds;
 pub mod imds;
+pub mod net;
 pub mod sandbox;
 pub mod secret;
 pub mod userdata;

@@ -269,6 +269,21 @@ pub struct Config {
     pub interface_id: String,
     pub subnet_id: String,
     pub subnet_cidr: String,
+    /// More private IPv4 addresses of the primary interface (after `private_ip`).
+    pub secondary_private_ips: Vec<String>,
+    /// More IPv6 addresses of the primary interface (after `ipv6`).
+    pub ipv6s: Vec<String>,
+    /// Delegated prefixes of the primary interface (`ipv4-prefix`, `ipv6-prefix`).
+    pub ipv4_prefixes: Vec<String>,
+    pub ipv6_prefixes: Vec<String>,
+    /// The primary interface's network card (`network-card` is served only when some
+    /// interface is on a card other than 0: a multi-card instance type).
+    pub network_card: u32,
+    /// More interfaces attached at launch (the primary is the top-level keys).
+    pub network_interfaces: Vec<InterfaceConfig>,
+    /// How long an interface attached through the control API takes to appear in the
+    /// metadata (EC2: up to 30 s).
+    pub eni_propagation_delay_secs: u64,
     pub vpc_id: String,
     pub vpc_cidr: String,
     /// Security groups: name → id.
@@ -304,6 +319,133 @@ pub struct Config {
     pub throttle: Option<Throttle>,
 }
 
+/// An elastic network interface beyond the primary (`network_interfaces`, or the body
+/// of `POST /_mock/network-interfaces`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterfaceConfig {
+    pub mac: String,
+    /// Default: `eni-` and 17 hex digits derived from the MAC.
+    #[serde(default)]
+    pub interface_id: Option<String>,
+    pub device_number: u32,
+    #[serde(default)]
+    pub network_card: u32,
+    /// Default: derived from the subnet.
+    #[serde(default)]
+    pub subnet_id: Option<String>,
+    pub subnet_cidr: String,
+    /// The interface's private IPv4 addresses, its primary first (may be empty on an
+    /// IPv6-only subnet).
+    #[serde(default)]
+    pub private_ips: Vec<String>,
+    #[serde(default)]
+    pub ipv6s: Vec<String>,
+    /// Default: the /64 of the first IPv6 address.
+    #[serde(default)]
+    pub subnet_ipv6_cidr: Option<String>,
+    #[serde(default)]
+    pub ipv4_prefixes: Vec<String>,
+    #[serde(default)]
+    pub ipv6_prefixes: Vec<String>,
+    /// Default: the instance's.
+    #[serde(default)]
+    pub security_groups: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub public_ip: Option<String>,
+    /// Control API only: overrides `eni_propagation_delay_secs` for this attachment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_secs: Option<u64>,
+}
+
+impl InterfaceConfig {
+    /// The interface id, given or derived from the MAC.
+    pub fn id(&self) -> String {
+        self.interface_id.clone().unwrap_or_else(|| {
+            let hex: String = self.mac.chars().filter(|c| *c != ':').collect();
+            format!("eni-0{:0>16}", &hex[hex.len().saturating_sub(16)..])
+        })
+    }
+}
+
+/// An IPv4 CIDR as (network, length).
+pub fn parse_v4_cidr(text: &str) -> Option<(u32, u8)> {
+    let (a, l) = text.split_once('/')?;
+    let a: std::net::Ipv4Addr = a.parse().ok()?;
+    let l: u8 = l.parse().ok().filter(|l| *l <= 32)?;
+    let mask = u32::MAX.checked_shl(32 - u32::from(l)).unwrap_or(0);
+    Some((u32::from(a) & mask, l))
+}
+
+fn v4_inside(ip: &str, cidr: (u32, u8)) -> bool {
+    let Ok(a) = ip.parse::<std::net::Ipv4Addr>() else {
+        return false;
+    };
+    let mask = u32::MAX.checked_shl(32 - u32::from(cidr.1)).unwrap_or(0);
+    u32::from(a) & mask == cidr.0
+}
+
+fn v6_cidr_ok(text: &str) -> bool {
+    text.split_once('/').is_some_and(|(a, l)| {
+        a.parse::<std::net::Ipv6Addr>().is_ok() && l.parse::<u8>().is_ok_and(|l| l <= 128)
+    })
+}
+
+/// Check one interface (`at` names it in messages: `network_interfaces[1]`).
+pub fn check_interface(i: &InterfaceConfig, at: &str) -> Result<(), ConfigError> {
+    let bad = |m: String| invalid("network_interfaces", format!("{at}: {m}"));
+    if !is_mac(&i.mac) {
+        return Err(bad(format!(
+            "mac `{}` is not a lower-case colon-separated MAC",
+            i.mac
+        )));
+    }
+    let subnet = parse_v4_cidr(&i.subnet_cidr).ok_or_else(|| {
+        bad(format!(
+            "subnet_cidr `{}` is not an IPv4 CIDR",
+            i.subnet_cidr
+        ))
+    })?;
+    if i.private_ips.is_empty() && i.ipv6s.is_empty() {
+        return Err(bad("needs private_ips or ipv6s".into()));
+    }
+    for (n, ip) in i.private_ips.iter().enumerate() {
+        if !v4_inside(ip, subnet) {
+            return Err(bad(format!(
+                "private_ips[{n}] `{ip}` is not an IPv4 address inside {}",
+                i.subnet_cidr
+            )));
+        }
+    }
+    for (n, ip) in i.ipv6s.iter().enumerate() {
+        if ip.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(bad(format!("ipv6s[{n}] `{ip}` is not an IPv6 address")));
+        }
+    }
+    if let Some(c) = &i.subnet_ipv6_cidr {
+        if !v6_cidr_ok(c) {
+            return Err(bad(format!("subnet_ipv6_cidr `{c}` is not an IPv6 CIDR")));
+        }
+    }
+    for (n, p) in i.ipv4_prefixes.iter().enumerate() {
+        match parse_v4_cidr(p) {
+            Some((net, _)) if v4_inside(&std::net::Ipv4Addr::from(net).to_string(), subnet) => {}
+            _ => {
+                return Err(bad(format!(
+                    "ipv4_prefixes[{n}] `{p}` is not an IPv4 CIDR inside {}",
+                    i.subnet_cidr
+                )))
+            }
+        }
+    }
+    for (n, p) in i.ipv6_prefixes.iter().enumerate() {
+        if !v6_cidr_ok(p) {
+            return Err(bad(format!("ipv6_prefixes[{n}] `{p}` is not an IPv6 CIDR")));
+        }
+    }
+    Ok(())
+}
+
 impl Default for Config {
     fn default() -> Self {
         let mut security_groups = BTreeMap::new();
@@ -337,6 +479,13 @@ impl Default for Config {
             interface_id: "eni-0f95d3625f5c521cc".into(),
             subnet_id: "subnet-0be9b61d7a4c2e915".into(),
             subnet_cidr: "172.31.16.0/20".into(),
+            secondary_private_ips: Vec::new(),
+            ipv6s: Vec::new(),
+            ipv4_prefixes: Vec::new(),
+            ipv6_prefixes: Vec::new(),
+            network_card: 0,
+            network_interfaces: Vec::new(),
+            eni_propagation_delay_secs: 0,
             vpc_id: "vpc-0d1e2f3a4b5c6d7e8".into(),
             vpc_cidr: "172.31.0.0/16".into(),
             security_groups,
@@ -551,6 +700,35 @@ impl Config {
         }
         if let Some(t) = &self.throttle {
             check_throttle(t)?;
+        }
+        self.check_interfaces(&self.network_interfaces)
+    }
+
+    /// Check the interfaces beyond the primary: each valid, MACs unique, device
+    /// numbers unique per network card.
+    pub fn check_interfaces(&self, all: &[InterfaceConfig]) -> Result<(), ConfigError> {
+        let mut macs = vec![self.mac.clone()];
+        let mut slots = vec![(self.network_card, 0u32)];
+        for (n, i) in all.iter().enumerate() {
+            let at = format!("network_interfaces[{n}]");
+            check_interface(i, &at)?;
+            if macs.contains(&i.mac) {
+                return Err(invalid(
+                    "network_interfaces",
+                    format!("{at}: mac `{}` is already used by another interface", i.mac),
+                ));
+            }
+            if slots.contains(&(i.network_card, i.device_number)) {
+                return Err(invalid(
+                    "network_interfaces",
+                    format!(
+                        "{at}: device_number {} on network_card {} is already taken",
+                        i.device_number, i.network_card
+                    ),
+                ));
+            }
+            macs.push(i.mac.clone());
+            slots.push((i.network_card, i.device_number));
         }
         Ok(())
     }

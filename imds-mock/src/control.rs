@@ -158,6 +158,12 @@ fn route_request(
     body: &[u8],
 ) -> Result<Response<ResponseBody>, Response<ResponseBody>> {
     let bad = |e: crate::state::StateError| error(StatusCode::BAD_REQUEST, e);
+    if let ("DELETE", Some(id)) = (method.as_str(), route.strip_prefix("network-interfaces/")) {
+        state
+            .detach_interface(id)
+            .map_err(|e| error(StatusCode::CONFLICT, e))?;
+        return Ok(ok(json!({ "detached": id })));
+    }
     let resp = match (method.as_str(), route) {
         ("GET", "state") => ok(json!({
             "instance_id": state.instance_id(),
@@ -253,6 +259,37 @@ fn route_request(
         ("DELETE", "credential-error") => {
             state.set_credential_error(None).map_err(bad)?;
             ok(json!({ "credential_error": null }))
+        }
+        ("GET", "network-interfaces") => {
+            let cfg = state.config();
+            let rt = state.runtime();
+            let now = state.now();
+            let mut list = vec![json!({
+                "mac": cfg.mac, "interface_id": cfg.interface_id, "device_number": 0,
+                "network_card": cfg.network_card, "state": "attached", "primary": true,
+            })];
+            for i in &cfg.network_interfaces {
+                list.push(
+                    json!({"mac": i.mac, "interface_id": i.id(), "device_number": i.device_number,
+                    "network_card": i.network_card, "state": "attached"}),
+                );
+            }
+            for a in &rt.attached {
+                let i = &a.config;
+                list.push(
+                    json!({"mac": i.mac, "interface_id": i.id(), "device_number": i.device_number,
+                    "network_card": i.network_card,
+                    "state": if a.visible_at <= now { "attached" } else { "propagating" },
+                    "visible_at": crate::creds::timestamp(a.visible_at)}),
+                );
+            }
+            ok(json!(list))
+        }
+        ("POST", "network-interfaces") => {
+            let iface: crate::config::InterfaceConfig = parse(body)?;
+            let id = iface.id();
+            let visible_at = state.attach_interface(iface).map_err(bad)?;
+            ok(json!({"interface_id": id, "visible_at": crate::creds::timestamp(visible_at)}))
         }
         ("PUT", "throttle") => {
             let t: crate::config::Throttle = parse(body)?;

@@ -40,6 +40,14 @@ pub struct MaintenanceEvent {
     pub state: EventState,
 }
 
+/// An interface attached while the instance runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attached {
+    pub config: crate::config::InterfaceConfig,
+    /// When it appears in the metadata.
+    pub visible_at: DateTime<Utc>,
+}
+
 /// The instance's changing facts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Runtime {
@@ -51,6 +59,8 @@ pub struct Runtime {
     pub spot: Option<SpotNotice>,
     pub rebalance_at: Option<DateTime<Utc>>,
     pub events: Vec<MaintenanceEvent>,
+    /// Interfaces attached through the control API, visible or still propagating.
+    pub attached: Vec<Attached>,
 }
 
 impl Runtime {
@@ -66,6 +76,7 @@ impl Runtime {
             spot: None,
             rebalance_at: None,
             events: Vec::new(),
+            attached: Vec::new(),
         };
         if let Some(spot) = &config.spot {
             rt.schedule_spot(&spot.action, now + secs(spot.delay_secs));
@@ -149,9 +160,11 @@ impl Runtime {
             .iter()
             .filter(|e| e.state == EventState::Active)
             .map(|e| e.not_after);
+        let attached = self.attached.iter().map(|a| a.visible_at);
         spot.into_iter()
             .chain(self.rebalance_at)
             .chain(events)
+            .chain(attached)
             .filter(|t| *t > now)
             .min()
     }

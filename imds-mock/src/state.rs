@@ -148,6 +148,8 @@ pub enum StateError {
     NoSuchEvent { event_id: String },
     #[error("instance is already {0}")]
     AlreadyInState(&'static str),
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl State {
@@ -496,6 +498,57 @@ impl State {
         })
     }
 
+    /// `AttachNetworkInterface`: the interface appears in the metadata after its
+    /// propagation delay. Answers when it becomes visible.
+    pub fn attach_interface(
+        &self,
+        mut iface: crate::config::InterfaceConfig,
+    ) -> Result<DateTime<Utc>, StateError> {
+        let now = self.now();
+        self.mutate(|s| {
+            let mut all = s.config.network_interfaces.clone();
+            all.extend(s.runtime.attached.iter().map(|a| a.config.clone()));
+            all.push(iface.clone());
+            s.config.check_interfaces(&all)?;
+            let delay = iface
+                .delay_secs
+                .take()
+                .unwrap_or(s.config.eni_propagation_delay_secs);
+            let visible_at =
+                now + chrono::Duration::seconds(i64::try_from(delay).unwrap_or(i64::MAX / 1000));
+            s.runtime.attached.push(crate::runtime::Attached {
+                config: iface,
+                visible_at,
+            });
+            Ok(visible_at)
+        })
+    }
+
+    /// `DetachNetworkInterface` by MAC or interface id: gone from the metadata at once.
+    /// The primary interface cannot be detached.
+    pub fn detach_interface(&self, id: &str) -> Result<(), StateError> {
+        self.mutate(|s| {
+            if s.config.mac == id || s.config.interface_id == id {
+                return Err(StateError::Refused(
+                    "the primary network interface (device 0) cannot be detached".into(),
+                ));
+            }
+            let before = s.runtime.attached.len() + s.config.network_interfaces.len();
+            s.runtime
+                .attached
+                .retain(|a| a.config.mac != id && a.config.id() != id);
+            s.config
+                .network_interfaces
+                .retain(|i| i.mac != id && i.id() != id);
+            if s.runtime.attached.len() + s.config.network_interfaces.len() == before {
+                return Err(StateError::Refused(format!(
+                    "no network interface {id} is attached"
+                )));
+            }
+            Ok(())
+        })
+    }
+
     /// `ModifyInstanceMetadataOptions`.
     pub fn modify_options(
         &self,
@@ -673,6 +726,7 @@ impl State {
             rt.spot = None;
             rt.rebalance_at = None;
             rt.events.clear();
+            rt.attached.clear();
             s.runtime = rt;
             Ok(())
         });

@@ -301,37 +301,8 @@ fn meta_data(config: &Config, rt: &Runtime, profile: Option<&Profile>, now: Date
         .join("\n");
     let (domain, partition_name) = partition(&config.region);
 
-    let mut iface = vec![
-        ("device-number", leaf("0")),
-        ("interface-id", leaf(config.interface_id.clone())),
-        ("local-hostname", leaf(local_host.clone())),
-        ("local-ipv4s", leaf(config.private_ip.clone())),
-        ("mac", leaf(mac.clone())),
-        ("network-card-index", leaf("0")),
-        ("owner-id", leaf(config.account_id.clone())),
-        ("security-group-ids", leaf(sg_ids)),
-        ("security-groups", leaf(sg_names.clone())),
-        ("subnet-id", leaf(config.subnet_id.clone())),
-        ("subnet-ipv4-cidr-block", leaf(config.subnet_cidr.clone())),
-        ("vpc-id", leaf(config.vpc_id.clone())),
-        ("vpc-ipv4-cidr-block", leaf(config.vpc_cidr.clone())),
-        ("vpc-ipv4-cidr-blocks", leaf(config.vpc_cidr.clone())),
-    ];
+    let macs = interfaces_node(config, rt, now, &sg_names, &sg_ids);
     let public = rt.public_ip.clone().filter(|_| !rt.stopped);
-    if let Some(ip) = &public {
-        iface.push((
-            "ipv4-associations",
-            Node::Dir(vec![(ip.clone(), leaf(config.private_ip.clone()))]),
-        ));
-        iface.push(("public-hostname", leaf(public_hostname(config, ip))));
-        iface.push(("public-ipv4s", leaf(ip.clone())));
-    }
-    if let Some(v6) = &config.ipv6 {
-        iface.push(("ipv6s", leaf(v6.clone())));
-        iface.push(("subnet-ipv6-cidr-blocks", leaf(ipv6_prefix(v6, 64))));
-        iface.push(("vpc-ipv6-cidr-blocks", leaf(ipv6_prefix(v6, 56))));
-    }
-
     let (scheduled, history) = rt.event_documents(now);
     let mut events = vec![(
         "maintenance",
@@ -398,10 +369,7 @@ fn meta_data(config: &Config, rt: &Runtime, profile: Option<&Profile>, now: Date
         ("mac", leaf(mac.clone())),
         (
             "network",
-            dir(vec![(
-                "interfaces",
-                dir(vec![("macs", Node::Dir(vec![(mac, dir(iface))]))]),
-            )]),
+            dir(vec![("interfaces", dir(vec![("macs", macs)]))]),
         ),
         (
             "placement",
@@ -490,6 +458,163 @@ fn meta_data(config: &Config, rt: &Runtime, profile: Option<&Profile>, now: Date
         md.push(("tags", dir(vec![("instance", Node::Dir(tags))])));
     }
     dir(md)
+}
+
+/// One interface as the tree shows it.
+struct IfaceView {
+    mac: String,
+    interface_id: String,
+    device_number: u32,
+    network_card: u32,
+    subnet_id: String,
+    subnet_cidr: String,
+    ipv4s: Vec<String>,
+    ipv6s: Vec<String>,
+    subnet_ipv6: Option<String>,
+    ipv4_prefixes: Vec<String>,
+    ipv6_prefixes: Vec<String>,
+    sg_names: String,
+    sg_ids: String,
+    public_ip: Option<String>,
+}
+
+fn hostname_of(config: &Config, ip: &str) -> String {
+    let ip = ip.replace('.', "-");
+    if config.region == "us-east-1" {
+        format!("ip-{ip}.ec2.internal")
+    } else {
+        format!("ip-{ip}.{}.compute.internal", config.region)
+    }
+}
+
+/// `network/interfaces/macs/`: the primary, the interfaces attached at launch and those
+/// attached since whose propagation delay has passed.
+fn interfaces_node(
+    config: &Config,
+    rt: &Runtime,
+    now: DateTime<Utc>,
+    sg_names: &str,
+    sg_ids: &str,
+) -> Node {
+    let mut views = vec![IfaceView {
+        mac: config.mac.clone(),
+        interface_id: config.interface_id.clone(),
+        device_number: 0,
+        network_card: config.network_card,
+        subnet_id: config.subnet_id.clone(),
+        subnet_cidr: config.subnet_cidr.clone(),
+        ipv4s: std::iter::once(config.private_ip.clone())
+            .chain(config.secondary_private_ips.iter().cloned())
+            .collect(),
+        ipv6s: config
+            .ipv6
+            .iter()
+            .chain(config.ipv6s.iter())
+            .cloned()
+            .collect(),
+        subnet_ipv6: config
+            .ipv6
+            .clone()
+            .or_else(|| config.ipv6s.first().cloned())
+            .map(|v| ipv6_prefix(&v, 64)),
+        ipv4_prefixes: config.ipv4_prefixes.clone(),
+        ipv6_prefixes: config.ipv6_prefixes.clone(),
+        sg_names: sg_names.to_string(),
+        sg_ids: sg_ids.to_string(),
+        public_ip: rt.public_ip.clone().filter(|_| !rt.stopped),
+    }];
+    let extra = config.network_interfaces.iter().chain(
+        rt.attached
+            .iter()
+            .filter(|a| a.visible_at <= now)
+            .map(|a| &a.config),
+    );
+    for i in extra {
+        let groups = i
+            .security_groups
+            .clone()
+            .unwrap_or_else(|| config.security_groups.clone());
+        views.push(IfaceView {
+            mac: i.mac.clone(),
+            interface_id: i.id(),
+            device_number: i.device_number,
+            network_card: i.network_card,
+            subnet_id: i.subnet_id.clone().unwrap_or_else(|| {
+                let digits: String = i.subnet_cidr.chars().filter(char::is_ascii_digit).collect();
+                format!(
+                    "subnet-0{:0>16}",
+                    &digits[digits.len().saturating_sub(16)..]
+                )
+            }),
+            subnet_cidr: i.subnet_cidr.clone(),
+            ipv4s: i.private_ips.clone(),
+            ipv6s: i.ipv6s.clone(),
+            subnet_ipv6: i
+                .subnet_ipv6_cidr
+                .clone()
+                .or_else(|| i.ipv6s.first().map(|v| ipv6_prefix(v, 64))),
+            ipv4_prefixes: i.ipv4_prefixes.clone(),
+            ipv6_prefixes: i.ipv6_prefixes.clone(),
+            sg_names: groups.keys().cloned().collect::<Vec<_>>().join("\n"),
+            sg_ids: groups.values().cloned().collect::<Vec<_>>().join("\n"),
+            public_ip: i.public_ip.clone().filter(|_| !rt.stopped),
+        });
+    }
+    let multi_card = views.iter().any(|v| v.network_card > 0);
+    let mut macs: Vec<(String, Node)> = views
+        .into_iter()
+        .map(|v| {
+            let mut iface = vec![
+                ("device-number", leaf(v.device_number.to_string())),
+                ("interface-id", leaf(v.interface_id.clone())),
+                ("mac", leaf(v.mac.clone())),
+                ("owner-id", leaf(config.account_id.clone())),
+                ("security-group-ids", leaf(v.sg_ids.clone())),
+                ("security-groups", leaf(v.sg_names.clone())),
+                ("subnet-id", leaf(v.subnet_id.clone())),
+                ("subnet-ipv4-cidr-block", leaf(v.subnet_cidr.clone())),
+                ("vpc-id", leaf(config.vpc_id.clone())),
+                ("vpc-ipv4-cidr-block", leaf(config.vpc_cidr.clone())),
+                ("vpc-ipv4-cidr-blocks", leaf(config.vpc_cidr.clone())),
+            ];
+            if let Some(first) = v.ipv4s.first() {
+                iface.push(("local-hostname", leaf(hostname_of(config, first))));
+                iface.push(("local-ipv4s", leaf(v.ipv4s.join("\n"))));
+            }
+            if multi_card {
+                iface.push(("network-card", leaf(v.network_card.to_string())));
+            }
+            if let (Some(ip), Some(first)) = (&v.public_ip, v.ipv4s.first()) {
+                iface.push((
+                    "ipv4-associations",
+                    Node::Dir(vec![(ip.clone(), leaf(first.clone()))]),
+                ));
+                iface.push(("public-hostname", leaf(public_hostname(config, ip))));
+                iface.push(("public-ipv4s", leaf(ip.clone())));
+            }
+            if !v.ipv6s.is_empty() {
+                iface.push(("ipv6s", leaf(v.ipv6s.join("\n"))));
+                if let Some(sub) = &v.subnet_ipv6 {
+                    iface.push(("subnet-ipv6-cidr-blocks", leaf(sub.clone())));
+                    let vpc = sub
+                        .split('/')
+                        .next()
+                        .map(|a| ipv6_prefix(a, 56))
+                        .unwrap_or_default();
+                    iface.push(("vpc-ipv6-cidr-blocks", leaf(vpc)));
+                }
+            }
+            if !v.ipv4_prefixes.is_empty() {
+                iface.push(("ipv4-prefix", leaf(v.ipv4_prefixes.join("\n"))));
+            }
+            if !v.ipv6_prefixes.is_empty() {
+                iface.push(("ipv6-prefix", leaf(v.ipv6_prefixes.join("\n"))));
+            }
+            (v.mac, dir(iface))
+        })
+        .collect();
+    macs.sort_by(|a, b| a.0.cmp(&b.0));
+    Node::Dir(macs)
 }
 
 /// The `/len` network of an IPv6 address, naively (keeps the first len/16 groups).

@@ -11,7 +11,8 @@
 //! Stages and modules (frequency), in order:
 //! - `init-local`: the identity document, the user data and the local hostname, in
 //!   parallel;
-//! - `init-network`: user-data consumption and boothooks (per boot), `bootcmd` (per boot),
+//! - `init-network`: `network` (per boot: [`crate::net`], every interface from the
+//!   metadata), user-data consumption and boothooks (per boot), `bootcmd` (per boot),
 //!   `write_files`, `growpart` and `resizefs` (always), `mounts`, `set_hostname`,
 //!   `update_etc_hosts` (per boot), `ca_certs`, `users_groups`, `ssh`;
 //! - `modules-config`: `ssh_import_id`, `set_passwords`, `apt_configure`, `ntp`,

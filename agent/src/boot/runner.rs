@@ -54,6 +54,9 @@ pub struct BootOptions {
     /// [`release_final`] is called (by `strap run --stage final`, from a unit ordered
     /// late in the boot as cloud-final.service is).
     pub hold_final: bool,
+    /// Configure the network (`false` for a `--local` boot on this machine's own root:
+    /// the embedded service's interfaces are not this machine's).
+    pub network: bool,
 }
 
 /// The file whose appearance releases a held boot's config and final stages.
@@ -81,6 +84,7 @@ impl Default for BootOptions {
             metadata_wait: None,
             wait_for_source: false,
             hold_final: false,
+            network: true,
         }
     }
 }
@@ -486,6 +490,9 @@ pub type ModuleFn = fn(&mut Boot<'_>) -> Result<Outcome, ModuleError>;
 /// A module of a stage: its name (cloud-init's), default frequency and work.
 pub type StageModule = (&'static str, Frequency, ModuleFn);
 
+/// Steps that are not cloud-init modules (module lists never name them).
+pub const NOT_IN_MODULE_LISTS: &[&str] = &["network"];
+
 /// The stages after `init-local` and their modules, in cloud-init's order, each with its
 /// default frequency (the config's module lists may choose which run and how often).
 pub const STAGES: &[(&str, &[StageModule])] = &[
@@ -629,7 +636,9 @@ impl Boot<'_> {
         for (stage, list) in STAGES {
             self.begin_stage(stage)?;
             if *stage == "init-network" {
-                // The user data (and its boothooks) comes before the init modules.
+                // The network is configured first (cloud-init renders it before any user
+                // data runs), then the user data (and its boothooks) is consumed.
+                self.module("network", Frequency::PerBoot, modules::network::network)?;
                 modules::consume::consume(self);
             }
             for (name, freq, body) in *list {
@@ -757,7 +766,14 @@ impl Boot<'_> {
         let stage = self.stage.clone();
         let start = epoch(self.ctx.now());
         let timer = Instant::now();
-        let freq = match super::sysconfig::listing(&self.config, name) {
+        // `network` is strap's own step, not a cloud-init module: module lists do not
+        // name it, and it runs whatever they say.
+        let listing = if NOT_IN_MODULE_LISTS.contains(&name) {
+            super::sysconfig::Listing::NoLists
+        } else {
+            super::sysconfig::listing(&self.config, name)
+        };
+        let freq = match listing {
             super::sysconfig::Listing::Absent => {
                 self.log.line(
                     "DEBUG",

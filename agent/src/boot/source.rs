@@ -61,6 +61,11 @@ pub trait Datasource: Send + Sync {
     fn requests(&self) -> u64;
     /// Where it reads from (`http://169.254.169.254`, a folder), for instance data.
     fn location(&self) -> String;
+    /// The seed's own network config (`<seed>/network-config`, as NoCloud's), if any;
+    /// the metadata service has none.
+    fn network_config(&self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// The metadata service, through the IMDS client.
@@ -152,6 +157,9 @@ impl Datasource for SeedSource {
     }
     fn location(&self) -> String {
         self.dir.display().to_string()
+    }
+    fn network_config(&self) -> Option<Vec<u8>> {
+        std::fs::read(self.dir.join("network-config")).ok()
     }
 }
 

@@ -54,7 +54,7 @@ pub struct EndpointArgs {
 }
 
 impl EndpointArgs {
-    fn client(&self, ctx: &Context) -> anyhow::Result<ImdsClient> {
+    pub(crate) fn client(&self, ctx: &Context) -> anyhow::Result<ImdsClient> {
         let mut settings = settings_with_profile(ctx);
         if let Some(url) = &self.imds {
             settings = settings.with_endpoint(url.clone());

@@ -12,6 +12,7 @@ use crate::context::Context;
 
 pub mod creds;
 pub mod metadata;
+pub mod net;
 pub mod run;
 pub mod try_;
 pub mod userdata;
@@ -49,6 +50,9 @@ pub enum Command {
     /// Read the instance's metadata.
     #[command(subcommand)]
     Metadata(metadata::MetadataCommand),
+    /// The network: every interface from the metadata, what strap rendered and why.
+    #[command(subcommand)]
+    Net(net::NetCommand),
     /// Inspect, validate and build user data.
     #[command(subcommand)]
     Userdata(userdata::UserdataCommand),
@@ -104,6 +108,7 @@ pub async fn dispatch(cli: Cli, ctx: &Context) -> anyhow::Result<ExitCode> {
         Command::Query(args) => run::query(args, ctx).await,
         Command::Creds(cmd) => creds::run(cmd, ctx).await,
         Command::Metadata(cmd) => metadata::run(cmd, ctx).await,
+        Command::Net(cmd) => net::run(cmd, ctx).await,
         Command::Userdata(cmd) => userdata::run(cmd, ctx).await,
         Command::Try(args) => try_::run(args, ctx).await,
         Command::Completions { shell } => {

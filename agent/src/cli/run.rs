@@ -207,6 +207,7 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             .map(|s| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)),
         wait_for_source: args.seed.is_none() && args.local.is_none(),
         hold_final: args.stage == Some(StageArg::Init),
+        network: !(args.local.is_some() && args.root.is_none()),
     };
     let boot_ctx = ctx.clone();
     let power = opts.power;

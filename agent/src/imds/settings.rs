@@ -177,6 +177,9 @@ pub struct ImdsSettings {
     /// Whether a refused connection or a timed-out attempt is tried again (5xx answers
     /// always are, up to the attempts).
     pub retry_transport_errors: bool,
+    /// Send requests out of this network interface (`SO_BINDTODEVICE`), so that a
+    /// secondary ENI's requests count against its own packet budget, not the primary's.
+    pub bind_interface: Option<String>,
     /// Which token failures fall back to IMDSv1 when [`Self::allows_v1`].
     pub v1_fallback: V1Fallback,
     /// A fixed number of attempts that beats the configured one (an SDK's own count).
@@ -213,6 +216,7 @@ impl Default for ImdsSettings {
             retry_base: DEFAULT_RETRY_BASE,
             retry_doubles: true,
             retry_transport_errors: true,
+            bind_interface: None,
             v1_fallback: V1Fallback::OnRefusal,
             attempts_override: None,
             timeout_override: None,
@@ -271,6 +275,12 @@ impl ImdsSettings {
     /// Use this endpoint whatever the environment and profile say (`--imds URL`).
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint_override = Some(endpoint.into());
+        self
+    }
+
+    /// Send requests out of this interface.
+    pub fn through_interface(mut self, interface: impl Into<String>) -> Self {
+        self.bind_interface = Some(interface.into());
         self
     }
 

@@ -27,7 +27,7 @@ pub const LAUNCH_INDEX_FLAG: &str = "--internal-launch-index";
 /// The whole environment of the boot, as a boot at start-up would have it (nothing of
 /// the environment `strap try` was started from): the `PATH` systemd gives services, root's
 /// `HOME`, a UTF-8 `LANG`, and `NO_COLOR`, as the output goes to a file read by people.
-const BOOT_ENV: [(&str, &str); 4] = [
+const BOOT_ENV: [(&str, &str); 5] = [
     (
         "PATH",
         "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -35,6 +35,8 @@ const BOOT_ENV: [(&str, &str); 4] = [
     ("HOME", "/root"),
     ("LANG", "C.UTF-8"),
     ("NO_COLOR", "1"),
+    // The sandbox's network is its own: the boot does not configure it.
+    ("STRAP_NETWORK", "off"),
 ];
 /// Lines of the boot's output kept in the report.
 const OUTPUT_TAIL_LINES: usize = 20;

@@ -10,5 +10,6 @@ mod creds;
 mod imds_client;
 mod mock;
 mod mock_clients;
+mod net;
 mod sandbox;
 mod userdata;

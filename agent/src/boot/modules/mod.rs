@@ -18,6 +18,7 @@ pub mod disk;
 pub mod final_message;
 pub mod hostname;
 pub mod keys_to_console;
+pub mod network;
 pub mod ntp;
 pub mod packages;
 pub mod power;

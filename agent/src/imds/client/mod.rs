@@ -126,11 +126,13 @@ impl ImdsClient {
         let endpoint = settings.resolve_endpoint()?;
         let timeout = settings.resolve_timeout()?;
         let num_attempts = settings.resolve_num_attempts()?;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
-            .no_proxy()
-            .build()
-            .map_err(ImdsError::Client)?;
+            .no_proxy();
+        if let Some(interface) = &settings.bind_interface {
+            builder = builder.interface(interface);
+        }
+        let http = builder.build().map_err(ImdsError::Client)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 http,

@@ -1,0 +1,221 @@
+//! Golden files: every metadata shape through every renderer, compared with
+//! `agent/src/net/golden/<shape>.<renderer>`. `STRAP_UPDATE_GOLDEN=1 cargo test -p strap
+//! --lib net::golden` rewrites them (review the diff before committing).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::config::NetSettings;
+use super::existing::Claims;
+use super::machine::Inventory;
+use super::metadata::{Eni, MetadataError};
+use super::plan::{decide, Action, Inputs};
+use super::render;
+
+type Shape = Vec<(&'static str, Vec<(&'static str, &'static str)>)>;
+
+fn primary() -> (&'static str, Vec<(&'static str, &'static str)>) {
+    (
+        "0e:49:61:0f:c3:11",
+        vec![
+            ("device-number", "0"),
+            ("interface-id", "eni-0f95d3625f5c521cc"),
+            ("local-ipv4s", "10.0.1.17"),
+            ("subnet-ipv4-cidr-block", "10.0.1.0/24"),
+        ],
+    )
+}
+
+fn second(
+    extra: &[(&'static str, &'static str)],
+) -> (&'static str, Vec<(&'static str, &'static str)>) {
+    let mut v = vec![
+        ("device-number", "1"),
+        ("interface-id", "eni-0a1b2c3d4e5f60002"),
+        ("local-ipv4s", "10.0.2.10"),
+        ("subnet-ipv4-cidr-block", "10.0.2.0/24"),
+    ];
+    for (k, val) in extra {
+        v.retain(|(x, _)| x != k);
+        v.push((k, val));
+    }
+    ("0e:49:61:0f:c3:22", v)
+}
+
+fn shapes() -> Vec<(&'static str, Shape, bool)> {
+    vec![
+        ("one-eni", vec![primary()], false),
+        ("two-enis", vec![primary(), second(&[])], false),
+        (
+            "two-cards",
+            vec![
+                {
+                    let (m, mut v) = primary();
+                    v.push(("network-card", "0"));
+                    (m, v)
+                },
+                second(&[("network-card", "1"), ("device-number", "0")]),
+            ],
+            false,
+        ),
+        (
+            "secondary-ipv4",
+            vec![
+                {
+                    let (m, mut v) = primary();
+                    v.retain(|(k, _)| *k != "local-ipv4s");
+                    v.push(("local-ipv4s", "10.0.1.17\n10.0.1.18"));
+                    (m, v)
+                },
+                second(&[("local-ipv4s", "10.0.2.10\n10.0.2.11\n10.0.2.12")]),
+            ],
+            false,
+        ),
+        (
+            "ipv6-only",
+            vec![
+                (
+                    "0e:49:61:0f:c3:11",
+                    vec![
+                        ("device-number", "0"),
+                        ("interface-id", "eni-0f95d3625f5c521cc"),
+                        ("ipv6s", "2600:1f18:abcd:1::17"),
+                        ("subnet-ipv6-cidr-blocks", "2600:1f18:abcd:1::/64"),
+                    ],
+                ),
+                (
+                    "0e:49:61:0f:c3:22",
+                    vec![
+                        ("device-number", "1"),
+                        ("interface-id", "eni-0a1b2c3d4e5f60002"),
+                        ("ipv6s", "2600:1f18:abcd:2::10\n2600:1f18:abcd:2::11"),
+                        ("subnet-ipv6-cidr-blocks", "2600:1f18:abcd:2::/64"),
+                    ],
+                ),
+            ],
+            false,
+        ),
+        (
+            "prefixes",
+            vec![
+                primary(),
+                second(&[
+                    ("ipv4-prefix", "10.0.2.64/28"),
+                    ("ipv6s", "2600:1f18:abcd:2::10"),
+                    ("subnet-ipv6-cidr-blocks", "2600:1f18:abcd:2::/64"),
+                    ("ipv6-prefix", "2600:1f18:abcd:2:1::/80"),
+                ]),
+            ],
+            false,
+        ),
+        ("cni-owned", vec![primary(), second(&[])], true),
+    ]
+}
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/net/golden")
+}
+
+/// Render a shape with a renderer to one text (files separated by their path).
+fn render_shape(shape: &Shape, cni: bool, renderer: &str) -> String {
+    let enis: Vec<(String, Result<Eni, MetadataError>)> = shape
+        .iter()
+        .map(|(mac, leaves)| {
+            let map: BTreeMap<&str, &str> = leaves.iter().copied().collect();
+            (
+                (*mac).to_string(),
+                Eni::parse(mac, |k| map.get(k).map(|v| (*v).to_string())),
+            )
+        })
+        .collect();
+    let launch = vec!["0e:49:61:0f:c3:11".to_string()];
+    let settings = NetSettings::default();
+    let claims = Claims::default();
+    let inputs = Inputs {
+        enis,
+        inventory: &Inventory::NotInspected,
+        settings: &settings,
+        claims: &claims,
+        launch_macs: cni.then_some(launch.as_slice()),
+        cni: cni.then(|| "/etc/cni/net.d/10-aws.conflist".to_string()),
+        tag_unmanaged: Vec::new(),
+        user: None,
+    };
+    let decisions = decide(&inputs);
+    let mut out = String::new();
+    for d in &decisions {
+        out.push_str(&format!(
+            "## {} {}: {:?}: {}\n",
+            d.name.as_deref().unwrap_or("-"),
+            d.mac.as_deref().unwrap_or("-"),
+            d.action,
+            d.reason
+        ));
+    }
+    let plans: Vec<_> = decisions
+        .iter()
+        .filter(|d| d.action == Action::Configured)
+        .filter_map(|d| d.plan.as_ref())
+        .collect();
+    if renderer == "iproute2" {
+        for p in &plans {
+            let (cmds, rules) = render::ip_commands(p);
+            for c in cmds.iter().chain(rules.iter()) {
+                out.push_str(&format!("ip {}\n", c.join(" ")));
+            }
+        }
+        return out;
+    }
+    for f in render::files(renderer, &plans, "/run/systemd/network") {
+        out.push_str(&format!(
+            "==> {} (mode {:o})\n{}",
+            f.path, f.mode, f.contents
+        ));
+    }
+    out
+}
+
+#[test]
+fn every_shape_renders_as_its_golden_file_on_every_renderer() {
+    let update = std::env::var("STRAP_UPDATE_GOLDEN").is_ok_and(|v| v == "1");
+    let dir = golden_dir();
+    let mut mismatches = Vec::new();
+    for (name, shape, cni) in shapes() {
+        for renderer in ["networkd", "netplan", "eni", "network-manager", "iproute2"] {
+            let got = render_shape(&shape, cni, renderer);
+            let path = dir.join(format!("{name}.{renderer}"));
+            if update {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &got).unwrap();
+                continue;
+            }
+            let want = std::fs::read_to_string(&path).unwrap_or_default();
+            if want != got {
+                mismatches.push(format!(
+                    "{}:\n--- want\n{want}\n--- got\n{got}",
+                    path.display()
+                ));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn the_netplan_rendering_parses_back_as_the_same_interfaces() {
+    for (name, shape, cni) in shapes() {
+        let text = render_shape(&shape, cni, "netplan");
+        let Some(start) = text.find("network:") else {
+            continue;
+        };
+        let node = crate::cloudconfig::yaml::load(&text[start..]).unwrap();
+        let back = super::config::user_config(Some(&node), name)
+            .unwrap()
+            .unwrap();
+        let configured = text
+            .lines()
+            .filter(|l| l.starts_with("## ") && l.contains("Configured"))
+            .count();
+        assert_eq!(back.interfaces.len(), configured, "{name}");
+    }
+}
