@@ -64,6 +64,13 @@ MOCK
     echo "${mock_url##*:}" > "$work/imds.port"
     log "imds-mock at $mock_url"
 }
+# The MAC of the instance's primary ENI, which the VM's first NIC gets: a new instance
+# (the mock's launch) has a new one, as on EC2. Before the mock starts, its default.
+primary_mac() {
+    { [ -n "${mock_url:-}" ] && curl -sf "$mock_url/_mock/network-interfaces"; } |
+        python3 -c 'import json, sys; print(next(i["mac"] for i in json.load(sys.stdin) if i.get("primary")))' 2>/dev/null ||
+        echo 0e:49:61:0f:c3:11
+}
 mock() { curl -sf -X "$1" "$mock_url/_mock/$2" ${3:+--data-binary "$3"}; }
 requests() { curl -sf "$mock_url/_mock/requests" | sed -n 's/.*"total": *\([0-9]*\).*/\1/p'; }
 
@@ -73,6 +80,8 @@ if [ -z "$accel" ]; then
     # /dev/kvm may be a backend without hardware virtualisation, on which the kernel hangs.
     if [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then accel=kvm; else accel=tcg,thread=multi; fi
 fi
+# More qemu arguments for the next boots (a second NIC).
+extra_qemu=()
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 boot() { # boot DISK SERIAL_LOG [readonly]
     local disk=$1 serial=$2 ro=${3:-}
@@ -83,13 +92,14 @@ boot() { # boot DISK SERIAL_LOG [readonly]
         -append "root=/dev/vda ${ro:+ro }console=ttyS0 panic=-1 systemd.show_status=1" \
         -drive "file=$disk,if=virtio,format=raw${ro:+,readonly=on}" \
         -netdev "user,id=n0,restrict=on,net=169.254.0.0/16,hostfwd=tcp:127.0.0.1:$ssh_port-:22,guestfwd=tcp:169.254.169.254:80-cmd:$work/fwd.sh" \
-        -device virtio-net-pci,netdev=n0,mac=0e:49:61:0f:c3:11 \
+        -device "virtio-net-pci,netdev=n0,mac=$(primary_mac)" "${extra_qemu[@]}" \
         -smbios "type=1,manufacturer=Amazon EC2,product=m5.large,serial=ec2e1916-9099-7caf-fd21-012345abcdef,uuid=ec2e1916-9099-7caf-fd21-012345abcdef" \
-        -serial "file:$serial" -monitor none -display none > "$work/qemu.out" 2>&1 &
+        -serial "file:$serial" -monitor "unix:$work/monitor.sock,server=on,wait=off" -display none > "$work/qemu.out" 2>&1 &
     qemu_pid=$!
     boot_started=$(date +%s)
     log "booting $(basename "$disk") ($accel, ssh on 127.0.0.1:$ssh_port)"
 }
+monitor() { echo "$1" | socat - "UNIX-CONNECT:$work/monitor.sock" >/dev/null; } # qemu's monitor
 wait_serial() { # wait_serial SERIAL PATTERN SECONDS
     local i
     for i in $(seq "$3"); do

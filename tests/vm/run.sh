@@ -9,7 +9,8 @@
 # boot whose metadata service comes up 20 s after strap starts, a reboot, a new instance
 # on the same disk, then the bad inputs (a failing and a hanging part with a disk whose
 # state comes from another image, a part that hangs with no timeout, no metadata service
-# at all, a read-only root). The guest has user-mode networking with restrict=on: it
+# at all, a read-only root), and last an instance with two ENIs whose network strap
+# configures from the metadata, and a third hotplugged into it. The guest has user-mode networking with restrict=on: it
 # reaches only 169.254.169.254:80, forwarded to the mock on 127.0.0.1, and the host
 # reaches its sshd through a port on 127.0.0.1. Results are read from the serial console
 # (`STRAPVM key=value` lines of units/report.sh) and over ssh. Needs root, qemu, socat,
@@ -164,6 +165,64 @@ if want readonly; then
     check "read-only root: multi-user reached" eq "$(fact "$s" multi-user)" "active"
     check "read-only root: sshd runs" test -n "$(host_key)"
     kill "$qemu_pid" 2>/dev/null; wait "$qemu_pid" 2>/dev/null; qemu_pid=""
+fi
+
+# --- 8. two ENIs: the second on its own subnet, with a secondary private IPv4 -----------
+# A second user-mode NIC, as restricted as the first, stands in for an ENI on subnet
+# 10.0.2.0/24 (its DHCP server hands out 10.0.2.10, its router is 10.0.2.1, as EC2's
+# subnets have it); the mock lists it with a second private address, 10.0.2.11.
+if want enis; then
+    mock PUT user-data "$(user_data first.mime)" >/dev/null
+    mock POST launch >/dev/null
+    mock POST network-interfaces '{"mac": "0e:49:61:0f:c3:22", "device_number": 1, "subnet_cidr": "10.0.2.0/24", "private_ips": ["10.0.2.10", "10.0.2.11"], "delay_secs": 0}' >/dev/null
+    prepare_disk six
+    extra_qemu=(-netdev "user,id=n1,restrict=on,net=10.0.2.0/24,host=10.0.2.1,dhcpstart=10.0.2.10"
+        -device virtio-net-pci,netdev=n1,mac=0e:49:61:0f:c3:22)
+    boot_and_report "$work/six.ext4" "$work/six.log"
+    extra_qemu=()
+    s=$work/six.log
+    check "two ENIs: status done" eq "$(fact "$s" strap-extended)" "done"
+    if1=$(ssh_vm tester "ip -o link | awk -F': ' '/$(primary_mac)/ {print \$2}'")
+    if2=$(ssh_vm tester "ip -o link | awk -F': ' '/0e:49:61:0f:c3:22/ {print \$2}'")
+    log "the ENIs are $if1 and $if2"
+    check "two ENIs: the machine has both NICs" test -n "$if1" -a -n "$if2"
+    shown=$(ssh_vm tester strap net show --json)
+    check "two ENIs: strap net show says both are configured" eq \
+        "$(echo "$shown" | grep -c '"action": "configured"')" "2"
+    check "two ENIs: the secondary has its secondary private address" has \
+        "$(ssh_vm tester ip -4 -o addr show dev "$if2")" "10.0.2.11/24"
+    check "two ENIs: a rule sends the secondary address to its own table" has \
+        "$(ssh_vm tester ip rule)" "from 10.0.2.11 lookup 10001"
+    check "two ENIs: the secondary's table routes through its subnet's router" has \
+        "$(ssh_vm tester ip route show table 10001)" "default via 10.0.2.1 dev $if2"
+    check "two ENIs: a packet from the secondary address leaves through the secondary" has \
+        "$(ssh_vm tester ip route get 192.0.2.1 from 10.0.2.11)" "via 10.0.2.1 dev $if2"
+    check "two ENIs: the metadata service is asked through the primary" has \
+        "$(ssh_vm tester ip route get 169.254.169.254)" "dev $if1"
+    check "two ENIs: and still answers" eq \
+        "$(ssh_vm tester "curl -s -m 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' -o /dev/null -w '%{http_code}' http://169.254.169.254/latest/api/token")" "200"
+
+    # Hotplug: a third ENI attached to the running instance, whose metadata appears 5 s
+    # after the attachment; udev starts strap-net@IF.service, which waits for it.
+    mock POST network-interfaces '{"mac": "0e:49:61:0f:c3:33", "device_number": 2, "subnet_cidr": "10.0.3.0/24", "private_ips": ["10.0.3.10", "10.0.3.11"], "delay_secs": 5}' >/dev/null
+    monitor "netdev_add user,id=n2,restrict=on,net=10.0.3.0/24,host=10.0.3.1,dhcpstart=10.0.3.10"
+    monitor "device_add virtio-net-pci,netdev=n2,mac=0e:49:61:0f:c3:33,id=hot0"
+    rules=""
+    for _ in $(seq 90); do
+        rules=$(ssh_vm tester ip rule)
+        case "$rules" in *"from 10.0.3.11 lookup 10002"*) break ;; esac
+        sleep 1
+    done
+    if3=$(ssh_vm tester "ip -o link | awk -F': ' '/0e:49:61:0f:c3:33/ {print \$2}'")
+    log "the hotplugged ENI is $if3"
+    check "hotplug: the ENI attached later gets its rules once its metadata appears" has "$rules" "from 10.0.3.11 lookup 10002"
+    check "hotplug: and its secondary private address" has \
+        "$(ssh_vm tester ip -4 -o addr show dev "$if3")" "10.0.3.11/24"
+    check "hotplug: strap net show lists it as configured" eq \
+        "$(ssh_vm tester strap net show --json | grep -c '"action": "configured"')" "3"
+    check "hotplug: a second apply changes nothing" has \
+        "$(ssh_vm tester sudo strap net apply --interface "$if3")" "changes: none"
+    shutdown_vm
 fi
 
 echo "vm: $passed passed, $failed failed"

@@ -144,6 +144,9 @@ impl Datasource for SeedSource {
             .iter()
             .map(|p| {
                 let file = self.dir.join(p.trim_start_matches('/'));
+                if p.ends_with('/') && file.is_dir() {
+                    return list_dir(&file).map(Some);
+                }
                 match std::fs::read(&file) {
                     Ok(bytes) => Ok(Some(bytes)),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -161,6 +164,26 @@ impl Datasource for SeedSource {
     fn network_config(&self) -> Option<Vec<u8>> {
         std::fs::read(self.dir.join("network-config")).ok()
     }
+}
+
+/// A folder of the seed listed as the metadata service lists one: a name a line, in
+/// order, sub-folders with a trailing `/`.
+fn list_dir(dir: &std::path::Path) -> Result<Vec<u8>, SourceError> {
+    let seed = |source| SourceError::Seed {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(seed)? {
+        let entry = entry.map_err(seed)?;
+        let mut name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type().map_err(seed)?.is_dir() {
+            name.push('/');
+        }
+        names.push(name);
+    }
+    names.sort();
+    Ok(names.join("\n").into_bytes())
 }
 
 /// What the boot knows about the instance after the first round trip.
@@ -381,6 +404,25 @@ pub fn fetch_text(source: &dyn Datasource, path: &str) -> Result<Option<String>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_seed_folder_is_listed_as_the_metadata_service_lists_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let macs = dir.path().join("latest/meta-data/network/interfaces/macs");
+        std::fs::create_dir_all(macs.join("0e:00:00:00:00:02")).unwrap();
+        std::fs::create_dir_all(macs.join("0e:00:00:00:00:01")).unwrap();
+        std::fs::write(macs.join("0e:00:00:00:00:01/device-number"), "0").unwrap();
+        let seed = SeedSource::new(dir.path());
+        let got = seed.fetch(&[
+            "/latest/meta-data/network/interfaces/macs/",
+            "/latest/meta-data/network/interfaces/macs/0e:00:00:00:00:01/",
+            "/latest/meta-data/network/interfaces/macs/0e:00:00:00:00:03/",
+        ]);
+        let text = |i: usize| String::from_utf8(got[i].as_ref().unwrap().clone().unwrap()).unwrap();
+        assert_eq!(text(0), "0e:00:00:00:00:01/\n0e:00:00:00:00:02/");
+        assert_eq!(text(1), "device-number");
+        assert!(matches!(got[2], Ok(None)), "a missing folder is not found");
+    }
 
     #[test]
     fn seed_folder_gives_identity_and_user_data() {

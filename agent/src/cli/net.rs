@@ -62,6 +62,11 @@ pub struct ApplyArgs {
     /// The state folder (where the instance's launch interfaces are recorded).
     #[arg(long, value_name = "DIR", default_value = crate::boot::paths::DEFAULT_STATE_DIR)]
     pub state_dir: PathBuf,
+    /// Do nothing when this boot's network step (or an earlier apply) already decided
+    /// the interface: how the hotplug unit tells an interface present at boot, which
+    /// udev also announces, from one attached later.
+    #[arg(long, requires = "interface")]
+    pub if_new: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -337,6 +342,33 @@ async fn apply(args: ApplyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     if let (Some(n), true) = (&nic, ctx.root() == Path::new("/")) {
         settings_imds = settings_imds.through_interface(n.name.clone());
     }
+    if !settings.enabled {
+        tracing::info!(
+            "network configuration is disabled (network: {{config: disabled}} in the system config); nothing to do"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let recorded = read_record(&ctx);
+    if args.if_new {
+        let iface = args.interface.as_deref().unwrap_or_default();
+        let mac = nic.as_ref().map(|n| n.mac.as_str());
+        if let Some(d) = recorded.as_ref().and_then(|r| decided(r, iface, mac)) {
+            tracing::info!(
+                "interface {iface} was already decided ({}) by this boot's network step or an earlier apply; nothing to do (--if-new)",
+                d["action"].as_str().unwrap_or("-")
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    // Through the interface first; where the metadata service cannot be reached through
+    // it (no address yet, or a network that does not route it), through the default route.
+    let bound = settings_imds
+        .bind_interface
+        .is_some()
+        .then(|| crate::imds::ImdsClient::from_settings(&settings_imds))
+        .transpose()?
+        .map(|c| ImdsSource::new(c, tokio::runtime::Handle::current()));
+    settings_imds.bind_interface = None;
     let client = crate::imds::ImdsClient::from_settings(&settings_imds)?;
     let source = ImdsSource::new(client, tokio::runtime::Handle::current());
     let launch = launch_macs(&ctx, &args.state_dir);
@@ -352,12 +384,27 @@ async fn apply(args: ApplyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     let (report, changes) =
         tokio::task::spawn_blocking(move || -> anyhow::Result<(NetReport, Vec<String>)> {
             let fetch = fetcher(&source);
+            let through = bound.as_ref().map(|b| fetcher(b));
+            let mut use_bound = through.is_some();
             let started = Instant::now();
             let (enis, tag) = loop {
                 let (enis, tag) = if user.is_some() {
                     (Vec::new(), Vec::new())
                 } else {
-                    net::fetch_enis(&fetch, settings.unmanaged_tag.as_deref())?
+                    let tag = settings.unmanaged_tag.as_deref();
+                    match through.as_ref().filter(|_| use_bound) {
+                        Some(f) => match net::fetch_enis(f, tag) {
+                            Err(e @ net::NetError::Fetch { .. }) => {
+                                tracing::warn!(
+                                    "{e}; asking through the default route instead of the interface"
+                                );
+                                use_bound = false;
+                                net::fetch_enis(&fetch, tag)?
+                            }
+                            other => other?,
+                        },
+                        None => net::fetch_enis(&fetch, tag)?,
+                    }
                 };
                 let listed = want_mac
                     .as_ref()
@@ -419,6 +466,7 @@ async fn apply(args: ApplyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         })
         .await
         .context("the network configuration stopped")??;
+    save_record(&ctx, recorded, &report, args.interface.is_some());
     if args.json {
         let mut v = serde_json::to_value(&report)?;
         v["changes"] = serde_json::json!(changes);
@@ -442,4 +490,77 @@ async fn apply(args: ApplyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The last network record (`/run/strap/net.json`), if there is a readable one.
+fn read_record(ctx: &Context) -> Option<serde_json::Value> {
+    let path = ctx.path(net::REPORT_PATH).ok()?;
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// The record's decision for an interface, by name or MAC.
+fn decided<'a>(
+    record: &'a serde_json::Value,
+    iface: &str,
+    mac: Option<&str>,
+) -> Option<&'a serde_json::Value> {
+    record["interfaces"].as_array()?.iter().find(|d| {
+        d["name"].as_str() == Some(iface)
+            || d["mac"]
+                .as_str()
+                .is_some_and(|m| m.eq_ignore_ascii_case(iface) || Some(m) == mac)
+    })
+}
+
+/// Keep what an apply did in the network record, for `strap net show`: the whole record
+/// after a full apply; after a single interface's, its decision and files merged into
+/// the boot's record.
+fn save_record(
+    ctx: &Context,
+    previous: Option<serde_json::Value>,
+    report: &NetReport,
+    single: bool,
+) {
+    let Ok(mut new) = serde_json::to_value(report) else {
+        return;
+    };
+    if let (true, Some(mut old)) = (single, previous) {
+        let mut merge =
+            |key: &str, same: &dyn Fn(&serde_json::Value, &serde_json::Value) -> bool| {
+                let fresh = new[key].as_array().cloned().unwrap_or_default();
+                let mut kept: Vec<serde_json::Value> = old[key]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|o| !fresh.iter().any(|n| same(o, n)))
+                    .collect();
+                kept.extend(fresh);
+                new[key] = serde_json::Value::Array(kept);
+            };
+        merge("interfaces", &|a, b| {
+            (a["mac"].is_string() && a["mac"] == b["mac"])
+                || (a["name"].is_string() && a["name"] == b["name"])
+        });
+        merge("files", &|a, b| a["path"] == b["path"]);
+        old["interfaces"] = new["interfaces"].take();
+        old["files"] = new["files"].take();
+        for key in ["commands", "applied", "problems", "render_ms"] {
+            old[key] = new[key].take();
+        }
+        new = old;
+    }
+    let bytes = serde_json::to_vec_pretty(&new).unwrap_or_default();
+    let written = ctx
+        .path(net::REPORT_PATH)
+        .map_err(|e| e.to_string())
+        .and_then(|p| {
+            crate::boot::durable::write(&p, &bytes, Some(0o644)).map_err(|e| e.to_string())
+        });
+    if let Err(e) = written {
+        tracing::warn!(
+            "cannot keep the network record in {}: {e}",
+            net::REPORT_PATH
+        );
+    }
 }

@@ -219,3 +219,91 @@ fn the_netplan_rendering_parses_back_as_the_same_interfaces() {
         assert_eq!(back.interfaces.len(), configured, "{name}");
     }
 }
+
+#[test]
+fn networkd_is_reloaded_over_the_bus_or_restarted_through_systemd_before_it() {
+    use super::model::{IfacePlan, Origin};
+    use super::{reload_commands, Bus, FileChange};
+    let plan = |name: &str, assumed: bool| {
+        let mut p = IfacePlan::new(
+            name.into(),
+            None,
+            Origin::User {
+                file: "test".into(),
+            },
+        );
+        p.name_assumed = assumed;
+        p
+    };
+    let (ens5, eth1) = (plan("ens5", false), plan("eth1", true));
+    let plans = [&ens5, &eth1];
+    let changed = |name: &str, change: &str| FileChange {
+        path: format!("/run/systemd/network/10-strap-{name}.network"),
+        change: change.into(),
+        interface: Some(name.into()),
+    };
+    let files = [changed("ens5", "written"), changed("eth1", "written")];
+    let on_bus = Bus {
+        system_bus: true,
+        wait_online: Some("/lib/systemd/systemd-networkd-wait-online".into()),
+    };
+    assert_eq!(
+        reload_commands("networkd", &files, &plans, &on_bus),
+        ["networkctl reload", "networkctl reconfigure ens5 eth1"]
+    );
+    let early = Bus {
+        system_bus: false,
+        ..on_bus
+    };
+    assert_eq!(
+        reload_commands("networkd", &files, &plans, &early),
+        [
+            "systemctl try-restart systemd-networkd.service",
+            "/lib/systemd/systemd-networkd-wait-online --timeout=30 --operational-state=routable --interface=ens5"
+        ],
+        "only interfaces whose names were seen are waited for"
+    );
+    let unchanged = [changed("ens5", "unchanged")];
+    assert!(reload_commands("networkd", &unchanged, &plans, &early).is_empty());
+}
+
+#[test]
+fn each_interface_costs_its_listing_and_the_leaves_it_has() {
+    use std::cell::RefCell;
+    let macs = super::metadata::MACS_PATH;
+    let mut tree: BTreeMap<String, String> = BTreeMap::new();
+    tree.insert(macs.into(), "0e:49:61:0f:c3:11/\n0e:49:61:0f:c3:22/".into());
+    for (mac, leaves) in [primary(), second(&[("ipv6s", "2600:1f18::10")])] {
+        let mut listing: Vec<&str> = leaves.iter().map(|(k, _)| *k).collect();
+        listing.extend([
+            "mac",
+            "owner-id",
+            "security-group-ids",
+            "subnet-id",
+            "vpc-id",
+        ]);
+        tree.insert(format!("{macs}{mac}/"), listing.join("\n"));
+        for (k, v) in leaves {
+            tree.insert(format!("{macs}{mac}/{k}"), v.into());
+        }
+    }
+    let asked = RefCell::new(Vec::new());
+    let fetch = |paths: &[String]| -> Vec<Result<Option<Vec<u8>>, String>> {
+        asked.borrow_mut().push(paths.len());
+        paths
+            .iter()
+            .map(|p| Ok(tree.get(p).map(|v| v.clone().into_bytes())))
+            .collect()
+    };
+    let (enis, tag) = super::fetch_enis(&fetch, None).unwrap();
+    assert!(tag.is_empty());
+    assert_eq!(enis.len(), 2);
+    let second = enis[1].1.as_ref().unwrap();
+    assert_eq!(second.device_number, 1);
+    assert_eq!(second.ipv6s.len(), 1);
+    assert_eq!(
+        *asked.borrow(),
+        [1, 2, 4 + 5],
+        "the listing, two interface listings, then only the leaves they list"
+    );
+}

@@ -1,8 +1,9 @@
 //! The network interfaces as the instance metadata describes them, under
 //! `meta-data/network/interfaces/macs/<mac>/`: one [`Eni`] per MAC, parsed and checked.
 //! This module only names the paths and parses the answers; the caller fetches them (the
-//! boot through its datasource, `strap net` through the IMDS client), so that every
-//! interface costs one parallel round of leaf requests after the listing of `macs/`.
+//! boot through its datasource, `strap net` through the IMDS client) in three parallel
+//! rounds: the listing of `macs/`, each interface's own listing, and the [`LEAVES`] it
+//! has (4 requests for a plain ENI, 5 with its listing).
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -13,7 +14,7 @@ use super::addr::{Cidr, CidrError};
 /// The listing of every interface's MAC.
 pub const MACS_PATH: &str = "/latest/meta-data/network/interfaces/macs/";
 
-/// The leaves read for each interface, in the order [`leaf_paths`] lists them.
+/// The leaves read for each interface (those its listing has).
 pub const LEAVES: &[&str] = &[
     "device-number",
     "network-card",
@@ -25,14 +26,6 @@ pub const LEAVES: &[&str] = &[
     "ipv4-prefix",
     "ipv6-prefix",
 ];
-
-/// The metadata paths of one interface's leaves, in [`LEAVES`] order.
-pub fn leaf_paths(mac: &str) -> Vec<String> {
-    LEAVES
-        .iter()
-        .map(|leaf| format!("{MACS_PATH}{mac}/{leaf}"))
-        .collect()
-}
 
 /// The MACs of a `macs/` listing (entries end with `/`), lower-cased and checked.
 pub fn parse_macs(listing: &str) -> Result<Vec<String>, MetadataError> {

@@ -1,10 +1,10 @@
 //! `strap net`: every network interface configured from the instance metadata (or the
 //! image's own network config), on the renderer the image has, without touching what
 //! another owner has. Data flows one way:
-//! [`metadata`] (one listing of `macs/`, then one parallel round of leaves for every
-//! interface) → [`plan::decide`] with the machine's interfaces ([`machine`]), the image's
-//! settings ([`config`]) and other tools' files ([`existing`]) → a [`plan::Decision`] per
-//! interface → [`render`] (networkd, netplan, ifupdown, NetworkManager files, or `ip`
+//! [`metadata`] (the listing of `macs/`, then each interface's listing, then the leaves
+//! those list, each round in parallel) → [`plan::decide`] with the machine's interfaces
+//! ([`machine`]), the image's settings ([`config`]) and other tools' files
+//! ([`existing`]) → a [`plan::Decision`] per interface → [`render`] (networkd, netplan, ifupdown, NetworkManager files, or `ip`
 //! commands) → [`write`] (only strap's own files; stale ones removed) → the caller runs
 //! the reload commands, on a real root only. The outcome is a [`NetReport`], kept in
 //! `/run/strap/net.json` for `strap net show`.
@@ -92,42 +92,76 @@ pub fn fetch_enis(
         }
     };
     let macs = metadata::parse_macs(&text)?;
-    let mut paths: Vec<String> = macs.iter().flat_map(|m| metadata::leaf_paths(m)).collect();
+    // Second round: each interface's own listing, so that the third asks only for the
+    // leaves it has (a plain ENI has 4 of the 9: no IPv6, prefixes or network card).
+    let mut paths: Vec<String> = macs
+        .iter()
+        .map(|m| format!("{}{m}/", metadata::MACS_PATH))
+        .collect();
     if let Some(tag) = unmanaged_tag {
         paths.push(format!("/latest/meta-data/tags/instance/{tag}"));
     }
-    let answers = fetch(&paths);
-    let per = metadata::LEAVES.len();
-    let mut out = Vec::new();
-    for (i, mac) in macs.iter().enumerate() {
-        let mut leaves = std::collections::BTreeMap::new();
-        let mut failure = None;
-        for (j, leaf) in metadata::LEAVES.iter().enumerate() {
-            match answers.get(i * per + j) {
-                Some(Ok(Some(b))) => {
-                    leaves.insert(*leaf, String::from_utf8_lossy(b).into_owned());
-                }
-                Some(Ok(None)) | None => {}
-                Some(Err(message)) => {
-                    failure = Some(NetError::Fetch {
-                        path: format!("{}{mac}/{leaf}", metadata::MACS_PATH),
-                        message: message.clone(),
-                    });
-                }
+    let listings = fetch(&paths);
+    let mut wanted: Vec<(usize, &'static str)> = Vec::new();
+    for (i, path) in paths.iter().enumerate().take(macs.len()) {
+        let present: Vec<String> = match listings.get(i) {
+            Some(Ok(Some(b))) => String::from_utf8_lossy(b)
+                .lines()
+                .map(|l| l.trim().trim_end_matches('/').to_string())
+                .collect(),
+            // Detached between the two listings: it parses as an interface without
+            // a device number, and is reported so.
+            Some(Ok(None)) | None => Vec::new(),
+            Some(Err(message)) => {
+                return Err(NetError::Fetch {
+                    path: path.clone(),
+                    message: message.clone(),
+                })
+            }
+        };
+        wanted.extend(
+            metadata::LEAVES
+                .iter()
+                .filter(|leaf| present.iter().any(|p| p == *leaf))
+                .map(|leaf| (i, *leaf)),
+        );
+    }
+    let leaf_paths: Vec<String> = wanted
+        .iter()
+        .map(|(i, leaf)| format!("{}{}/{leaf}", metadata::MACS_PATH, macs[*i]))
+        .collect();
+    let answers = if leaf_paths.is_empty() {
+        Vec::new()
+    } else {
+        fetch(&leaf_paths)
+    };
+    let mut leaves: Vec<std::collections::BTreeMap<&str, String>> =
+        vec![std::collections::BTreeMap::new(); macs.len()];
+    for (((i, leaf), path), answer) in wanted.iter().zip(&leaf_paths).zip(answers) {
+        match answer {
+            Ok(Some(b)) => {
+                leaves[*i].insert(*leaf, String::from_utf8_lossy(&b).into_owned());
+            }
+            Ok(None) => {}
+            Err(message) => {
+                return Err(NetError::Fetch {
+                    path: path.clone(),
+                    message,
+                })
             }
         }
-        if let Some(f) = failure {
-            return Err(f);
-        }
-        out.push((
-            mac.clone(),
-            metadata::Eni::parse(mac, |k| leaves.get(k).cloned()),
-        ));
     }
-    let tag = match answers
-        .get(macs.len() * per)
-        .filter(|_| unmanaged_tag.is_some())
-    {
+    let out = macs
+        .iter()
+        .zip(&leaves)
+        .map(|(mac, l)| {
+            (
+                mac.clone(),
+                metadata::Eni::parse(mac, |k| l.get(k).cloned()),
+            )
+        })
+        .collect();
+    let tag = match listings.get(macs.len()).filter(|_| unmanaged_tag.is_some()) {
         Some(Ok(Some(b))) => String::from_utf8_lossy(b)
             .split([',', ' ', '\n'])
             .map(|s| s.trim().to_string())
@@ -364,7 +398,14 @@ pub fn render_all(
             &files,
             opts.only.is_some(),
         )?;
-        report.commands = reload_commands(&renderer, &report.files, &plans);
+        let bus = Bus {
+            system_bus: file(ctx, SYSTEM_BUS_SOCKET),
+            wait_online: ["/usr/lib/systemd", "/lib/systemd"]
+                .into_iter()
+                .map(|d| format!("{d}/systemd-networkd-wait-online"))
+                .find(|p| file(ctx, p)),
+        };
+        report.commands = reload_commands(&renderer, &report.files, &plans, &bus);
     } else {
         report.files = files
             .iter()
@@ -471,24 +512,62 @@ pub fn write(
     Ok(out)
 }
 
-/// The commands that make a renderer take up changed files.
+/// The system bus's socket: `networkctl` and `nmcli` talk to their daemons over it.
+pub const SYSTEM_BUS_SOCKET: &str = "/run/dbus/system_bus_socket";
+
+/// What the reload commands can use on the machine.
+#[derive(Debug, Clone, Default)]
+pub struct Bus {
+    /// Whether the system bus is up. At boot strap's network stage runs before
+    /// `sysinit.target`, so before D-Bus: there `networkctl` cannot reach networkd.
+    pub system_bus: bool,
+    /// networkd's `systemd-networkd-wait-online`, when installed.
+    pub wait_online: Option<String>,
+}
+
+/// The commands that make a renderer take up changed files. networkd without the
+/// system bus is restarted through systemd's own socket (its restart keeps the running
+/// configuration: `RestartKillSignal=SIGUSR2`), then strap waits, bounded, for the
+/// interfaces it configured to be routable, so the modules after it have the network.
 pub fn reload_commands(
     renderer: &str,
     files: &[FileChange],
     plans: &[&model::IfacePlan],
+    bus: &Bus,
 ) -> Vec<String> {
     let changed: Vec<&FileChange> = files.iter().filter(|f| f.change != "unchanged").collect();
     if changed.is_empty() {
         return Vec::new();
     }
     let names: Vec<String> = changed.iter().filter_map(|f| f.interface.clone()).collect();
+    let up: Vec<&String> = names
+        .iter()
+        .filter(|n| plans.iter().any(|p| &p.name == *n))
+        .collect();
     match renderer {
+        "networkd" if !bus.system_bus => {
+            let mut c = vec!["systemctl try-restart systemd-networkd.service".to_string()];
+            if let Some(wait) = &bus.wait_online {
+                let known: Vec<&String> = up
+                    .iter()
+                    .copied()
+                    .filter(|n| plans.iter().any(|p| &p.name == *n && !p.name_assumed))
+                    .collect();
+                if !known.is_empty() {
+                    c.push(format!(
+                        "{wait} --timeout=30 --operational-state=routable {}",
+                        known
+                            .iter()
+                            .map(|n| format!("--interface={n}"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ));
+                }
+            }
+            c
+        }
         "networkd" => {
             let mut c = vec!["networkctl reload".to_string()];
-            let up: Vec<&String> = names
-                .iter()
-                .filter(|n| plans.iter().any(|p| &p.name == *n))
-                .collect();
             if !up.is_empty() {
                 c.push(format!(
                     "networkctl reconfigure {}",
@@ -501,7 +580,7 @@ pub fn reload_commands(
         "eni" => plans.iter().map(|p| format!("ifup {}", p.name)).collect(),
         "network-manager" => {
             let mut c = vec!["nmcli connection reload".to_string()];
-            for n in names.iter().filter(|n| plans.iter().any(|p| &p.name == *n)) {
+            for n in &up {
                 c.push(format!("nmcli connection up strap-{n}"));
             }
             c

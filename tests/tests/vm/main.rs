@@ -29,7 +29,7 @@ fn cannot_run(programs: &[&str]) -> Option<String> {
         .collect();
     (!missing.is_empty()).then(|| {
         format!(
-            "{} not installed (apt-get install qemu-system-x86 qemu-utils mmdebstrap socat openssh-client podman)",
+            "{} not installed (apt-get install qemu-system-x86 mmdebstrap socat openssh-client podman)",
             missing.join(", ")
         )
     })

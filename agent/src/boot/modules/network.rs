@@ -148,7 +148,7 @@ pub fn network(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         .collect();
     if !errors.is_empty() {
         return Err(ModuleError::Entries {
-            attempted: report.interfaces.len(),
+            attempted: report.interfaces.len() + report.commands.len(),
             failures: errors,
         });
     }
