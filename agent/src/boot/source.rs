@@ -61,6 +61,11 @@ pub trait Datasource: Send + Sync {
     fn requests(&self) -> u64;
     /// Where it reads from (`http://169.254.169.254`, a folder), for instance data.
     fn location(&self) -> String;
+    /// How it reaches the metadata service (`direct`, `marked: …`, `systemd-imdsd`), for
+    /// the boot log; `None` for sources that are not a service.
+    fn access(&self) -> Option<String> {
+        None
+    }
     /// The seed's own network config (`<seed>/network-config`, as NoCloud's), if any;
     /// the metadata service has none.
     fn network_config(&self) -> Option<Vec<u8>> {
@@ -72,12 +77,23 @@ pub trait Datasource: Send + Sync {
 pub struct ImdsSource {
     client: ImdsClient,
     handle: tokio::runtime::Handle,
+    access: Option<String>,
 }
 
 impl ImdsSource {
     /// A source over a client, driven by the given runtime.
     pub fn new(client: ImdsClient, handle: tokio::runtime::Handle) -> Self {
-        Self { client, handle }
+        Self {
+            client,
+            handle,
+            access: None,
+        }
+    }
+
+    /// Say how the client reaches the service (see [`crate::imds::lockdown`]).
+    pub fn with_access(mut self, access: String) -> Self {
+        self.access = Some(access);
+        self
     }
 }
 
@@ -119,6 +135,10 @@ impl Datasource for ImdsSource {
 
     fn location(&self) -> String {
         self.client.endpoint().to_string()
+    }
+
+    fn access(&self) -> Option<String> {
+        self.access.clone()
     }
 }
 

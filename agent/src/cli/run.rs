@@ -182,15 +182,23 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         Box::new(source::SeedSource::new(seed))
     } else {
         let endpoint = mock.as_ref().map(|m| m.url()).or_else(|| args.imds.clone());
-        let client = match &endpoint {
-            Some(url) => crate::imds::ImdsClient::with_endpoint(&ctx, url),
-            None => crate::imds::ImdsClient::from_context(&ctx),
+        let mut settings = crate::imds::ImdsSettings::from_context(&ctx);
+        if let Some(url) = &endpoint {
+            settings = settings.with_endpoint(url.clone());
         }
-        .context("cannot set up the metadata client")?;
-        Box::new(source::ImdsSource::new(
-            client,
-            tokio::runtime::Handle::current(),
-        ))
+        // The embedded mock is on loopback: no route to look at.
+        let access = if mock.is_none() {
+            let found = crate::imds::lockdown::detect(&ctx, &settings.configured_endpoint().url);
+            settings = settings.with_fwmark(found.mark);
+            found.how
+        } else {
+            "direct: the embedded metadata service".to_string()
+        };
+        let client = crate::imds::ImdsClient::from_settings(&settings)
+            .context("cannot set up the metadata client")?;
+        Box::new(
+            source::ImdsSource::new(client, tokio::runtime::Handle::current()).with_access(access),
+        )
     };
     let real = ctx.root() == Path::new("/") && args.local.is_none();
     let opts = boot::BootOptions {
