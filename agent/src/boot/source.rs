@@ -78,6 +78,10 @@ pub struct ImdsSource {
     client: ImdsClient,
     handle: tokio::runtime::Handle,
     access: Option<String>,
+    /// systemd-imdsd, asked first while it answers; after its first failure every read
+    /// goes to the service directly.
+    imdsd: Option<crate::imds::imdsd::Imdsd>,
+    imdsd_failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ImdsSource {
@@ -87,7 +91,16 @@ impl ImdsSource {
             client,
             handle,
             access: None,
+            imdsd: None,
+            imdsd_failed: std::sync::Arc::default(),
         }
+    }
+
+    /// Read through systemd-imdsd first (see [`crate::imds::imdsd`]); what it answers
+    /// is not asked of the service again.
+    pub fn through_imdsd(mut self, imdsd: crate::imds::imdsd::Imdsd) -> Self {
+        self.imdsd = Some(imdsd);
+        self
     }
 
     /// Say how the client reaches the service (see [`crate::imds::lockdown`]).
@@ -105,11 +118,34 @@ impl Datasource for ImdsSource {
     fn fetch(&self, paths: &[&str]) -> Vec<Result<Option<Vec<u8>>, SourceError>> {
         let client = self.client.clone();
         let owned: Vec<String> = paths.iter().map(|p| (*p).to_string()).collect();
+        let imdsd = self.imdsd.clone();
+        let failed = self.imdsd_failed.clone();
         self.handle.block_on(async move {
             let mut tasks = Vec::new();
             for path in owned {
                 let client = client.clone();
+                let imdsd = imdsd.clone();
+                let failed = failed.clone();
                 tasks.push(tokio::spawn(async move {
+                    use std::sync::atomic::Ordering;
+                    if let Some(imdsd) = imdsd.filter(|_| !failed.load(Ordering::Relaxed)) {
+                        match imdsd.get_path(&path).await {
+                            Ok(v) => return (path, Ok(v)),
+                            Err(err) => {
+                                if !failed.swap(true, Ordering::Relaxed) {
+                                    let mut text = err.to_string();
+                                    let mut cause = std::error::Error::source(&err);
+                                    while let Some(c) = cause {
+                                        text.push_str(&format!(": {c}"));
+                                        cause = c.source();
+                                    }
+                                    tracing::warn!(
+                                        "{text}; reading the metadata service directly from now on"
+                                    );
+                                }
+                            }
+                        }
+                    }
                     let res = client.get(&path).await;
                     (path, res)
                 }));

@@ -8,8 +8,10 @@
 //! - [`client`]: the HTTP client, token cache and retry loop.
 //! - [`tree`]: walking a metadata tree with bounded concurrency.
 //! - [`lockdown`]: systemd's locked-down IMDS route, and the firewall mark it needs.
+//! - [`imdsd`]: systemd-imdsd's Varlink API, the machine's own metadata service.
 
 pub mod client;
+pub mod imdsd;
 pub mod lockdown;
 pub mod settings;
 pub mod tree;

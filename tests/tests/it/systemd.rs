@@ -194,3 +194,200 @@ fn behind_systemds_locked_down_route_only_marked_sockets_are_served() {
         "{log}"
     );
 }
+
+/// How the stand-in systemd-imdsd answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Imdsd {
+    Serve,
+    Hang,
+    Fail,
+}
+
+/// A small systemd-imdsd on `socket` (Varlink: JSON + NUL over a Unix stream socket),
+/// in threads of the test; answers the number of calls it got so far.
+fn start_imdsd(
+    socket: &std::path::Path,
+    data: Vec<(&'static str, Vec<u8>)>,
+    how: Imdsd,
+) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use base64::Engine as _;
+    use std::io::{Read as _, Write as _};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let data = std::sync::Arc::new(data);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let data = data.clone();
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut byte = [0u8; 1];
+                while stream.read(&mut byte).unwrap_or(0) == 1 && byte[0] != 0 {
+                    buf.push(byte[0]);
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+                let req: serde_json::Value = serde_json::from_slice(&buf).unwrap_or_default();
+                let reply = match how {
+                    Imdsd::Hang => {
+                        // Hold the connection until the client gives up.
+                        let _ = stream.read(&mut byte);
+                        return;
+                    }
+                    Imdsd::Fail => serde_json::json!({
+                        "error": "io.systemd.InstanceMetadata.NotAvailable", "parameters": {}
+                    }),
+                    Imdsd::Serve => match req["method"].as_str().unwrap_or_default() {
+                        "io.systemd.InstanceMetadata.GetVendorInfo" => serde_json::json!({
+                            "parameters": {"vendor": "amazon-ec2",
+                                           "dataUrl": "http://169.254.169.254/latest"}
+                        }),
+                        _ => {
+                            let p = &req["parameters"];
+                            let key = p["key"].as_str().or(p["wellKnown"].as_str()).unwrap_or("");
+                            match data.iter().find(|(k, _)| *k == key) {
+                                Some((_, v)) => serde_json::json!({"parameters": {
+                                    "data": base64::engine::general_purpose::STANDARD.encode(v)
+                                }}),
+                                None => serde_json::json!({
+                                    "error": "io.systemd.InstanceMetadata.KeyNotFound",
+                                    "parameters": {}
+                                }),
+                            }
+                        }
+                    },
+                };
+                let mut out = serde_json::to_vec(&reply).unwrap();
+                out.push(0);
+                let _ = stream.write_all(&out);
+            });
+        }
+    });
+    calls
+}
+
+/// Requests the mock answered (`/_mock/requests`' total).
+fn mock_requests(url: &str) -> u64 {
+    use std::io::{Read as _, Write as _};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET /_mock/requests HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    v["total"].as_u64().unwrap()
+}
+
+/// A root with systemd-imdsd's socket in its `/run/systemd`, and a mock the environment
+/// points the direct path at.
+struct ImdsdMachine {
+    dir: tempfile::TempDir,
+    mock: strap_e2e::MockProcess,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ImdsdMachine {
+    fn new(how: Imdsd) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("run/systemd/io.systemd.InstanceMetadata");
+        let doc = serde_json::json!({
+            "instanceId": "i-0fromimdsd0000001", "region": "eu-north-1",
+            "availabilityZone": "eu-north-1a", "instanceType": "t3.micro",
+            "imageId": "ami-0123", "privateIp": "10.0.0.9"
+        })
+        .to_string();
+        let calls = start_imdsd(
+            &socket,
+            vec![
+                ("/meta-data/instance-id", b"i-0fromimdsd0000001".to_vec()),
+                ("/dynamic/instance-identity/document", doc.into_bytes()),
+                (
+                    "/meta-data/local-hostname",
+                    b"ip-10-0-0-9.imdsd.internal".to_vec(),
+                ),
+                (
+                    "userdata",
+                    b"#!/bin/sh\necho from-imdsd >> \"$STRAP_ROOT/ran\"\n".to_vec(),
+                ),
+            ],
+            how,
+        );
+        let user_data = dir.path().join("mock-user-data");
+        std::fs::write(
+            &user_data,
+            "#!/bin/sh\necho from-mock >> \"$STRAP_ROOT/ran\"\n",
+        )
+        .unwrap();
+        let mock = strap_e2e::MockProcess::start(
+            [std::ffi::OsStr::new("--user-data"), user_data.as_os_str()],
+            Stdio::null(),
+        );
+        Self { dir, mock, calls }
+    }
+
+    fn run(&self, extra: &[&str]) -> (Output, std::time::Duration) {
+        let started = std::time::Instant::now();
+        let out = strap_e2e::command("strap")
+            .args(["run", "--root"])
+            .arg(self.dir.path())
+            .args(extra)
+            .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &self.mock.url)
+            .env("AWS_METADATA_SERVICE_TIMEOUT", "1")
+            .env("STRAP_IMDS_FWMARK", "off")
+            .env("STRAP_BOOT_ID", "boot-1")
+            .output()
+            .unwrap();
+        (out, started.elapsed())
+    }
+
+    fn read(&self, p: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(p)).unwrap_or_default()
+    }
+}
+
+#[test]
+fn systemd_imdsd_answers_and_strap_asks_the_service_nothing_of_what_it_gave() {
+    let m = ImdsdMachine::new(Imdsd::Serve);
+    let (out, _) = m.run(&[]);
+    assert!(matches!(code(&out), 0 | 2), "{}", stderr(&out));
+    assert_eq!(m.read("ran"), "from-imdsd\n");
+    let log = m.read("var/log/strap.log");
+    assert!(log.contains("through systemd-imdsd"), "{log}");
+    assert!(m.calls.load(std::sync::atomic::Ordering::SeqCst) >= 4);
+    // Every path of the boot came from imdsd (those it did not know are a "not found"
+    // answer, not a reason to ask the service).
+    assert_eq!(mock_requests(&m.mock.url), 0);
+}
+
+#[test]
+fn imds_url_forces_direct_access_past_systemd_imdsd() {
+    let m = ImdsdMachine::new(Imdsd::Serve);
+    let url = m.mock.url.clone();
+    let (out, _) = m.run(&["--imds", &url]);
+    assert!(matches!(code(&out), 0 | 2), "{}", stderr(&out));
+    assert_eq!(m.read("ran"), "from-mock\n");
+    assert_eq!(m.calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(mock_requests(&url) > 0);
+}
+
+#[test]
+fn a_hanging_or_failing_systemd_imdsd_falls_back_to_the_service_in_bounded_time() {
+    for how in [Imdsd::Hang, Imdsd::Fail] {
+        let m = ImdsdMachine::new(how);
+        let (out, took) = m.run(&[]);
+        assert!(matches!(code(&out), 0 | 2), "{}", stderr(&out));
+        assert_eq!(m.read("ran"), "from-mock\n");
+        assert!(
+            stderr(&out).contains("reading the metadata service directly"),
+            "{}",
+            stderr(&out)
+        );
+        // One attempt timeout (1 s) at most is spent on imdsd.
+        assert!(took < std::time::Duration::from_secs(15), "{took:?}");
+        assert!(mock_requests(&m.mock.url) > 0);
+    }
+}
