@@ -268,6 +268,13 @@ pub fn run_boot(
         rfc2822(ctx)
     ));
     log.line("INFO", &format!("strap v. {VERSION} running 'init-local'"));
+    if let Some(access) = source.access() {
+        tracing::info!("IMDS access: {access}");
+        log.line(
+            "INFO",
+            &format!("IMDS access ({}): {access}", source.location()),
+        );
+    }
 
     // The system config is read before the first request: it says how long to wait.
     let system = super::sysconfig::load(ctx);

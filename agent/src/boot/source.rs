@@ -61,6 +61,11 @@ pub trait Datasource: Send + Sync {
     fn requests(&self) -> u64;
     /// Where it reads from (`http://169.254.169.254`, a folder), for instance data.
     fn location(&self) -> String;
+    /// How it reaches the metadata service (`direct`, `marked: …`, `systemd-imdsd`), for
+    /// the boot log; `None` for sources that are not a service.
+    fn access(&self) -> Option<String> {
+        None
+    }
     /// The seed's own network config (`<seed>/network-config`, as NoCloud's), if any;
     /// the metadata service has none.
     fn network_config(&self) -> Option<Vec<u8>> {
@@ -72,12 +77,36 @@ pub trait Datasource: Send + Sync {
 pub struct ImdsSource {
     client: ImdsClient,
     handle: tokio::runtime::Handle,
+    access: Option<String>,
+    /// systemd-imdsd, asked first while it answers; after its first failure every read
+    /// goes to the service directly.
+    imdsd: Option<crate::imds::imdsd::Imdsd>,
+    imdsd_failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ImdsSource {
     /// A source over a client, driven by the given runtime.
     pub fn new(client: ImdsClient, handle: tokio::runtime::Handle) -> Self {
-        Self { client, handle }
+        Self {
+            client,
+            handle,
+            access: None,
+            imdsd: None,
+            imdsd_failed: std::sync::Arc::default(),
+        }
+    }
+
+    /// Read through systemd-imdsd first (see [`crate::imds::imdsd`]); what it answers
+    /// is not asked of the service again.
+    pub fn through_imdsd(mut self, imdsd: crate::imds::imdsd::Imdsd) -> Self {
+        self.imdsd = Some(imdsd);
+        self
+    }
+
+    /// Say how the client reaches the service (see [`crate::imds::lockdown`]).
+    pub fn with_access(mut self, access: String) -> Self {
+        self.access = Some(access);
+        self
     }
 }
 
@@ -89,11 +118,34 @@ impl Datasource for ImdsSource {
     fn fetch(&self, paths: &[&str]) -> Vec<Result<Option<Vec<u8>>, SourceError>> {
         let client = self.client.clone();
         let owned: Vec<String> = paths.iter().map(|p| (*p).to_string()).collect();
+        let imdsd = self.imdsd.clone();
+        let failed = self.imdsd_failed.clone();
         self.handle.block_on(async move {
             let mut tasks = Vec::new();
             for path in owned {
                 let client = client.clone();
+                let imdsd = imdsd.clone();
+                let failed = failed.clone();
                 tasks.push(tokio::spawn(async move {
+                    use std::sync::atomic::Ordering;
+                    if let Some(imdsd) = imdsd.filter(|_| !failed.load(Ordering::Relaxed)) {
+                        match imdsd.get_path(&path).await {
+                            Ok(v) => return (path, Ok(v)),
+                            Err(err) => {
+                                if !failed.swap(true, Ordering::Relaxed) {
+                                    let mut text = err.to_string();
+                                    let mut cause = std::error::Error::source(&err);
+                                    while let Some(c) = cause {
+                                        text.push_str(&format!(": {c}"));
+                                        cause = c.source();
+                                    }
+                                    tracing::warn!(
+                                        "{text}; reading the metadata service directly from now on"
+                                    );
+                                }
+                            }
+                        }
+                    }
                     let res = client.get(&path).await;
                     (path, res)
                 }));
@@ -119,6 +171,10 @@ impl Datasource for ImdsSource {
 
     fn location(&self) -> String {
         self.client.endpoint().to_string()
+    }
+
+    fn access(&self) -> Option<String> {
+        self.access.clone()
     }
 }
 

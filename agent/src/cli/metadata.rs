@@ -59,7 +59,11 @@ impl EndpointArgs {
         if let Some(url) = &self.imds {
             settings = settings.with_endpoint(url.clone());
         }
-        Ok(ImdsClient::from_settings(&settings)?)
+        let found = crate::imds::lockdown::detect(ctx, &settings.configured_endpoint().url);
+        tracing::info!("IMDS access: {}", found.how);
+        Ok(ImdsClient::from_settings(
+            &settings.with_fwmark(found.mark),
+        )?)
     }
 }
 

@@ -168,6 +168,41 @@ async fn local_mock(
         .context("cannot start the embedded metadata service")
 }
 
+/// systemd-imdsd, when its socket is there under the root and it says it is on EC2,
+/// with a line for the boot log; its calls are bounded by the IMDS attempt timeout.
+async fn imdsd(
+    ctx: &Context,
+    settings: &crate::imds::ImdsSettings,
+) -> Option<(crate::imds::imdsd::Imdsd, String)> {
+    use crate::imds::imdsd::{Imdsd, SOCKET, VENDOR_EC2};
+    let socket = ctx.path(SOCKET).ok()?;
+    if !socket.exists() {
+        return None;
+    }
+    let timeout = settings
+        .resolve_timeout()
+        .ok()
+        .flatten()
+        .unwrap_or(crate::imds::settings::DEFAULT_ATTEMPT_TIMEOUT);
+    let imdsd = Imdsd::new(&socket, timeout);
+    match imdsd.vendor_info().await {
+        Ok(info) if info.vendor.as_deref() == Some(VENDOR_EC2) => {
+            Some((imdsd, format!("through systemd-imdsd ({SOCKET})")))
+        }
+        Ok(info) => {
+            tracing::info!(
+                "systemd-imdsd is there but serves vendor {:?}, not {VENDOR_EC2}: reading the metadata service directly",
+                info.vendor
+            );
+            None
+        }
+        Err(err) => {
+            tracing::warn!("{err}; reading the metadata service directly");
+            None
+        }
+    }
+}
+
 /// `strap run`.
 pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     let ctx = rooted(ctx, args.root.as_deref(), true)?;
@@ -182,15 +217,34 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         Box::new(source::SeedSource::new(seed))
     } else {
         let endpoint = mock.as_ref().map(|m| m.url()).or_else(|| args.imds.clone());
-        let client = match &endpoint {
-            Some(url) => crate::imds::ImdsClient::with_endpoint(&ctx, url),
-            None => crate::imds::ImdsClient::from_context(&ctx),
+        let mut settings = crate::imds::ImdsSettings::from_context(&ctx);
+        if let Some(url) = &endpoint {
+            settings = settings.with_endpoint(url.clone());
         }
-        .context("cannot set up the metadata client")?;
-        Box::new(source::ImdsSource::new(
-            client,
-            tokio::runtime::Handle::current(),
-        ))
+        // The embedded mock is on loopback: no route to look at.
+        let access = if mock.is_none() {
+            let found = crate::imds::lockdown::detect(&ctx, &settings.configured_endpoint().url);
+            settings = settings.with_fwmark(found.mark);
+            found.how
+        } else {
+            "direct: the embedded metadata service".to_string()
+        };
+        let client = crate::imds::ImdsClient::from_settings(&settings)
+            .context("cannot set up the metadata client")?;
+        let source = source::ImdsSource::new(client, tokio::runtime::Handle::current());
+        // systemd-imdsd first, when it runs and speaks for EC2; `--imds URL` forces
+        // direct access.
+        let imdsd = if mock.is_none() && args.imds.is_none() {
+            imdsd(&ctx, &settings).await
+        } else {
+            None
+        };
+        Box::new(match imdsd {
+            Some((imdsd, note)) => source
+                .through_imdsd(imdsd)
+                .with_access(format!("{note}; else {access}")),
+            None => source.with_access(access),
+        })
     };
     let real = ctx.root() == Path::new("/") && args.local.is_none();
     let opts = boot::BootOptions {

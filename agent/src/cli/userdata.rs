@@ -149,12 +149,16 @@ pub async fn inspect(args: InspectArgs, ctx: &Context) -> anyhow::Result<ExitCod
             .parts
             .iter()
             .map(|p| {
-                serde_json::json!({
+                let mut item = serde_json::json!({
                     "content_type": p.content_type,
                     "filename": p.filename,
                     "bytes": p.payload.len(),
                     "sha256": hex::encode(sha2::Sha256::digest(&p.payload)),
-                })
+                });
+                if let Some(names) = credential_names(p) {
+                    item["credentials"] = serde_json::json!(names);
+                }
+                item
             })
             .collect();
         let doc = serde_json::json!({"parts": parts, "warnings": decoded.warnings});
@@ -163,6 +167,21 @@ pub async fn inspect(args: InspectArgs, ctx: &Context) -> anyhow::Result<ExitCod
         write!(out, "{}", inspect_table(&decoded))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A systemd user-data part's credentials as `NAME (kind)`, values never shown; `None`
+/// for other parts and for parts that do not parse (`validate` says why).
+fn credential_names(part: &userdata::Part) -> Option<Vec<String>> {
+    if part.content_type != ct::SYSTEMD_USERDATA {
+        return None;
+    }
+    let doc = userdata::systemd::parse(&part.payload).ok()?;
+    Some(
+        doc.credentials
+            .iter()
+            .map(|c| format!("{} ({})", c.name, c.store()))
+            .collect(),
+    )
 }
 
 /// The human table of `inspect`.
@@ -180,7 +199,12 @@ pub fn inspect_table(decoded: &Decoded) -> String {
             p.content_type.clone(),
             p.filename.clone(),
             p.payload.len().to_string(),
-            p.disposition().describe().to_string(),
+            match credential_names(p) {
+                Some(names) if !names.is_empty() => {
+                    format!("{}: {}", p.disposition().describe(), names.join(", "))
+                }
+                _ => p.disposition().describe().to_string(),
+            },
         ]);
     }
     let mut widths = [0usize; 5];
@@ -267,9 +291,19 @@ pub async fn validate(args: ValidateArgs, ctx: &Context) -> anyhow::Result<ExitC
         )?;
         return Ok(ExitCode::from(EXIT_VALID_WITH_WARNINGS));
     }
+    let systemd_parts = decoded
+        .parts
+        .iter()
+        .filter(|p| p.content_type == ct::SYSTEMD_USERDATA)
+        .count();
+    let systemd_note = if systemd_parts > 0 {
+        format!(", {systemd_parts} systemd user-data part(s)")
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "Valid cloud-config {} ({configs} cloud-config part(s))",
+        "Valid cloud-config {} ({configs} cloud-config part(s){systemd_note})",
         args.decode.file
     )?;
     Ok(ExitCode::SUCCESS)
@@ -290,9 +324,6 @@ pub fn validate_decoded(decoded: &Decoded) -> Vec<Problem> {
         })
         .collect();
     for part in &decoded.parts {
-        if part.content_type != ct::CLOUD_CONFIG {
-            continue;
-        }
         let at = |line: usize, column: usize, message: String, error: bool| Problem {
             part: part.filename.clone(),
             line,
@@ -300,6 +331,28 @@ pub fn validate_decoded(decoded: &Decoded) -> Vec<Problem> {
             message,
             error,
         };
+        if part.content_type == ct::SYSTEMD_USERDATA {
+            match userdata::systemd::parse(&part.payload) {
+                Ok(doc) if !doc.has_credentials_key => problems.push(at(
+                    1,
+                    1,
+                    format!(
+                        "systemd user data without `{}`: nothing to import",
+                        userdata::systemd::CREDENTIALS_KEY
+                    ),
+                    false,
+                )),
+                Ok(_) => {}
+                Err(e) => {
+                    let (line, column) = e.position();
+                    problems.push(at(line, column, e.message(), true));
+                }
+            }
+            continue;
+        }
+        if part.content_type != ct::CLOUD_CONFIG {
+            continue;
+        }
         let doc = match cloudconfig::load_bytes(&part.payload) {
             Ok(doc) => doc,
             Err(e) => {
@@ -337,6 +390,7 @@ pub fn known_types() -> Vec<&'static str> {
         ct::SHELLSCRIPT_PER_BOOT,
         ct::SHELLSCRIPT_PER_INSTANCE,
         ct::SHELLSCRIPT_PER_ONCE,
+        ct::SYSTEMD_USERDATA,
     ];
     types.sort_unstable();
     types
@@ -491,6 +545,43 @@ mod tests {
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].error && problems[0].message.contains("not valid YAML"));
         assert!(!problems[1].error && problems[1].message.contains("not_a_key"));
+    }
+
+    #[test]
+    fn validate_checks_systemd_userdata_parts() {
+        let problems = validate_decoded(&Decoded {
+            parts: vec![
+                part(
+                    ct::SYSTEMD_USERDATA,
+                    "#systemd-userdata\n{\"systemd.credentials\": [\n {\"name\": \"a/b\", \"text\": \"x\"}]}",
+                ),
+                part(ct::SYSTEMD_USERDATA, "{\"other\": 1}"),
+                part(
+                    ct::SYSTEMD_USERDATA,
+                    "{\"systemd.credentials\": [{\"name\": \"ok\", \"data\": \"eA==\"}]}",
+                ),
+            ],
+            warnings: vec![],
+        });
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].error);
+        assert_eq!(problems[0].line, 3);
+        assert!(
+            problems[0].message.contains("contains `/`"),
+            "{}",
+            problems[0]
+        );
+        assert!(!problems[1].error);
+        assert!(problems[1].message.contains("nothing to import"));
+        let table = inspect_table(&Decoded {
+            parts: vec![part(
+                ct::SYSTEMD_USERDATA,
+                "{\"systemd.credentials\": [{\"name\": \"db.pw\", \"text\": \"hunter2\"}]}",
+            )],
+            warnings: vec![],
+        });
+        assert!(table.contains("systemd credentials: written to /run/credstore in init, every boot: db.pw (/run/credstore)"), "{table}");
+        assert!(!table.contains("hunter2"));
     }
 
     #[test]

@@ -7,8 +7,12 @@
 //! - [`settings`]: endpoint, IMDSv1 policy, timeouts, from environment and profile.
 //! - [`client`]: the HTTP client, token cache and retry loop.
 //! - [`tree`]: walking a metadata tree with bounded concurrency.
+//! - [`lockdown`]: systemd's locked-down IMDS route, and the firewall mark it needs.
+//! - [`imdsd`]: systemd-imdsd's Varlink API, the machine's own metadata service.
 
 pub mod client;
+pub mod imdsd;
+pub mod lockdown;
 pub mod settings;
 pub mod tree;
 
@@ -79,7 +83,7 @@ pub enum ImdsError {
         attempts: u32,
         kind: &'static str,
         #[source]
-        source: reqwest::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A read of a tree walk was cancelled (the runtime is shutting down).
     #[error("walking the metadata tree under {root} was interrupted")]

@@ -180,6 +180,10 @@ pub struct ImdsSettings {
     /// Send requests out of this network interface (`SO_BINDTODEVICE`), so that a
     /// secondary ENI's requests count against its own packet budget, not the primary's.
     pub bind_interface: Option<String>,
+    /// Give every socket this firewall mark (`SO_MARK`, needs `CAP_NET_ADMIN`): systemd's
+    /// locked-down IMDS route (`85-imds-early.network`) lets only sockets marked
+    /// [`super::lockdown::FWMARK`] reach the service. See [`super::lockdown::detect`].
+    pub fwmark: Option<u32>,
     /// Which token failures fall back to IMDSv1 when [`Self::allows_v1`].
     pub v1_fallback: V1Fallback,
     /// A fixed number of attempts that beats the configured one (an SDK's own count).
@@ -217,6 +221,7 @@ impl Default for ImdsSettings {
             retry_doubles: true,
             retry_transport_errors: true,
             bind_interface: None,
+            fwmark: None,
             v1_fallback: V1Fallback::OnRefusal,
             attempts_override: None,
             timeout_override: None,
@@ -281,6 +286,12 @@ impl ImdsSettings {
     /// Send requests out of this interface.
     pub fn through_interface(mut self, interface: impl Into<String>) -> Self {
         self.bind_interface = Some(interface.into());
+        self
+    }
+
+    /// Mark every socket with `mark` (`SO_MARK`), or none.
+    pub fn with_fwmark(mut self, mark: Option<u32>) -> Self {
+        self.fwmark = mark;
         self
     }
 

@@ -47,6 +47,9 @@ pub enum Action {
     RenderTemplate,
     /// Run through `pwsh` (EC2's PowerShell user data).
     RunPowershell,
+    /// systemd user data: its credentials written to `/run/credstore` (and
+    /// `/run/credstore.encrypted`), as `systemd-imds --import` writes them.
+    ImportCredentials,
     /// Recognised but not supported by strap (`#part-handler`, `#cloud-config-jsonp`).
     Refuse,
     /// Not recognised: skipped with cloud-init's warning.
@@ -83,6 +86,9 @@ impl Disposition {
                 "jinja template: rendered against instance data, then handled as what it renders to"
             }
             (Action::RunPowershell, _) => "powershell: run with pwsh in final, once per instance",
+            (Action::ImportCredentials, _) => {
+                "systemd credentials: written to /run/credstore in init, every boot"
+            }
             (Action::Refuse, _) => "refused: not supported by strap",
             (Action::Ignore, _) => "ignored: unhandled content type",
         }
@@ -119,6 +125,7 @@ pub fn disposition(content_type: &str) -> Disposition {
         ct::SHELLSCRIPT_PER_ONCE => d(Stage::Final, Frequency::Once, Action::RunScriptByFrequency),
         ct::JINJA => d(Stage::Init, Frequency::Always, Action::RenderTemplate),
         ct::POWERSHELL => d(Stage::Final, Frequency::PerInstance, Action::RunPowershell),
+        ct::SYSTEMD_USERDATA => d(Stage::Init, Frequency::Always, Action::ImportCredentials),
         ct::PART_HANDLER | ct::CLOUD_CONFIG_JSONP => {
             d(Stage::Never, Frequency::Never, Action::Refuse)
         }
@@ -154,6 +161,10 @@ mod tests {
         assert_eq!(disposition(ct::PART_HANDLER).action, Action::Refuse);
         assert_eq!(disposition(ct::CLOUD_CONFIG_JSONP).action, Action::Refuse);
         assert_eq!(disposition(ct::NOT_MULTIPART).action, Action::Ignore);
+        assert_eq!(
+            disposition(ct::SYSTEMD_USERDATA).action,
+            Action::ImportCredentials
+        );
         assert_eq!(disposition("application/octet-stream").stage, Stage::Never);
     }
 }

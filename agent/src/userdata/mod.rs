@@ -3,7 +3,8 @@
 //! `MIME-Version:` appears in the first 4096 bytes), nested multiparts flattened,
 //! transfer encodings and charsets undone, gzip parts decompressed and re-sniffed, header
 //! sniffing, `#include`, `#cloud-config-archive`, `## template: jinja`, part naming
-//! (`part-NNN`) and `Launch-Index` filtering. It also says what strap will do with each
+//! (`part-NNN`) and `Launch-Index` filtering, plus systemd's `#systemd-userdata` / JSON
+//! credentials format ([`systemd`]). It also says what strap will do with each
 //! part and when ([`disposition`]). It never runs anything and never logs payloads;
 //! nesting depth, part count and decompressed size are capped.
 
@@ -30,6 +31,9 @@ pub mod content_type {
     pub const PART_HANDLER: &str = "text/part-handler";
     /// `#cloud-config-jsonp` (refused by strap).
     pub const CLOUD_CONFIG_JSONP: &str = "text/cloud-config-jsonp";
+    /// systemd's user data (`#systemd-userdata`, or a JSON object): credentials for
+    /// `/run/credstore`, as `systemd-imds --import` reads them (strap's name for it).
+    pub const SYSTEMD_USERDATA: &str = "text/x-systemd-userdata";
     /// PowerShell user data as EC2 writes it (`<powershell>…</powershell>`).
     pub const POWERSHELL: &str = "text/x-powershell";
     /// Anything unrecognised.
@@ -47,6 +51,7 @@ pub mod include;
 pub mod mime;
 mod pipeline;
 pub mod powershell;
+pub mod systemd;
 pub mod template;
 
 pub use disposition::{disposition, Action, Disposition, Frequency, Stage};
@@ -467,6 +472,33 @@ mod tests {
         let d = run(b"#part-handler\ndef list_types(): pass\n").await;
         assert_eq!(d.parts[0].content_type, content_type::PART_HANDLER);
         assert!(d.warnings[0].contains("not supported by strap"));
+    }
+
+    #[tokio::test]
+    async fn systemd_userdata_whole_and_as_a_mime_part() {
+        let d = run(b"#systemd-userdata\n{\"systemd.credentials\": []}\n").await;
+        assert_eq!(
+            summary(&d),
+            pairs(&[(content_type::SYSTEMD_USERDATA, "part-001")])
+        );
+        assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+        let d = run(b"  {\"systemd.credentials\": []}").await;
+        assert_eq!(d.parts[0].content_type, content_type::SYSTEMD_USERDATA);
+        let msg = "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\n#systemd-userdata\n{}\n--b\nContent-Type: text/x-systemd-userdata\n\n{\"systemd.credentials\": []}\n--b\nContent-Type: text/plain\n\n{}\n--b\nContent-Type: text/x-shellscript\n\n{\"a\": 1}\n--b--\n";
+        let d = run(msg.as_bytes()).await;
+        assert_eq!(
+            summary(&d),
+            pairs(&[
+                (content_type::SYSTEMD_USERDATA, "part-001"),
+                (content_type::SYSTEMD_USERDATA, "part-002"),
+                (content_type::SYSTEMD_USERDATA, "part-003"),
+                // A declared script is only re-sniffed for cloud-init's own prefixes.
+                (content_type::SHELLSCRIPT, "part-004"),
+            ])
+        );
+        // Not JSON objects: still cloud-init's unknown text.
+        let d = run(b"[1, 2]").await;
+        assert_eq!(d.parts[0].content_type, content_type::NOT_MULTIPART);
     }
 
     #[tokio::test]

@@ -254,7 +254,8 @@ impl Run<'_> {
         }
         let declared = src.content_type.as_str();
         let sniffed = match declared {
-            ct::PLAIN | ct::NOT_MULTIPART => detect::sniff_with_powershell(&src.payload, src.text),
+            ct::PLAIN | ct::NOT_MULTIPART => detect::sniff_with_powershell(&src.payload, src.text)
+                .or_else(|| super::systemd::sniff(&src.payload).then_some(ct::SYSTEMD_USERDATA)),
             ct::SHELLSCRIPT => detect::sniff(&src.payload, src.text),
             _ => None,
         };

@@ -1359,3 +1359,96 @@ fn host_key_fingerprints_and_keys_go_to_the_console() {
     assert!(!stderr(&out).contains("SSH HOST KEY"));
     assert_eq!(m.item("config-keys_to_console")["status"], "skipped");
 }
+
+/// Every file under `dir` but the credential stores and the saved copy of the user data
+/// itself (`instances/*/user-data.txt`, mode 0600, as cloud-init keeps it), as text.
+fn all_text_outside_credstore(dir: &Path) -> String {
+    let mut out = String::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name == "credstore" || name == "credstore.encrypted" || name == "user-data.txt" {
+                continue;
+            }
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.is_file() {
+                out.push_str(&String::from_utf8_lossy(&fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn systemd_userdata_credentials_are_imported_and_never_logged() {
+    use std::os::unix::fs::PermissionsExt;
+    // "czNjcjN0LWRhdGEtdmFsdWU=" is base64 of "s3cr3t-data-value".
+    let m = Machine::new(
+        "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\n#systemd-userdata\n{\"systemd.credentials\": [\n  {\"name\": \"db.password\", \"text\": \"s3cr3t-text-value\"},\n  {\"name\": \"tls.key\", \"data\": \"czNjcjN0LWRhdGEtdmFsdWU=\"},\n  {\"name\": \"vault.token\", \"encrypted\": \"AAECAw==\"}\n]}\n--b\nContent-Type: text/x-shellscript\n\n#!/bin/sh\necho script >> \"$STRAP_ROOT/ran\"\n--b--\n",
+    );
+    // systemd-imds got there first with one of them.
+    m.write("/run/credstore/db.password", "s3cr3t-text-value");
+    let out = m.run_with(&["-v"], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(m.read("/run/credstore/tls.key"), "s3cr3t-data-value");
+    assert_eq!(m.read("/run/credstore/db.password"), "s3cr3t-text-value");
+    assert_eq!(
+        fs::read(m.path("/run/credstore.encrypted/vault.token")).unwrap(),
+        [0, 1, 2, 3]
+    );
+    let mode = |p: &str| fs::metadata(m.path(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("/run/credstore/tls.key"), 0o400);
+    assert_eq!(mode("/run/credstore.encrypted"), 0o700);
+    assert_eq!(m.ran(), ["script"]);
+    let item = m.item("user-data/part-001");
+    assert_eq!(item["status"], "ran");
+    let reason = item["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("imported 2 credential(s) (tls.key, vault.token)")
+            && reason.contains("1 already imported (db.password)"),
+        "{reason}"
+    );
+    // Neither value is in the console, the logs, the records or the stored state.
+    let mut seen = stdout(&out) + &stderr(&out);
+    seen.push_str(&all_text_outside_credstore(&m.root));
+    assert!(seen.contains("tls.key"));
+    assert!(!seen.contains("s3cr3t-text-value"));
+    assert!(!seen.contains("s3cr3t-data-value"));
+
+    // Next boot: nothing written twice, the boot still done.
+    let mut m = m;
+    m.reboot();
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let reason = m.item("user-data/part-001")["reason"].clone();
+    assert!(
+        reason.as_str().unwrap().contains("3 already imported"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_bad_systemd_userdata_part_degrades_the_boot_and_the_rest_runs() {
+    let m = Machine::new(
+        "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\n#systemd-userdata\n{\"systemd.credentials\": [\n  {\"name\": \"good\", \"text\": \"x\"},\n  {\"name\": \"../escape\", \"text\": \"y\"}\n]}\n--b\nContent-Type: text/x-shellscript\n\n#!/bin/sh\necho script >> \"$STRAP_ROOT/ran\"\n--b--\n",
+    );
+    let out = m.run();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(m.ran(), ["script"]);
+    assert!(!m.path("/run/credstore/good").exists());
+    assert!(!m.path("/run/escape").exists());
+    let item = m.item("user-data/part-001");
+    assert_eq!(item["status"], "failed");
+    let reason = item["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("part-001 line 4 column ")
+            && reason.contains("credential name \"../escape\" contains `/`"),
+        "{reason}"
+    );
+    let status = stdout(&m.strap(&["status", "--long"]));
+    assert!(status.contains("systemd user data rejected"), "{status}");
+}

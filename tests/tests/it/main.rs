@@ -12,4 +12,5 @@ mod mock;
 mod mock_clients;
 mod net;
 mod sandbox;
+mod systemd;
 mod userdata;

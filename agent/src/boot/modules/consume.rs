@@ -1,8 +1,9 @@
 //! Consuming the user data (every boot, as cloud-init does): decode it into parts, put
 //! each part where it runs from (`#!` parts into the instance's `scripts/`, MIME
 //! `per-*` script parts into `<state>/scripts/per-*`, boothooks into `boothooks/`), run
-//! the boothooks with `INSTANCE_ID`, and merge the cloud-config parts into the config
-//! the modules read. Every part gets a `part` item in the report.
+//! the boothooks with `INSTANCE_ID`, import `#systemd-userdata` parts' credentials
+//! ([`super::credstore`]), and merge the cloud-config parts into the config the modules
+//! read. Every part gets a `part` item in the report.
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -137,6 +138,7 @@ pub fn consume(boot: &mut Boot<'_>) {
                 )
             }
             ct::BOOTHOOK => boothook(boot, &name, &part.payload),
+            ct::SYSTEMD_USERDATA => credentials(boot, &name, &part.payload),
             other => {
                 let msg = format!("{name}: content type {other} is not handled; ignored");
                 boot.warn(&msg);
@@ -257,6 +259,37 @@ fn boothook(
             let msg = format!("boothook {name}: {err}");
             boot.warn(&msg);
             (ItemStatus::Failed, Some(msg), Frequency::PerBoot)
+        }
+    }
+}
+
+/// Import a systemd user-data part's credentials (every boot: `/run` is emptied at each
+/// boot); a part that does not parse fails, with its line and column, and imports nothing.
+fn credentials(
+    boot: &mut Boot<'_>,
+    name: &str,
+    payload: &[u8],
+) -> (ItemStatus, Option<String>, Frequency) {
+    use super::credstore::{self, CredstoreError};
+    match credstore::import(boot.ctx, payload) {
+        Ok(done) => {
+            let line = done.describe();
+            boot.log.line("INFO", &format!("{name}: {line}"));
+            (ItemStatus::Ran, Some(line), Frequency::Always)
+        }
+        Err(CredstoreError::Invalid(err)) => {
+            let (line, column) = err.position();
+            let msg = format!(
+                "{name} line {line} column {column}: systemd user data rejected, no credential imported: {}",
+                err.message()
+            );
+            boot.warn(&msg);
+            (ItemStatus::Failed, Some(msg), Frequency::Always)
+        }
+        Err(err) => {
+            let msg = format!("{name}: {}", error_chain(&err));
+            boot.warn(&msg);
+            (ItemStatus::Failed, Some(msg), Frequency::Always)
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod apt_configure;
 pub mod ca_certs;
 pub mod commands;
 pub mod consume;
+pub mod credstore;
 pub mod disable_ec2_metadata;
 pub mod disk;
 pub mod final_message;

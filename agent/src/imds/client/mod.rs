@@ -42,7 +42,7 @@ enum TokenState {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    http: Http,
     endpoint: String,
     disabled: bool,
     allows_v1: bool,
@@ -63,6 +63,158 @@ struct Inner {
     requests: AtomicU64,
 }
 
+/// How requests leave the machine: reqwest, or (when the sockets must carry a firewall
+/// mark, which reqwest cannot set) hyper's own connector with `SO_MARK` set before
+/// connect.
+enum Http {
+    Plain(reqwest::Client),
+    Marked {
+        client: Box<
+            hyper_util::client::legacy::Client<
+                hyper_util::client::legacy::connect::HttpConnector,
+                http_body_util::Empty<Bytes>,
+            >,
+        >,
+        mark: u32,
+    },
+}
+
+/// One request to send (no `Debug`: the header may be the session token).
+struct Req<'a> {
+    method: http::Method,
+    url: &'a str,
+    header: Option<(&'static str, String)>,
+}
+
+/// Why one attempt got no answer.
+struct TransportError {
+    /// `timed out`, `connection failed` or `request failed`.
+    kind: &'static str,
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl Http {
+    fn new(settings: &ImdsSettings, connect_timeout: Duration) -> Result<Self, ImdsError> {
+        if let Some(mark) = settings.fwmark {
+            let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            connector.set_mark(Some(mark));
+            connector.set_connect_timeout(Some(connect_timeout));
+            connector.set_nodelay(true);
+            if let Some(interface) = &settings.bind_interface {
+                connector.set_interface(interface.clone());
+            }
+            let client =
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .build(connector);
+            return Ok(Self::Marked {
+                client: Box::new(client),
+                mark,
+            });
+        }
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .no_proxy();
+        if let Some(interface) = &settings.bind_interface {
+            builder = builder.interface(interface);
+        }
+        Ok(Self::Plain(builder.build().map_err(ImdsError::Client)?))
+    }
+
+    async fn send(&self, req: &Req<'_>, timeout: Duration) -> Result<Answer, TransportError> {
+        match self {
+            Self::Plain(client) => {
+                let mut builder = client.request(req.method.clone(), req.url).timeout(timeout);
+                if let Some((name, value)) = &req.header {
+                    builder = builder.header(*name, value.as_str());
+                }
+                let plain = |err: reqwest::Error| TransportError {
+                    kind: if err.is_timeout() {
+                        "timed out"
+                    } else if err.is_connect() {
+                        "connection failed"
+                    } else {
+                        "request failed"
+                    },
+                    source: Box::new(err),
+                };
+                let resp = builder.send().await.map_err(plain)?;
+                let status = resp.status().as_u16();
+                let headers = resp.headers().clone();
+                let body = resp.bytes().await.map_err(plain)?;
+                Ok(Answer {
+                    status,
+                    headers,
+                    body,
+                })
+            }
+            Self::Marked { client, .. } => {
+                let mut builder = http::Request::builder()
+                    .method(req.method.clone())
+                    .uri(req.url);
+                if let Some((name, value)) = &req.header {
+                    builder = builder.header(*name, value.as_str());
+                }
+                let request = builder
+                    .body(http_body_util::Empty::<Bytes>::new())
+                    .map_err(|e| TransportError {
+                        kind: "request failed",
+                        source: Box::new(e),
+                    })?;
+                let exchange = async {
+                    use http_body_util::BodyExt as _;
+                    let resp = client.request(request).await.map_err(marked_error)?;
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    let body = resp
+                        .into_body()
+                        .collect()
+                        .await
+                        .map_err(|e| TransportError {
+                            kind: "request failed",
+                            source: Box::new(e),
+                        })?
+                        .to_bytes();
+                    Ok(Answer {
+                        status,
+                        headers,
+                        body,
+                    })
+                };
+                match tokio::time::timeout(timeout, exchange).await {
+                    Ok(result) => result,
+                    Err(elapsed) => Err(TransportError {
+                        kind: "timed out",
+                        source: Box::new(elapsed),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// A hyper client error as `timed out` / `connection failed` / `request failed`.
+fn marked_error(err: hyper_util::client::legacy::Error) -> TransportError {
+    let mut timed_out = false;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
+        }
+        cause = c.source();
+    }
+    let kind = if timed_out {
+        "timed out"
+    } else if err.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    TransportError {
+        kind,
+        source: Box::new(err),
+    }
+}
+
 /// A cheaply clonable IMDS client (clones share the token cache and counters).
 #[derive(Clone)]
 pub struct ImdsClient {
@@ -75,6 +227,7 @@ impl fmt::Debug for ImdsClient {
             .field("endpoint", &self.inner.endpoint)
             .field("disabled", &self.inner.disabled)
             .field("allows_v1", &self.inner.allows_v1)
+            .field("fwmark", &self.fwmark())
             .field("requests_made", &self.requests_made())
             .finish_non_exhaustive()
     }
@@ -101,7 +254,7 @@ enum Failure {
     /// The last attempt got this 5xx.
     Server(u16),
     /// The last attempt could not connect or timed out.
-    Transport(reqwest::Error, &'static str),
+    Transport(Box<dyn std::error::Error + Send + Sync>, &'static str),
     /// The overall deadline passed.
     Deadline,
 }
@@ -126,13 +279,7 @@ impl ImdsClient {
         let endpoint = settings.resolve_endpoint()?;
         let timeout = settings.resolve_timeout()?;
         let num_attempts = settings.resolve_num_attempts()?;
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
-            .no_proxy();
-        if let Some(interface) = &settings.bind_interface {
-            builder = builder.interface(interface);
-        }
-        let http = builder.build().map_err(ImdsError::Client)?;
+        let http = Http::new(settings, timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -158,6 +305,15 @@ impl ImdsClient {
     /// The endpoint base URL in use, without a trailing `/`.
     pub fn endpoint(&self) -> &str {
         &self.inner.endpoint
+    }
+
+    /// The firewall mark its sockets carry (`SO_MARK`), if any: systemd's locked-down
+    /// IMDS route lets only marked sockets through.
+    pub fn fwmark(&self) -> Option<u32> {
+        match &self.inner.http {
+            Http::Marked { mark, .. } => Some(*mark),
+            Http::Plain(_) => None,
+        }
     }
 
     /// How many HTTP requests (token PUTs and GETs, retries included) this client and
@@ -190,12 +346,10 @@ impl ImdsClient {
             let url = format!("{}{path}", self.inner.endpoint);
             let answer = self
                 .send(
-                    || {
-                        let req = self.inner.http.get(&url);
-                        match &token {
-                            Some(t) => req.header(TOKEN_HEADER, t.expose().as_str()),
-                            None => req,
-                        }
+                    &Req {
+                        method: http::Method::GET,
+                        url: &url,
+                        header: token.as_ref().map(|t| (TOKEN_HEADER, t.expose().clone())),
                     },
                     deadline,
                     Policy {
@@ -277,11 +431,10 @@ impl ImdsClient {
         let issued = Instant::now();
         let result = self
             .send(
-                || {
-                    self.inner
-                        .http
-                        .put(&url)
-                        .header(TTL_HEADER, ttl.to_string())
+                &Req {
+                    method: http::Method::PUT,
+                    url: &url,
+                    header: Some((TTL_HEADER, ttl.to_string())),
                 },
                 deadline,
                 Policy {
@@ -405,7 +558,7 @@ impl ImdsClient {
     /// (2xx, 4xx) is returned as is. On failure, also the number of attempts made.
     async fn send(
         &self,
-        build: impl Fn() -> reqwest::RequestBuilder,
+        req: &Req<'_>,
         deadline: Instant,
         policy: Policy,
     ) -> Result<Answer, (Failure, u32)> {
@@ -418,20 +571,11 @@ impl ImdsClient {
             attempt += 1;
             let timeout = policy.attempt_timeout.min(deadline - now);
             self.inner.requests.fetch_add(1, Ordering::Relaxed);
-            let failure = match self.attempt(build().timeout(timeout)).await {
+            let failure = match self.inner.http.send(req, timeout).await {
                 Ok(answer) if answer.status >= 500 => Failure::Server(answer.status),
                 Ok(answer) => return Ok(answer),
                 Err(_) if Instant::now() >= deadline => return Err((Failure::Deadline, attempt)),
-                Err(err) => {
-                    let kind = if err.is_timeout() {
-                        "timed out"
-                    } else if err.is_connect() {
-                        "connection failed"
-                    } else {
-                        "request failed"
-                    };
-                    Failure::Transport(err, kind)
-                }
+                Err(err) => Failure::Transport(err.source, err.kind),
             };
             let timed_out = matches!(failure, Failure::Transport(_, "timed out"));
             let transport = matches!(failure, Failure::Transport(..));
@@ -448,18 +592,6 @@ impl ImdsClient {
             tracing::debug!(attempt, ?delay, "IMDS request failed; retrying");
             tokio::time::sleep(delay).await;
         }
-    }
-
-    async fn attempt(&self, req: reqwest::RequestBuilder) -> Result<Answer, reqwest::Error> {
-        let resp = req.send().await?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await?;
-        Ok(Answer {
-            status,
-            headers,
-            body,
-        })
     }
 
     /// Exponential backoff with jitter: base × 2^(attempt-1), capped, then 50–100 %.

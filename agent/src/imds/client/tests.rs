@@ -615,3 +615,66 @@ fn fixed_retry_delay_does_not_double() {
         assert_eq!(client.backoff(attempt), Duration::from_millis(50));
     }
 }
+
+/// The marked transport (hyper's connector, `SO_MARK` before connect) behaves as the
+/// plain one: token, reads, 404, 401 refresh, timeouts and refused connections. Setting
+/// a mark needs `CAP_NET_ADMIN`; without it the test says so and stops.
+#[tokio::test]
+async fn the_marked_transport_behaves_as_the_plain_one() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipping: SO_MARK needs root (CAP_NET_ADMIN)");
+        return;
+    }
+    let server = TestServer::start(|req, _| match (req.method.as_str(), req.path.as_str()) {
+        ("PUT", _) => token_reply(TOKEN, Some("21600")),
+        ("GET", "/missing") => Reply::status(404),
+        ("GET", "/slow") => Reply::Hang,
+        ("GET", _) if req.header(TOKEN_HEADER) == Some(TOKEN) => Reply::ok(req.path.clone()),
+        _ => Reply::status(401),
+    })
+    .await;
+    let mut s = settings(&server).with_fwmark(Some(super::super::lockdown::FWMARK));
+    s.timeout_override = Some(Duration::from_millis(100));
+    s.attempts_override = Some(2);
+    let client = ImdsClient::from_settings(&s).unwrap();
+    assert_eq!(client.fwmark(), Some(0x7FFF_0815));
+    assert!(format!("{client:?}").contains("fwmark"));
+    assert_eq!(client.get("/a").await.unwrap().unwrap(), b"/a");
+    assert_eq!(client.get("/missing").await.unwrap(), None);
+    let err = client.get("/slow").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ImdsError::Unreachable {
+                kind: "timed out",
+                attempts: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(count(&server, "PUT"), 1);
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut s = ImdsSettings::default()
+        .with_endpoint(format!("http://{addr}"))
+        .with_fwmark(Some(1));
+    s.retry_base = Duration::ZERO;
+    let err = ImdsClient::from_settings(&s)
+        .unwrap()
+        .get("/x")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ImdsError::Unreachable {
+                kind: "connection failed",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
