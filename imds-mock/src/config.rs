@@ -317,6 +317,11 @@ pub struct Config {
     pub faults: Vec<Fault>,
     /// Drop requests over this rate (`None`: no throttling).
     pub throttle: Option<Throttle>,
+    /// Drop requests over this rate per network interface, as EC2 drops an ENI's
+    /// packets to the metadata service over 1024 per second (`None`: no limit). A
+    /// request counts against the interface one of whose private addresses it comes
+    /// from, else against the primary (the one the default route leaves by).
+    pub interface_throttle: Option<Throttle>,
 }
 
 /// An elastic network interface beyond the primary (`network_interfaces`, or the body
@@ -502,6 +507,7 @@ impl Default for Config {
             maintenance_events: Vec::new(),
             faults: Vec::new(),
             throttle: None,
+            interface_throttle: None,
         }
     }
 }
@@ -699,6 +705,9 @@ impl Config {
             check_spot_action(&spot.action)?;
         }
         if let Some(t) = &self.throttle {
+            check_throttle(t)?;
+        }
+        if let Some(t) = &self.interface_throttle {
             check_throttle(t)?;
         }
         self.check_interfaces(&self.network_interfaces)

@@ -296,6 +296,15 @@ fn route_request(
             state.set_throttle(Some(t)).map_err(bad)?;
             ok(json!({ "throttle": t }))
         }
+        ("PUT", "interface-throttle") => {
+            let t: crate::config::Throttle = parse(body)?;
+            state.set_interface_throttle(Some(t)).map_err(bad)?;
+            ok(json!({ "interface_throttle": t }))
+        }
+        ("DELETE", "interface-throttle") => {
+            state.set_interface_throttle(None).map_err(bad)?;
+            ok(json!({ "interface_throttle": null }))
+        }
         ("DELETE", "throttle") => {
             state.set_throttle(None).map_err(bad)?;
             ok(json!({ "throttle": null }))

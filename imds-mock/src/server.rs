@@ -52,6 +52,10 @@ pub struct HopLimit(pub u8);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalAddr(pub std::net::SocketAddr);
 
+/// Set by [`serve`] on each request: the address the connection came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 /// The router decided not to answer: the connection is dropped (an injected fault).
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("connection dropped by an injected fault")]
@@ -199,6 +203,12 @@ where
 {
     let path = req.uri().path();
     if facts.throttle && state.throttled() {
+        state.count(Count::Fault);
+        return Err(Dropped);
+    }
+    if facts.interface_throttle
+        && state.interface_throttled(req.extensions().get::<PeerAddr>().map(|p| p.0.ip()))
+    {
         state.count(Count::Fault);
         return Err(Dropped);
     }
@@ -523,6 +533,7 @@ pub async fn serve(
                     if let Some(local) = local {
                         req.extensions_mut().insert(LocalAddr(local));
                     }
+                    req.extensions_mut().insert(PeerAddr(peer));
                     let wanted = Arc::clone(&wanted);
                     async move {
                         // Copy the method and URI for the request line only when it is logged.

@@ -83,6 +83,8 @@ pub struct RequestFacts {
     pub fault: Option<Fault>,
     /// Whether throttling is set (then [`State::throttled`] decides).
     pub throttle: bool,
+    /// Whether a per-interface limit is set (then [`State::interface_throttled`] decides).
+    pub interface_throttle: bool,
 }
 
 /// Which counter a request bumps.
@@ -113,6 +115,8 @@ struct Inner {
     signer: LazyIdentitySigner,
     /// Token bucket for throttling: (tokens left, when last refilled).
     bucket: Mutex<(f64, std::time::Instant)>,
+    /// One token bucket per interface (by MAC) for `interface_throttle`.
+    interface_buckets: Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>,
     /// The last identity document signed and its signatures (signing is RSA: not per request).
     signatures: Mutex<Option<(String, IdentitySignatures)>>,
 }
@@ -126,6 +130,22 @@ impl std::fmt::Debug for State {
         f.debug_struct("State")
             .field("instance_id", &self.instance_id())
             .finish_non_exhaustive()
+    }
+}
+
+/// Take one token from a bucket (tokens, last refill) of rate `t`: `true` when there
+/// was none (the request is over the rate).
+fn take_token(bucket: &mut (f64, std::time::Instant), t: &crate::config::Throttle) -> bool {
+    let now = std::time::Instant::now();
+    let capacity = f64::from(t.burst.max(1));
+    let refill = now.duration_since(bucket.1).as_secs_f64() * t.requests_per_sec;
+    bucket.0 = (bucket.0.min(capacity) + refill).min(capacity);
+    bucket.1 = now;
+    if bucket.0 >= 1.0 {
+        bucket.0 -= 1.0;
+        false
+    } else {
+        true
     }
 }
 
@@ -180,6 +200,7 @@ impl State {
             signer,
             signatures: Mutex::new(None),
             bucket: Mutex::new((f64::MAX, std::time::Instant::now())),
+            interface_buckets: Mutex::new(std::collections::HashMap::new()),
             shared: RwLock::new(Shared { config, runtime }),
             creds: Mutex::new(creds),
             tree: RwLock::new(None),
@@ -262,6 +283,7 @@ impl State {
                 .find(|f| path.starts_with(&f.path))
                 .cloned(),
             throttle: config.throttle.is_some(),
+            interface_throttle: config.interface_throttle.is_some(),
         }
     }
 
@@ -270,18 +292,42 @@ impl State {
         let Some(t) = read(&self.0.shared).config.throttle else {
             return false;
         };
-        let mut bucket = lock(&self.0.bucket);
-        let now = std::time::Instant::now();
-        let capacity = f64::from(t.burst.max(1));
-        let refill = now.duration_since(bucket.1).as_secs_f64() * t.requests_per_sec;
-        bucket.0 = (bucket.0.min(capacity) + refill).min(capacity);
-        bucket.1 = now;
-        if bucket.0 >= 1.0 {
-            bucket.0 -= 1.0;
-            false
-        } else {
-            true
-        }
+        take_token(&mut lock(&self.0.bucket), &t)
+    }
+
+    /// Whether this request, from `peer`, is over its interface's rate (and must be
+    /// dropped): the interface with that private address, else the primary.
+    pub fn interface_throttled(&self, peer: Option<std::net::IpAddr>) -> bool {
+        let (t, mac) = {
+            let shared = read(&self.0.shared);
+            let Some(t) = shared.config.interface_throttle else {
+                return false;
+            };
+            let now = self.now();
+            let peer = peer.map(|p| p.to_string());
+            let config = &shared.config;
+            let others = config.network_interfaces.iter().chain(
+                shared
+                    .runtime
+                    .attached
+                    .iter()
+                    .filter(|a| a.visible_at <= now)
+                    .map(|a| &a.config),
+            );
+            let mut owner = None;
+            for i in others {
+                if peer.as_ref().is_some_and(|p| i.private_ips.contains(p)) {
+                    owner = Some(i.mac.clone());
+                    break;
+                }
+            }
+            (t, owner.unwrap_or_else(|| config.mac.clone()))
+        };
+        let mut buckets = lock(&self.0.interface_buckets);
+        let bucket = buckets
+            .entry(mac)
+            .or_insert((f64::MAX, std::time::Instant::now()));
+        take_token(bucket, &t)
     }
 
     /// Set or clear throttling.
@@ -295,6 +341,21 @@ impl State {
         *lock(&self.0.bucket) = (f64::MAX, std::time::Instant::now());
         self.mutate(|s| {
             s.config.throttle = throttle;
+            Ok(())
+        })
+    }
+
+    /// Set or clear the per-interface limit.
+    pub fn set_interface_throttle(
+        &self,
+        throttle: Option<crate::config::Throttle>,
+    ) -> Result<(), StateError> {
+        if let Some(t) = &throttle {
+            crate::config::check_throttle(t)?;
+        }
+        lock(&self.0.interface_buckets).clear();
+        self.mutate(|s| {
+            s.config.interface_throttle = throttle;
             Ok(())
         })
     }

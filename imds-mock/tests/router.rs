@@ -1019,3 +1019,43 @@ async fn credential_error_document_is_served_with_200() {
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(v["Code"], "Success");
 }
+
+#[tokio::test]
+async fn each_interface_has_its_own_rate_and_requests_count_against_their_source() {
+    use imds_mock::server::PeerAddr;
+    let yaml = "network_interfaces:\n  - mac: 0e:49:61:0f:c3:22\n    device_number: 1\n    subnet_cidr: 10.0.2.0/24\n    private_ips: [10.0.2.10]\n";
+    let s = state(serde_yaml::from_str(yaml).unwrap());
+    let r = control(
+        &s,
+        "PUT",
+        "/_mock/interface-throttle",
+        r#"{"requests_per_sec": 0.001, "burst": 2}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let from = |ip: &str| {
+        let mut req = Request::get("/latest/meta-data/")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        req.extensions_mut()
+            .insert(PeerAddr(format!("{ip}:40000").parse().unwrap()));
+        req
+    };
+    let mut answered = std::collections::BTreeMap::new();
+    for ip in [
+        "127.0.0.1",
+        "10.0.2.10",
+        "127.0.0.1",
+        "10.0.2.10",
+        "127.0.0.1",
+        "10.0.2.10",
+    ] {
+        let ok = router(s.clone(), from(ip)).await.is_ok();
+        *answered.entry(ip).or_insert(0) += u32::from(ok);
+    }
+    // Two each: the primary's budget (any other source) and the secondary's are apart.
+    assert_eq!(answered["127.0.0.1"], 2, "{answered:?}");
+    assert_eq!(answered["10.0.2.10"], 2, "{answered:?}");
+    call(&s, "DELETE", "/_mock/interface-throttle", &[]).await;
+    assert!(router(s.clone(), from("10.0.2.10")).await.is_ok());
+}

@@ -63,8 +63,8 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "DIR", default_value = crate::boot::paths::DEFAULT_STATE_DIR)]
     pub state_dir: PathBuf,
     /// Do nothing when this boot's network step (or an earlier apply) already decided
-    /// the interface: how the hotplug unit tells an interface present at boot, which
-    /// udev also announces, from one attached later.
+    /// the interface, or has not run: how the hotplug unit tells an interface present at
+    /// boot, which udev also announces, from one attached later.
     #[arg(long, requires = "interface")]
     pub if_new: bool,
     /// Print JSON.
@@ -352,7 +352,14 @@ async fn apply(args: ApplyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     if args.if_new {
         let iface = args.interface.as_deref().unwrap_or_default();
         let mac = nic.as_ref().map(|n| n.mac.as_str());
-        if let Some(d) = recorded.as_ref().and_then(|r| decided(r, iface, mac)) {
+        let Some(record) = recorded.as_ref() else {
+            tracing::info!(
+                "no network record of this boot ({}): the boot's network step has not configured the network, so interface {iface} is left to it (--if-new)",
+                net::REPORT_PATH
+            );
+            return Ok(ExitCode::SUCCESS);
+        };
+        if let Some(d) = decided(record, iface, mac) {
             tracing::info!(
                 "interface {iface} was already decided ({}) by this boot's network step or an earlier apply; nothing to do (--if-new)",
                 d["action"].as_str().unwrap_or("-")

@@ -1453,3 +1453,40 @@ fn a_bad_systemd_userdata_part_degrades_the_boot_and_the_rest_runs() {
     let status = stdout(&m.strap(&["status", "--long"]));
     assert!(status.contains("systemd user data rejected"), "{status}");
 }
+
+#[test]
+fn a_local_boot_of_the_example_with_cloud_config_and_systemd_userdata_parts() {
+    use std::os::unix::fs::PermissionsExt;
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/userdata/systemd-credentials.mime");
+    let root = tempfile::tempdir().unwrap();
+    let out = command("strap")
+        .args(["run", "--local"])
+        .arg(&example)
+        .arg("--root")
+        .arg(root.path())
+        .env("STRAP_BOOT_ID", "b1")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let conf = fs::read_to_string(root.path().join("etc/app/app.conf")).unwrap();
+    assert!(
+        conf.contains("password_file=/run/credstore/db.password"),
+        "{conf}"
+    );
+    let cred = root.path().join("run/credstore/db.password");
+    assert_eq!(fs::read_to_string(&cred).unwrap(), "example-only-password");
+    assert_eq!(
+        fs::read_to_string(root.path().join("run/credstore/app.token")).unwrap(),
+        "example-only-token"
+    );
+    assert_eq!(
+        fs::metadata(&cred).unwrap().permissions().mode() & 0o777,
+        0o400
+    );
+    let mut seen = stdout(&out) + &stderr(&out);
+    for log in ["var/log/strap.log", "var/log/strap-output.log"] {
+        seen.push_str(&fs::read_to_string(root.path().join(log)).unwrap_or_default());
+    }
+    assert!(!seen.contains("example-only-password"), "{seen}");
+}
