@@ -134,3 +134,38 @@ pub fn stderr(out: &Output) -> String {
 pub fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
 }
+
+/// Whether this process may make network namespaces (root, and `ip netns` works).
+pub fn can_use_namespaces() -> bool {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| stdout(&o).trim() == "0")
+        .unwrap_or(false);
+    uid && Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Run a set-up command of a test; a failure ends the test with its stderr.
+#[allow(clippy::panic)]
+pub fn sh(args: &[&str]) {
+    let Some((program, rest)) = args.split_first() else {
+        return;
+    };
+    match Command::new(program).args(rest).output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!("{}: {}", args.join(" "), stderr(&out)),
+        Err(e) => panic!("{}: {e}", args.join(" ")),
+    }
+}
+
+/// A network namespace of a test, deleted when dropped.
+pub struct Netns(pub String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use strap_e2e::{code, command, stderr, stdout, MockProcess};
+use strap_e2e::{can_use_namespaces, code, command, sh, stderr, stdout, MockProcess, Netns};
 
 fn example(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -271,31 +271,6 @@ print(json.dumps(convert_ec2_metadata_network_config(md["network"], macs_to_nics
         ours.sort();
         assert_eq!(theirs, ours, "{name}: secondary addresses");
     }
-}
-
-fn can_use_namespaces() -> bool {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| stdout(&o).trim() == "0")
-        .unwrap_or(false);
-    uid && Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(out.status.success(), "{}: {}", args.join(" "), stderr(&out));
 }
 
 /// Two veth pairs in a namespace stand in for the mock's two ENIs (same MACs). `strap

@@ -5,24 +5,7 @@
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 
-use strap_e2e::{code, stderr, stdout};
-
-fn can_use_namespaces() -> bool {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| stdout(&o).trim() == "0")
-        .unwrap_or(false);
-    uid && Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(out.status.success(), "{}: {}", args.join(" "), stderr(&out));
-}
+use strap_e2e::{can_use_namespaces, code, sh, stderr, stdout};
 
 /// Two namespaces joined by a veth pair: `client` (10.231.0.2) with systemd's lock-down
 /// for the server's address, `server` (10.231.0.1) running imds-mock. Removed on drop.
