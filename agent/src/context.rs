@@ -344,8 +344,7 @@ pub fn write_temp(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut file = fs::File::create(&tmp).map_err(io("create", &tmp))?;
+    let (mut file, tmp) = create_temp(&dir, &name)?;
     if let Some(mode) = mode {
         file.set_permissions(fs::Permissions::from_mode(mode))
             .map_err(io("set permissions of", &tmp))?;
@@ -354,9 +353,101 @@ pub fn write_temp(
     Ok((file, tmp, dir))
 }
 
+/// A new, empty temporary file in `dir` for a file named `name`: an unguessable name
+/// (`.NAME.strap-` and 16 random hex digits), created with `O_CREAT | O_EXCL |
+/// O_NOFOLLOW` and mode 0600, so that nothing planted in the folder beforehand (a file or
+/// a symbolic link, under any name) is ever opened or written through. Its mode is set
+/// later on the open file, never by path.
+pub fn create_temp(dir: &Path, name: &str) -> Result<(fs::File, PathBuf), ContextError> {
+    use rand::Rng as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut last = None;
+    for _ in 0..8 {
+        let suffix: u64 = rand::thread_rng().gen();
+        let tmp = dir.join(format!(".{name}.strap-{suffix:016x}"));
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+            .open(&tmp)
+        {
+            Ok(file) => return Ok((file, tmp)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some((tmp, e)),
+            Err(source) => {
+                return Err(ContextError::Io {
+                    op: "create",
+                    path: tmp,
+                    source,
+                })
+            }
+        }
+    }
+    let (path, source) = last.unwrap_or_else(|| {
+        (
+            dir.join(name),
+            std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+        )
+    });
+    Err(ContextError::Io {
+        op: "create a temporary file beside",
+        path,
+        source,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_symlink_planted_under_a_temp_name_is_never_written_through() {
+        // The temp name strap used to use, and a guess at any name: neither is opened.
+        let dir = tempfile::tempdir().unwrap();
+        let (root, outside) = (dir.path().join("root"), dir.path().join("outside"));
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::write(&outside, "untouched\n").unwrap();
+        let planted = [
+            format!(".hostname.tmp-{}", std::process::id()),
+            ".hostname.strap-0000000000000000".to_string(),
+        ];
+        for name in &planted {
+            std::os::unix::fs::symlink(&outside, root.join("etc").join(name)).unwrap();
+        }
+        for _ in 0..50 {
+            write_atomic(&root.join("etc/hostname"), b"new\n", Some(0o644)).unwrap();
+        }
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "untouched\n");
+        assert_eq!(
+            fs::read_to_string(root.join("etc/hostname")).unwrap(),
+            "new\n"
+        );
+        let mut left: Vec<String> = fs::read_dir(root.join("etc"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut want = vec!["hostname".to_string()];
+        want.extend(planted.iter().cloned());
+        want.sort();
+        assert_eq!(left, want, "no temp file is left behind");
+    }
+
+    #[test]
+    fn temp_names_are_not_guessable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_a, first) = create_temp(dir.path(), "f").unwrap();
+        let (_b, second) = create_temp(dir.path(), "f").unwrap();
+        assert_ne!(first, second);
+        let name = first.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with(".f.strap-") && name.len() == ".f.strap-".len() + 16);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&first).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode, 0o600,
+            "private until its mode is set on the open file"
+        );
+    }
 
     #[test]
     fn a_file_that_is_a_mount_point_is_rewritten_in_place() {

@@ -108,9 +108,27 @@ impl Semaphores {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-        std::fs::write(&tmp, body.as_bytes()).map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(io)
+        let dir = path.parent().unwrap_or(std::path::Path::new("/"));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (mut file, tmp) = crate::context::create_temp(dir, &name)?;
+        {
+            use std::io::Write as _;
+            use std::os::unix::fs::PermissionsExt as _;
+            let written = file
+                .write_all(body.as_bytes())
+                .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(0o644)));
+            if let Err(source) = written {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(io(source));
+            }
+        }
+        std::fs::rename(&tmp, &path).map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            io(source)
+        })
     }
 }
 
