@@ -1490,3 +1490,52 @@ fn a_local_boot_of_the_example_with_cloud_config_and_systemd_userdata_parts() {
     }
     assert!(!seen.contains("example-only-password"), "{seen}");
 }
+
+#[test]
+fn account_fields_cannot_inject_lines_into_the_roots_account_files() {
+    // Each entry tries to add a uid-0 line with no password: through the name, a field,
+    // a group, a sudo rule. The good user beside them is still created.
+    let m = Machine::new(
+        "#cloud-config\nusers:\n  - name: \"evil\\nroot2::0:0::/root:/bin/sh\"\n  - name: \"bob:x:0:0::/:/bin/sh\"\n  - name: -oops\n  - name: mallory\n    gecos: \"x\\nroot3::0:0::/root:/bin/sh\"\n  - name: trudy\n    groups: [\"wheel\\nroot4::0:\"]\n  - name: eve\n    sudo: \"ALL=(ALL) NOPASSWD:ALL\\nALL ALL=(ALL) NOPASSWD:ALL\"\n  - name: alice\ngroups:\n  - \"ops:x:0:\"\n",
+    );
+    let out = m.run();
+    assert_eq!(
+        code(&out),
+        1,
+        "the bad entries fail the module: {}",
+        stderr(&out)
+    );
+    let passwd = m.read("/etc/passwd");
+    let shadow = m.read("/etc/shadow");
+    let group = m.read("/etc/group");
+    for line in passwd.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        assert_eq!(
+            f.len(),
+            7,
+            "a passwd line with other than 7 fields: {line:?}"
+        );
+        assert_ne!(f[2], "0", "no uid-0 line was added: {passwd}");
+    }
+    for name in [
+        "root2", "root3", "root4", "bob", "evil", "-oops", "mallory", "trudy", "ops",
+    ] {
+        assert!(
+            !passwd
+                .lines()
+                .chain(shadow.lines())
+                .chain(group.lines())
+                .any(|l| l.starts_with(&format!("{name}:"))),
+            "{name} is in the account files:\n{passwd}\n{group}"
+        );
+    }
+    assert!(passwd.lines().any(|l| l.starts_with("alice:")), "{passwd}");
+    let sudoers = m.read("/etc/sudoers.d/90-cloud-init-users");
+    assert!(!sudoers.contains("ALL ALL="), "{sudoers}");
+    let errors = m.strap(&["status", "--long"]);
+    let text = stdout(&errors);
+    assert!(
+        text.contains("as useradd requires") && text.contains("would end the field or the line"),
+        "{text}"
+    );
+}

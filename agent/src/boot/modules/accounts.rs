@@ -39,6 +39,56 @@ fn read(ctx: &Context, file: &str) -> Result<String, ModuleError> {
     }
 }
 
+/// Longest user or group name `useradd` takes (the utmp name field).
+pub const NAME_MAX: usize = 32;
+
+/// A user or group name as shadow's `useradd`/`groupadd` accept it: letters, digits, `_`,
+/// `.` and `-` (not first), an optional `$` at the end, not only digits, not `.` or `..`,
+/// at most [`NAME_MAX`] bytes. A name that fails says why.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let bytes = name.as_bytes();
+    let body = name.strip_suffix('$').unwrap_or(name);
+    let ok_first = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'.';
+    let ok_rest = |c: u8| ok_first(c) || c == b'-';
+    if name.is_empty() {
+        return Err("is empty".into());
+    }
+    if bytes.len() > NAME_MAX {
+        return Err(format!("is longer than {NAME_MAX} bytes"));
+    }
+    if name == "." || name == ".." {
+        return Err("is `.` or `..`".into());
+    }
+    match body.as_bytes().split_first() {
+        Some((first, rest)) if ok_first(*first) && rest.iter().all(|c| ok_rest(*c)) => {}
+        _ => {
+            return Err(
+                "may hold only letters, digits, `_`, `.` and `-` (not first), and a `$` at the end, as useradd requires"
+                    .into(),
+            )
+        }
+    }
+    if body.bytes().all(|c| c.is_ascii_digit()) {
+        return Err("is only digits (it would read as an id)".into());
+    }
+    Ok(())
+}
+
+/// A field of an account line (gecos, home, shell, password hash): nothing that ends the
+/// field or the line (`:`, a newline, NUL), so no entry can add a line or a field of
+/// its own.
+pub fn check_field(value: &str) -> Result<(), String> {
+    match value
+        .chars()
+        .find(|c| matches!(c, ':' | '\n' | '\r' | '\0'))
+    {
+        Some(c) => Err(format!(
+            "holds {c:?}, which would end the field or the line of the account file"
+        )),
+        None => Ok(()),
+    }
+}
+
 fn next_id(text: &str) -> u32 {
     text.lines()
         .filter_map(|l| l.split(':').nth(2)?.parse::<u32>().ok())
@@ -138,6 +188,20 @@ impl<'c> Accounts<'c> {
         password: Option<&str>,
         create_home: bool,
     ) -> Result<(u32, u32), ModuleError> {
+        // The entry point checked these; the files are never edited with a bad one.
+        let invalid = |what: &str, message: String| ModuleError::Invalid {
+            key: format!("users.{name}.{what}"),
+            message,
+        };
+        check_name(name).map_err(|m| invalid("name", format!("the name {m}")))?;
+        for (what, value) in [
+            ("gecos", gecos),
+            ("homedir", home),
+            ("shell", shell),
+            ("passwd", password.unwrap_or_default()),
+        ] {
+            check_field(value).map_err(|m| invalid(what, m))?;
+        }
         let uid = uid.unwrap_or_else(|| next_id(&self.passwd));
         let gid = match gid {
             Some(g) => g,

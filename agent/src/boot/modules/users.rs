@@ -381,6 +381,13 @@ pub fn users_groups(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         };
         for (group, members) in items {
             attempted += 1;
+            if let Some((name, why)) = std::iter::once(&group)
+                .chain(&members)
+                .find_map(|n| super::accounts::check_name(n).err().map(|m| (n, m)))
+            {
+                failures.push(format!("group {group:?}: the name {name:?} {why}"));
+                continue;
+            }
             if group_exists(boot, accounts.as_ref(), &group) {
                 boot.warn(&format!(
                     "groups: group {group} already exists; left as it is"
@@ -441,6 +448,7 @@ fn ensure_user(
     if let Some(g) = field(node, "groups") {
         groups.extend(string_list(&key("groups"), g, true)?);
     }
+    check_user_entry(spec, node, &groups)?;
     let exists = user_exists(boot, accounts.as_deref(), &spec.name);
     if exists {
         // As cloud-init: an account that is already there (a disk booted again as a new
@@ -570,6 +578,85 @@ fn ensure_user(
         add_authorized_keys(boot, &spec.name, &keys, None)?;
     }
     Ok(())
+}
+
+/// The checks `useradd` makes on an entry, plus one for every value strap writes into a
+/// line of its own (account files, sudoers, authorized_keys): no value may end its field
+/// or line, so an entry never adds a line other than the one intended, and no name can
+/// read as a tool's option.
+fn check_user_entry(spec: &UserSpec, node: &Node, groups: &[String]) -> Result<(), ModuleError> {
+    let invalid = |what: &str, message: String| ModuleError::Invalid {
+        key: format!("users.{}.{what}", spec.name.escape_debug()),
+        message,
+    };
+    super::accounts::check_name(&spec.name).map_err(|m| {
+        invalid(
+            "name",
+            format!(
+                "the user name {:?} {m}",
+                spec.name.escape_debug().to_string()
+            ),
+        )
+    })?;
+    for g in groups {
+        super::accounts::check_name(g)
+            .map_err(|m| invalid("groups", format!("the group name {g:?} {m}")))?;
+    }
+    if let Some(g) = field(node, "primary_group").and_then(scalar_text) {
+        super::accounts::check_name(&g)
+            .map_err(|m| invalid("primary_group", format!("the group name {g:?} {m}")))?;
+    }
+    for what in [
+        "gecos",
+        "homedir",
+        "shell",
+        "passwd",
+        "hashed_passwd",
+        "selinux_user",
+        "expiredate",
+        "inactive",
+        "uid",
+    ] {
+        if let Some(v) = field(node, what).and_then(scalar_text) {
+            super::accounts::check_field(&v).map_err(|m| invalid(what, m))?;
+            if v.starts_with('-') {
+                return Err(invalid(
+                    what,
+                    "starts with `-`, which a tool would read as an option".into(),
+                ));
+            }
+        }
+    }
+    if let Some(home) = field(node, "homedir").and_then(scalar_text) {
+        if !home.starts_with('/') {
+            return Err(invalid(
+                "homedir",
+                format!("`{home}` is not an absolute path"),
+            ));
+        }
+    }
+    let lines = |what: &str| -> Result<(), ModuleError> {
+        let Some(n) = field(node, what) else {
+            return Ok(());
+        };
+        if matches!(n.value, Value::Bool(_)) {
+            return Ok(());
+        }
+        for (i, v) in string_list(&format!("users.{}.{what}", spec.name), n, false)?
+            .iter()
+            .enumerate()
+        {
+            if v.contains(['\n', '\r', '\0']) {
+                return Err(invalid(
+                    &format!("{what}.{i}"),
+                    "holds a line break or NUL: each entry must be one line".into(),
+                ));
+            }
+        }
+        Ok(())
+    };
+    lines("sudo")?;
+    lines("ssh_authorized_keys")
 }
 
 /// `useradd` through the account files (under `--root`).
