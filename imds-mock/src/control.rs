@@ -131,6 +131,9 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (parts, body) = req.into_parts();
+    if let Err(refusal) = browser_guard(&parts.method, &parts.headers) {
+        return refusal;
+    }
     let body: Bytes = match Limited::new(body, MAX_CONTROL_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
@@ -149,6 +152,61 @@ where
     match route_request(state, &parts.method, route, &body) {
         Ok(resp) | Err(resp) => resp,
     }
+}
+
+/// The control API changes the mock, so no web page may drive it (the classic CSRF on a
+/// server on 127.0.0.1): a request a browser marks as coming from another origin
+/// (`Origin` naming another host than the request's, or `Sec-Fetch-Site` other than
+/// `same-origin`/`none`) is refused, and so is a `POST` with one of the bodies a page can
+/// send without a preflight (`text/plain`, a form). `curl`, the SDKs and scripts send
+/// neither header; a JSON body needs `Content-Type: application/json` or none.
+fn browser_guard(method: &Method, headers: &http::HeaderMap) -> Result<(), Response<ResponseBody>> {
+    if method == Method::GET || method == Method::HEAD {
+        return Ok(());
+    }
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_ascii_lowercase())
+    };
+    if let Some(site) = text("sec-fetch-site") {
+        if site != "same-origin" && site != "none" {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                format!("a {site} request from a browser may not change the mock (Sec-Fetch-Site: {site})"),
+            ));
+        }
+    }
+    if let Some(origin) = text("origin") {
+        let from = origin.split_once("://").map_or(origin.as_str(), |(_, h)| h);
+        if text("host").as_deref() != Some(from) {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                format!("a request from another origin ({origin}) may not change the mock"),
+            ));
+        }
+    }
+    if method == Method::POST {
+        if let Some(kind) = text("content-type") {
+            let mime = kind
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            if matches!(
+                mime.as_str(),
+                "text/plain" | "application/x-www-form-urlencoded" | "multipart/form-data"
+            ) {
+                return Err(error(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!("a POST with Content-Type {mime} is refused (any web page can send one); send JSON with Content-Type: application/json, or no body"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn route_request(

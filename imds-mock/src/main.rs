@@ -200,6 +200,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let stop = shutdown_signal()?;
     let mock = imds_mock::spawn(config).await?;
     println!("listening on {}", mock.url());
+    if !mock.addr().ip().is_loopback() {
+        tracing::warn!(
+            "listening on {}, which is not a loopback address: anyone who reaches it can read its credentials and drive its control API (/_mock/); use 127.0.0.1 unless this is what you want",
+            mock.addr()
+        );
+    }
     if let Some(v6) = mock.addr_ipv6() {
         println!("listening on http://{v6}");
     }

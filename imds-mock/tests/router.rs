@@ -1059,3 +1059,67 @@ async fn each_interface_has_its_own_rate_and_requests_count_against_their_source
     call(&s, "DELETE", "/_mock/interface-throttle", &[]).await;
     assert!(router(s.clone(), from("10.0.2.10")).await.is_ok());
 }
+
+#[tokio::test]
+async fn no_web_page_can_drive_the_control_api() {
+    let s = state(Config::default());
+    let id = |s: &State| s.config().instance_id.clone();
+    let before = id(&s);
+    // What a page on another origin can send without a preflight: a form or text/plain
+    // POST (its Origin says where it comes from), or a no-cors POST with no body.
+    let refused: [(&[(&str, &str)], StatusCode); 5] = [
+        (
+            &[("content-type", "text/plain")],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            &[("content-type", "application/x-www-form-urlencoded")],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            &[("content-type", "multipart/form-data; boundary=x")],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            &[
+                ("host", "127.0.0.1:1338"),
+                ("origin", "https://evil.example"),
+            ],
+            StatusCode::FORBIDDEN,
+        ),
+        (&[("sec-fetch-site", "cross-site")], StatusCode::FORBIDDEN),
+    ];
+    for (headers, status) in refused {
+        let r = call(&s, "POST", "/_mock/launch", headers).await;
+        assert_eq!(r.status, status, "{headers:?}: {}", r.text());
+        assert!(
+            r.text().contains("refused") || r.text().contains("may not"),
+            "{}",
+            r.text()
+        );
+    }
+    assert_eq!(id(&s), before, "no refused request launched an instance");
+    // curl, scripts and the mock's own page (same origin) still can.
+    for headers in [
+        &[][..],
+        &[("content-type", "application/json")][..],
+        &[
+            ("host", "127.0.0.1:1338"),
+            ("origin", "http://127.0.0.1:1338"),
+        ][..],
+    ] {
+        let r = call(&s, "POST", "/_mock/launch", headers).await;
+        assert_eq!(r.status, StatusCode::OK, "{headers:?}: {}", r.text());
+    }
+    assert_ne!(id(&s), before);
+    // A raw user-data PUT keeps any type (a browser cannot PUT without a preflight).
+    let r = call_body(
+        &s,
+        "PUT",
+        "/_mock/user-data",
+        &[("content-type", "text/plain")],
+        b"#!/bin/sh\n",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}

@@ -71,7 +71,7 @@ primary_mac() {
         python3 -c 'import json, sys; print(next(i["mac"] for i in json.load(sys.stdin) if i.get("primary")))' 2>/dev/null ||
         echo 0e:49:61:0f:c3:11
 }
-mock() { curl -sf -X "$1" "$mock_url/_mock/$2" ${3:+--data-binary "$3"}; }
+mock() { curl -sf -X "$1" -H 'Content-Type: application/json' "$mock_url/_mock/$2" ${3:+--data-binary "$3"}; }
 requests() { curl -sf "$mock_url/_mock/requests" | sed -n 's/.*"total": *\([0-9]*\).*/\1/p'; }
 
 # --- booting ------------------------------------------------------------------------------
