@@ -38,6 +38,7 @@ pub mod analyze;
 pub mod durable;
 pub mod exec;
 pub mod frequency;
+pub mod lock;
 pub mod modules;
 pub mod notify;
 pub mod paths;

@@ -99,6 +99,9 @@ pub enum BootError {
     /// The metadata source failed.
     #[error("cannot read the instance's metadata")]
     Source(#[from] source::SourceError),
+    /// Another boot holds the state folder.
+    #[error(transparent)]
+    Locked(super::lock::LockError),
     /// A record or state file could not be written.
     #[error("cannot {op} {path}")]
     Io {
@@ -222,6 +225,17 @@ pub fn run_boot(
     opts: BootOptions,
 ) -> Result<BootSummary, BootError> {
     let paths = Paths::resolve(ctx, opts.state_dir.as_deref())?;
+    // One boot at a time per state folder: a second one would run once-per-instance
+    // parts again while the first still runs them.
+    let mut lock_problem = None;
+    let _lock = match super::lock::acquire(&paths) {
+        Ok(lock) => Some(lock),
+        Err(e @ super::lock::LockError::Held { .. }) => return Err(BootError::Locked(e)),
+        Err(e) => {
+            lock_problem = Some(format!("{}: {}", e, error_chain(&e)));
+            None
+        }
+    };
     // A log that cannot be opened (a read-only /var) does not stop the boot before it
     // has recorded why it fails: the run-time records in /run still say so.
     let mut early_problems = Vec::new();
@@ -242,6 +256,7 @@ pub fn run_boot(
             ));
             OutputLog::console_only(out_clock)
         });
+    early_problems.extend(lock_problem);
     let started = epoch(ctx.now());
     let boot_id = boot_id(ctx);
     // A new boot starts with fresh run-time records (cloud-init's init-local does the same).

@@ -1539,3 +1539,42 @@ fn account_fields_cannot_inject_lines_into_the_roots_account_files() {
         "{text}"
     );
 }
+
+#[test]
+fn a_second_boot_on_the_same_state_folder_is_refused_and_names_the_first() {
+    // The first boot's part waits for the test's word, so the second surely meets it.
+    let m = Machine::new(
+        "#!/bin/sh\ni=0\nwhile [ ! -e \"$STRAP_ROOT/go\" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\necho once >> \"$STRAP_ROOT/ran\"\n",
+    );
+    let mut first = command("strap")
+        .arg("run")
+        .arg("--seed")
+        .arg(&m.seed)
+        .arg("--root")
+        .arg(&m.root)
+        .env("STRAP_BOOT_ID", &m.boot_id)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = m.path("/var/lib/strap/strap.lock");
+    let pid = first.id().to_string();
+    let mut waited = 0;
+    while fs::read_to_string(&lock).unwrap_or_default().trim() != pid && waited < 200 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        waited += 1;
+    }
+    let second = m.run();
+    fs::write(m.path("/go"), "").unwrap();
+    let first_status = first.wait().unwrap();
+    assert!(first_status.success());
+    assert_eq!(code(&second), 1, "{}", stderr(&second));
+    let err = stderr(&second);
+    assert!(
+        err.contains("another strap run") && err.contains(&format!("pid {pid}")),
+        "{err}"
+    );
+    assert_eq!(m.ran(), ["once"], "the part ran once");
+    // Once the first has ended, the next boot takes the lock.
+    assert_eq!(code(&m.run()), 0);
+}
