@@ -186,6 +186,10 @@ pub struct ImdsSettings {
     pub attempts_override: Option<u32>,
     /// A fixed connect and per-attempt timeout that beats the configured one.
     pub timeout_override: Option<Duration>,
+    /// Whether a read (GET) is tried again on any answer but a 200 with a body, up to the
+    /// attempts, as botocore's `IMDSFetcher` does (4xx and empty bodies included); when
+    /// off, only 5xx answers are.
+    pub retry_any_status: bool,
 }
 
 /// The endpoint as configured, before it is checked, and where it came from (for
@@ -220,6 +224,7 @@ impl Default for ImdsSettings {
             v1_fallback: V1Fallback::OnRefusal,
             attempts_override: None,
             timeout_override: None,
+            retry_any_status: false,
         }
     }
 }
