@@ -36,6 +36,8 @@ fn imds_attempts(sdk: Sdk) -> u32 {
         Sdk::Cli | Sdk::Botocore => 1,
         Sdk::Rust => 4,
         Sdk::Go => 3,
+        // The JS SDK's IMDS client is creds::net_js; it makes one attempt.
+        Sdk::Js => 1,
     }
 }
 

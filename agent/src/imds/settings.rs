@@ -111,6 +111,9 @@ pub enum V1Fallback {
     /// (the service is not there at all): how botocore, the AWS CLI and the Go SDK read
     /// the instance profile.
     OnAnyFailure,
+    /// Any failed token request except a 400 answer: how the AWS SDK for JavaScript v3
+    /// reads the instance profile.
+    UnlessBadRequest,
 }
 
 /// A raw setting and where it came from (`AWS_…` variable or profile key), for errors.

@@ -377,6 +377,7 @@ impl ImdsClient {
         match self.inner.v1_fallback {
             V1Fallback::OnRefusal => matches!(status, 403..=405),
             V1Fallback::OnAnyFailure => status != 200,
+            V1Fallback::UnlessBadRequest => status != 200 && status != 400,
         }
     }
 
@@ -386,6 +387,7 @@ impl ImdsClient {
         match self.inner.v1_fallback {
             V1Fallback::OnRefusal => kind == "timed out",
             V1Fallback::OnAnyFailure => kind != "connection failed",
+            V1Fallback::UnlessBadRequest => true,
         }
     }
 
