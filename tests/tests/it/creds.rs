@@ -203,6 +203,75 @@ fn secrets_stay_out_of_logs_at_trace_level() {
     }
 }
 
+#[test]
+fn all_sdks_shows_one_row_per_sdk_and_the_disagreement_names_js() {
+    let env = Env::new(
+        None,
+        Some("[dev]\naws_access_key_id = AKIDDEVPROFILE\naws_secret_access_key = devsecret\n"),
+        &[
+            ("AWS_PROFILE", "dev"),
+            ("AWS_ACCESS_KEY_ID", "AKIDFROMENVVARS"),
+            ("AWS_SECRET_ACCESS_KEY", "envsecret"),
+        ],
+    );
+    let out = env.strap(&["creds", "explain", "--all-sdks"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    let sdks: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r.split_whitespace().next())
+        .collect();
+    assert_eq!(sdks, ["cli", "botocore", "rust", "go", "js"], "{text}");
+    for row in &rows[..4] {
+        assert!(
+            row.contains("env") && row.contains("****************VARS"),
+            "{row}"
+        );
+    }
+    assert!(
+        rows[4].contains("shared-credentials-file") && rows[4].contains("****************FILE"),
+        "{}",
+        rows[4]
+    );
+    assert!(
+        !text.contains("AKIDFROMENVVARS") && !text.contains("secret"),
+        "{text}"
+    );
+    let j: serde_json::Value = serde_json::from_slice(
+        &env.strap(&["creds", "explain", "--all-sdks", "--json"])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(j["sdks"][4]["sdk"], "js");
+    assert_eq!(
+        j["sdks"][4]["selected"]["method"],
+        "shared-credentials-file"
+    );
+    // The plain explanation says the JS SDK picks differently here.
+    let text = stdout(&env.strap(&["creds", "explain"]));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("SDKs disagree here"))
+        .unwrap_or_default();
+    assert!(line.contains("js → shared-credentials-file"), "{text}");
+    // A missing profile: an error for the CLI, "no credentials" for the JS SDK.
+    let env = Env::new(None, None, &[("AWS_PROFILE", "nope")]);
+    let out = env.strap(&["creds", "explain", "--all-sdks"]);
+    assert_eq!(out.status.code(), Some(253));
+    let text = stdout(&out);
+    let js = text
+        .lines()
+        .find(|l| l.starts_with("js "))
+        .unwrap_or_default();
+    assert!(js.contains("no credentials found"), "{text}");
+    let cli = text
+        .lines()
+        .find(|l| l.starts_with("cli "))
+        .unwrap_or_default();
+    assert!(cli.contains("could not be found"), "{text}");
+}
+
 // ---- conformance with botocore and the AWS CLI v2 ----
 
 fn have_botocore() -> bool {

@@ -236,6 +236,20 @@ pub async fn resolve(ctx: &Context, opts: &Options) -> Explanation {
     run.into_explanation()
 }
 
+/// Resolve once per SDK strap models, for real (processes run, endpoints are asked),
+/// with `opts` otherwise unchanged: one explanation per SDK, in [`Sdk::ALL`] order.
+pub async fn resolve_all(ctx: &Context, opts: &Options) -> Vec<Explanation> {
+    let mut out = Vec::new();
+    for sdk in Sdk::ALL {
+        let opts = Options {
+            sdk: Some(sdk),
+            ..opts.clone()
+        };
+        out.push(resolve(ctx, &opts).await);
+    }
+    out
+}
+
 /// Every SDK's verdict in probe mode (no network, no process): `(sdk, winner or error)`.
 pub async fn verdicts(ctx: &Context, profile: Option<String>) -> Vec<(Sdk, String)> {
     let mut out = Vec::new();
