@@ -27,7 +27,9 @@ use super::net::ECS_HOST;
 use super::process::parse_time;
 use super::{Credentials, Method, Outcome};
 use crate::context::Context;
-use crate::imds::settings::{IPV4_ENDPOINT, IPV6_ENDPOINT};
+use crate::imds::settings::{
+    IPV4_ENDPOINT, IPV6_ENDPOINT, PROFILE_ENDPOINT, PROFILE_ENDPOINT_MODE,
+};
 use crate::imds::{ImdsClient, ImdsError, ImdsSettings, V1Fallback};
 use crate::secret::Secret;
 
@@ -264,14 +266,14 @@ pub fn imds_endpoint(
     let configured = nonempty(var(AWS_EC2_METADATA_SERVICE_ENDPOINT))
         .map(|u| (u, AWS_EC2_METADATA_SERVICE_ENDPOINT.to_string()))
         .or_else(|| {
-            nonempty(profile_key("ec2_metadata_service_endpoint"))
-                .map(|u| (u, "profile key ec2_metadata_service_endpoint".to_string()))
+            nonempty(profile_key(PROFILE_ENDPOINT))
+                .map(|u| (u, format!("profile key {PROFILE_ENDPOINT}")))
         });
     let (raw, from) = match configured {
         Some(c) => c,
         None => {
             let mode = nonempty(var(AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE))
-                .or_else(|| nonempty(profile_key("ec2_metadata_service_endpoint_mode")));
+                .or_else(|| nonempty(profile_key(PROFILE_ENDPOINT_MODE)));
             return match mode.as_deref() {
                 None | Some("IPv4") => Ok((IPV4_ENDPOINT.into(), "the default".into())),
                 Some("IPv6") => Ok((IPV6_ENDPOINT.into(), "endpoint mode IPv6".into())),

@@ -65,10 +65,13 @@ fn split_prefixed(header: &str) -> Option<(&str, &str)> {
     (!name.is_empty() && name.chars().all(is_name_char)).then_some((prefix, name))
 }
 
+/// One section: its key (`default`, `profile.dev`, …) and its properties in order.
+type Section = (String, Vec<(String, Located)>);
+
 /// The sections of one file as the SDK's `parseIni` builds them, in order of first
 /// appearance, or `None` when the SDK would refuse the file.
-fn parse_sections(text: &str, path: &Path) -> Option<Vec<(String, Vec<(String, Located)>)>> {
-    let mut sections: Vec<(String, Vec<(String, Located)>)> = Vec::new();
+fn parse_sections(text: &str, path: &Path) -> Option<Vec<Section>> {
+    let mut sections: Vec<Section> = Vec::new();
     let mut current: Option<usize> = None;
     let mut sub: Option<String> = None;
     for (idx, raw) in text.split('\n').enumerate() {

@@ -14,6 +14,7 @@ use super::super::profile::{ParseError, Profile};
 use super::super::{Method, Outcome};
 use super::sources::{self, Got};
 use super::{Run, R};
+use crate::imds::settings::PROFILE_V1_DISABLED;
 
 /// The named `credential_source` values `fromIni` knows (exact case).
 const JS_SOURCES: [&str; 3] = ["EcsContainer", "Ec2InstanceMetadata", "Environment"];
@@ -236,8 +237,8 @@ pub(crate) async fn imds(run: &Run<'_>) -> R {
     }
     let blocked = match run.ctx.var(AWS_EC2_METADATA_V1_DISABLED) {
         Some(v) => js_flag(Some(&v)).then(|| AWS_EC2_METADATA_V1_DISABLED.to_string()),
-        None => js_flag(key("ec2_metadata_v1_disabled").as_deref())
-            .then(|| "profile key ec2_metadata_v1_disabled".to_string()),
+        None => js_flag(key(PROFILE_V1_DISABLED).as_deref())
+            .then(|| format!("profile key {PROFILE_V1_DISABLED}")),
     };
     match net_js::fetch_imds(&base, blocked).await {
         Outcome::Loaded(m, c) => R::Ok(m, c, format!("instance profile from IMDS at {base}")),
