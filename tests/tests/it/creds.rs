@@ -954,6 +954,73 @@ async fn instance_profile_from_imds_mock_matches_the_aws_cli() {
     mock.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_slow_instance_profile_is_read_with_the_configured_timeout_as_botocore_does() {
+    // The role and its credentials answer after 1.3 s: over botocore's default second,
+    // within AWS_METADATA_SERVICE_TIMEOUT=3.
+    let config = imds_mock::config::Config {
+        listen: "127.0.0.1:0".into(),
+        role: Some("strap-slow-role".into()),
+        faults: vec![imds_mock::config::Fault {
+            path: "/latest/meta-data/iam/".into(),
+            latency_ms: 1300,
+            error_rate: 0.0,
+            error_status: 503,
+            drop_rate: 0.0,
+            expired_credentials: false,
+        }],
+        ..imds_mock::config::Config::default()
+    };
+    let mock = imds_mock::spawn(config).await.unwrap();
+    let endpoint = format!("{}/", mock.url());
+    let mut slow = Env::new(
+        None,
+        None,
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &endpoint)],
+    );
+    slow.vars.retain(|(k, _)| k != "AWS_EC2_METADATA_DISABLED");
+    let mut patient = Env::new(
+        None,
+        None,
+        &[
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &endpoint),
+            ("AWS_METADATA_SERVICE_TIMEOUT", "3"),
+        ],
+    );
+    patient
+        .vars
+        .retain(|(k, _)| k != "AWS_EC2_METADATA_DISABLED");
+    let results = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        for (name, env) in [("default timeout", &slow), ("timeout 3", &patient)] {
+            let ours = env.strap(&[
+                "creds", "export", "--sdk", "botocore", "--format", "process",
+            ]);
+            let theirs = have_botocore().then(|| botocore_creds(env));
+            out.push((name, ours.status.success(), theirs));
+        }
+        out
+    })
+    .await
+    .unwrap();
+    mock.shutdown().await;
+    let [(_, quick_ok, quick_boto), (_, patient_ok, patient_boto)] = &results[..] else {
+        panic!("{results:?}");
+    };
+    assert!(
+        !quick_ok,
+        "strap read a 1.3 s service within the default second"
+    );
+    assert!(patient_ok, "strap did not wait the configured 3 s");
+    match (quick_boto, patient_boto) {
+        (Some(q), Some(p)) => {
+            assert!(!matches!(q, Some((m, _)) if m == "iam-role"), "{q:?}");
+            assert!(matches!(p, Some((m, _)) if m == "iam-role"), "{p:?}");
+        }
+        _ => eprintln!("skipped the botocore comparison: botocore is not installed"),
+    }
+}
+
 /// Kills the child when the test ends, however it ends.
 struct Killed(std::process::Child);
 
