@@ -92,7 +92,7 @@ pub fn acquire(paths: &Paths) -> Result<StateLock, LockError> {
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(mut lock) => {
             let _ = lock.set_len(0);
-            let _ = write!(lock, "{}\n", std::process::id());
+            let _ = writeln!(lock, "{}", std::process::id());
             Ok(StateLock { _lock: lock, path })
         }
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(LockError::Held {

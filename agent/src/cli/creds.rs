@@ -61,8 +61,13 @@ pub struct ChainArgs {
     /// by the CLI, botocore and Go, not by aws-sdk-rust).
     #[arg(long)]
     pub profile: Option<String>,
-    /// Follow this SDK's order and rules.
-    #[arg(long, default_value = "cli", value_parser = ["cli", "botocore", "rust", "go"])]
+    /// Follow this SDK's order and rules: `cli` the AWS CLI v2 (aws-cli v2 @ 73fb33bb,
+    /// checked against 2.9.19), `botocore` (develop @ 0e6e2404, checked against 1.43.11),
+    /// `rust` aws-sdk-rust's aws-config (1.13.0), `go` aws-sdk-go-v2's config, `js` the
+    /// AWS SDK for JavaScript v3 in Node.js (`fromNodeProviderChain` of
+    /// @aws-sdk/credential-providers 3.1178.0: credential-provider-node 3.972.99,
+    /// @smithy/core 3.41.1, @smithy/credential-provider-imds 4.5.2).
+    #[arg(long, default_value = "cli", value_parser = ["cli", "botocore", "rust", "go", "js"])]
     pub sdk: String,
 }
 
@@ -88,6 +93,11 @@ pub struct ExplainArgs {
     /// Print JSON: `{"selected": {…} | null, "providers": [{"provider","status","detail"}]}`.
     #[arg(long)]
     pub json: bool,
+    /// Resolve once per SDK (cli, botocore, rust, go, js) for real and print one row
+    /// each: the winner and its key id masked, or the error. `--sdk` then only chooses
+    /// the exit status.
+    #[arg(long)]
+    pub all_sdks: bool,
 }
 
 /// `strap creds export`.
@@ -117,6 +127,9 @@ pub async fn run(cmd: CredsCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
 
 async fn explain(args: ExplainArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     let opts = args.chain.options(ctx)?;
+    if args.all_sdks {
+        return explain_all(&args, &opts, ctx).await;
+    }
     let e = chain::resolve(ctx, &opts).await;
     let others = chain::verdicts(ctx, args.chain.profile.clone()).await;
     let diffs = chain::parse_differences(ctx, &e.profile);
@@ -141,6 +154,89 @@ async fn explain(args: ExplainArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_NO_CREDENTIALS)
     })
+}
+
+/// `explain --all-sdks`: one row (or JSON object) per SDK.
+async fn explain_all(
+    args: &ExplainArgs,
+    opts: &Options,
+    ctx: &Context,
+) -> anyhow::Result<ExitCode> {
+    let all = chain::resolve_all(ctx, opts).await;
+    let text = if args.json {
+        let mut s = serde_json::to_string_pretty(&all_sdks_json(&all))?;
+        s.push('\n');
+        s
+    } else {
+        all_sdks_text(&all)
+    };
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .context("cannot write to stdout")?;
+    let mine = all.iter().find(|e| Some(e.sdk) == opts.sdk);
+    Ok(if mine.is_some_and(|e| e.selected.is_some()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_NO_CREDENTIALS)
+    })
+}
+
+/// One SDK's row: `(winner, masked key, error)`.
+fn sdk_row(e: &Explanation) -> (String, String, String) {
+    match (&e.selected, &e.error) {
+        (Some((m, c)), _) => (
+            m.as_str().to_string(),
+            mask_key(&c.access_key_id),
+            String::new(),
+        ),
+        (None, Some(err)) => ("-".into(), "-".into(), err.to_string()),
+        (None, None) => ("-".into(), "-".into(), "no credentials".into()),
+    }
+}
+
+/// The `--all-sdks` table (keys masked).
+pub fn all_sdks_text(all: &[Explanation]) -> String {
+    let mut out = format!(
+        "{:<9}  {:<14}  {:<29}  {:<20}  ERROR\n",
+        "SDK", "PROFILE", "WINNER", "ACCESS KEY"
+    );
+    for e in all {
+        let (winner, key, error) = sdk_row(e);
+        out.push_str(
+            format!(
+                "{:<9}  {:<14}  {:<29}  {:<20}  {}\n",
+                e.sdk.as_str(),
+                e.profile,
+                winner,
+                key,
+                error.replace('\n', " ")
+            )
+            .trim_end(),
+        );
+        out.push('\n');
+    }
+    out
+}
+
+/// The `--all-sdks` JSON: `{"sdks": [{"sdk","models","profile","selected","error"}]}`.
+pub fn all_sdks_json(all: &[Explanation]) -> serde_json::Value {
+    let rows: Vec<serde_json::Value> = all
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "sdk": e.sdk.as_str(),
+                "models": e.sdk.models(),
+                "profile": e.profile,
+                "selected": e.selected.as_ref().map(|(m, c)| serde_json::json!({
+                    "method": m.as_str(),
+                    "access_key_id": mask_key(&c.access_key_id),
+                    "expiration": c.expiration.as_ref().map(export::isoformat),
+                })),
+                "error": e.error.as_ref().map(|x| x.to_string()),
+            })
+        })
+        .collect();
+    serde_json::json!({ "sdks": rows })
 }
 
 /// The JSON form of an explanation (keys masked).

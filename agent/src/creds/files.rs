@@ -105,7 +105,7 @@ pub fn locate(
     };
     let home = home_dir(var, platform);
     match var(name) {
-        Some(v) if !(v.is_empty() && sdk == Sdk::Go) => {
+        Some(v) if !(v.is_empty() && matches!(sdk, Sdk::Go | Sdk::Js)) => {
             if v.is_empty() {
                 return FileLocation {
                     path: None,
@@ -114,6 +114,12 @@ pub fn locate(
             }
             let path = if sdk == Sdk::Go {
                 v
+            } else if sdk == Sdk::Js {
+                // Only a leading `~/` is expanded.
+                match (v.strip_prefix("~/"), &home) {
+                    (Some(rest), Some(h)) => format!("{h}{sep}{rest}"),
+                    _ => v,
+                }
             } else {
                 expand(&v, home.as_deref(), var, sdk, sep)
             };

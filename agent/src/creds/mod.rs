@@ -1,7 +1,8 @@
 //! The AWS credential provider chain, resolved as the SDKs resolve it, and explained.
 //!
 //! [`chain::resolve`] walks the providers in the order of one SDK ([`Sdk`]: the AWS CLI v2
-//! by default, botocore, aws-sdk-rust, the Go SDK v2) and returns an [`Explanation`]:
+//! by default, botocore, aws-sdk-rust, the Go SDK v2, the AWS SDK for JavaScript v3) and
+//! returns an [`Explanation`]:
 //! every provider with its status and reason, and the selected credentials. Providers
 //! fail in three kinds, as in aws-config ([`Outcome`]): not loaded (try the next),
 //! invalid configuration and provider error (stop). This module never logs a secret:
@@ -16,8 +17,10 @@ pub mod env_vars;
 pub mod export;
 pub mod files;
 pub mod net;
+pub mod net_js;
 pub mod process;
 pub mod profile;
+pub mod profile_js;
 pub mod serve;
 pub mod sts;
 pub mod sts_bridge;
@@ -43,11 +46,13 @@ pub enum Sdk {
     Rust,
     /// The Go SDK v2.
     Go,
+    /// The AWS SDK for JavaScript v3 in Node.js (`fromNodeProviderChain`).
+    Js,
 }
 
 impl Sdk {
-    /// All four, in the order `explain` compares them.
-    pub const ALL: [Sdk; 4] = [Sdk::Cli, Sdk::Botocore, Sdk::Rust, Sdk::Go];
+    /// Every SDK strap models, in the order `explain` compares them.
+    pub const ALL: [Sdk; 5] = [Sdk::Cli, Sdk::Botocore, Sdk::Rust, Sdk::Go, Sdk::Js];
 
     /// The CLI and botocore share a chain; they differ in a few settings.
     pub fn is_botocore_family(self) -> bool {
@@ -60,6 +65,7 @@ impl Sdk {
             Sdk::Cli | Sdk::Botocore => profile::Dialect::Botocore,
             Sdk::Rust => profile::Dialect::Spec,
             Sdk::Go => profile::Dialect::Go,
+            Sdk::Js => profile::Dialect::Js,
         }
     }
 
@@ -70,6 +76,18 @@ impl Sdk {
             Sdk::Botocore => "botocore",
             Sdk::Rust => "rust",
             Sdk::Go => "go",
+            Sdk::Js => "js",
+        }
+    }
+
+    /// The release whose behaviour this mode models (read from its source).
+    pub fn models(self) -> &'static str {
+        match self {
+            Sdk::Cli => "the AWS CLI v2 (aws-cli branch v2 @ 73fb33bb, checked against Debian's 2.9.19)",
+            Sdk::Botocore => "botocore (develop @ 0e6e2404, checked against 1.43.11)",
+            Sdk::Rust => "aws-sdk-rust's aws-config (1.13.0 as tested)",
+            Sdk::Go => "aws-sdk-go-v2 config (as vendored by moby/moby)",
+            Sdk::Js => "@aws-sdk/credential-providers 3.1178.0 (credential-provider-node 3.972, @smithy/core 3.41, @smithy/credential-provider-imds 4.5)",
         }
     }
 }
@@ -82,7 +100,10 @@ impl std::str::FromStr for Sdk {
             "botocore" => Ok(Sdk::Botocore),
             "rust" => Ok(Sdk::Rust),
             "go" => Ok(Sdk::Go),
-            _ => Err(format!("unknown SDK {s:?}: use cli, botocore, rust or go")),
+            "js" => Ok(Sdk::Js),
+            _ => Err(format!(
+                "unknown SDK {s:?}: use cli, botocore, rust, go or js"
+            )),
         }
     }
 }

@@ -24,26 +24,37 @@ pub const ECS_HOST: &str = "http://169.254.170.2";
 pub const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
 /// Per-request timeout for the container endpoint (botocore's default).
 pub const CONTAINER_TIMEOUT: Duration = Duration::from_secs(2);
-/// Pause between IMDS attempts after a 5xx answer.
+/// Pause between IMDS attempts after a 5xx answer (aws-sdk-rust and Go; botocore does
+/// not pause).
 pub const IMDS_RETRY_DELAY: Duration = Duration::from_millis(50);
 
-/// How many times each SDK tries an IMDS request that answers 5xx (botocore's
-/// `metadata_service_num_attempts` default is 1; aws-config makes 4; Go's retryer 3).
+/// How many times each SDK tries an IMDS request when nothing is configured
+/// (botocore's `metadata_service_num_attempts` default is 1; aws-config makes 4; Go's
+/// retryer 3).
 fn imds_attempts(sdk: Sdk) -> u32 {
     match sdk {
         Sdk::Cli | Sdk::Botocore => 1,
         Sdk::Rust => 4,
         Sdk::Go => 3,
+        // The JS SDK's IMDS client is creds::net_js; it makes one attempt.
+        Sdk::Js => 1,
     }
 }
 
 /// How `sdk` reaches IMDS for the instance profile, as settings of the agent's IMDS
 /// client: the `AWS_EC2_METADATA_*` variables, then the selected `profile`'s keys, then
-/// the SDK's own rules. Every SDK tries a request once per attempt with a one-second
-/// timeout, retries only 5xx answers (after a fixed pause), and does not retry a failed
-/// connection. aws-sdk-rust never reads without a token; botocore, the AWS CLI and Go
-/// read without one whenever the token request fails, unless the service is not there
-/// at all or `AWS_EC2_METADATA_V1_DISABLED` / `ec2_metadata_v1_disabled` forbids it.
+/// the SDK's own rules.
+///
+/// botocore and the AWS CLI (`IMDSFetcher`) take the timeout and the number of attempts
+/// from `AWS_METADATA_SERVICE_TIMEOUT` / `metadata_service_timeout` and
+/// `AWS_METADATA_SERVICE_NUM_ATTEMPTS` / `metadata_service_num_attempts` (defaults 1 s and
+/// 1), use the timeout to connect and to read, and try a read again at once on any answer
+/// but a 200 with a body, a timeout or a failed connection. aws-sdk-rust and Go use a
+/// fixed one-second timeout and their own attempt counts, retry only 5xx answers (after a
+/// fixed pause) and not a failed connection. aws-sdk-rust never reads without a token;
+/// the others read without one whenever the token request fails, unless the service is
+/// not there at all or `AWS_EC2_METADATA_V1_DISABLED` / `ec2_metadata_v1_disabled`
+/// forbids it.
 pub fn imds_settings(ctx: &Context, sdk: Sdk, profile: Option<&Profile>) -> ImdsSettings {
     let mut settings = ImdsSettings::from_context(ctx);
     if let Some(profile) = profile {
@@ -53,11 +64,24 @@ pub fn imds_settings(ctx: &Context, sdk: Sdk, profile: Option<&Profile>) -> Imds
                 .map(|l| (l.value.clone(), Some(l.at())))
         });
     }
-    settings.timeout_override = Some(IMDS_TIMEOUT);
-    settings.attempts_override = Some(imds_attempts(sdk));
-    settings.retry_base = IMDS_RETRY_DELAY;
-    settings.retry_doubles = false;
-    settings.retry_transport_errors = false;
+    if sdk.is_botocore_family() {
+        if settings.timeout.is_none() {
+            settings.timeout_override = Some(IMDS_TIMEOUT);
+        }
+        if settings.num_attempts.is_none() {
+            settings.attempts_override = Some(imds_attempts(sdk));
+        }
+        settings.retry_base = Duration::ZERO;
+        settings.retry_doubles = false;
+        settings.retry_transport_errors = true;
+        settings.retry_any_status = true;
+    } else {
+        settings.timeout_override = Some(IMDS_TIMEOUT);
+        settings.attempts_override = Some(imds_attempts(sdk));
+        settings.retry_base = IMDS_RETRY_DELAY;
+        settings.retry_doubles = false;
+        settings.retry_transport_errors = false;
+    }
     if sdk == Sdk::Rust {
         settings.fallback_to_v1 = false;
     } else {
@@ -320,6 +344,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::imds::test_server::{Reply, TestServer};
 
     #[test]
     fn every_case_of_the_shared_container_uri_tests_passes() {
@@ -403,21 +428,150 @@ mod tests {
             ],
             "/",
         );
-        for (sdk, attempts) in [
-            (Sdk::Cli, 1),
-            (Sdk::Botocore, 1),
-            (Sdk::Rust, 4),
-            (Sdk::Go, 3),
+        for (sdk, attempts, timeout) in [
+            (Sdk::Cli, 9, 30),
+            (Sdk::Botocore, 9, 30),
+            (Sdk::Rust, 4, 1),
+            (Sdk::Go, 3, 1),
         ] {
             let s = imds_settings(&ctx, sdk, None);
             assert_eq!(s.resolve_num_attempts().unwrap(), attempts, "{sdk:?}");
-            assert_eq!(s.resolve_timeout().unwrap(), Some(IMDS_TIMEOUT), "{sdk:?}");
-            assert!(!s.retry_transport_errors && !s.retry_doubles, "{sdk:?}");
+            assert_eq!(
+                s.resolve_timeout().unwrap(),
+                Some(Duration::from_secs(timeout)),
+                "{sdk:?}"
+            );
+            assert_eq!(
+                s.retry_transport_errors,
+                sdk.is_botocore_family(),
+                "{sdk:?}"
+            );
+            assert_eq!(s.retry_any_status, sdk.is_botocore_family(), "{sdk:?}");
+            assert!(!s.retry_doubles, "{sdk:?}");
             assert_eq!(s.allows_v1(), sdk != Sdk::Rust, "{sdk:?}");
         }
         assert_eq!(
             imds_settings(&ctx, Sdk::Go, None).v1_fallback,
             V1Fallback::OnAnyFailure
+        );
+        // Nothing configured: botocore's defaults, one attempt of one second.
+        let bare = Context::fixed(Vec::<(String, String)>::new(), "/");
+        let s = imds_settings(&bare, Sdk::Botocore, None);
+        assert_eq!(s.resolve_num_attempts().unwrap(), 1);
+        assert_eq!(s.resolve_timeout().unwrap(), Some(IMDS_TIMEOUT));
+    }
+
+    #[test]
+    fn the_profile_sets_botocore_timeout_and_attempts() {
+        use crate::creds::profile::{parse, Dialect, FileKind};
+        let set = parse(
+            "[default]\nmetadata_service_timeout = 3\nmetadata_service_num_attempts = 2\n",
+            std::path::Path::new("/c"),
+            FileKind::Config,
+            Dialect::Botocore,
+        )
+        .unwrap();
+        let ctx = Context::fixed(Vec::<(String, String)>::new(), "/");
+        let s = imds_settings(&ctx, Sdk::Cli, set.get("default"));
+        assert_eq!(s.resolve_num_attempts().unwrap(), 2);
+        assert_eq!(s.resolve_timeout().unwrap(), Some(Duration::from_secs(3)));
+    }
+
+    /// A role-credentials server: token, role name, then the credentials, each answer
+    /// given by `creds(n)` for the n-th GET of the credentials (from 0).
+    async fn role_server(creds: impl Fn(usize) -> Reply + Send + Sync + 'static) -> TestServer {
+        let gets = std::sync::atomic::AtomicUsize::new(0);
+        TestServer::start(
+            move |req, _| match (req.method.as_str(), req.path.as_str()) {
+                ("PUT", _) => Reply::ok("token"),
+                ("GET", "/latest/meta-data/iam/security-credentials/") => Reply::ok("r"),
+                ("GET", "/latest/meta-data/iam/security-credentials/r") => {
+                    creds(gets.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+                }
+                _ => Reply::status(404),
+            },
+        )
+        .await
+    }
+
+    const ROLE_JSON: &str = r#"{"Code":"Success","AccessKeyId":"ASIAROLE","SecretAccessKey":"s","Token":"t","Expiration":"2030-01-01T00:00:00Z"}"#;
+
+    async fn fetch_with(server: &TestServer, sdk: Sdk, vars: &[(&str, &str)]) -> Outcome {
+        let endpoint = format!("{}/", server.url());
+        let mut all = vec![(AWS_EC2_METADATA_SERVICE_ENDPOINT, endpoint.as_str())];
+        all.extend_from_slice(vars);
+        let ctx = Context::fixed(all, "/");
+        fetch_imds(sdk, &imds_settings(&ctx, sdk, None)).await
+    }
+
+    #[tokio::test]
+    async fn botocore_waits_as_long_as_the_configured_timeout() {
+        let server = role_server(|_| {
+            Reply::Delayed(Duration::from_millis(1300), Box::new(Reply::ok(ROLE_JSON)))
+        })
+        .await;
+        for sdk in [Sdk::Cli, Sdk::Botocore] {
+            let got = fetch_with(&server, sdk, &[("AWS_METADATA_SERVICE_TIMEOUT", "3")]).await;
+            assert!(
+                matches!(&got, Outcome::Loaded(Method::IamRole, c) if c.access_key_id == "ASIAROLE"),
+                "{sdk:?}: {got:?}"
+            );
+        }
+        // The default second is too short for this service.
+        let got = fetch_with(&server, Sdk::Cli, &[]).await;
+        assert!(
+            matches!(&got, Outcome::NotLoaded(m) if m.contains("timed out")),
+            "{got:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn botocore_retries_a_500_on_the_credentials_when_asked_to() {
+        let flaky = || {
+            role_server(|n| {
+                if n == 0 {
+                    Reply::status(500)
+                } else {
+                    Reply::ok(ROLE_JSON)
+                }
+            })
+        };
+        let server = flaky().await;
+        let got = fetch_with(
+            &server,
+            Sdk::Botocore,
+            &[("AWS_METADATA_SERVICE_NUM_ATTEMPTS", "2")],
+        )
+        .await;
+        assert!(
+            matches!(got, Outcome::Loaded(Method::IamRole, _)),
+            "{got:?}"
+        );
+        let creds_gets = server.lines().iter().filter(|l| l.ends_with("/r")).count();
+        assert_eq!(creds_gets, 2);
+        // One attempt (the default): the 500 ends the provider.
+        let server = flaky().await;
+        let got = fetch_with(&server, Sdk::Cli, &[]).await;
+        assert!(
+            matches!(&got, Outcome::NotLoaded(m) if m.contains("500")),
+            "{got:?}"
+        );
+        // botocore retries any answer but 200, and an empty body, not only 5xx.
+        let server = role_server(|n| match n {
+            0 => Reply::status(403),
+            1 => Reply::ok(""),
+            _ => Reply::ok(ROLE_JSON),
+        })
+        .await;
+        let got = fetch_with(
+            &server,
+            Sdk::Cli,
+            &[("AWS_METADATA_SERVICE_NUM_ATTEMPTS", "3")],
+        )
+        .await;
+        assert!(
+            matches!(got, Outcome::Loaded(Method::IamRole, _)),
+            "{got:?}"
         );
     }
 }

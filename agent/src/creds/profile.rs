@@ -15,6 +15,8 @@ pub enum Dialect {
     Botocore,
     /// The Go SDK v2's tolerant tokenizer.
     Go,
+    /// The AWS SDK for JavaScript v3 ([`super::profile_js`]).
+    Js,
 }
 
 /// Which of the two files a text came from: section names differ between them.
@@ -148,6 +150,7 @@ pub fn parse(
     dialect: Dialect,
 ) -> Result<ProfileSet, ParseError> {
     let sections = match dialect {
+        Dialect::Js => return Ok(super::profile_js::parse(text, path, kind)),
         Dialect::Spec => split_spec(text, path)?,
         Dialect::Go => split_go(text, path),
         Dialect::Botocore => split_botocore(text, path)?,

@@ -111,6 +111,9 @@ pub enum V1Fallback {
     /// (the service is not there at all): how botocore, the AWS CLI and the Go SDK read
     /// the instance profile.
     OnAnyFailure,
+    /// Any failed token request except a 400 answer: how the AWS SDK for JavaScript v3
+    /// reads the instance profile.
+    UnlessBadRequest,
 }
 
 /// A raw setting and where it came from (`AWS_…` variable or profile key), for errors.
@@ -190,6 +193,10 @@ pub struct ImdsSettings {
     pub attempts_override: Option<u32>,
     /// A fixed connect and per-attempt timeout that beats the configured one.
     pub timeout_override: Option<Duration>,
+    /// Whether a read (GET) is tried again on any answer but a 200 with a body, up to the
+    /// attempts, as botocore's `IMDSFetcher` does (4xx and empty bodies included); when
+    /// off, only 5xx answers are.
+    pub retry_any_status: bool,
 }
 
 /// The endpoint as configured, before it is checked, and where it came from (for
@@ -225,6 +232,7 @@ impl Default for ImdsSettings {
             v1_fallback: V1Fallback::OnRefusal,
             attempts_override: None,
             timeout_override: None,
+            retry_any_status: false,
         }
     }
 }

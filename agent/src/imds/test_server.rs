@@ -33,6 +33,8 @@ pub(crate) enum Reply {
     With(u16, Vec<(&'static str, String)>, Vec<u8>),
     /// Never answer (a stalled service).
     Hang,
+    /// Wait, then answer (a slow service).
+    Delayed(std::time::Duration, Box<Reply>),
 }
 
 impl Reply {
@@ -96,7 +98,12 @@ impl TestServer {
                                 log.push(seen.clone());
                                 log.len() - 1
                             };
-                            match handler(&seen, n) {
+                            let mut reply = handler(&seen, n);
+                            while let Reply::Delayed(wait, then) = reply {
+                                tokio::time::sleep(wait).await;
+                                reply = *then;
+                            }
+                            match reply {
                                 Reply::With(status, headers, body) => {
                                     let mut resp = hyper::Response::builder().status(status);
                                     for (k, v) in headers {
@@ -106,7 +113,7 @@ impl TestServer {
                                         resp.body(Full::new(Bytes::from(body))).unwrap(),
                                     )
                                 }
-                                Reply::Hang => std::future::pending().await,
+                                Reply::Hang | Reply::Delayed(..) => std::future::pending().await,
                             }
                         }
                     });

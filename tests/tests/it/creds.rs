@@ -1,7 +1,8 @@
 //! `strap creds explain|export` end to end, and conformance with the real peers: botocore
-//! (`Session().get_credentials().method`) and the AWS CLI v2 (`aws configure
-//! export-credentials`, `aws configure list`) on the same environments. Peers that are
-//! not installed are skipped with a message.
+//! (`Session().get_credentials().method`), the AWS CLI v2 (`aws configure
+//! export-credentials`, `aws configure list`) and the AWS SDK for JavaScript v3
+//! (`fromNodeProviderChain`, pinned in `tests/js/`) on the same environments. Peers that
+//! are not installed are skipped with a message.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -202,6 +203,75 @@ fn secrets_stay_out_of_logs_at_trace_level() {
     }
 }
 
+#[test]
+fn all_sdks_shows_one_row_per_sdk_and_the_disagreement_names_js() {
+    let env = Env::new(
+        None,
+        Some("[dev]\naws_access_key_id = AKIDDEVPROFILE\naws_secret_access_key = devsecret\n"),
+        &[
+            ("AWS_PROFILE", "dev"),
+            ("AWS_ACCESS_KEY_ID", "AKIDFROMENVVARS"),
+            ("AWS_SECRET_ACCESS_KEY", "envsecret"),
+        ],
+    );
+    let out = env.strap(&["creds", "explain", "--all-sdks"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    let sdks: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r.split_whitespace().next())
+        .collect();
+    assert_eq!(sdks, ["cli", "botocore", "rust", "go", "js"], "{text}");
+    for row in &rows[..4] {
+        assert!(
+            row.contains("env") && row.contains("****************VARS"),
+            "{row}"
+        );
+    }
+    assert!(
+        rows[4].contains("shared-credentials-file") && rows[4].contains("****************FILE"),
+        "{}",
+        rows[4]
+    );
+    assert!(
+        !text.contains("AKIDFROMENVVARS") && !text.contains("secret"),
+        "{text}"
+    );
+    let j: serde_json::Value = serde_json::from_slice(
+        &env.strap(&["creds", "explain", "--all-sdks", "--json"])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(j["sdks"][4]["sdk"], "js");
+    assert_eq!(
+        j["sdks"][4]["selected"]["method"],
+        "shared-credentials-file"
+    );
+    // The plain explanation says the JS SDK picks differently here.
+    let text = stdout(&env.strap(&["creds", "explain"]));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("SDKs disagree here"))
+        .unwrap_or_default();
+    assert!(line.contains("js → shared-credentials-file"), "{text}");
+    // A missing profile: an error for the CLI, "no credentials" for the JS SDK.
+    let env = Env::new(None, None, &[("AWS_PROFILE", "nope")]);
+    let out = env.strap(&["creds", "explain", "--all-sdks"]);
+    assert_eq!(out.status.code(), Some(253));
+    let text = stdout(&out);
+    let js = text
+        .lines()
+        .find(|l| l.starts_with("js "))
+        .unwrap_or_default();
+    assert!(js.contains("no credentials found"), "{text}");
+    let cli = text
+        .lines()
+        .find(|l| l.starts_with("cli "))
+        .unwrap_or_default();
+    assert!(cli.contains("could not be found"), "{text}");
+}
+
 // ---- conformance with botocore and the AWS CLI v2 ----
 
 fn have_botocore() -> bool {
@@ -374,6 +444,87 @@ fn conformance_envs() -> Vec<(&'static str, Env)> {
             "credentials-file section with the profile prefix",
             Env::new(None, Some("[profile dev]\naws_access_key_id = AKIDX\naws_secret_access_key = s\n"), &[("AWS_PROFILE", "dev")]),
         ),
+        // Where the AWS SDK for JavaScript v3 parts ways with the CLI (issue 14).
+        (
+            "AWS_PROFILE beside both env keys",
+            Env::new(
+                None,
+                Some("[dev]\naws_access_key_id = AKIDDEV\naws_secret_access_key = s\n"),
+                &[("AWS_ACCESS_KEY_ID", "AKIDENV"), ("AWS_SECRET_ACCESS_KEY", "envsecret"), ("AWS_PROFILE", "dev")],
+            ),
+        ),
+        (
+            "AWS_DEFAULT_PROFILE alone",
+            Env::new(
+                None,
+                Some("[default]\naws_access_key_id = AKIDDEF\naws_secret_access_key = s\n[a]\naws_access_key_id = AKIDA\naws_secret_access_key = s\n"),
+                &[("AWS_DEFAULT_PROFILE", "a")],
+            ),
+        ),
+        (
+            "only the secret in env",
+            Env::new(None, Some(KEYS_FILE), &[("AWS_SECRET_ACCESS_KEY", "envsecret")]),
+        ),
+        (
+            "config keys beside credential_process",
+            Env::new(
+                Some(&format!("[default]\ncredential_process = {proc_cmd}\naws_access_key_id = AKIDCFGPROC\naws_secret_access_key = s\n")),
+                None,
+                &[],
+            ),
+        ),
+        (
+            "failing credential_process",
+            Env::new(Some("[default]\ncredential_process = false\n"), None, &[]),
+        ),
+        (
+            "credential_process with a pipe",
+            Env::new(Some(&format!("[default]\ncredential_process = {proc_cmd} | cat\n")), None, &[]),
+        ),
+        (
+            "web identity in env and a profile",
+            Env::new(
+                None,
+                Some(KEYS_FILE),
+                &[("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent/token"), ("AWS_ROLE_ARN", "arn:aws:iam::1:role/R")],
+            ),
+        ),
+        (
+            "lines before the first section",
+            Env::new(None, Some("aws_access_key_id = AKIDPRE\n[default]\naws_secret_access_key = s\n"), &[]),
+        ),
+        (
+            "an indented key",
+            Env::new(None, Some("[default]\n  aws_access_key_id = AKIDINDENT\naws_secret_access_key = s\n"), &[]),
+        ),
+        (
+            "duplicate key",
+            Env::new(None, Some("[default]\naws_access_key_id = AKIDFIRST\naws_access_key_id = AKIDLAST\naws_secret_access_key = s\n"), &[]),
+        ),
+        (
+            "comment after a tab",
+            Env::new(None, Some("[default]\naws_access_key_id = AKIDTAB\t;c\naws_secret_access_key = s\n"), &[]),
+        ),
+        (
+            "profile without its prefix in the config file",
+            Env::new(Some("[dev]\naws_access_key_id = AKIDMISNAMED\naws_secret_access_key = s\n"), None, &[("AWS_PROFILE", "dev")]),
+        ),
+        (
+            "a DEFAULT profile named",
+            Env::new(None, Some("[DEFAULT]\naws_access_key_id = AKIDUPPERDEF\naws_secret_access_key = s\n"), &[("AWS_PROFILE", "DEFAULT")]),
+        ),
+        (
+            "unknown credential_source",
+            Env::new(
+                Some("[profile p]\nrole_arn = arn:aws:iam::1:role/R\ncredential_source = Nowhere\n"),
+                Some("[p]\naws_access_key_id = AKIDP\naws_secret_access_key = s\n"),
+                &[("AWS_PROFILE", "p")],
+            ),
+        ),
+        (
+            "metadata disabled by any value",
+            Env::new(None, None, &[("AWS_EC2_METADATA_DISABLED", "1"), ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9/")]),
+        ),
     ]
 }
 
@@ -418,6 +569,236 @@ fn same_method_and_key_as_botocore() {
         }
         let _ = env.home();
     }
+}
+
+// ---- conformance with the AWS SDK for JavaScript v3 ----
+
+/// The pinned JS SDK and the script that resolves with it (`npm ci --prefix tests/js`).
+fn js_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("js")
+}
+
+/// `node`, if it is on the PATH.
+fn node() -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("node"))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Where `--sdk js` is known to differ from the real SDK on a scenario, and why. Any
+/// other difference fails the test.
+const JS_KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
+
+/// What one side did: the access key id, or no credentials.
+fn js_verdict(ok: bool, key: &str) -> String {
+    if ok {
+        key.to_string()
+    } else {
+        "no credentials".to_string()
+    }
+}
+
+/// `node` and the resolve script, or why the JS comparison is skipped.
+fn js_oracle() -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
+    let node = node().ok_or("node is not on the PATH (install Node.js 18 or later)")?;
+    if !js_dir()
+        .join("node_modules/@aws-sdk/credential-providers")
+        .is_dir()
+    {
+        return Err("the pinned JS SDK is not installed (run `npm ci --prefix tests/js`)".into());
+    }
+    Ok((node, js_dir().join("resolve.js")))
+}
+
+/// Run the real JS SDK and `strap creds export --sdk js` on one environment: a table
+/// row, and the difference when it is neither an agreement nor a known difference.
+fn compare_js(node: &Path, script: &Path, name: &str, env: &Env) -> (String, Option<String>) {
+    let mut cmd = Command::new(node);
+    env.apply(&mut cmd);
+    let out = cmd.arg(script).output().unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{name}: node said {} ({e})", stderr(&out)));
+    let theirs = js_verdict(
+        j["ok"].as_bool().unwrap_or(false),
+        j["access_key_id"].as_str().unwrap_or_default(),
+    );
+    let ours_out = env.strap(&["creds", "export", "--sdk", "js", "--format", "process"]);
+    let ours = match serde_json::from_slice::<serde_json::Value>(&ours_out.stdout) {
+        Ok(v) if ours_out.status.success() => {
+            js_verdict(true, v["AccessKeyId"].as_str().unwrap_or_default())
+        }
+        _ => js_verdict(false, ""),
+    };
+    let known = JS_KNOWN_DIFFERENCES.iter().find(|(n, _)| *n == name);
+    let (mark, diff) = match (theirs == ours, known) {
+        (true, _) => ("agree".to_string(), None),
+        (false, Some((_, why))) => (format!("known difference: {why}"), None),
+        (false, None) => (
+            "DIFFERS".to_string(),
+            Some(format!(
+                "{name}: the JS SDK → {theirs} ({}), strap --sdk js → {ours} ({})",
+                j["error"].as_str().unwrap_or(""),
+                stderr(&ours_out).trim()
+            )),
+        ),
+    };
+    (
+        format!("{name:<50} js sdk: {theirs:<22} strap: {ours:<22} {mark}"),
+        diff,
+    )
+}
+
+/// Print the table and the count, and fail on any unexpected difference.
+fn report_js(table: &str, rows: Vec<(String, Option<String>)>) {
+    let agree = rows.iter().filter(|(r, _)| r.ends_with("agree")).count();
+    for (row, _) in &rows {
+        eprintln!("{row}");
+    }
+    eprintln!("js ({table}): {agree} of {} scenarios agree", rows.len());
+    let unexpected: Vec<String> = rows.into_iter().filter_map(|(_, d)| d).collect();
+    assert!(unexpected.is_empty(), "{}", unexpected.join("\n"));
+}
+
+#[test]
+fn same_key_as_the_js_sdk() {
+    let (node, script) = match js_oracle() {
+        Ok(o) => o,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let rows = conformance_envs()
+        .iter()
+        .map(|(name, env)| compare_js(&node, &script, name, env))
+        .collect();
+    report_js("files and environment", rows);
+}
+
+#[tokio::test]
+async fn same_key_as_the_js_sdk_over_the_network() {
+    let (node, script) = match js_oracle() {
+        Ok(o) => o,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let mock = mock_with_role().await;
+    let url = mock.url();
+    let rows = tokio::task::spawn_blocking(move || {
+        let token_file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(token_file.path(), "mock-pod-identity-token").unwrap();
+        let token_nl = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(token_nl.path(), "mock-pod-identity-token\n").unwrap();
+        let token_path = token_file.path().display().to_string();
+        let token_nl_path = token_nl.path().display().to_string();
+        let eks = format!("{url}/v1/credentials");
+        let prefixed = format!("{url}/prefix/");
+        let scenarios: Vec<(&str, Env)> = vec![
+            (
+                "missing profile reaches the instance role",
+                Env::new(
+                    None,
+                    Some(KEYS_FILE),
+                    &[
+                        ("AWS_PROFILE", "nope"),
+                        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &url),
+                    ],
+                ),
+            ),
+            (
+                "endpoint path prefix dropped",
+                Env::new(
+                    None,
+                    None,
+                    &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &prefixed)],
+                ),
+            ),
+            (
+                "AWS_EC2_METADATA_DISABLED=false",
+                Env::new(
+                    None,
+                    None,
+                    &[
+                        ("AWS_EC2_METADATA_DISABLED", "false"),
+                        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &url),
+                    ],
+                ),
+            ),
+            (
+                "container token file",
+                Env::new(
+                    None,
+                    None,
+                    &[
+                        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &eks),
+                        ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &token_path),
+                    ],
+                ),
+            ),
+            (
+                "container token file ending in a newline",
+                Env::new(
+                    None,
+                    None,
+                    &[
+                        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &eks),
+                        ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &token_nl_path),
+                    ],
+                ),
+            ),
+            (
+                "container 4xx",
+                Env::new(None, None, &[("AWS_CONTAINER_CREDENTIALS_FULL_URI", &eks)]),
+            ),
+            (
+                "container variables hide the instance role",
+                Env::new(
+                    None,
+                    None,
+                    &[
+                        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &eks),
+                        ("AWS_EC2_METADATA_DISABLED", "false"),
+                        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &url),
+                    ],
+                ),
+            ),
+        ];
+        let mut rows = Vec::new();
+        for (name, mut env) in scenarios {
+            if env
+                .vars
+                .iter()
+                .filter(|(k, _)| k == "AWS_EC2_METADATA_DISABLED")
+                .count()
+                == 2
+            {
+                // The scenario's own value replaces the default `true`.
+                if let Some(i) = env
+                    .vars
+                    .iter()
+                    .position(|(k, _)| k == "AWS_EC2_METADATA_DISABLED")
+                {
+                    env.vars.remove(i);
+                }
+            } else if env
+                .vars
+                .iter()
+                .any(|(k, _)| k == "AWS_EC2_METADATA_SERVICE_ENDPOINT")
+            {
+                env.vars.retain(|(k, _)| k != "AWS_EC2_METADATA_DISABLED");
+            }
+            rows.push(compare_js(&node, &script, name, &env));
+        }
+        rows
+    })
+    .await
+    .unwrap();
+    mock.shutdown().await;
+    report_js("network", rows);
 }
 
 #[test]
@@ -483,16 +864,16 @@ fn configure_list_type_is_the_explained_method() {
         if j["selected"].is_null() {
             assert!(row.contains("<not set>"), "{name}: {row}");
         } else {
+            // A key with whitespace in it (a comment the CLI keeps) spans columns.
+            let key = j["selected"]["access_key_id"].as_str().unwrap_or("?");
+            let method = j["selected"]["method"].as_str().unwrap_or("?");
+            let words = key.split_whitespace().count();
             assert_eq!(
-                cols.get(1).copied(),
-                j["selected"]["access_key_id"].as_str(),
+                cols[1..=words].join(" "),
+                key.split_whitespace().collect::<Vec<_>>().join(" "),
                 "{name}: {row}"
             );
-            assert_eq!(
-                cols.get(2).copied(),
-                j["selected"]["method"].as_str(),
-                "{name}: {row}"
-            );
+            assert_eq!(cols.get(1 + words).copied(), Some(method), "{name}: {row}");
         }
     }
 }
@@ -571,6 +952,73 @@ async fn instance_profile_from_imds_mock_matches_the_aws_cli() {
         eprintln!("skipped the comparison: the AWS CLI v2 is not at {AWS_CLI}");
     }
     mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_slow_instance_profile_is_read_with_the_configured_timeout_as_botocore_does() {
+    // The role and its credentials answer after 1.3 s: over botocore's default second,
+    // within AWS_METADATA_SERVICE_TIMEOUT=3.
+    let config = imds_mock::config::Config {
+        listen: "127.0.0.1:0".into(),
+        role: Some("strap-slow-role".into()),
+        faults: vec![imds_mock::config::Fault {
+            path: "/latest/meta-data/iam/".into(),
+            latency_ms: 1300,
+            error_rate: 0.0,
+            error_status: 503,
+            drop_rate: 0.0,
+            expired_credentials: false,
+        }],
+        ..imds_mock::config::Config::default()
+    };
+    let mock = imds_mock::spawn(config).await.unwrap();
+    let endpoint = format!("{}/", mock.url());
+    let mut slow = Env::new(
+        None,
+        None,
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &endpoint)],
+    );
+    slow.vars.retain(|(k, _)| k != "AWS_EC2_METADATA_DISABLED");
+    let mut patient = Env::new(
+        None,
+        None,
+        &[
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &endpoint),
+            ("AWS_METADATA_SERVICE_TIMEOUT", "3"),
+        ],
+    );
+    patient
+        .vars
+        .retain(|(k, _)| k != "AWS_EC2_METADATA_DISABLED");
+    let results = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        for (name, env) in [("default timeout", &slow), ("timeout 3", &patient)] {
+            let ours = env.strap(&[
+                "creds", "export", "--sdk", "botocore", "--format", "process",
+            ]);
+            let theirs = have_botocore().then(|| botocore_creds(env));
+            out.push((name, ours.status.success(), theirs));
+        }
+        out
+    })
+    .await
+    .unwrap();
+    mock.shutdown().await;
+    let [(_, quick_ok, quick_boto), (_, patient_ok, patient_boto)] = &results[..] else {
+        panic!("{results:?}");
+    };
+    assert!(
+        !quick_ok,
+        "strap read a 1.3 s service within the default second"
+    );
+    assert!(patient_ok, "strap did not wait the configured 3 s");
+    match (quick_boto, patient_boto) {
+        (Some(q), Some(p)) => {
+            assert!(!matches!(q, Some((m, _)) if m == "iam-role"), "{q:?}");
+            assert!(matches!(p, Some((m, _)) if m == "iam-role"), "{p:?}");
+        }
+        _ => eprintln!("skipped the botocore comparison: botocore is not installed"),
+    }
 }
 
 /// Kills the child when the test ends, however it ends.

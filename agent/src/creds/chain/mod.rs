@@ -1,6 +1,6 @@
 //! The chain itself: which providers run, in which order, under whose rules. One
 //! [`Run`] per resolution records every provider's [`Step`]; the SDK-specific orders
-//! live in [`botocore`] (the AWS CLI v2 and botocore), [`rust`] and [`go`], and the
+//! live in [`botocore`] (the AWS CLI v2 and botocore), [`rust`], [`go`] and [`js`], and the
 //! pieces they share (environment keys, static profile keys, assume-role sources, SSO
 //! and login detection) in [`sources`]. Nothing here prints a secret.
 
@@ -15,6 +15,7 @@ use crate::context::Context;
 
 mod botocore;
 mod go;
+mod js;
 mod rust;
 mod sources;
 
@@ -230,8 +231,23 @@ pub async fn resolve(ctx: &Context, opts: &Options) -> Explanation {
         Sdk::Cli | Sdk::Botocore => botocore::chain(&mut run, parse_error).await,
         Sdk::Rust => rust::chain(&mut run, parse_error).await,
         Sdk::Go => go::chain(&mut run, parse_error).await,
+        Sdk::Js => js::chain(&mut run, parse_error).await,
     }
     run.into_explanation()
+}
+
+/// Resolve once per SDK strap models, for real (processes run, endpoints are asked),
+/// with `opts` otherwise unchanged: one explanation per SDK, in [`Sdk::ALL`] order.
+pub async fn resolve_all(ctx: &Context, opts: &Options) -> Vec<Explanation> {
+    let mut out = Vec::new();
+    for sdk in Sdk::ALL {
+        let opts = Options {
+            sdk: Some(sdk),
+            ..opts.clone()
+        };
+        out.push(resolve(ctx, &opts).await);
+    }
+    out
 }
 
 /// Every SDK's verdict in probe mode (no network, no process): `(sdk, winner or error)`.
@@ -253,12 +269,12 @@ pub async fn verdicts(ctx: &Context, profile: Option<String>) -> Vec<(Sdk, Strin
 }
 
 /// Where botocore (and the AWS CLI) read the profile files differently from the
-/// specification (aws-sdk-rust) and Go, for `profile`: one line per difference, naming
+/// specification (aws-sdk-rust), Go and the JS SDK, for `profile`: one line per difference, naming
 /// the file and line.
 pub fn parse_differences(ctx: &Context, profile: &str) -> Vec<String> {
     let mut out = Vec::new();
     let loaded: Vec<(Sdk, Result<ProfileFiles, super::profile::ParseError>)> =
-        [Sdk::Cli, Sdk::Rust, Sdk::Go]
+        [Sdk::Cli, Sdk::Rust, Sdk::Go, Sdk::Js]
             .into_iter()
             .map(|sdk| (sdk, files::load(ctx, sdk)))
             .collect();
@@ -266,6 +282,7 @@ pub fn parse_differences(ctx: &Context, profile: &str) -> Vec<String> {
         Sdk::Cli | Sdk::Botocore => "botocore/CLI",
         Sdk::Rust => "aws-sdk-rust",
         Sdk::Go => "Go",
+        Sdk::Js => "the JS SDK",
     };
     for (sdk, r) in &loaded {
         if let Err(e) = r {

@@ -63,6 +63,17 @@ pub(crate) fn env_keys(run: &Run<'_>) -> R {
                 }
             }
         }
+        Sdk::Js => {
+            let nonempty = |k: &str| ctx.var(k).filter(|v| !v.is_empty());
+            match (nonempty(AWS_ACCESS_KEY_ID), nonempty(AWS_SECRET_ACCESS_KEY)) {
+                (Some(k), Some(s)) => (k, s),
+                _ => {
+                    return R::Next(format!(
+                        "Unable to find environment variable credentials: {AWS_ACCESS_KEY_ID} and {AWS_SECRET_ACCESS_KEY} are not both set"
+                    ))
+                }
+            }
+        }
         Sdk::Go => {
             let pick = |a: &str, b: &str| {
                 ctx.var(a)
@@ -104,6 +115,12 @@ pub(crate) fn env_keys(run: &Run<'_>) -> R {
         }
     }
     let mut expiration = None;
+    if sdk == Sdk::Js {
+        // `new Date(AWS_CREDENTIAL_EXPIRATION)`: a date it cannot read is no error.
+        expiration = ctx
+            .var(AWS_CREDENTIAL_EXPIRATION)
+            .and_then(|e| process::parse_time(&e, true).ok());
+    }
     if sdk.is_botocore_family() {
         if let Some(e) = ctx.var(AWS_CREDENTIAL_EXPIRATION) {
             match process::parse_time(&e, true) {
@@ -140,6 +157,8 @@ pub(crate) fn static_keys(p: &Profile, method: Method, sdk: Sdk) -> Option<R> {
     let (key, secret) = match (key, secret) {
         (Some(k), Some(s)) => (k, s),
         (None, None) => return None,
+        // The JS SDK's `isStaticCredsProfile` wants both keys; anything less moves on.
+        (None, Some(_)) | (Some(_), None) if sdk == Sdk::Js => return None,
         (None, Some(s)) if sdk.is_botocore_family() => {
             let _ = s;
             return None;
@@ -275,8 +294,22 @@ pub(crate) async fn credential_process(run: &Run<'_>, p: &Profile) -> Option<R> 
     )
 }
 
+/// A URL with the test rewrites of [`super::Options::rewrite`] applied.
+pub(crate) fn rewritten(run: &Run<'_>, url: &str) -> String {
+    let mut target = url.to_string();
+    for (from, to) in &run.opts.rewrite {
+        if let Some(rest) = target.strip_prefix(from.as_str()) {
+            target = format!("{to}{rest}");
+        }
+    }
+    target
+}
+
 /// Container credentials.
 pub(crate) async fn container(run: &Run<'_>) -> R {
+    if run.sdk == Sdk::Js {
+        return super::js::container(run).await;
+    }
     let var = |k: &str| run.ctx.var(k);
     let uri = match net::container_uri(&var, run.sdk) {
         Ok(u) => u,
@@ -285,12 +318,7 @@ pub(crate) async fn container(run: &Run<'_>) -> R {
     if run.looking() {
         return R::Would(Method::ContainerRole, format!("would GET {uri}"));
     }
-    let mut target = uri.clone();
-    for (from, to) in &run.opts.rewrite {
-        if let Some(rest) = target.strip_prefix(from.as_str()) {
-            target = format!("{to}{rest}");
-        }
-    }
+    let target = rewritten(run, &uri);
     match net::fetch_container(run.ctx, &target).await {
         Outcome::Loaded(m, c) => R::Ok(m, c, format!("GET {uri}")),
         other => other.into(),
@@ -299,6 +327,9 @@ pub(crate) async fn container(run: &Run<'_>) -> R {
 
 /// The instance profile over IMDS.
 pub(crate) async fn imds(run: &Run<'_>) -> R {
+    if run.sdk == Sdk::Js {
+        return super::js::imds(run).await;
+    }
     let settings = net::imds_settings(run.ctx, run.sdk, run.merged.get(&run.profile));
     if settings.disabled {
         return R::Next(format!("{AWS_EC2_METADATA_DISABLED}=true"));
@@ -381,7 +412,9 @@ const NAMED_SOURCES: [&str; 3] = ["Environment", "Ec2InstanceMetadata", "EcsCont
 /// Credentials from a named `credential_source`.
 pub(crate) async fn named_source(run: &Run<'_>, p: &Profile, source: &str) -> Result<Got, R> {
     let canonical = match run.sdk {
-        Sdk::Cli | Sdk::Botocore | Sdk::Go => NAMED_SOURCES.iter().find(|n| **n == source),
+        Sdk::Cli | Sdk::Botocore | Sdk::Go | Sdk::Js => {
+            NAMED_SOURCES.iter().find(|n| **n == source)
+        }
         Sdk::Rust => NAMED_SOURCES
             .iter()
             .find(|n| n.eq_ignore_ascii_case(source)),

@@ -58,6 +58,7 @@ struct Inner {
     retry_base_nanos: AtomicU64,
     retry_doubles: bool,
     retry_transport_errors: bool,
+    retry_any_status: bool,
     v1_fallback: V1Fallback,
     token: Mutex<TokenState>,
     requests: AtomicU64,
@@ -247,6 +248,9 @@ struct Policy {
     attempt_timeout: Duration,
     /// Whether a timed-out attempt is tried again.
     retry_timeouts: bool,
+    /// Whether any answer but a 200 with a body is tried again (botocore's reads); the
+    /// last such answer is returned as is.
+    retry_any_status: bool,
 }
 
 /// Why a request gave up after its retries.
@@ -295,6 +299,7 @@ impl ImdsClient {
                 retry_base_nanos: AtomicU64::new(duration_nanos(settings.retry_base)),
                 retry_doubles: settings.retry_doubles,
                 retry_transport_errors: settings.retry_transport_errors,
+                retry_any_status: settings.retry_any_status,
                 v1_fallback: settings.v1_fallback,
                 token: Mutex::new(TokenState::Empty),
                 requests: AtomicU64::new(0),
@@ -355,6 +360,7 @@ impl ImdsClient {
                     Policy {
                         attempt_timeout: self.inner.attempt_timeout,
                         retry_timeouts: true,
+                        retry_any_status: self.inner.retry_any_status,
                     },
                 )
                 .await
@@ -442,6 +448,7 @@ impl ImdsClient {
                     // With IMDSv1 allowed, a stalled token API means "read without a
                     // token" at once, as botocore does, rather than after every retry.
                     retry_timeouts: !self.inner.allows_v1,
+                    retry_any_status: false,
                 },
             )
             .await;
@@ -523,6 +530,7 @@ impl ImdsClient {
         match self.inner.v1_fallback {
             V1Fallback::OnRefusal => matches!(status, 403..=405),
             V1Fallback::OnAnyFailure => status != 200,
+            V1Fallback::UnlessBadRequest => status != 200 && status != 400,
         }
     }
 
@@ -532,6 +540,7 @@ impl ImdsClient {
         match self.inner.v1_fallback {
             V1Fallback::OnRefusal => kind == "timed out",
             V1Fallback::OnAnyFailure => kind != "connection failed",
+            V1Fallback::UnlessBadRequest => true,
         }
     }
 
@@ -573,6 +582,13 @@ impl ImdsClient {
             self.inner.requests.fetch_add(1, Ordering::Relaxed);
             let failure = match self.inner.http.send(req, timeout).await {
                 Ok(answer) if answer.status >= 500 => Failure::Server(answer.status),
+                Ok(answer)
+                    if policy.retry_any_status
+                        && attempt < self.inner.num_attempts
+                        && (answer.status != 200 || answer.body.is_empty()) =>
+                {
+                    Failure::Server(answer.status)
+                }
                 Ok(answer) => return Ok(answer),
                 Err(_) if Instant::now() >= deadline => return Err((Failure::Deadline, attempt)),
                 Err(err) => Failure::Transport(err.source, err.kind),
