@@ -217,6 +217,46 @@ impl EventLog {
     }
 }
 
+/// Largest record (`status.json`, `report.json`, …) strap reads.
+pub const MAX_RECORD: u64 = 16 * 1024 * 1024;
+/// Most of the event log `strap analyze` reads (its end).
+pub const MAX_LOG_READ: u64 = 64 * 1024 * 1024;
+
+/// Read a record or log: a regular file only (a device or FIFO put in its place is
+/// refused, never read until memory runs out), at most `cap` bytes: the last `cap` with
+/// `tail`, else a larger file is refused.
+pub fn read_regular(path: &Path, cap: u64, tail: bool) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read as _, Seek as _};
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    if meta.len() > cap {
+        if !tail {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{} is {} bytes, more than {cap}",
+                    path.display(),
+                    meta.len()
+                ),
+            ));
+        }
+        file.seek(std::io::SeekFrom::Start(meta.len() - cap))?;
+    }
+    let mut out = Vec::new();
+    file.take(cap).read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// Read `report.json`.
 pub fn read_report(path: &Path) -> Option<Report> {
     serde_json::from_value(super::runner::read_record(path)?).ok()
@@ -238,6 +278,24 @@ pub fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_are_read_from_regular_files_only_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        // A character device (or a FIFO) in a record's place is refused at once.
+        let fifo = dir.path().join("status.json");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let err = read_regular(&fifo, MAX_RECORD, false).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        let zero = read_regular(Path::new("/dev/zero"), MAX_RECORD, false).unwrap_err();
+        assert!(zero.to_string().contains("not a regular file"), "{zero}");
+        // A record over the cap is refused; a log is read from its end.
+        let big = dir.path().join("big");
+        std::fs::write(&big, b"0123456789").unwrap();
+        assert!(read_regular(&big, 4, false).is_err());
+        assert_eq!(read_regular(&big, 4, true).unwrap(), b"6789");
+        assert_eq!(read_regular(&big, 64, false).unwrap(), b"0123456789");
+    }
 
     #[test]
     fn status_json_has_every_stage_in_cloud_init_shape() {

@@ -495,7 +495,7 @@ fn write_record(path: &Path, text: &[u8]) -> Result<(), BootError> {
 /// (a reader that raced a rewrite); `None` when it is missing or stays unreadable.
 pub fn read_record(path: &Path) -> Option<serde_json::Value> {
     for attempt in 0..3 {
-        let bytes = std::fs::read(path).ok()?;
+        let bytes = super::records::read_regular(path, super::records::MAX_RECORD, false).ok()?;
         if let Ok(v) = serde_json::from_slice(&bytes) {
             return Some(v);
         }

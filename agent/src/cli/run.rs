@@ -32,6 +32,11 @@ pub struct RunArgs {
     /// lands under it.
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// With `--local`, boot this machine itself (its `/`): without this, `--local` refuses
+    /// a root that is, or resolves to, `/`, so that trying user data never reconfigures
+    /// the machine by accident.
+    #[arg(long, requires = "local")]
+    pub on_this_machine: bool,
     /// The state folder, as a path on the (rooted) machine.
     #[arg(long, value_name = "DIR", default_value = boot::paths::DEFAULT_STATE_DIR)]
     pub state_dir: PathBuf,
@@ -206,6 +211,16 @@ async fn imdsd(
 /// `strap run`.
 pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     let ctx = rooted(ctx, args.root.as_deref(), true)?;
+    if args.local.is_some() && ctx.root() == Path::new("/") && !args.on_this_machine {
+        let how = match &args.root {
+            None => "no --root was given".to_string(),
+            Some(r) if r == Path::new("/") => "--root is /".to_string(),
+            Some(r) => format!("--root {} resolves to /", r.display()),
+        };
+        anyhow::bail!(
+            "`--local` would boot this machine itself ({how}): its hostname, users, files and services would change; pass --root DIR to keep the boot in a folder, or --on-this-machine if that is what you want"
+        );
+    }
     if args.stage == Some(StageArg::Final) {
         return release_and_wait(&ctx, &args.state_dir).await;
     }
@@ -261,7 +276,7 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             .map(|s| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)),
         wait_for_source: args.seed.is_none() && args.local.is_none(),
         hold_final: args.stage == Some(StageArg::Init),
-        network: !(args.local.is_some() && args.root.is_none()),
+        network: !(args.local.is_some() && ctx.root() == Path::new("/")),
     };
     let boot_ctx = ctx.clone();
     let power = opts.power;
@@ -405,7 +420,9 @@ pub async fn analyze(args: AnalyzeArgs, ctx: &Context) -> anyhow::Result<ExitCod
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         // Earlier boots from the event log (it may have been cleaned: then only the last).
-        let log = std::fs::read_to_string(&paths.log).unwrap_or_default();
+        let log = boot::records::read_regular(&paths.log, boot::records::MAX_LOG_READ, true)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
         let boots = boot::analyze::boots_from_log(&log);
         print!("{}", boot::analyze::blame_all(&boots, &report));
     }

@@ -1578,3 +1578,25 @@ fn a_second_boot_on_the_same_state_folder_is_refused_and_names_the_first() {
     // Once the first has ended, the next boot takes the lock.
     assert_eq!(code(&m.run()), 0);
 }
+
+#[test]
+fn a_local_boot_refuses_to_reconfigure_this_machine_unless_asked() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/userdata/hello.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("looks-like-a-folder");
+    std::os::unix::fs::symlink("/", &link).unwrap();
+    for root in [None, Some(Path::new("/")), Some(link.as_path())] {
+        let mut cmd = command("strap");
+        cmd.args(["run", "--local"]).arg(&example);
+        if let Some(r) = root {
+            cmd.arg("--root").arg(r);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(code(&out), 1, "{root:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("would boot this machine itself") && err.contains("--on-this-machine"),
+            "{root:?}: {err}"
+        );
+    }
+}
