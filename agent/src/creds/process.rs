@@ -15,6 +15,13 @@ use crate::secret::Secret;
 /// strap's guard against a hung helper).
 pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Most output the command may print (the AWS SDK for Java's `processOutputLimit`, 64000
+/// bytes; the Python and JS SDKs read without a bound). More is an error, and strap stops
+/// reading: a helper that never stops printing cannot fill memory.
+pub const MAX_PROCESS_OUTPUT: u64 = 64_000;
+/// How much of a failing command's stderr the error keeps (its start).
+pub const MAX_PROCESS_STDERR: u64 = 4096;
+
 /// Why `credential_process` failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProcessError {
@@ -220,7 +227,7 @@ pub async fn run(
         at: at.to_string(),
         reason: e.to_string(),
     })?;
-    let out = tokio::time::timeout(PROCESS_TIMEOUT, child.wait_with_output())
+    let out = tokio::time::timeout(PROCESS_TIMEOUT, bounded_output(child))
         .await
         .map_err(|_| ProcessError::Timeout {
             command: command.to_string(),
@@ -232,18 +239,94 @@ pub async fn run(
             at: at.to_string(),
             reason: e.to_string(),
         })?;
+    if out.stdout.len() as u64 > MAX_PROCESS_OUTPUT {
+        return Err(ProcessError::Output {
+            command: command.to_string(),
+            at: at.to_string(),
+            reason: format!(
+                "it printed more than {MAX_PROCESS_OUTPUT} bytes (stopped reading there)"
+            ),
+        });
+    }
     if !out.status.success() {
+        let mut stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if out.stderr_cut {
+            stderr.push_str(&format!(" … (stderr cut at {MAX_PROCESS_STDERR} bytes)"));
+        }
         return Err(ProcessError::Failed {
             command: command.to_string(),
             at: at.to_string(),
             status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            stderr,
         });
     }
     parse_output(&out.stdout, sdk, fallback_account).map_err(|reason| ProcessError::Output {
         command: command.to_string(),
         at: at.to_string(),
         reason,
+    })
+}
+
+/// What the command printed, bounded.
+struct Bounded {
+    status: std::process::ExitStatus,
+    /// At most [`MAX_PROCESS_OUTPUT`] + 1 bytes (one more says it printed too much).
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    stderr_cut: bool,
+}
+
+/// Read the child's stdout and stderr, each only up to its bound, and wait for it. Past
+/// the stdout bound the child is killed (it may never stop printing); past the stderr
+/// bound the rest is read and dropped, so the child never blocks on a full pipe.
+async fn bounded_output(mut child: tokio::process::Child) -> std::io::Result<Bounded> {
+    use tokio::io::AsyncReadExt as _;
+    let pid = child.id();
+    let stdout_pipe = child.stdout.take();
+    let stderr_pipe = child.stderr.take();
+    let read_stdout = async move {
+        let mut out = Vec::new();
+        if let Some(mut pipe) = stdout_pipe {
+            (&mut pipe)
+                .take(MAX_PROCESS_OUTPUT + 1)
+                .read_to_end(&mut out)
+                .await?;
+        }
+        if out.len() as u64 > MAX_PROCESS_OUTPUT {
+            if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        Ok::<_, std::io::Error>(out)
+    };
+    let read_stderr = async move {
+        let mut out = Vec::new();
+        let mut cut = false;
+        if let Some(mut pipe) = stderr_pipe {
+            (&mut pipe)
+                .take(MAX_PROCESS_STDERR + 1)
+                .read_to_end(&mut out)
+                .await?;
+            if out.len() as u64 > MAX_PROCESS_STDERR {
+                cut = true;
+                out.truncate(MAX_PROCESS_STDERR as usize);
+                tokio::io::copy(&mut pipe, &mut tokio::io::sink()).await?;
+            }
+        }
+        Ok::<_, std::io::Error>((out, cut))
+    };
+    let (stdout, stderr) = tokio::join!(read_stdout, read_stderr);
+    let stdout = stdout?;
+    let (stderr, stderr_cut) = stderr?;
+    let status = child.wait().await?;
+    Ok(Bounded {
+        status,
+        stdout,
+        stderr,
+        stderr_cut,
     })
 }
 
@@ -320,6 +403,34 @@ mod tests {
         assert!(
             msg.contains("boom") && msg.contains("config:7") && msg.contains("sh -c"),
             "{msg}"
+        );
+    }
+
+    #[tokio::test]
+    async fn endless_output_and_floods_of_stderr_are_bounded() {
+        let path = vec![("PATH".to_string(), "/usr/bin:/bin".to_string())];
+        // A helper that never stops printing: stopped after the bound, never held whole.
+        let e = run("yes", "config:3", Sdk::Cli, None, &path)
+            .await
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("more than 64000 bytes"), "{msg}");
+        // 50 MB on stderr then a failure: the error keeps the start of it only.
+        let e = run(
+            "sh -c 'head -c 50000000 /dev/zero | tr \"\\0\" x >&2; exit 3'",
+            "config:4",
+            Sdk::Cli,
+            None,
+            &path,
+        )
+        .await
+        .unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.len() < 5000 + 300, "{} bytes", msg.len());
+        assert!(
+            msg.contains("stderr cut at 4096 bytes"),
+            "{}",
+            &msg[msg.len() - 80..]
         );
     }
 }
