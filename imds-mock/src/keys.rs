@@ -51,4 +51,9 @@ pub trait KeyStore: Send + Sync {
     fn issue(&self, role_arn: &str, session_name: &str, duration_secs: u64) -> IssuedKey;
     /// The account id the mock's principals live in.
     fn account_id(&self) -> String;
+    /// The regions a signature's scope may name (empty: any), as an STS endpoint
+    /// accepts only its own region's.
+    fn regions(&self) -> Vec<String> {
+        Vec::new()
+    }
 }

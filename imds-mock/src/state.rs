@@ -813,6 +813,16 @@ fn next_private_ip(ip: &str) -> String {
 }
 
 impl KeyStore for State {
+    /// The instance's region (a regional endpoint) and us-east-1 (the global one).
+    fn regions(&self) -> Vec<String> {
+        let region = read(&self.0.shared).config.region.clone();
+        let mut out = vec![region];
+        if out[0] != "us-east-1" {
+            out.push("us-east-1".into());
+        }
+        out
+    }
+
     fn lookup(&self, access_key_id: &str) -> Option<IssuedKey> {
         lock(&self.0.creds).lookup(access_key_id)
     }

@@ -852,6 +852,31 @@ async fn sts_get_caller_identity_with_instance_credentials() {
     // An unsigned STS request is refused as AWS refuses it.
     let r = call_body(&s, "POST", "/", &[], b"Action=GetCallerIdentity").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+
+    // A signature made for another region than the endpoint's is refused too.
+    let mut req = Request::post("/")
+        .header("host", "127.0.0.1")
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
+        .body(b"Action=GetCallerIdentity&Version=2011-06-15".to_vec())
+        .unwrap();
+    imds_mock::sigv4::sign_request(&mut req, &key, "ap-south-2", "sts", s.now());
+    let (parts, body) = req.into_parts();
+    let resp = router(
+        s.clone(),
+        Request::from_parts(parts, Full::new(Bytes::from(body))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let xml = resp.into_body().collect().await.unwrap().to_bytes();
+    let xml = String::from_utf8_lossy(&xml);
+    assert!(
+        xml.contains("SignatureDoesNotMatch") && xml.contains("not &apos;ap-south-2&apos;"),
+        "{xml}"
+    );
 }
 
 #[tokio::test]

@@ -76,7 +76,8 @@ struct AuthParams {
     presign_expires: Option<i64>,
 }
 
-/// Verify the SigV4 signature of an STS request (scope service `sts`, any region) and
+/// Verify the SigV4 signature of an STS request (scope service `sts`, a region the store
+/// accepts) and
 /// return the issued key that signed it.
 pub fn verify(
     req: &SignedRequest<'_>,
@@ -94,7 +95,8 @@ pub fn is_signed(req: &SignedRequest<'_>) -> bool {
             .any(|(k, _)| k == "X-Amz-Signature" || k == "X-Amz-Algorithm")
 }
 
-/// Verify a SigV4 signature whose scope must name `service` (any region).
+/// Verify a SigV4 signature whose scope must name `service` and a region the store
+/// accepts ([`KeyStore::regions`]).
 pub fn verify_for_service(
     req: &SignedRequest<'_>,
     store: &dyn KeyStore,
@@ -106,6 +108,15 @@ pub fn verify_for_service(
     if auth.scope.service != service {
         return Err(StsError::SignatureDoesNotMatch {
             reason: format!("Credential should be scoped to correct service: '{service}'. "),
+        });
+    }
+    let regions = store.regions();
+    if !regions.is_empty() && !regions.contains(&auth.scope.region) {
+        return Err(StsError::SignatureDoesNotMatch {
+            reason: format!(
+                "Credential should be scoped to a valid region, not '{}'. ",
+                auth.scope.region
+            ),
         });
     }
     let date = parse_amz_date(&auth.amz_date)?;
