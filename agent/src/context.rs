@@ -353,6 +353,41 @@ pub fn write_temp(
     Ok((file, tmp, dir))
 }
 
+/// Read a record or log: a regular file only (a device or FIFO put in its place is
+/// refused, never read until memory runs out), at most `cap` bytes: the last `cap` with
+/// `tail`, else a larger file is refused.
+pub fn read_regular(path: &Path, cap: u64, tail: bool) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read as _, Seek as _};
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    if meta.len() > cap {
+        if !tail {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!(
+                    "{} is {} bytes, more than {cap}",
+                    path.display(),
+                    meta.len()
+                ),
+            ));
+        }
+        file.seek(std::io::SeekFrom::Start(meta.len() - cap))?;
+    }
+    let mut out = Vec::new();
+    file.take(cap).read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// A new, empty temporary file in `dir` for a file named `name`: an unguessable name
 /// (`.NAME.strap-` and 16 random hex digits), created with `O_CREAT | O_EXCL |
 /// O_NOFOLLOW` and mode 0600, so that nothing planted in the folder beforehand (a file or

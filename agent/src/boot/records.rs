@@ -222,40 +222,7 @@ pub const MAX_RECORD: u64 = 16 * 1024 * 1024;
 /// Most of the event log `strap analyze` reads (its end).
 pub const MAX_LOG_READ: u64 = 64 * 1024 * 1024;
 
-/// Read a record or log: a regular file only (a device or FIFO put in its place is
-/// refused, never read until memory runs out), at most `cap` bytes: the last `cap` with
-/// `tail`, else a larger file is refused.
-pub fn read_regular(path: &Path, cap: u64, tail: bool) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read as _, Seek as _};
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{} is not a regular file", path.display()),
-        ));
-    }
-    if meta.len() > cap {
-        if !tail {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!(
-                    "{} is {} bytes, more than {cap}",
-                    path.display(),
-                    meta.len()
-                ),
-            ));
-        }
-        file.seek(std::io::SeekFrom::Start(meta.len() - cap))?;
-    }
-    let mut out = Vec::new();
-    file.take(cap).read_to_end(&mut out)?;
-    Ok(out)
-}
+pub use crate::context::read_regular;
 
 /// Read `report.json`.
 pub fn read_report(path: &Path) -> Option<Report> {

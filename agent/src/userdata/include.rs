@@ -178,15 +178,19 @@ async fn fetch_once(
         None
     };
     if let Some(path) = local {
+        // A regular file only: a device (`/dev/zero`) or a FIFO is refused at once,
+        // never read without end or waited on.
         let real = opts.context.path(path)?;
-        let body = std::fs::read(&real).map_err(|source| FetchError::File {
-            path: PathBuf::from(path),
-            source,
-        })?;
-        if body.len() > max_bytes {
-            return Err(FetchError::TooLarge { max: max_bytes });
-        }
-        return Ok(body);
+        return crate::context::read_regular(&real, max_bytes as u64, false).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::FileTooLarge {
+                FetchError::TooLarge { max: max_bytes }
+            } else {
+                FetchError::File {
+                    path: PathBuf::from(path),
+                    source,
+                }
+            }
+        });
     }
     let client = reqwest::Client::builder()
         .timeout(opts.timeout)
@@ -299,6 +303,42 @@ mod tests {
         assert!(matches!(
             fetch(&plain, &opts, 1 << 20).await,
             Err(FetchError::File { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn file_urls_of_devices_and_fifos_are_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        std::fs::write(dir.path().join("big"), vec![b'x'; 2048]).unwrap();
+        let opts = IncludeOptions {
+            retries: 0,
+            context: Context::fixed(Vec::<(String, String)>::new(), "/"),
+            ..IncludeOptions::default()
+        };
+        let url = |u: String| IncludeUrl {
+            url: u,
+            once: false,
+            line: 1,
+        };
+        // A FIFO without a writer would block a plain read for ever: it is refused.
+        for u in [
+            "file:///dev/zero".to_string(),
+            "file:///dev/urandom".to_string(),
+            format!("file://{}", fifo.display()),
+        ] {
+            let err = fetch(&url(u.clone()), &opts, 1 << 20).await.unwrap_err();
+            assert!(
+                err.to_string().contains("not a regular file")
+                    || format!("{err:?}").contains("not a regular file"),
+                "{u}: {err}"
+            );
+        }
+        let big = format!("file://{}", dir.path().join("big").display());
+        assert!(matches!(
+            fetch(&url(big), &opts, 1024).await,
+            Err(FetchError::TooLarge { max: 1024 })
         ));
     }
 }
