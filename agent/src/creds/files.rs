@@ -188,6 +188,9 @@ pub fn real_path(ctx: &Context, path: &str) -> PathBuf {
     }
 }
 
+/// Largest shared config or credentials file strap reads.
+pub const MAX_PROFILE_FILE: u64 = 8 * 1024 * 1024;
+
 fn load_one(ctx: &Context, sdk: Sdk, kind: FileKind) -> Result<LoadedFile, ParseError> {
     let var = |k: &str| ctx.var(k);
     let loc = locate(&var, Platform::Linux, sdk, kind);
@@ -199,10 +202,33 @@ fn load_one(ctx: &Context, sdk: Sdk, kind: FileKind) -> Result<LoadedFile, Parse
     let Some(path) = loc.path else {
         return Ok(out);
     };
-    let Ok(bytes) = std::fs::read(real_path(ctx, &path)) else {
+    let Ok(file) = std::fs::File::open(real_path(ctx, &path)) else {
         return Ok(out);
     };
+    // Bounded: a file of one endless line (or `/dev/zero`) is an error naming it, not a
+    // read until memory runs out.
+    let mut bytes = Vec::new();
+    {
+        use std::io::Read as _;
+        if file
+            .take(MAX_PROFILE_FILE + 1)
+            .read_to_end(&mut bytes)
+            .is_err()
+        {
+            return Ok(out);
+        }
+    }
     out.exists = true;
+    if bytes.len() as u64 > MAX_PROFILE_FILE {
+        return Err(ParseError {
+            path: path.into(),
+            line: 0,
+            message: format!(
+                "the file is larger than {} MiB, more than any shared config or credentials file needs; strap does not read it",
+                MAX_PROFILE_FILE >> 20
+            ),
+        });
+    }
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(_) if sdk.is_botocore_family() => {
@@ -231,6 +257,47 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+
+    #[test]
+    fn a_config_file_past_the_bound_is_an_error_naming_it_and_never_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("config");
+        // One endless line, as `/dev/zero` would give: an error naming the file.
+        for path in [big.to_str().unwrap(), "/dev/zero"] {
+            if path != "/dev/zero" {
+                std::fs::write(&big, vec![b'x'; (MAX_PROFILE_FILE + 10) as usize]).unwrap();
+            }
+            let ctx = Context::fixed(
+                [
+                    ("AWS_CONFIG_FILE", path),
+                    ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+                ],
+                "/",
+            );
+            let err = load(&ctx, Sdk::Cli).unwrap_err();
+            assert!(
+                err.to_string().contains(path) && err.to_string().contains("larger than 8 MiB"),
+                "{err}"
+            );
+        }
+        // A hundred thousand profiles parse (the parser is linear in the file).
+        let mut text = String::new();
+        for i in 0..100_000 {
+            text.push_str(&format!("[profile p{i}]\nregion = us-east-1\n"));
+        }
+        std::fs::write(&big, text).unwrap();
+        let ctx = Context::fixed(
+            [
+                ("AWS_CONFIG_FILE", big.to_str().unwrap()),
+                ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+            ],
+            "/",
+        );
+        for sdk in [Sdk::Cli, Sdk::Js] {
+            let files = load(&ctx, sdk).unwrap();
+            assert_eq!(files.config.set.profiles.len(), 100_000, "{sdk:?}");
+        }
+    }
 
     #[test]
     fn every_case_of_the_shared_file_location_tests_passes() {

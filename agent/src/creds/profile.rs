@@ -301,7 +301,9 @@ fn split_botocore(text: &str, path: &Path) -> Result<Vec<RawSection>, ParseError
     let mut defaults: Vec<(String, Located)> = Vec::new();
     let mut in_defaults = false;
     let mut current: Option<usize> = None;
-    let mut seen_headers: Vec<String> = Vec::new();
+    let mut seen_headers: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // The current section's keys, for botocore's duplicate-key check in constant time.
+    let mut section_keys: std::collections::HashSet<String> = std::collections::HashSet::new();
     for (idx, raw) in text.split('\n').enumerate() {
         let n = idx + 1;
         let line = raw.strip_suffix('\r').unwrap_or(raw);
@@ -337,7 +339,8 @@ fn split_botocore(text: &str, path: &Path) -> Result<Vec<RawSection>, ParseError
                         format!("section '{header}' already exists (botocore refuses duplicate sections)"),
                     ));
                 }
-                seen_headers.push(header.clone());
+                seen_headers.insert(header.clone());
+                section_keys.clear();
                 current = None;
                 if header == "DEFAULT" {
                     in_defaults = true;
@@ -364,7 +367,7 @@ fn split_botocore(text: &str, path: &Path) -> Result<Vec<RawSection>, ParseError
             return Err(err(n, format!("line {stripped:?} has no '=' or ':'")));
         };
         let key = stripped[..i].trim().to_lowercase();
-        if props.iter().any(|(k, _)| *k == key) {
+        if !section_keys.insert(key.clone()) {
             return Err(err(
                 n,
                 format!("option '{key}' already exists in this section (botocore refuses duplicate keys)"),

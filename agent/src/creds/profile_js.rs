@@ -72,6 +72,8 @@ type Section = (String, Vec<(String, Located)>);
 /// appearance, or `None` when the SDK would refuse the file.
 fn parse_sections(text: &str, path: &Path) -> Option<Vec<Section>> {
     let mut sections: Vec<Section> = Vec::new();
+    // Where each section key is in `sections`: linear in the number of sections.
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut current: Option<usize> = None;
     let mut sub: Option<String> = None;
     for (idx, raw) in text.split('\n').enumerate() {
@@ -92,9 +94,10 @@ fn parse_sections(text: &str, path: &Path) -> Option<Vec<Section>> {
                 return None;
             }
             if let Some(key) = key.filter(|k| !k.is_empty()) {
-                let at = match sections.iter().position(|(k, _)| *k == key) {
-                    Some(i) => i,
+                let at = match index.get(&key) {
+                    Some(i) => *i,
                     None => {
+                        index.insert(key.clone(), sections.len());
                         sections.push((key, Vec::new()));
                         sections.len() - 1
                     }
