@@ -374,3 +374,28 @@ fn bad_input_fails_cleanly_never_panics() {
         }
     }
 }
+
+/// The AWS MIME template declares `us-ascii` over UTF-8 text: the bytes are kept
+/// (`echo café` never becomes `echo cafÃ©`) and a warning names the label.
+#[test]
+fn us_ascii_label_over_utf8_keeps_the_bytes() {
+    let script = "#!/bin/bash\n# ユーザーデータ\necho café\n";
+    let mime = format!(
+        "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"B\"\n\n--B\n\
+         Content-Type: text/x-shellscript; charset=\"us-ascii\"\n\
+         Content-Transfer-Encoding: 7bit\n\n{script}\n--B--\n"
+    );
+    let doc = json(&strap_stdin(
+        &["userdata", "inspect", "--json", "-"],
+        mime.as_bytes(),
+    ));
+    let parts = doc["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0]["bytes"], script.len());
+    let warnings = doc["warnings"].to_string();
+    assert!(warnings.contains("us-ascii"), "{warnings}");
+    assert!(
+        !warnings.contains("café"),
+        "user data in a warning: {warnings}"
+    );
+}
