@@ -667,6 +667,15 @@ impl<T: Iterator<Item = char>> Scanner<T> {
             return self.fetch_directive();
         }
 
+        // strap: PyYAML reads `---` or `...` at column 0 inside a flow collection as a
+        // document marker, which the flow collection cannot hold: the error is there.
+        if self.flow_level > 0 && self.mark.col == 0 && self.next_is_document_indicator() {
+            return Err(ScanError::new(
+                self.mark,
+                "while parsing a flow collection, found a document marker",
+            ));
+        }
+
         if self.mark.col == 0
             && self.buffer[0] == '-'
             && self.buffer[1] == '-'
@@ -1901,8 +1910,9 @@ impl<T: Iterator<Item = char>> Scanner<T> {
                         && (self.buffer[2] == '.')))
                 && is_blank_or_breakz(self.buffer[3])
             {
+                // strap: at the indicator, as PyYAML reports it.
                 return Err(ScanError::new(
-                    start_mark,
+                    self.mark,
                     "while scanning a quoted scalar, found unexpected document indicator",
                 ));
             }
@@ -2099,10 +2109,12 @@ impl<T: Iterator<Item = char>> Scanner<T> {
             'u' => code_length = 4,
             'U' => code_length = 8,
             _ => {
+                // strap: at the character after the backslash, as PyYAML reports it.
+                let at = Marker::new(self.mark.index + 1, self.mark.line, self.mark.col + 1);
                 return Err(ScanError::new(
-                    *start_mark,
+                    at,
                     "while parsing a quoted scalar, found unknown escape character",
-                ))
+                ));
             }
         }
         self.skip_n_non_blank(2);
@@ -2113,8 +2125,9 @@ impl<T: Iterator<Item = char>> Scanner<T> {
             let mut value = 0u32;
             for i in 0..code_length {
                 if !is_hex(self.buffer[i]) {
+                    // strap: at the start of the escape code, as PyYAML reports it.
                     return Err(ScanError::new(
-                        *start_mark,
+                        self.mark,
                         "while parsing a quoted scalar, did not find expected hexadecimal number",
                     ));
                 }
