@@ -15,7 +15,7 @@ use super::*;
 const PYTHON: &str = "/usr/bin/python3";
 
 /// Documents generated per run; the seed is fixed so that a failure reproduces.
-const DOCUMENTS: usize = 5000;
+const DOCUMENTS: usize = 10_000;
 const SEED: u64 = 0x5eed_1212_0000_0001;
 
 /// xorshift64*: deterministic and dependency-free.
@@ -63,6 +63,16 @@ fn plain(rng: &mut Rng) -> &'static str {
     rng.pick(&[
         "curl", "a b", "1", "yes", "0644", "~", "x-y", "-1.5", "c:d", "e#f",
     ])
+}
+
+/// A plain scalar of several words, its lines at any indentation.
+fn plain_lines(rng: &mut Rng, parent: usize) -> String {
+    let mut out = String::from(plain(rng));
+    for _ in 0..rng.below(3) {
+        out.push_str(&gap(rng, parent));
+        out.push_str(rng.pick(&["w", "x y", "1", "z:z", "q#r"]));
+    }
+    out
 }
 
 fn quoted(rng: &mut Rng, parent: usize) -> String {
@@ -140,7 +150,7 @@ fn flow(rng: &mut Rng, parent: usize, depth: usize) -> String {
 
 fn flow_item(rng: &mut Rng, parent: usize, depth: usize) -> String {
     match rng.below(if depth > 0 { 4 } else { 2 }) {
-        0 => plain(rng).into(),
+        0 => plain_lines(rng, parent),
         1 => quoted(rng, parent),
         _ => flow(rng, parent, depth - 1),
     }
@@ -151,7 +161,7 @@ fn value(rng: &mut Rng, indent: usize, depth: usize) -> String {
     match rng.below(if depth > 0 { 5 } else { 3 }) {
         0 => format!(" {}\n", flow(rng, indent, 2)),
         1 => format!(" {}\n", quoted(rng, indent)),
-        2 => format!(" {}\n", plain(rng)),
+        2 => format!(" {}\n", plain_lines(rng, indent)),
         _ => format!("\n{}", block(rng, indent + 2, depth - 1)),
     }
 }
