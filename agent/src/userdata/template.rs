@@ -512,6 +512,14 @@ for line in sys.stdin:
     }
 
     #[test]
+    fn default_and_is_defined_see_missing_variables_as_undefined() {
+        let t = b"## template: jinja\n{{ v1.nope | default('x') }} {{ v1.gone is defined }} {{ v1.other }} {{ v1.region.split('-')[0] }}\n";
+        let out = render(t, &json!({"v1": {"region": "us-east-1"}})).unwrap();
+        assert_eq!(out.text, "x False CI_MISSING_JINJA_VAR/other us\n");
+        assert_eq!(out.missing, ["other"]);
+    }
+
+    #[test]
     fn syntax_errors_fail() {
         assert!(render(b"## template: jinja\n{% if %}\n", &json!({})).is_err());
     }
