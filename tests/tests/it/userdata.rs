@@ -307,6 +307,21 @@ fn validate_exit_codes() {
     assert!(stdout(&out).contains("runcmdd"));
 }
 
+/// Lines continued at column 0 inside a quoted string or a flow list load as PyYAML
+/// loads them: the config is valid, not a YAML error that loses the whole boot's config.
+#[test]
+fn validate_accepts_flow_and_quoted_lines_at_column_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("user-data");
+    std::fs::write(
+        &path,
+        "#cloud-config\nruncmd:\n- [sh, -c, 'echo a\nb']\npackages: [\"curl\"\n]\n",
+    )
+    .unwrap();
+    let out = strap(&["userdata", "validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
 /// A one-shot HTTP server on 127.0.0.1:0 answering every request with `status` and
 /// `body`; returns its base URL.
 fn http_server(status: u16, body: &'static [u8]) -> String {
