@@ -198,31 +198,35 @@ impl Run<'_> {
                 "{origin}: MIME multipart message has no parts (missing boundary parameter, or its first boundary never appears)"
             ));
         }
-        Ok(leaves
-            .into_iter()
-            .enumerate()
-            .map(|(i, leaf)| {
-                let content_type = leaf.content_type();
-                let text = is_text(&content_type);
-                let mut payload = leaf.decoded_body();
-                if text {
-                    payload = transcode(payload, leaf.param("content-type", "charset"));
+        let mut sources = Vec::with_capacity(leaves.len());
+        for (i, leaf) in leaves.into_iter().enumerate() {
+            let origin = format!("{origin}, MIME part {}", i + 1);
+            let content_type = leaf.content_type();
+            let text = is_text(&content_type);
+            let mut payload = leaf.decoded_body();
+            if text {
+                let (converted, warning) =
+                    transcode(payload, leaf.param("content-type", "charset").as_deref());
+                payload = converted;
+                if let Some(warning) = warning {
+                    self.warnings.push(format!("{origin}: {warning}"));
                 }
-                let merge_how = leaf
-                    .header("merge-type")
-                    .or_else(|| leaf.header("x-merge-type"))
-                    .map(str::to_string);
-                Source {
-                    filename: leaf.filename(),
-                    launch_index: leaf.header("launch-index").map(str::to_string),
-                    merge_how,
-                    content_type,
-                    payload,
-                    text,
-                    origin: format!("{origin}, MIME part {}", i + 1),
-                }
-            })
-            .collect())
+            }
+            let merge_how = leaf
+                .header("merge-type")
+                .or_else(|| leaf.header("x-merge-type"))
+                .map(str::to_string);
+            sources.push(Source {
+                filename: leaf.filename(),
+                launch_index: leaf.header("launch-index").map(str::to_string),
+                merge_how,
+                content_type,
+                payload,
+                text,
+                origin,
+            });
+        }
+        Ok(sources)
     }
 
     async fn process_source(&mut self, mut src: Source, depth: usize) -> Result<(), UserDataError> {
@@ -389,22 +393,92 @@ impl Run<'_> {
     }
 }
 
-/// Undo a declared charset other than UTF-8 / ASCII (strap converts text parts to UTF-8;
-/// cloud-init passes the bytes through).
-fn transcode(payload: Vec<u8>, charset: Option<String>) -> Vec<u8> {
-    let Some(label) = charset else {
-        return payload;
+/// A text part's payload under its declared charset, and a warning when the label is
+/// unknown or does not fit the bytes. cloud-init ignores the label (it decodes every
+/// text part as UTF-8 and writes the part's bytes), and user data often declares
+/// `us-ascii` over UTF-8 text, so the bytes are never re-encoded on the label's word
+/// alone: UTF-8 text (ASCII included) is kept as it is, whatever the label says. Only
+/// bytes that are not UTF-8 and decode cleanly in a known declared charset (latin-1
+/// text declared `iso-8859-1`, UTF-16 declared `utf-16le`) are converted to UTF-8, with
+/// a warning, since neither cloud-init nor strap could read them as YAML otherwise.
+/// Anything else keeps its bytes, with a warning.
+fn transcode(payload: Vec<u8>, charset: Option<&str>) -> (Vec<u8>, Option<String>) {
+    let Some(label) = charset.map(str::trim) else {
+        return (payload, None);
     };
-    let Some(encoding) = encoding_rs::Encoding::for_label(label.trim().as_bytes()) else {
-        return payload;
+    // The label is user data: quote a bounded, printable form of it.
+    let shown: String = label
+        .chars()
+        .take(40)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    // encoding_rs reads ASCII labels as windows-1252; non-ASCII bytes under an ASCII label
+    // mean the label is wrong, not that the bytes are windows-1252.
+    let ascii = [
+        "us-ascii",
+        "ascii",
+        "ansi_x3.4-1968",
+        "iso646-us",
+        "us",
+        "646",
+    ]
+    .iter()
+    .any(|a| label.eq_ignore_ascii_case(a));
+    let encoding = if ascii {
+        Some(encoding_rs::UTF_8)
+    } else {
+        encoding_rs::Encoding::for_label(label.as_bytes())
     };
-    if encoding == encoding_rs::UTF_8
-        || (encoding == encoding_rs::WINDOWS_1252 && payload.is_ascii())
-    {
-        return payload;
+    let utf16 = encoding.is_some_and(|e| e == encoding_rs::UTF_16LE || e == encoding_rs::UTF_16BE);
+    let is_utf8 = std::str::from_utf8(&payload).is_ok();
+    if is_utf8 && !utf16 {
+        let warning = match encoding {
+            _ if payload.is_ascii() => None,
+            Some(e) if e == encoding_rs::UTF_8 && !ascii => None,
+            None => Some(format!(
+                "unknown charset \"{shown}\"; the part holds UTF-8 text and is kept as it is"
+            )),
+            Some(_) => Some(format!(
+                "declares charset \"{shown}\" but holds UTF-8 text; kept as UTF-8, as \
+                 cloud-init does (declare charset=\"utf-8\")"
+            )),
+        };
+        return (payload, warning);
     }
-    let (text, _) = encoding.decode_without_bom_handling(&payload);
-    text.into_owned().into_bytes()
+    let Some(encoding) = encoding else {
+        return (
+            payload,
+            Some(format!(
+                "unknown charset \"{shown}\" and the bytes are not UTF-8; kept as they are"
+            )),
+        );
+    };
+    if encoding == encoding_rs::UTF_8 {
+        return (
+            payload,
+            Some(format!(
+                "declares charset \"{shown}\" but the bytes are not valid UTF-8; kept as \
+                 they are"
+            )),
+        );
+    }
+    let (text, had_errors) = encoding.decode_without_bom_handling(&payload);
+    if had_errors {
+        return (
+            payload,
+            Some(format!(
+                "the bytes do not fit the declared charset \"{shown}\"; kept as they are"
+            )),
+        );
+    }
+    let text = text.into_owned().into_bytes();
+    (
+        text,
+        Some(format!(
+            "converted from charset \"{shown}\" to UTF-8 (cloud-init would keep the bytes; \
+             save the part as UTF-8 to silence this)"
+        )),
+    )
 }
 
 /// A `launch-index:` key in a cloud-config payload, as an integer string.
@@ -539,15 +613,51 @@ mod tests {
     }
 
     #[test]
-    fn charsets_become_utf8() {
+    fn declared_charsets_never_corrupt_utf8() {
+        let cafe = "echo café # コメント\n".as_bytes();
+        // The AWS MIME template declares us-ascii over UTF-8 text: kept, with a warning.
+        for label in [
+            "us-ascii",
+            "US-ASCII",
+            "iso-8859-1",
+            "windows-1252",
+            "latin1",
+        ] {
+            let (out, warning) = transcode(cafe.to_vec(), Some(label));
+            assert_eq!(out, cafe, "{label}");
+            assert!(warning.is_some_and(|w| w.contains("UTF-8")), "{label}");
+        }
         assert_eq!(
-            transcode(b"caf\xe9".to_vec(), Some("iso-8859-1".into())),
-            "café".as_bytes()
+            transcode(cafe.to_vec(), Some("UTF-8")),
+            (cafe.to_vec(), None)
         );
-        assert_eq!(transcode(b"caf\xe9".to_vec(), None), b"caf\xe9");
+        assert_eq!(transcode(cafe.to_vec(), None), (cafe.to_vec(), None));
         assert_eq!(
-            transcode("café".as_bytes().to_vec(), Some("UTF-8".into())),
-            "café".as_bytes()
+            transcode(b"echo hi".to_vec(), Some("us-ascii")),
+            (b"echo hi".to_vec(), None)
+        );
+        let (out, warning) = transcode(cafe.to_vec(), Some("x-klingon"));
+        assert_eq!(out, cafe);
+        assert!(warning.is_some_and(|w| w.contains("unknown charset")));
+    }
+
+    #[test]
+    fn declared_charsets_that_fit_are_converted_with_a_warning() {
+        let (out, warning) = transcode(b"caf\xe9".to_vec(), Some("iso-8859-1"));
+        assert_eq!(out, "café".as_bytes());
+        assert!(warning.is_some_and(|w| w.contains("converted")));
+        let utf16: Vec<u8> = "café".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        assert_eq!(transcode(utf16, Some("utf-16le")).0, "café".as_bytes());
+        // Bytes that fit neither UTF-8 nor the label are kept, with a warning.
+        for label in ["us-ascii", "utf-8", "x-unknown", "shift_jis"] {
+            let bytes = b"caf\xe9\xff\xff".to_vec();
+            let (out, warning) = transcode(bytes.clone(), Some(label));
+            assert_eq!(out, bytes, "{label}");
+            assert!(warning.is_some(), "{label}");
+        }
+        assert_eq!(
+            transcode(b"caf\xe9".to_vec(), None),
+            (b"caf\xe9".to_vec(), None)
         );
     }
 

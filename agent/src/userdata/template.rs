@@ -100,17 +100,26 @@ pub fn render(payload: &[u8], context: &Value) -> Result<Rendered, TemplateError
         Some((_, rest)) => rest,
         None => "",
     };
-    let mut env = minijinja::Environment::new();
-    env.set_trim_blocks(true);
-    env.set_keep_trailing_newline(true);
-    env.set_fuel(Some(FUEL));
+    let env = environment();
+    // Jinja2 drops one trailing newline of the source and cloud-init adds it back after
+    // rendering (even where `trim_blocks` ate it).
+    let add = if body.ends_with('\n') { "\n" } else { "" };
     let tmpl = env
         .template_from_str(body)
         .map_err(|e| TemplateError::Render(e.to_string()))?;
     let mut ctx = context.clone();
     let mut missing = Vec::new();
     for path in tmpl.undeclared_variables(true) {
-        if !resolves(&ctx, &path) {
+        // `range`, `namespace`, `dict`, `cycler` and the other globals are defined: a
+        // missing-variable string in the context would shadow them ("not callable").
+        let head = path.split('.').next().unwrap_or(&path);
+        if env.globals().any(|(name, _)| name == head) {
+            continue;
+        }
+        // Where the template asks whether it is defined (`| default`, `is defined`), the
+        // variable stays undefined so that Jinja2's answer holds; elsewhere it then renders
+        // empty instead of as missing.
+        if !resolves(&ctx, &path) && !is_method(&ctx, &path) && !guarded(body, &path) {
             let name = path.rsplit('.').next().unwrap_or(&path).to_string();
             insert_path(
                 &mut ctx,
@@ -120,15 +129,198 @@ pub fn render(payload: &[u8], context: &Value) -> Result<Rendered, TemplateError
             missing.push(name);
         }
     }
-    let text = tmpl
+    let mut text = tmpl
         .render(minijinja::Value::from_serialize(&ctx))
         .map_err(|e| TemplateError::Render(e.to_string()))?;
+    text.push_str(add);
     if text.len() > MAX_OUTPUT {
         return Err(TemplateError::Render(format!(
             "output larger than {MAX_OUTPUT} bytes"
         )));
     }
     Ok(Rendered { text, missing })
+}
+
+/// The environment cloud-init's Jinja2 gives a template: `trim_blocks`, the trailing
+/// newline handled as cloud-init does (in [`render`]), Jinja2's globals (`range`, `dict`, `namespace`, `cycler`, `joiner`) and
+/// filters (`tojson`, `urlencode`, `truncate`, `striptags`, `filesizeformat` beside the
+/// core ones), Python's `str`/`dict`/`list` methods (`.split()`, `.startswith()`,
+/// `.items()`, `.get()`), mappings in insertion order; on a fuel budget.
+fn environment() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    env.set_trim_blocks(true);
+    env.set_fuel(Some(FUEL));
+    minijinja_contrib::add_to_environment(&mut env);
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    // Jinja2's signatures where minijinja-contrib's differ, and what it lacks.
+    env.add_function(
+        "cycler",
+        |items: minijinja::value::Rest<minijinja::Value>| {
+            minijinja_contrib::globals::cycler(items.0)
+        },
+    );
+    env.add_filter("truncate", truncate);
+    env.add_filter("center", center);
+    env.add_filter("tojson", tojson);
+    env
+}
+
+/// Jinja2's `tojson`: Python's `json.dumps(sort_keys=True)` (ASCII only, `", "` and
+/// `": "` separators) with `<`, `>`, `&` and `'` escaped for HTML.
+fn tojson(value: &minijinja::Value) -> Result<minijinja::Value, minijinja::Error> {
+    let json = serde_json::to_value(value).map_err(|e| {
+        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+    })?;
+    let mut out = String::new();
+    py_dumps(&json, &mut out);
+    Ok(minijinja::Value::from_safe_string(out))
+}
+
+fn py_dumps(value: &Value, out: &mut String) {
+    use std::fmt::Write as _;
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::String(text) => {
+            out.push('"');
+            for c in text.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    '<' | '>' | '&' | '\'' => {
+                        let _ = write!(out, "\\u{:04x}", u32::from(c));
+                    }
+                    c if c.is_ascii() && !c.is_ascii_control() => out.push(c),
+                    c => {
+                        let mut units = [0u16; 2];
+                        for unit in c.encode_utf16(&mut units) {
+                            let _ = write!(out, "\\u{unit:04x}");
+                        }
+                    }
+                }
+            }
+            out.push('"');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                py_dumps(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                py_dumps(&Value::String(k.clone()), out);
+                out.push_str(": ");
+                py_dumps(v, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Jinja2's `truncate(s, length=255, killwords=False, end='...', leeway=5)`.
+fn truncate(
+    s: &str,
+    length: Option<usize>,
+    killwords: Option<bool>,
+    end: Option<&str>,
+    leeway: Option<usize>,
+) -> String {
+    let length = length.unwrap_or(255);
+    let end = end.unwrap_or("...");
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= length.saturating_add(leeway.unwrap_or(5)) {
+        return s.to_string();
+    }
+    let head: String = chars[..length.saturating_sub(end.chars().count())]
+        .iter()
+        .collect();
+    if killwords.unwrap_or(false) {
+        return head + end;
+    }
+    let kept = head.rsplit_once(' ').map_or(head.as_str(), |(k, _)| k);
+    format!("{kept}{end}")
+}
+
+/// Python's `str.center(width)`, which Jinja2's `center` filter is (default width 80).
+fn center(s: &str, width: Option<usize>) -> String {
+    let width = width.unwrap_or(80);
+    let len = s.chars().count();
+    if width <= len {
+        return s.to_string();
+    }
+    let pad = width - len;
+    let left = pad / 2 + (pad & width & 1);
+    format!("{}{s}{}", " ".repeat(left), " ".repeat(pad - left))
+}
+
+/// Whether the template spells `path` followed by `| default`, `| d`, `is defined`,
+/// `is undefined` or `is not defined` anywhere.
+fn guarded(body: &str, path: &str) -> bool {
+    let word = |s: &str, w: &str| {
+        s.strip_prefix(w)
+            .is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+    };
+    body.match_indices(path).any(|(at, _)| {
+        let before = body[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+            return false;
+        }
+        let rest = body[at + path.len()..].trim_start();
+        if let Some(filter) = rest.strip_prefix('|') {
+            let filter = filter.trim_start();
+            return word(filter, "default") || word(filter, "d");
+        }
+        if let Some(test) = rest
+            .strip_prefix("is")
+            .filter(|t| t.starts_with(char::is_whitespace))
+        {
+            let test = test.trim_start();
+            let test = test
+                .strip_prefix("not")
+                .filter(|t| t.starts_with(char::is_whitespace))
+                .map_or(test, str::trim_start);
+            return word(test, "defined") || word(test, "undefined");
+        }
+        false
+    })
+}
+
+/// Whether the path's last segment names a Python method of what its parent holds
+/// (`tags.items`, `region.split`): a call, not a missing variable.
+fn is_method(ctx: &Value, path: &str) -> bool {
+    let Some((parent, name)) = path.rsplit_once('.') else {
+        return false;
+    };
+    let mut cur = ctx;
+    for seg in parent.split('.') {
+        match cur.get(seg) {
+            Some(next) => cur = next,
+            None => return false,
+        }
+    }
+    match cur {
+        Value::Object(_) => matches!(name, "items" | "keys" | "values" | "get"),
+        // A string's or list's attribute is never a variable of the instance data.
+        Value::String(_) | Value::Array(_) => true,
+        _ => false,
+    }
 }
 
 fn resolves(ctx: &Value, path: &str) -> bool {
@@ -177,7 +369,11 @@ mod tests {
             &data,
         )
         .unwrap();
-        assert_eq!(out.text, "#!/bin/sh\necho i-123 i-123 host 10.0.0.1\nyes\n");
+        // cloud-init adds back the final newline `trim_blocks` took after `endif`.
+        assert_eq!(
+            out.text,
+            "#!/bin/sh\necho i-123 i-123 host 10.0.0.1\nyes\n\n"
+        );
         assert!(out.missing.is_empty());
     }
 
@@ -214,6 +410,113 @@ mod tests {
             Ok(r) => assert!(r.text.len() <= MAX_OUTPUT),
             Err(e) => assert!(!e.to_string().is_empty()),
         }
+    }
+
+    /// Templates cloud-init users write, rendered by strap and by cloud-init's own
+    /// `templater.render_string` (Jinja2) against the same context.
+    const JINJA_CASES: &[&str] = &[
+        "{% for i in range(3) %}{{ i }},{% endfor %}",
+        "{{ range(1, 10, 3) | list }} {{ range(5) | sum }}",
+        "{% set ns = namespace(n=0, seen=false) %}{% for i in range(4) %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }}",
+        "{% set d = dict(a=1, b='x') %}{{ d.a }}{{ d['b'] }}",
+        "{{ v1.region | default('none') | upper }} {{ v1.nope | default('dflt') }}",
+        "{{ v1.availability_zone[:-1] }} {{ v1.region.split('-') | join('/') }}",
+        "{% if v1.local_hostname.startswith('ip-') %}aws{% endif %} {{ v1.region.replace('-', '_') }}",
+        "{% for k, v in ds.meta_data.tags.items() %}{{ k }}={{ v }};{% endfor %}",
+        "{{ ds.meta_data.tags.get('Name') }} {{ ds.meta_data.tags.get('nope', 'x') }}",
+        "{{ ['b', 'a', 'c'] | sort | join(' ') }} {{ 'a b' | replace(' ', '-') }} {{ '  x ' | trim }}",
+        "{{ ds.meta_data.tags | length }} {{ 'abc' | first }} {{ [1, 2] | last }} {{ '7' | int + 1 }}",
+        "{% set c = cycler('a', 'b') %}{% for i in range(3) %}{{ c.next() }}{% endfor %}",
+        "{% set j = joiner(', ') %}{% for i in range(3) %}{{ j() }}{{ i }}{% endfor %}",
+        "{{ 'hello world' | truncate(8, true, '..', 0) }} {{ 'hello world foo' | truncate(9, false, '...', 0) }} {{ 'x<b>y</b>' | striptags }}",
+        "{{ 'a b&c' | urlencode }} {{ 'Hello' | lower }} {{ 'hello' | capitalize }} {{ 'a' ~ 1 }}",
+        "{% if v1.nope is defined %}d{% else %}u{% endif %} {{ v1.gone }} {{ v1.nope|d('y') }} {{ v1.nope is not defined }}",
+        "{{ ds.meta_data.tags | tojson }} {{ [1, 'a<', 'é', none, true, 1.5, {'b': 1, 'a': 2}] | tojson }}",
+        "{% for i in range(3) %}{{ loop.index }}{% if not loop.last %}-{% endif %}{% endfor %}",
+        "{{ '%s-%d' | format('a', 5) }} {{ 'x' | center(5) }}|{{ 'ab' | center(5) }}|{{ 'ab' | center(6) }}|",
+        "{{ v1.region.upper() }} {{ 'a,b'.split(',')[1] }} {{ 'Ab'.lower() }} {{ ' x '.strip() }}",
+        "{{ ds.meta_data.tags.keys() | list | join(',') }} {{ ds.meta_data.tags.values() | list | join(',') }}",
+        "{{ [1, 2, 3] | map('string') | join('') }} {{ [1, 2, 3] | select('odd') | list }}",
+        "{{ ds.meta_data.tags | dictsort | first | join('=') }} {{ [3, 1] | max }} {{ [3, 1] | min }}",
+    ];
+
+    fn jinja_oracle(cases: &[String], context: &Value) -> Option<Vec<String>> {
+        use std::io::Write as _;
+        let script = r#"
+import json, sys, logging
+logging.disable(logging.CRITICAL)
+from cloudinit import templater
+ctx = json.loads(sys.stdin.readline())
+for line in sys.stdin:
+    try:
+        out = templater.render_string(json.loads(line), ctx)
+    except Exception as e:
+        out = "ERROR " + type(e).__name__
+    print(json.dumps(out))
+"#;
+        let mut child = std::process::Command::new("/usr/bin/python3")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let mut input = serde_json::to_string(context).ok()? + "\n";
+        for case in cases {
+            input += &(serde_json::to_string(case).ok()? + "\n");
+        }
+        child.stdin.take()?.write_all(input.as_bytes()).ok()?;
+        let out = child.wait_with_output().ok()?;
+        let answers: Vec<String> = String::from_utf8(out.stdout)
+            .ok()?
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        (out.status.success() && answers.len() == cases.len()).then_some(answers)
+    }
+
+    #[test]
+    fn globals_filters_and_methods_render_as_cloud_init_does() {
+        let context = jinja_context(&json!({
+            "v1": {"region": "us-east-1", "availability_zone": "us-east-1a",
+                   "local-hostname": "ip-10-0-0-1"},
+            "ds": {"meta_data": {"tags": {"Name": "web", "Env": "prod", "Team": "a"}}}
+        }));
+        let cases: Vec<String> = JINJA_CASES
+            .iter()
+            .map(|c| format!("## template: jinja\n{c}\n"))
+            .collect();
+        let Some(expected) = jinja_oracle(&cases, &context) else {
+            eprintln!("skipped: /usr/bin/python3 with cloudinit and jinja2 is not installed");
+            return;
+        };
+        let mut differ = Vec::new();
+        for (case, want) in cases.iter().zip(&expected) {
+            let got = match render(case.as_bytes(), &context) {
+                Ok(r) => r.text,
+                Err(e) => format!("ERROR {e}"),
+            };
+            if &got != want {
+                differ.push(format!("{case}  strap:  {got:?}\n  jinja2: {want:?}"));
+            }
+        }
+        assert!(differ.is_empty(), "{}", differ.join("\n"));
+    }
+
+    #[test]
+    fn range_and_namespace_are_callable() {
+        let t = b"## template: jinja\n{% set ns = namespace(n=0) %}{% for i in range(4) %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }}";
+        let out = render(t, &json!({})).unwrap();
+        assert_eq!(out.text, "6");
+        assert!(out.missing.is_empty());
+    }
+
+    #[test]
+    fn default_and_is_defined_see_missing_variables_as_undefined() {
+        let t = b"## template: jinja\n{{ v1.nope | default('x') }} {{ v1.gone is defined }} {{ v1.other }} {{ v1.region.split('-')[0] }}\n";
+        let out = render(t, &json!({"v1": {"region": "us-east-1"}})).unwrap();
+        assert_eq!(out.text, "x False CI_MISSING_JINJA_VAR/other us\n");
+        assert_eq!(out.missing, ["other"]);
     }
 
     #[test]

@@ -527,6 +527,34 @@ fn an_existing_user_is_not_a_warning_and_still_gets_its_groups_sudo_and_keys() {
         .contains("ssh-ed25519 AAAAbob bob@laptop"));
 }
 
+/// As cloud-init 25: hyphenated user keys are read (deprecated), `sudo` may be a list of
+/// rules, one sudoers line each.
+#[test]
+fn hyphenated_user_keys_and_a_list_of_sudo_rules_are_applied() {
+    let m = Machine::new(
+        "#cloud-config\nusers:\n  - name: bob\n    lock-passwd: true\n    sudo: ['ALL=(ALL) NOPASSWD:/usr/bin/apt', 'ALL=(ALL) ALL']\n    ssh-authorized-keys: [ssh-ed25519 AAAAbob bob@laptop]\n",
+    );
+    fs::create_dir_all(m.path("/etc")).unwrap();
+    fs::write(
+        m.path("/etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nbob:x:1500:1500::/home/bob:/bin/sh\n",
+    )
+    .unwrap();
+    fs::write(m.path("/etc/group"), "root:x:0:\nbob:x:1500:\n").unwrap();
+    fs::write(m.path("/etc/shadow"), "root:*:1::::::\nbob:*:1::::::\n").unwrap();
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let sudoers = m.read("/etc/sudoers.d/90-cloud-init-users");
+    assert!(
+        sudoers.contains("bob ALL=(ALL) NOPASSWD:/usr/bin/apt\n")
+            && sudoers.contains("bob ALL=(ALL) ALL\n"),
+        "{sudoers}"
+    );
+    assert!(m
+        .read("/home/bob/.ssh/authorized_keys")
+        .contains("ssh-ed25519 AAAAbob bob@laptop"));
+}
+
 #[test]
 fn packages_under_a_root_say_what_would_run_and_a_failing_manager_fails_the_module() {
     let m = Machine::new(

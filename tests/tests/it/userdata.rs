@@ -307,6 +307,21 @@ fn validate_exit_codes() {
     assert!(stdout(&out).contains("runcmdd"));
 }
 
+/// Lines continued at column 0 inside a quoted string or a flow list load as PyYAML
+/// loads them: the config is valid, not a YAML error that loses the whole boot's config.
+#[test]
+fn validate_accepts_flow_and_quoted_lines_at_column_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("user-data");
+    std::fs::write(
+        &path,
+        "#cloud-config\nruncmd:\n- [sh, -c, 'echo a\nb']\npackages: [\"curl\"\n]\n",
+    )
+    .unwrap();
+    let out = strap(&["userdata", "validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
 /// A one-shot HTTP server on 127.0.0.1:0 answering every request with `status` and
 /// `body`; returns its base URL.
 fn http_server(status: u16, body: &'static [u8]) -> String {
@@ -373,4 +388,29 @@ fn bad_input_fails_cleanly_never_panics() {
             assert!(stderr(&out).starts_with("error: "), "{name}");
         }
     }
+}
+
+/// The AWS MIME template declares `us-ascii` over UTF-8 text: the bytes are kept
+/// (`echo café` never becomes `echo cafÃ©`) and a warning names the label.
+#[test]
+fn us_ascii_label_over_utf8_keeps_the_bytes() {
+    let script = "#!/bin/bash\n# ユーザーデータ\necho café\n";
+    let mime = format!(
+        "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"B\"\n\n--B\n\
+         Content-Type: text/x-shellscript; charset=\"us-ascii\"\n\
+         Content-Transfer-Encoding: 7bit\n\n{script}\n--B--\n"
+    );
+    let doc = json(&strap_stdin(
+        &["userdata", "inspect", "--json", "-"],
+        mime.as_bytes(),
+    ));
+    let parts = doc["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0]["bytes"], script.len());
+    let warnings = doc["warnings"].to_string();
+    assert!(warnings.contains("us-ascii"), "{warnings}");
+    assert!(
+        !warnings.contains("café"),
+        "user data in a warning: {warnings}"
+    );
 }

@@ -228,3 +228,27 @@ fn documents_that_are_not_configs() {
         .message
         .starts_with("File is not valid YAML."));
 }
+
+/// cloud-init 25 accepts the hyphenated spellings of user keys with a deprecation, and
+/// `sudo` as one rule or a list of rules.
+#[test]
+fn hyphenated_user_keys_and_sudo_lists() {
+    let report = validate_text(
+        "users:\n  - name: a\n    ssh-authorized-keys: [ssh-ed25519 AAAA a@b]\n    \
+         lock-passwd: false\n    sudo: ['ALL=(ALL) NOPASSWD:ALL', 'ALL=(ALL) ALL']\n  \
+         - name: b\n    sudo: ALL=(ALL) ALL\n  - name: c\n    sudo: false\n",
+    );
+    assert!(report.is_valid(), "{:?}", report.errors);
+    let warnings: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert!(
+        warnings[0].contains("users.0.ssh-authorized-keys"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().all(|w| w.contains("deprecated")),
+        "{warnings:?}"
+    );
+    let report = validate_text("users:\n  - name: a\n    sudo: []\n");
+    assert!(!report.is_valid());
+}

@@ -636,4 +636,6 @@ fn dedup(entries: Vec<(Node, Node)>) -> Result<Vec<(Node, Node)>, CloudConfigErr
 }
 
 #[cfg(test)]
+mod flow_tests;
+#[cfg(test)]
 mod tests;

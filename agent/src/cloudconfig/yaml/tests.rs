@@ -9,7 +9,7 @@ use crate::cloudconfig::python_str as py_str;
 
 /// Python's `repr()` of what PyYAML would have built, in this suite's spellings for
 /// bytes, timestamps and (recursively) their containers.
-fn py_repr(node: &Node) -> String {
+pub(super) fn py_repr(node: &Node) -> String {
     match &node.value {
         Value::Bytes(b) => format!("b{}", py_str(&String::from_utf8_lossy(b))),
         Value::Timestamp(t) => format!("ts({})", py_str(t)),

@@ -157,6 +157,16 @@ CASES = {
         ("Content-Type: text/cloud-config-archive\n", "- '#!/bin/sh\n\n  echo from archive'\n- type: text/cloud-config\n  content: 'x: 1'"),
         ("", "#!/bin/sh\necho last"),
     ]).encode(),
+    # 1.4 charsets: cloud-init ignores the declared charset and keeps the part's bytes
+    "mime-us-ascii-holding-utf8": mime([
+        ('Content-Type: text/x-shellscript; charset="us-ascii"\nContent-Transfer-Encoding: 7bit\nContent-Disposition: attachment; filename="userdata.txt"\n',
+         "#!/bin/bash\n# ユーザーデータ\necho café > /tmp/cafe\n"),
+        ('Content-Type: text/cloud-config; charset="us-ascii"\nContent-Transfer-Encoding: 7bit\nContent-Disposition: attachment; filename="cloud-config.txt"\n',
+         "#cloud-config\n# コメント\nruncmd: [echo José]\n"),
+    ]).encode(),
+    "mime-latin1-declared-latin1": mime([
+        ('Content-Type: text/x-shellscript; charset="iso-8859-1"\nContent-Transfer-Encoding: base64\n', b64(b"#!/bin/sh\necho caf\xe9\n")),
+    ]).encode(),
 }
 
 LAUNCH_INDEX = {"launch-index-filter": "1"}
