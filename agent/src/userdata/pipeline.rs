@@ -397,7 +397,9 @@ impl Run<'_> {
 /// unknown or does not fit the bytes. cloud-init ignores the label (it decodes every
 /// text part as UTF-8 and writes the part's bytes), and user data often declares
 /// `us-ascii` over UTF-8 text, so the bytes are never re-encoded on the label's word
-/// alone: UTF-8 text (ASCII included) is kept as it is, whatever the label says. Only
+/// alone: UTF-8 text (ASCII included) is kept as it is, whatever the label says (with a
+/// warning when the label names another charset; silently under an ASCII label, which the
+/// common AWS template puts on every part). Only
 /// bytes that are not UTF-8 and decode cleanly in a known declared charset (latin-1
 /// text declared `iso-8859-1`, UTF-16 declared `utf-16le`) are converted to UTF-8, with
 /// a warning, since neither cloud-init nor strap could read them as YAML otherwise.
@@ -435,12 +437,20 @@ fn transcode(payload: Vec<u8>, charset: Option<&str>) -> (Vec<u8>, Option<String
         let warning = match encoding {
             _ if payload.is_ascii() => None,
             Some(e) if e == encoding_rs::UTF_8 && !ascii => None,
+            // The common AWS MIME template labels every part us-ascii, whatever it holds:
+            // UTF-8 under an ASCII label is kept, and is no reason to degrade a boot.
+            Some(_) if ascii => {
+                tracing::debug!(
+                    "a part declares charset \"{shown}\" but holds UTF-8 text; kept as UTF-8"
+                );
+                None
+            }
             None => Some(format!(
                 "unknown charset \"{shown}\"; the part holds UTF-8 text and is kept as it is"
             )),
             Some(_) => Some(format!(
-                "declares charset \"{shown}\" but holds UTF-8 text; kept as UTF-8, as \
-                 cloud-init does (declare charset=\"utf-8\")"
+                "declares charset \"{shown}\" but holds UTF-8 text; kept as UTF-8 \
+                 (declare charset=\"utf-8\")"
             )),
         };
         return (payload, warning);
@@ -615,14 +625,17 @@ mod tests {
     #[test]
     fn declared_charsets_never_corrupt_utf8() {
         let cafe = "echo café # コメント\n".as_bytes();
-        // The AWS MIME template declares us-ascii over UTF-8 text: kept, with a warning.
-        for label in [
-            "us-ascii",
-            "US-ASCII",
-            "iso-8859-1",
-            "windows-1252",
-            "latin1",
-        ] {
+        // The AWS MIME template declares us-ascii over UTF-8 text: kept, and no warning
+        // (every part of that template says us-ascii, whatever it holds).
+        for label in ["us-ascii", "US-ASCII"] {
+            assert_eq!(
+                transcode(cafe.to_vec(), Some(label)),
+                (cafe.to_vec(), None),
+                "{label}"
+            );
+        }
+        // A label naming another charset over UTF-8 text: kept, with a warning.
+        for label in ["iso-8859-1", "windows-1252", "latin1"] {
             let (out, warning) = transcode(cafe.to_vec(), Some(label));
             assert_eq!(out, cafe, "{label}");
             assert!(warning.is_some_and(|w| w.contains("UTF-8")), "{label}");

@@ -391,7 +391,8 @@ fn bad_input_fails_cleanly_never_panics() {
 }
 
 /// The AWS MIME template declares `us-ascii` over UTF-8 text: the bytes are kept
-/// (`echo café` never becomes `echo cafÃ©`) and a warning names the label.
+/// (`echo café` never becomes `echo cafÃ©`), with no warning (that template labels
+/// every part so), while a label naming another charset is warned about.
 #[test]
 fn us_ascii_label_over_utf8_keeps_the_bytes() {
     let script = "#!/bin/bash\n# ユーザーデータ\necho café\n";
@@ -407,8 +408,15 @@ fn us_ascii_label_over_utf8_keeps_the_bytes() {
     let parts = doc["parts"].as_array().unwrap();
     assert_eq!(parts.len(), 1);
     assert_eq!(parts[0]["bytes"], script.len());
+    assert_eq!(doc["warnings"].as_array().map_or(0, Vec::len), 0, "{doc}");
+    let latin = mime.replace("us-ascii", "iso-8859-1");
+    let doc = json(&strap_stdin(
+        &["userdata", "inspect", "--json", "-"],
+        latin.as_bytes(),
+    ));
+    assert_eq!(doc["parts"][0]["bytes"], script.len());
     let warnings = doc["warnings"].to_string();
-    assert!(warnings.contains("us-ascii"), "{warnings}");
+    assert!(warnings.contains("iso-8859-1"), "{warnings}");
     assert!(
         !warnings.contains("café"),
         "user data in a warning: {warnings}"
