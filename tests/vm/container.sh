@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The container suite: strap as the entrypoint of a Debian 12 container under podman, as
-# examples/container/ ships it (entrypoint.sh unchanged: `strap run --local /userdata.yaml
-# --then -- CMD`). The container has no network (the user data is mounted; the boot runs
-# against strap's embedded metadata service).
+# examples/container/ ships it (entrypoint.sh unchanged: `strap run --local
+# /userdata.yaml --on-this-machine --then -- CMD`). The container has no network (the
+# user data is mounted; the boot runs against strap's embedded metadata service).
 #
 #   tests/vm/container.sh STRAP_BINARY
 #
