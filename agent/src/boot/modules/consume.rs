@@ -94,16 +94,18 @@ pub fn consume(boot: &mut Boot<'_>) {
                         configs.push((node, part.merge_how.clone()));
                         (ItemStatus::Ran, None, Frequency::Always)
                     }
-                    Ok(_) => {
-                        let msg = format!("{name}: cloud-config is not a mapping; ignored");
-                        boot.warn(&msg);
-                        (ItemStatus::Failed, Some(msg), Frequency::Always)
-                    }
-                    Err(err) => {
-                        let msg = format!("{name}: {}", error_chain(&err));
-                        boot.warn(&msg);
-                        (ItemStatus::Failed, Some(msg), Frequency::Always)
-                    }
+                    Ok(_) => warned(
+                        boot,
+                        ItemStatus::Failed,
+                        format!("{name}: cloud-config is not a mapping; ignored"),
+                        Frequency::Always,
+                    ),
+                    Err(err) => warned(
+                        boot,
+                        ItemStatus::Failed,
+                        format!("{name}: {}", error_chain(&err)),
+                        Frequency::Always,
+                    ),
                 }
             }
             ct::SHELLSCRIPT | ct::POWERSHELL => {
@@ -139,11 +141,12 @@ pub fn consume(boot: &mut Boot<'_>) {
             }
             ct::BOOTHOOK => boothook(boot, &name, &part.payload),
             ct::SYSTEMD_USERDATA => credentials(boot, &name, &part.payload),
-            other => {
-                let msg = format!("{name}: content type {other} is not handled; ignored");
-                boot.warn(&msg);
-                (ItemStatus::Skipped, Some(msg), Frequency::Always)
-            }
+            other => warned(
+                boot,
+                ItemStatus::Skipped,
+                format!("{name}: content type {other} is not handled; ignored"),
+                Frequency::Always,
+            ),
         };
         boot.record(ReportItem {
             name: format!("user-data/{name}"),
@@ -210,11 +213,12 @@ fn store(
             Some(format!("stored as {}", path.display())),
             freq,
         ),
-        Err(err) => {
-            let msg = format!("cannot store {}: {err}", path.display());
-            boot.warn(&msg);
-            (ItemStatus::Failed, Some(msg), freq)
-        }
+        Err(err) => warned(
+            boot,
+            ItemStatus::Failed,
+            format!("cannot store {}: {err}", path.display()),
+            freq,
+        ),
     }
 }
 
@@ -231,9 +235,12 @@ fn boothook(
     };
     let path = boot.instance_dir.join("boothooks").join(name);
     if let Err(err) = crate::boot::durable::write_rebuilt(&path, body.as_bytes(), Some(0o700)) {
-        let msg = format!("cannot store boothook {name}: {err}");
-        boot.warn(&msg);
-        return (ItemStatus::Failed, Some(msg), Frequency::PerBoot);
+        return warned(
+            boot,
+            ItemStatus::Failed,
+            format!("cannot store boothook {name}: {err}"),
+            Frequency::PerBoot,
+        );
     }
     let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700));
     let marker = format!("boothook.{name}");
@@ -250,16 +257,18 @@ fn boothook(
             let _ = boot.sems.mark(&marker, Frequency::PerBoot);
             (ItemStatus::Ran, None, Frequency::PerBoot)
         }
-        Ok(outcome) => {
-            let msg = format!("boothook {name} failed: {}", describe(&outcome));
-            boot.warn(&msg);
-            (ItemStatus::Failed, Some(msg), Frequency::PerBoot)
-        }
-        Err(err) => {
-            let msg = format!("boothook {name}: {err}");
-            boot.warn(&msg);
-            (ItemStatus::Failed, Some(msg), Frequency::PerBoot)
-        }
+        Ok(outcome) => warned(
+            boot,
+            ItemStatus::Failed,
+            format!("boothook {name} failed: {}", describe(&outcome)),
+            Frequency::PerBoot,
+        ),
+        Err(err) => warned(
+            boot,
+            ItemStatus::Failed,
+            format!("boothook {name}: {err}"),
+            Frequency::PerBoot,
+        ),
     }
 }
 
@@ -279,18 +288,17 @@ fn credentials(
         }
         Err(CredstoreError::Invalid(err)) => {
             let (line, column) = err.position();
-            let msg = format!(
+            warned(boot, ItemStatus::Failed, format!(
                 "{name} line {line} column {column}: systemd user data rejected, no credential imported: {}",
                 err.message()
-            );
-            boot.warn(&msg);
-            (ItemStatus::Failed, Some(msg), Frequency::Always)
+            ), Frequency::Always)
         }
-        Err(err) => {
-            let msg = format!("{name}: {}", error_chain(&err));
-            boot.warn(&msg);
-            (ItemStatus::Failed, Some(msg), Frequency::Always)
-        }
+        Err(err) => warned(
+            boot,
+            ItemStatus::Failed,
+            format!("{name}: {}", error_chain(&err)),
+            Frequency::Always,
+        ),
     }
 }
 
@@ -304,6 +312,17 @@ pub fn describe(outcome: &super::super::exec::ScriptOutcome) -> String {
             None => "killed by a signal".into(),
         }
     }
+}
+
+/// A part's outcome that is also a warning of the boot.
+fn warned(
+    boot: &mut Boot<'_>,
+    status: ItemStatus,
+    msg: String,
+    freq: Frequency,
+) -> (ItemStatus, Option<String>, Frequency) {
+    boot.warn(&msg);
+    (status, Some(msg), freq)
 }
 
 #[cfg(test)]
