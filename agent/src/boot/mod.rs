@@ -1,8 +1,10 @@
 //! The boot: what `strap run` does with an instance's user data, in cloud-init's order,
 //! and the records it leaves. Data flows one way: a [`source::Datasource`] gives the
 //! identity and user data, [`modules::consume`] turns the user data into stored parts and
-//! a merged cloud-config, and [`runner`] runs the stages and their modules, asking
-//! [`frequency`] whether each piece of work is due and writing [`records`] as it goes.
+//! a merged cloud-config, and [`runner`] runs the stages and their modules (the table in
+//! [`stages`]), asking [`frequency`] whether each piece of work is due and writing
+//! [`records`] as it goes. A module sees the boot only through [`context::Boot`]: the
+//! runner imports the modules, never the other way round.
 //! `status`, `analyze` and `query` read those records back. Every file the boot writes
 //! goes through the [`Context`](crate::context::Context), so a whole boot runs under
 //! `--root DIR` without touching the machine; scripts themselves run on the machine,
@@ -35,6 +37,7 @@
 //! The shape of `<state>/data/report.json` is documented in [`records`].
 
 pub mod analyze;
+pub mod context;
 pub mod durable;
 pub mod exec;
 pub mod frequency;
@@ -46,12 +49,14 @@ pub mod query;
 pub mod records;
 pub mod runner;
 pub mod source;
+pub mod stages;
 pub mod state;
 pub mod status;
 pub mod sysconfig;
 
+pub use context::{BootError, BootOptions, PowerAction};
 pub use frequency::Frequency;
 pub use paths::Paths;
 pub use records::{ItemStatus, Report, ReportItem};
-pub use runner::{run_boot, BootError, BootOptions, BootSummary, PowerAction};
+pub use runner::{run_boot, BootSummary};
 pub use source::{Datasource, ImdsSource, InstanceData, SeedSource};

@@ -23,8 +23,9 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -226,7 +227,7 @@ pub use crate::context::read_regular;
 
 /// Read `report.json`.
 pub fn read_report(path: &Path) -> Option<Report> {
-    serde_json::from_value(super::runner::read_record(path)?).ok()
+    serde_json::from_value(read_record(path)?).ok()
 }
 
 /// Open a log for appending, creating it (mode 0600) and its folder when missing.
@@ -240,6 +241,91 @@ pub fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
         .append(true)
         .mode(0o600)
         .open(path)
+}
+
+/// A record could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}")]
+pub struct RecordError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Write a JSON record atomically: a reader sees the old record or the new one, never a
+/// mix. Records are rewritten as the boot goes and are not worth an fsync each: the
+/// markers, which decide what runs again, are synced.
+pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), RecordError> {
+    write_record(path, &record_bytes(value))
+}
+
+/// A record's bytes (pretty JSON).
+pub(super) fn record_bytes(value: &serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec_pretty(value).unwrap_or_default()
+}
+
+/// The new contents go into a spare file beside the record (`.NAME.next`), which is then
+/// swapped with the record in one step (`renameat2(RENAME_EXCHANGE)`): the spare keeps the
+/// old contents and is rewritten in place next time. A record rewritten many times thus
+/// uses two inodes and frees none (on an ext4 without a journal, freed inodes make every
+/// later file creation slower for minutes). Where the file system cannot exchange, or on
+/// the first write, a plain rename. A reader that opened the record just before a swap
+/// and reads it only after the next write may see a torn file: readers retry a record
+/// that does not parse ([`read_record`]).
+pub(super) fn write_record(path: &Path, text: &[u8]) -> Result<(), RecordError> {
+    let io = |source| RecordError {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let spare = path.with_file_name(format!(".{name}.next"));
+    std::fs::write(&spare, text).map_err(io)?;
+    let swapped = nix::fcntl::renameat2(
+        None,
+        &spare,
+        None,
+        path,
+        nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+    );
+    match swapped {
+        Ok(()) => Ok(()),
+        // No record yet, or a file system without the exchange.
+        Err(_) => std::fs::rename(&spare, path).map_err(io),
+    }
+}
+
+/// Read a JSON record written by [`write_json`], retrying briefly when it does not parse
+/// (a reader that raced a rewrite); `None` when it is missing or stays unreadable.
+pub fn read_record(path: &Path) -> Option<serde_json::Value> {
+    for attempt in 0..3 {
+        let bytes = read_regular(path, MAX_RECORD, false).ok()?;
+        if let Ok(v) = serde_json::from_slice(&bytes) {
+            return Some(v);
+        }
+        if attempt < 2 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    None
+}
+
+/// An error and its causes on one line, as the records (log lines, report reasons, stage
+/// errors) hold it.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut msg = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        msg.push_str(": ");
+        msg.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    msg
 }
 
 #[cfg(test)]
@@ -282,5 +368,46 @@ mod tests {
         assert_eq!(v["v1"]["init"]["errors"][0], "bootcmd: failed");
         assert!(v["v1"]["modules-final"]["start"].is_null());
         assert_eq!(report.result_json()["v1"]["errors"][0], "bootcmd: failed");
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn a_rewritten_record_keeps_two_inodes_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run/status.json");
+        let mut inodes = std::collections::BTreeSet::new();
+        for i in 0..5 {
+            write_json(&path, &serde_json::json!({ "n": i })).unwrap();
+            inodes.insert(std::fs::metadata(&path).unwrap().ino());
+            assert_eq!(read_record(&path).unwrap()["n"], i);
+        }
+        // The record and its spare take turns: no new inode after the second write
+        // (where the file system can exchange two names in one step).
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, "a").unwrap();
+        std::fs::write(&b, "b").unwrap();
+        let exchange =
+            nix::fcntl::renameat2(None, &a, None, &b, nix::fcntl::RenameFlags::RENAME_EXCHANGE);
+        if exchange.is_ok() {
+            assert!(inodes.len() <= 2, "{inodes:?}");
+        } else {
+            eprintln!("this file system cannot exchange names: records are renamed over");
+        }
+        let spare = dir.path().join("run/.status.json.next");
+        assert!(spare.is_file());
+    }
+
+    #[test]
+    fn a_record_that_does_not_parse_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        std::fs::write(&path, "{\"half\": ").unwrap();
+        assert!(read_record(&path).is_none());
+        assert!(read_record(&dir.path().join("missing.json")).is_none());
     }
 }

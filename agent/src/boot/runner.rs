@@ -3,61 +3,30 @@
 //! asks [`frequency::Semaphores`](super::frequency::Semaphores) whether each piece of work
 //! is due, runs it, marks it done only when it succeeded, and keeps the records up to
 //! date after every step so that `strap status` is right even if the boot is killed.
+//!
+//! It builds the [`Boot`] context ([`super::context`]), walks the stage table
+//! ([`super::stages`]) and writes the records ([`super::records`]); nothing it holds is
+//! read by a module.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::cloudconfig::Node;
-use crate::context::{Context, ContextError};
-use crate::userdata::Part;
+use crate::context::Context;
 
-use super::exec::{self, OutputLog, ScriptOutcome, ScriptSpec};
+use super::context::{epoch, in_container, Boot, BootError, BootOptions, VERSION};
+use super::exec::OutputLog;
 use super::frequency::{Frequency, Semaphores};
 use super::modules::{self, ModuleError, Outcome};
 use super::paths::{self, Paths};
-use super::records::{EventLog, ItemStatus, Report, ReportItem, StageRecord};
-use super::source::{self, Datasource, InstanceData};
+use super::records::{
+    error_chain, record_bytes, write_json, write_record, EventLog, ItemStatus, Report, ReportItem,
+    StageRecord,
+};
+use super::source::{self, Datasource};
+use super::stages::{NOT_IN_MODULE_LISTS, STAGES};
 use super::state;
-
-/// strap's version, in banners and the final message.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// What the boot does when `power_state` asks for a power change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PowerAction {
-    /// Run `shutdown` (a real boot on `/`).
-    Execute,
-    /// Only record what would be run (tests, `--root`).
-    DryRun,
-}
-
-/// Options of one boot.
-#[derive(Clone, Debug)]
-pub struct BootOptions {
-    /// The state folder as a machine path (default `/var/lib/strap`).
-    pub state_dir: Option<PathBuf>,
-    /// Kill any one script after this long.
-    pub part_timeout: Option<Duration>,
-    /// Show script output and messages live on stderr.
-    pub console: bool,
-    /// What `power_state` does.
-    pub power: PowerAction,
-    /// How long to wait for the metadata service at the start: `None` takes the system
-    /// config's `datasource.Ec2.max_wait` (default 120 s); a seed folder or the embedded
-    /// service never waits.
-    pub metadata_wait: Option<Duration>,
-    /// Whether the source can be late (a metadata service at boot): only then is the
-    /// first round trip repeated while the service is not up.
-    pub wait_for_source: bool,
-    /// Hold the config and final stages after the network stage until
-    /// [`release_final`] is called (by `strap run --stage final`, from a unit ordered
-    /// late in the boot as cloud-final.service is).
-    pub hold_final: bool,
-    /// Configure the network (`false` for a `--local` boot on this machine's own root:
-    /// the embedded service's interfaces are not this machine's).
-    pub network: bool,
-}
 
 /// The file whose appearance releases a held boot's config and final stages.
 pub fn release_file(paths: &Paths) -> PathBuf {
@@ -74,44 +43,6 @@ pub fn release_final(paths: &Paths) -> Result<(), BootError> {
     })
 }
 
-impl Default for BootOptions {
-    fn default() -> Self {
-        Self {
-            state_dir: None,
-            part_timeout: None,
-            console: true,
-            power: PowerAction::DryRun,
-            metadata_wait: None,
-            wait_for_source: false,
-            hold_final: false,
-            network: true,
-        }
-    }
-}
-
-/// Errors that stop a boot before or outside its modules (module failures do not: they
-/// are recorded and the boot goes on).
-#[derive(Debug, thiserror::Error)]
-pub enum BootError {
-    /// A state or record path is unusable.
-    #[error("cannot use the state folder")]
-    Paths(#[from] ContextError),
-    /// The metadata source failed.
-    #[error("cannot read the instance's metadata")]
-    Source(#[from] source::SourceError),
-    /// Another boot holds the state folder.
-    #[error(transparent)]
-    Locked(super::lock::LockError),
-    /// A record or state file could not be written.
-    #[error("cannot {op} {path}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
 /// The summary a finished boot returns.
 #[derive(Clone, Debug)]
 pub struct BootSummary {
@@ -125,43 +56,6 @@ impl BootSummary {
     pub fn ok(&self) -> bool {
         self.report.errors().is_empty()
     }
-}
-
-/// A boot in progress: everything modules read and write goes through it.
-pub struct Boot<'a> {
-    pub ctx: &'a Context,
-    pub paths: Paths,
-    pub source: &'a dyn Datasource,
-    pub instance: InstanceData,
-    pub sems: Semaphores,
-    pub out: OutputLog,
-    pub log: EventLog,
-    pub report: Report,
-    pub opts: BootOptions,
-    /// The merged cloud-config (an empty map when there is none).
-    pub config: Node,
-    /// The decoded user-data parts.
-    pub parts: Vec<Part>,
-    /// The current stage's name.
-    pub stage: String,
-    /// The instance folder on disk.
-    pub instance_dir: PathBuf,
-    /// Whether this boot is the first for this instance id.
-    pub new_instance: bool,
-    /// Set by power_state.
-    pub power_command: Option<Vec<String>>,
-    /// The image's system config (`/etc/cloud/cloud.cfg`), merged under `config`.
-    pub system: super::sysconfig::SystemConfig,
-    /// status.json as last written: it is rewritten only when it changes.
-    last_status: Vec<u8>,
-    lazy_hostname: Option<Option<String>>,
-    lazy_public_key: Option<Option<String>>,
-}
-
-/// Seconds since the epoch of a time.
-pub fn epoch(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The boot id that per-boot work is keyed on: `STRAP_BOOT_ID`, else the kernel's boot
@@ -200,14 +94,6 @@ pub fn pid1_start_time(stat: &str) -> Option<u64> {
     let after = &stat[stat.rfind(')')? + 1..];
     // After the name: field 3 (state) is the first; starttime is field 22.
     after.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Whether strap runs in a container: `$container` (set by podman, systemd-nspawn, LXC),
-/// or the files podman and docker leave at the top of the container's root.
-pub fn in_container(ctx: &Context) -> bool {
-    ctx.var("container").is_some_and(|v| !v.is_empty())
-        || std::path::Path::new("/run/.containerenv").exists()
-        || std::path::Path::new("/.dockerenv").exists()
 }
 
 fn clock_fn(ctx: &Context, fmt: &'static str) -> Arc<dyn Fn() -> String + Send + Sync> {
@@ -442,217 +328,6 @@ fn rfc2822(ctx: &Context) -> String {
     t.to_rfc2822()
 }
 
-/// Write a JSON record atomically: a reader sees the old record or the new one, never a
-/// mix. Records are rewritten as the boot goes and are not worth an fsync each: the
-/// markers, which decide what runs again, are synced.
-pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), BootError> {
-    write_record(path, &record_bytes(value))
-}
-
-/// A record's bytes (pretty JSON).
-fn record_bytes(value: &serde_json::Value) -> Vec<u8> {
-    serde_json::to_vec_pretty(value).unwrap_or_default()
-}
-
-/// The new contents go into a spare file beside the record (`.NAME.next`), which is then
-/// swapped with the record in one step (`renameat2(RENAME_EXCHANGE)`): the spare keeps the
-/// old contents and is rewritten in place next time. A record rewritten many times thus
-/// uses two inodes and frees none (on an ext4 without a journal, freed inodes make every
-/// later file creation slower for minutes). Where the file system cannot exchange, or on
-/// the first write, a plain rename. A reader that opened the record just before a swap
-/// and reads it only after the next write may see a torn file: readers retry a record
-/// that does not parse ([`read_record`]).
-fn write_record(path: &Path, text: &[u8]) -> Result<(), BootError> {
-    let io = |source| BootError::Io {
-        op: "write",
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let spare = path.with_file_name(format!(".{name}.next"));
-    std::fs::write(&spare, text).map_err(io)?;
-    let swapped = nix::fcntl::renameat2(
-        None,
-        &spare,
-        None,
-        path,
-        nix::fcntl::RenameFlags::RENAME_EXCHANGE,
-    );
-    match swapped {
-        Ok(()) => Ok(()),
-        // No record yet, or a file system without the exchange.
-        Err(_) => std::fs::rename(&spare, path).map_err(io),
-    }
-}
-
-/// Read a JSON record written by [`write_json`], retrying briefly when it does not parse
-/// (a reader that raced a rewrite); `None` when it is missing or stays unreadable.
-pub fn read_record(path: &Path) -> Option<serde_json::Value> {
-    for attempt in 0..3 {
-        let bytes = super::records::read_regular(path, super::records::MAX_RECORD, false).ok()?;
-        if let Ok(v) = serde_json::from_slice(&bytes) {
-            return Some(v);
-        }
-        if attempt < 2 {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-    None
-}
-
-/// A module's work.
-pub type ModuleFn = fn(&mut Boot<'_>) -> Result<Outcome, ModuleError>;
-
-/// A module of a stage: its name (cloud-init's), default frequency and work.
-pub type StageModule = (&'static str, Frequency, ModuleFn);
-
-/// Steps that are not cloud-init modules (module lists never name them).
-pub const NOT_IN_MODULE_LISTS: &[&str] = &["network"];
-
-/// The stages after `init-local` and their modules, in cloud-init's order, each with its
-/// default frequency (the config's module lists may choose which run and how often).
-pub const STAGES: &[(&str, &[StageModule])] = &[
-    (
-        "init-network",
-        &[
-            ("bootcmd", Frequency::PerBoot, modules::commands::bootcmd),
-            (
-                "write_files",
-                Frequency::PerInstance,
-                modules::write_files::write_files,
-            ),
-            (
-                "growpart",
-                Frequency::Always,
-                modules::disk::growpart::growpart,
-            ),
-            (
-                "resizefs",
-                Frequency::Always,
-                modules::disk::resizefs::resizefs,
-            ),
-            (
-                "mounts",
-                Frequency::PerInstance,
-                modules::disk::mounts::mounts,
-            ),
-            (
-                "set_hostname",
-                Frequency::PerInstance,
-                modules::hostname::set_hostname,
-            ),
-            (
-                "update_etc_hosts",
-                Frequency::PerBoot,
-                modules::hostname::update_etc_hosts,
-            ),
-            (
-                "ca_certs",
-                Frequency::PerInstance,
-                modules::ca_certs::ca_certs,
-            ),
-            (
-                "users_groups",
-                Frequency::PerInstance,
-                modules::users::users_groups,
-            ),
-            ("ssh", Frequency::PerInstance, modules::users::ssh),
-        ],
-    ),
-    (
-        "modules-config",
-        &[
-            (
-                "ssh_import_id",
-                Frequency::PerInstance,
-                modules::ssh_import_id::ssh_import_id,
-            ),
-            (
-                "set_passwords",
-                Frequency::PerInstance,
-                modules::set_passwords::set_passwords,
-            ),
-            (
-                "apt_configure",
-                Frequency::PerInstance,
-                modules::apt_configure::apt_configure,
-            ),
-            ("ntp", Frequency::PerInstance, modules::ntp::ntp),
-            (
-                "timezone",
-                Frequency::PerInstance,
-                modules::timezone::timezone,
-            ),
-            (
-                "disable_ec2_metadata",
-                Frequency::Always,
-                modules::disable_ec2_metadata::disable_ec2_metadata,
-            ),
-            ("runcmd", Frequency::PerInstance, modules::commands::runcmd),
-        ],
-    ),
-    (
-        "modules-final",
-        &[
-            (
-                "package_update_upgrade_install",
-                Frequency::PerInstance,
-                modules::packages::packages,
-            ),
-            (
-                "write_files_deferred",
-                Frequency::PerInstance,
-                modules::write_files::write_files_deferred,
-            ),
-            ("scripts_per_once", Frequency::PerOnce, scripts_per_once),
-            ("scripts_per_boot", Frequency::PerBoot, scripts_per_boot),
-            (
-                "scripts_per_instance",
-                Frequency::PerInstance,
-                scripts_per_instance,
-            ),
-            (
-                "scripts_user",
-                Frequency::PerInstance,
-                modules::scripts::scripts_user,
-            ),
-            (
-                "keys_to_console",
-                Frequency::PerInstance,
-                modules::keys_to_console::keys_to_console,
-            ),
-            (
-                "final_message",
-                Frequency::Always,
-                modules::final_message::final_message,
-            ),
-            (
-                "power_state_change",
-                Frequency::PerInstance,
-                modules::power::power_state,
-            ),
-        ],
-    ),
-];
-
-fn scripts_per_once(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
-    modules::scripts::per_dir(boot, "per-once", Frequency::PerOnce)
-}
-
-fn scripts_per_boot(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
-    modules::scripts::per_dir(boot, "per-boot", Frequency::PerBoot)
-}
-
-fn scripts_per_instance(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
-    modules::scripts::per_dir(boot, "per-instance", Frequency::PerInstance)
-}
-
 impl Boot<'_> {
     fn stages(&mut self) -> Result<(), BootError> {
         for (stage, list) in STAGES {
@@ -774,7 +449,8 @@ impl Boot<'_> {
         write_json(
             &self.paths.report(),
             &serde_json::to_value(&self.report).unwrap_or_default(),
-        )
+        )?;
+        Ok(())
     }
 
     /// Run one module if due, record it, mark it done on success.
@@ -906,124 +582,6 @@ impl Boot<'_> {
             ItemStatus::Failed => self.save_running(),
         }
     }
-
-    /// Add an item to the report.
-    pub fn record(&mut self, item: ReportItem) {
-        self.report.items.push(item);
-    }
-
-    /// A recoverable problem: logged, shown, and counted (the boot ends "degraded").
-    pub fn warn(&mut self, message: &str) {
-        tracing::warn!("{message}");
-        self.log.line("WARNING", message);
-        if let Some(stage) = self.report.stage_mut() {
-            stage
-                .recoverable_errors
-                .entry("WARNING".into())
-                .or_default()
-                .push(message.to_string());
-        }
-    }
-
-    /// Environment for scripts: `HOME` (cloud-init leaves it unset under systemd, a
-    /// frequent complaint), `INSTANCE_ID`, `STRAP_ROOT`.
-    pub fn script_env(&self) -> Vec<(String, String)> {
-        let mut env = Vec::new();
-        if self.ctx.var("HOME").is_none() {
-            env.push(("HOME".to_string(), "/root".to_string()));
-        }
-        if self.ctx.var("PATH").is_none() {
-            env.push((
-                "PATH".to_string(),
-                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-            ));
-        }
-        env.push(("INSTANCE_ID".to_string(), self.instance.instance_id.clone()));
-        env.push((
-            "STRAP_ROOT".to_string(),
-            self.ctx.root().display().to_string(),
-        ));
-        env
-    }
-
-    /// Run one script, counting metadata requests made before the first.
-    pub fn run_script(
-        &mut self,
-        label: &str,
-        path: &Path,
-        interpreter: Option<PathBuf>,
-    ) -> Result<ScriptOutcome, exec::ExecError> {
-        if self.report.imds_requests_before_first_script.is_none() {
-            let n = self.source.requests();
-            self.report.imds_requests_before_first_script = Some(n);
-            self.log.line(
-                "INFO",
-                &format!("{n} metadata requests before the first script ({label})"),
-            );
-        }
-        let spec = ScriptSpec {
-            label: label.to_string(),
-            path: path.to_path_buf(),
-            interpreter,
-            env: self.script_env(),
-            cwd: self.ctx.root().to_path_buf(),
-            timeout: self.opts.part_timeout,
-        };
-        exec::run_script(&spec, &self.out)
-    }
-
-    /// The metadata local-hostname (read with the user data in the first round trip; a
-    /// failed read is warned about when a module first asks for it).
-    pub fn local_hostname(&mut self) -> Option<String> {
-        if self.lazy_hostname.is_none() {
-            let value = match self.instance.local_hostname.clone() {
-                Ok(v) => v,
-                Err(err) => {
-                    self.warn(&format!("cannot read the local hostname: {err}"));
-                    None
-                }
-            };
-            self.lazy_hostname = Some(value);
-        }
-        self.lazy_hostname.clone().flatten()
-    }
-
-    /// The EC2 key pair's public key (fetched once, when first needed).
-    pub fn public_key(&mut self) -> Option<String> {
-        if self.lazy_public_key.is_none() {
-            let value = match source::fetch_text(self.source, source::PUBLIC_KEY_PATH) {
-                Ok(v) => v.filter(|s| !s.is_empty()),
-                Err(err) => {
-                    self.warn(&format!("cannot read the instance's public key: {err}"));
-                    None
-                }
-            };
-            self.lazy_public_key = Some(value);
-        }
-        self.lazy_public_key.clone().flatten()
-    }
-
-    /// A cloud-config key of the merged config.
-    pub fn cfg(&self, key: &str) -> Option<&Node> {
-        self.config.get(key).filter(|n| !n.is_null())
-    }
-
-    /// Whether writes go to the real machine (root `/`).
-    pub fn on_real_root(&self) -> bool {
-        self.ctx.root() == Path::new("/")
-    }
-}
-
-/// An error and its causes on one line.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut msg = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        msg.push_str(": ");
-        msg.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    msg
 }
 
 #[cfg(test)]
@@ -1043,46 +601,5 @@ mod boot_id_tests {
     fn the_override_wins() {
         let ctx = Context::fixed([(paths::ENV_BOOT_ID, "b7"), ("container", "podman")], "/");
         assert_eq!(boot_id(&ctx), "b7");
-    }
-}
-
-#[cfg(test)]
-mod record_tests {
-    use super::*;
-    use std::os::unix::fs::MetadataExt;
-
-    #[test]
-    fn a_rewritten_record_keeps_two_inodes_and_reads_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("run/status.json");
-        let mut inodes = std::collections::BTreeSet::new();
-        for i in 0..5 {
-            write_json(&path, &serde_json::json!({ "n": i })).unwrap();
-            inodes.insert(std::fs::metadata(&path).unwrap().ino());
-            assert_eq!(read_record(&path).unwrap()["n"], i);
-        }
-        // The record and its spare take turns: no new inode after the second write
-        // (where the file system can exchange two names in one step).
-        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-        std::fs::write(&a, "a").unwrap();
-        std::fs::write(&b, "b").unwrap();
-        let exchange =
-            nix::fcntl::renameat2(None, &a, None, &b, nix::fcntl::RenameFlags::RENAME_EXCHANGE);
-        if exchange.is_ok() {
-            assert!(inodes.len() <= 2, "{inodes:?}");
-        } else {
-            eprintln!("this file system cannot exchange names: records are renamed over");
-        }
-        let spare = dir.path().join("run/.status.json.next");
-        assert!(spare.is_file());
-    }
-
-    #[test]
-    fn a_record_that_does_not_parse_is_none() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.json");
-        std::fs::write(&path, "{\"half\": ").unwrap();
-        assert!(read_record(&path).is_none());
-        assert!(read_record(&dir.path().join("missing.json")).is_none());
     }
 }

@@ -434,7 +434,7 @@ pub fn fetch_instance_waiting(
         }
         waiting(&format!(
             "the metadata service is not up yet ({}); retrying in {:.1} s ({:.0} of {:.0} s waited; datasource.Ec2.max_wait sets the limit)",
-            crate::boot::runner::error_chain(&err),
+            crate::boot::records::error_chain(&err),
             delay.as_secs_f64(),
             elapsed.as_secs_f64(),
             wait.max_wait.as_secs_f64()

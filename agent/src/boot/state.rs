@@ -6,8 +6,9 @@
 
 use std::path::Path;
 
+use super::context::{Boot, BootError};
 use super::paths::Paths;
-use super::runner::{write_json, Boot, BootError};
+use super::records::write_json;
 
 /// What [`reflect_instance`] found.
 #[derive(Clone, Debug)]
@@ -91,7 +92,8 @@ pub fn reflect_instance(paths: &Paths, instance_id: &str) -> Result<Tracked, Boo
 
 /// Write `/run/strap/instance-data.json` (world-readable: no user data).
 pub fn write_instance_data(boot: &Boot<'_>) -> Result<(), BootError> {
-    write_json(&boot.paths.instance_data(), &instance_data(boot))
+    write_json(&boot.paths.instance_data(), &instance_data(boot))?;
+    Ok(())
 }
 
 /// The instance data in cloud-init's shape: `v1` keys (also aliased at the top level)

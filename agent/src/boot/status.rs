@@ -76,7 +76,7 @@ impl Status {
 
 /// Read the status from the run folder (on disk).
 pub fn read(run_dir: &Path) -> Status {
-    let status_json = super::runner::read_record(&run_dir.join("status.json"));
+    let status_json = super::records::read_record(&run_dir.join("status.json"));
     let result_exists = run_dir.join("result.json").is_file();
     let Some(doc) = status_json else {
         return Status {

@@ -112,7 +112,7 @@ fn fetcher(
         source
             .fetch(&refs)
             .into_iter()
-            .map(|r| r.map_err(|e| crate::boot::runner::error_chain(&e)))
+            .map(|r| r.map_err(|e| crate::boot::records::error_chain(&e)))
             .collect()
     }
 }

@@ -16,7 +16,7 @@
 use crate::cloudconfig::{Node, Value};
 use crate::secret::Secret;
 
-use super::super::runner::Boot;
+use super::super::context::Boot;
 use super::system::{self, Family, OsRelease};
 use super::{wrong_type, ModuleError, Outcome};
 
@@ -503,7 +503,7 @@ pub fn apt_configure(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
                 Err(e) => failures.push(format!(
                     "apt.sources.{}: {}",
                     src.name,
-                    super::super::runner::error_chain(&e)
+                    super::super::records::error_chain(&e)
                 )),
             }
             continue;
@@ -559,7 +559,7 @@ pub fn apt_configure(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
             Ok(None) => {}
             Err(e) => failures.push(format!(
                 "apt.debconf_selections: {}",
-                super::super::runner::error_chain(&e)
+                super::super::records::error_chain(&e)
             )),
         }
     }

@@ -2,7 +2,7 @@
 //! instance's `scripts/runcmd`, run later by `scripts_user`), both through cloud-init's
 //! `shellify`.
 
-use super::super::runner::Boot;
+use super::super::context::Boot;
 use super::consume::describe;
 use super::{shellify, ModuleError, Outcome};
 

@@ -10,9 +10,10 @@ use std::os::unix::fs::PermissionsExt;
 use crate::cloudconfig::{self, Node, Value};
 use crate::userdata::{self, content_type as ct, Decoded};
 
+use super::super::context::{epoch, Boot};
 use super::super::frequency::Frequency;
+use super::super::records::error_chain;
 use super::super::records::{ItemStatus, ReportItem};
-use super::super::runner::{epoch, error_chain, Boot};
 
 /// Decode raw user data into parts with the user-data decoder, templates rendered
 /// against the instance data and include-once cached in the instance folder.

@@ -4,7 +4,7 @@
 //! `route` exists), so that nothing started after the boot can reach the metadata service.
 //! On the real root the command runs; under `--root` it is recorded.
 
-use super::super::runner::Boot;
+use super::super::context::Boot;
 use super::{system, truthy, ModuleError, Outcome};
 
 /// The command with `ip`.

@@ -3,7 +3,7 @@
 //! upper-case, and `{{ name }}` for a `## template: jinja` message), written to the
 //! output log and stderr; then `instance/boot-finished`.
 
-use super::super::runner::{epoch, Boot, VERSION};
+use super::super::context::{epoch, Boot, VERSION};
 use super::{scalar_text, ModuleError, Outcome};
 
 /// The default message (cloud-init's, with strap's name).

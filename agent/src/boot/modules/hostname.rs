@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use super::super::runner::Boot;
+use super::super::context::Boot;
 use super::{scalar_text, truthy, ModuleError, Outcome};
 
 /// `(hostname, fqdn)` as cloud-init's `get_hostname_fqdn` resolves them.
@@ -56,7 +56,7 @@ pub fn set_hostname(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
                 source,
             })?;
     }
-    if boot.on_real_root() && crate::boot::runner::in_container(boot.ctx) {
+    if boot.on_real_root() && crate::boot::context::in_container(boot.ctx) {
         // The container's runtime owns its UTS name (`--hostname`); a container usually
         // may not change it. /etc/hostname is written; the running name is left alone.
         boot.log.line(

@@ -19,7 +19,7 @@
 //! `ssh_fp_console_blacklist` and `ssh_key_console_blacklist` (default `ssh-dss`) leave key
 //! types out of either block. It only reads files, so it runs under `--root` too.
 
-use super::super::runner::Boot;
+use super::super::context::Boot;
 use super::{string_list, truthy, ModuleError, Outcome};
 
 /// `keys_to_console`.

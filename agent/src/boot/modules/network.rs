@@ -6,7 +6,7 @@
 //! boot are kept in its folder (`net-launch-macs`), so that ENIs attached later can be
 //! told apart (and left to a container network plugin).
 
-use crate::boot::runner::Boot;
+use crate::boot::context::Boot;
 use crate::net::{self, config, Action};
 
 use super::{ModuleError, Outcome};
@@ -73,7 +73,7 @@ pub fn network(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         source
             .fetch(&refs)
             .into_iter()
-            .map(|r| r.map_err(|e| crate::boot::runner::error_chain(&e)))
+            .map(|r| r.map_err(|e| crate::boot::records::error_chain(&e)))
             .collect()
     };
     let (enis, tagged) = if user.is_some() {

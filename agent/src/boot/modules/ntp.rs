@@ -12,7 +12,7 @@
 
 use crate::cloudconfig::{Node, Value};
 
-use super::super::runner::Boot;
+use super::super::context::Boot;
 use super::system::{self, Family, OsRelease};
 use super::{scalar_text, wrong_type, ModuleError, Outcome};
 

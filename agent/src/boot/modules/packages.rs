@@ -8,8 +8,8 @@ use std::ffi::OsString;
 
 use crate::cloudconfig::Value;
 
+use super::super::context::Boot;
 use super::super::exec::{self, ScriptSpec};
-use super::super::runner::Boot;
 use super::consume::describe;
 use super::{scalar_text, truthy, wrong_type, ModuleError, Outcome};
 

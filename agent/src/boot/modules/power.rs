@@ -1,14 +1,14 @@
 //! `power_state`: `mode` (poweroff, reboot, halt), `delay` (now, minutes, "+N"),
 //! `message`, `condition` (true, false, a shell command or argv; exit 0 means go). The
 //! command (`shutdown -P|-r|-H <when> [message]`) is run when the boot ends, and only on
-//! a real boot ([`PowerAction::Execute`](super::super::runner::PowerAction)); otherwise
+//! a real boot ([`PowerAction::Execute`](super::super::context::PowerAction)); otherwise
 //! it is recorded as what would run. A bad setting is a warning, as in cloud-init.
 
 use std::process::Command;
 
 use crate::cloudconfig::Value;
 
-use super::super::runner::Boot;
+use super::super::context::Boot;
 use super::{scalar_text, ModuleError, Outcome};
 
 /// `power_state`: decide the command; the CLI runs it after the records are written.

@@ -7,9 +7,9 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use super::super::context::{epoch, Boot};
 use super::super::frequency::Frequency;
 use super::super::records::{ItemStatus, ReportItem};
-use super::super::runner::{epoch, Boot};
 use super::consume::describe;
 use super::{ModuleError, Outcome};
 

@@ -16,7 +16,7 @@ use rand::Rng;
 use crate::cloudconfig::{Node, Value};
 use crate::secret::Secret;
 
-use super::super::runner::Boot;
+use super::super::context::Boot;
 use super::accounts::Accounts;
 use super::system::{self, Family, OsRelease};
 use super::{scalar_text, truthy, wrong_type, ModuleError, Outcome};
@@ -375,7 +375,7 @@ pub fn set_passwords(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
             Ok(None) => {}
             Err(e) => failures.push(format!(
                 "ssh_pwauth: {}",
-                super::super::runner::error_chain(&e)
+                super::super::records::error_chain(&e)
             )),
         }
     }
@@ -425,13 +425,13 @@ fn apply_passwords(
             Some(&input),
         ) {
             Ok(_) => done.extend(hashed.iter().map(|(u, _)| u.clone())),
-            Err(e) => failures.push(super::super::runner::error_chain(&e)),
+            Err(e) => failures.push(super::super::records::error_chain(&e)),
         }
         if plan.expire {
             for user in &done {
                 let argv = vec!["passwd".into(), "--expire".into(), user.clone()];
                 if let Err(e) = system::run_or_record(boot, "set_passwords", &argv, None) {
-                    failures.push(super::super::runner::error_chain(&e));
+                    failures.push(super::super::records::error_chain(&e));
                 }
             }
         }

@@ -5,7 +5,7 @@
 //! (`sudo -Hu USER ssh-import-id IDS…`); under `--root` it is recorded. An image without
 //! `ssh-import-id` gets a warning and nothing is imported, as in cloud-init.
 
-use super::super::runner::Boot;
+use super::super::context::Boot;
 use super::{entries_outcome, system, users, ModuleError, Outcome};
 
 /// The importing program, looked up under the root.
@@ -47,7 +47,10 @@ pub fn ssh_import_id(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         match system::run_or_record(boot, "ssh_import_id", &argv, None) {
             Ok(Some(line)) => tail.push(line),
             Ok(None) => tail.push(format!("imported keys for {user}")),
-            Err(e) => failures.push(format!("{user}: {}", super::super::runner::error_chain(&e))),
+            Err(e) => failures.push(format!(
+                "{user}: {}",
+                super::super::records::error_chain(&e)
+            )),
         }
     }
     entries_outcome(tail, failures, attempted)

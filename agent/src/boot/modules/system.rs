@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use crate::context::Context;
 use crate::secret::Secret;
 
-use super::super::runner::Boot;
+use super::super::context::Boot;
 use super::ModuleError;
 
 /// The root's `/etc/os-release`.

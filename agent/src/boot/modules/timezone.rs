@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::super::runner::Boot;
+use super::super::context::Boot;
 use super::{scalar_text, wrong_type, ModuleError, Outcome};
 
 /// The zone database.

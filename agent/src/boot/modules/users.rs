@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use crate::cloudconfig::{Node, Value};
 use crate::context::Context;
 
-use super::super::runner::Boot;
+use super::super::context::Boot;
 use super::super::sysconfig;
 use super::accounts::Accounts;
 use super::{scalar_text, string_list, truthy, wrong_type, ModuleError, Outcome};
@@ -426,7 +426,7 @@ pub fn users_groups(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
             failures.push(format!(
                 "user {}: {}",
                 spec.name,
-                super::super::runner::error_chain(&e)
+                super::super::records::error_chain(&e)
             ));
         }
     }

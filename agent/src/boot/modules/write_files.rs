@@ -11,7 +11,7 @@ use base64::Engine;
 
 use crate::cloudconfig::{Node, Value};
 
-use super::super::runner::Boot;
+use super::super::context::Boot;
 use super::users::{lookup_group, lookup_user};
 use super::{scalar_text, truthy, wrong_type, ModuleError, Outcome};
 
@@ -42,7 +42,7 @@ fn run(boot: &mut Boot<'_>, deferred: bool) -> Result<Outcome, ModuleError> {
         if let Err(err) = write_entry(boot, i, entry) {
             let msg = format!(
                 "write_files.{i}: {}",
-                super::super::runner::error_chain(&err)
+                super::super::records::error_chain(&err)
             );
             boot.log.line("WARNING", &msg);
             failures.push(msg);

@@ -10,7 +10,7 @@
 
 use crate::cloudconfig::{Node, Value};
 
-use super::super::super::runner::Boot;
+use super::super::super::context::Boot;
 use super::super::{scalar_text, wrong_type, ModuleError, Outcome};
 use super::{
     dry_run_reason, have_program, mount_for, root_from_cmdline, run_on_machine, Exec, MachineView,

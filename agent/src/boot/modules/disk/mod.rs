@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 
 use crate::context::Context;
 
+use super::super::context::Boot;
 use super::super::exec::{self, ScriptSpec};
-use super::super::runner::Boot;
 
 /// A folder laid out like the machine's kernel tables (`proc/self/mountinfo`,
 /// `proc/cmdline`, `proc/meminfo`, `proc/swaps`, `sys/class/block`, `sys/block`, `dev/`)

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use crate::cloudconfig::Node;
 
-use super::super::super::runner::Boot;
+use super::super::super::context::Boot;
 use super::super::super::source;
 use super::super::{scalar_text, ModuleError, Outcome};
 use super::devices::{ec2_device, has_spare_disk, sanitize_devname};

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use crate::cloudconfig::{Node, Value};
 
-use super::super::super::runner::Boot;
+use super::super::super::context::Boot;
 use super::super::{wrong_type, ModuleError, Outcome};
 use super::{dry_run_reason, mount_for, root_from_cmdline, run_on_machine, MachineView};
 
