@@ -21,6 +21,8 @@ pub mod cloudconfig;
 pub mod context;
 pub mod creds;
 pub mod imds;
+#[cfg(test)]
+mod layering;
 pub mod net;
 pub mod sandbox;
 pub mod secret;
