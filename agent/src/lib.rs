@@ -13,6 +13,7 @@
 //! - [`imds`]: the instance-metadata client.
 //! - [`context`]: environment, filesystem root and clock, injected.
 //! - [`secret`]: values that must never be printed.
+//! - [`textdiff`]: the unified diff of two small texts (`strap plan`, `strap try --diff`).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod boot;
@@ -26,4 +27,5 @@ mod layering;
 pub mod net;
 pub mod sandbox;
 pub mod secret;
+pub mod textdiff;
 pub mod userdata;

@@ -144,6 +144,21 @@ pub struct Boot<'a> {
     pub(super) lazy_hostname: Option<Option<String>>,
     /// The public key, once asked for ([`Boot::public_key`]).
     pub(super) lazy_public_key: Option<Option<String>>,
+    /// What was applied to this instance, kept up to date as modules succeed
+    /// (`<instance>/applied.json`, see [`super::applied`]).
+    pub(super) applied: super::applied::Applied,
+}
+
+/// A clock for the logs' timestamps, in a `strftime` format, from the context's clock.
+pub fn clock_fn(
+    ctx: &Context,
+    fmt: &'static str,
+) -> std::sync::Arc<dyn Fn() -> String + Send + Sync> {
+    let ctx = ctx.clone();
+    std::sync::Arc::new(move || {
+        let t: chrono::DateTime<chrono::Utc> = ctx.now().into();
+        t.format(fmt).to_string()
+    })
 }
 
 /// Seconds since the epoch of a time.

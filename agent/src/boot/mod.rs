@@ -37,6 +37,7 @@
 //! The shape of `<state>/data/report.json` is documented in [`records`].
 
 pub mod analyze;
+pub mod applied;
 pub mod context;
 pub mod durable;
 pub mod exec;
@@ -45,6 +46,7 @@ pub mod lock;
 pub mod modules;
 pub mod notify;
 pub mod paths;
+pub mod plan;
 pub mod query;
 pub mod records;
 pub mod runner;

@@ -84,6 +84,10 @@ pub struct Report {
     /// one that was killed before it wrote `result.json`.
     #[serde(default)]
     pub process: Option<BootProcess>,
+    /// Set when the user data changed since it was applied to this instance: what the
+    /// boot found and did (`apply_changed_user_data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data_changed: Option<String>,
 }
 
 /// A process, identified beyond its pid (pids are reused): pid and start time in clock
@@ -157,6 +161,9 @@ impl Report {
         if let Some(p) = self.process {
             // Beside cloud-init's `v1`, which readers of its shape look at.
             doc["strap"] = serde_json::json!({"pid": p.pid, "start_ticks": p.start_ticks});
+        }
+        if let Some(changed) = &self.user_data_changed {
+            doc["strap"]["user_data_changed"] = changed.clone().into();
         }
         doc
     }

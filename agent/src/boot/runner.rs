@@ -9,13 +9,12 @@
 //! read by a module.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cloudconfig::Node;
 use crate::context::Context;
 
-use super::context::{epoch, in_container, Boot, BootError, BootOptions, VERSION};
+use super::context::{clock_fn, epoch, in_container, Boot, BootError, BootOptions, VERSION};
 use super::exec::OutputLog;
 use super::frequency::{Frequency, Semaphores};
 use super::modules::{self, ModuleError, Outcome};
@@ -96,14 +95,6 @@ pub fn pid1_start_time(stat: &str) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
-fn clock_fn(ctx: &Context, fmt: &'static str) -> Arc<dyn Fn() -> String + Send + Sync> {
-    let ctx = ctx.clone();
-    Arc::new(move || {
-        let t: chrono::DateTime<chrono::Utc> = ctx.now().into();
-        t.format(fmt).to_string()
-    })
-}
-
 /// Run a whole boot against a metadata source.
 pub fn run_boot(
     ctx: &Context,
@@ -146,7 +137,12 @@ pub fn run_boot(
     let started = epoch(ctx.now());
     let boot_id = boot_id(ctx);
     // A new boot starts with fresh run-time records (cloud-init's init-local does the same).
-    for p in [paths.status(), paths.result(), release_file(&paths)] {
+    for p in [
+        paths.status(),
+        paths.result(),
+        release_file(&paths),
+        paths.run.join("apply.json"),
+    ] {
         let _ = std::fs::remove_file(p);
     }
     let mut report = Report {
@@ -247,6 +243,8 @@ pub fn run_boot(
     report.instance_id = instance.instance_id.clone();
     let tracked = state::reflect_instance(&paths, &instance.instance_id)?;
     let instance_dir = paths.instance_dir(&instance.instance_id);
+    let applied =
+        super::plan::track::start(&instance_dir, &instance.instance_id, tracked.new_instance);
     let sems = Semaphores {
         instance_sem: instance_dir.join("sem"),
         once_sem: paths.once_sem(),
@@ -273,6 +271,7 @@ pub fn run_boot(
         last_status: first_status,
         lazy_hostname: None,
         lazy_public_key: None,
+        applied,
     };
     boot.log.line(
         "INFO",
@@ -337,6 +336,7 @@ impl Boot<'_> {
                 // data runs), then the user data (and its boothooks) is consumed.
                 self.module("network", Frequency::PerBoot, modules::network::network)?;
                 modules::consume::consume(self);
+                super::plan::track::consumed(self);
             }
             for (name, freq, body) in *list {
                 self.module(name, *freq, body)?;
@@ -360,6 +360,8 @@ impl Boot<'_> {
                 }
             }
         }
+        super::plan::track::at_end(self);
+        self.save_applied();
         self.report.finished = Some(epoch(self.ctx.now()));
         self.report.imds_requests = self.source.requests();
         self.save()?;
@@ -413,6 +415,7 @@ impl Boot<'_> {
     /// at once by the next stage's `begin_stage` or by the boot's final `save`, which
     /// write them (one write instead of two).
     fn end_stage(&mut self) -> Result<(), BootError> {
+        self.save_applied();
         // The renames of this stage's files become durable together (see `durable`).
         super::durable::sync_pending();
         let now = epoch(self.ctx.now());
@@ -420,6 +423,17 @@ impl Boot<'_> {
             stage.finished = Some(now);
         }
         Ok(())
+    }
+
+    /// Write the record of what was applied (`<instance>/applied.json`); a failure is a
+    /// warning: the next `strap plan` then treats what it misses as new.
+    fn save_applied(&mut self) {
+        if let Err(err) = self.applied.save_batched(&self.instance_dir) {
+            self.warn(&format!(
+                "cannot record what was applied in {}: {err}",
+                super::applied::path(&self.instance_dir).display()
+            ));
+        }
     }
 
     /// Write status.json (stage running) and report.json.
@@ -519,8 +533,15 @@ impl Boot<'_> {
             "DEBUG",
             &format!("start: {stage}/{full}: running {full} with frequency {freq}"),
         );
+        let tracking = super::plan::track::before(self, name);
         let result = body(self);
         let duration = timer.elapsed().as_secs_f64();
+        if let Some(before) = tracking {
+            match &result {
+                Ok(_) => super::plan::track::succeeded(self, before),
+                Err(err) => super::plan::track::failed(self, &before, &error_chain(err)),
+            }
+        }
         let (status, reason, exit_code, tail) = match result {
             Ok(Outcome::Ran { tail, exit_code }) => {
                 if let Err(err) = self.sems.mark(&full, freq) {

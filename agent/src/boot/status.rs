@@ -31,6 +31,13 @@ pub struct Status {
     /// Whether the boot is still going (or was killed before it ended).
     #[serde(skip)]
     pub running: bool,
+    /// The user data changed since it was applied to this instance (what the boot found
+    /// and did).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_data_changed: Option<String>,
+    /// The last `strap apply` since this boot (`/run/strap/apply.json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_apply: Option<serde_json::Value>,
 }
 
 impl Status {
@@ -70,6 +77,37 @@ impl Status {
                 }
             }
         }
+        if let Some(changed) = &self.user_data_changed {
+            s.push_str(&format!("user_data_changed: {changed}\n"));
+        }
+        if let Some(apply) = &self.last_apply {
+            let list = |key: &str| -> String {
+                apply[key]
+                    .as_array()
+                    .map(|items| {
+                        items
+                            .iter()
+                            .map(|i| match i {
+                                serde_json::Value::String(t) => t.clone(),
+                                other => other.to_string(),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default()
+            };
+            let when = apply["finished"]
+                .as_f64()
+                .and_then(|t| chrono::DateTime::from_timestamp(t as i64, 0))
+                .map(|t| t.to_rfc2822())
+                .unwrap_or_default();
+            s.push_str(&format!(
+                "apply: {when}\n\tapplied: [{}]\n\tfailed: [{}]\n\tskipped: [{}]\n",
+                list("applied"),
+                list("failed"),
+                list("skipped")
+            ));
+        }
         s
     }
 }
@@ -88,6 +126,8 @@ pub fn read(run_dir: &Path) -> Status {
             errors: Vec::new(),
             recoverable_errors: BTreeMap::new(),
             running: false,
+            user_data_changed: None,
+            last_apply: super::records::read_record(&run_dir.join("apply.json")),
         };
     };
     let v1 = &doc["v1"];
@@ -152,6 +192,10 @@ pub fn read(run_dir: &Path) -> Status {
         errors,
         recoverable_errors: recoverable,
         running,
+        user_data_changed: doc["strap"]["user_data_changed"]
+            .as_str()
+            .map(str::to_string),
+        last_apply: super::records::read_record(&run_dir.join("apply.json")),
     }
 }
 

@@ -13,6 +13,7 @@ use crate::context::Context;
 pub mod creds;
 pub mod metadata;
 pub mod net;
+pub mod plan;
 pub mod run;
 pub mod try_;
 pub mod userdata;
@@ -42,6 +43,11 @@ pub enum Command {
     Status(run::StatusArgs),
     /// Time per module and script of every boot, slowest first, and the last boot's stages.
     Analyze(run::AnalyzeArgs),
+    /// Compare changed user data with what strap applied to this instance, and show the
+    /// changes a `strap apply` would make (exit 0 no changes, 2 changes, 1 error).
+    Plan(plan::PlanArgs),
+    /// Apply changed user data to this running instance, module by module, as planned.
+    Apply(plan::ApplyArgs),
     /// Print a value of the instance data (`v1.instance_id`, `ds.meta_data.…`).
     Query(run::QueryArgs),
     /// Resolve, explain, export and serve AWS credentials.
@@ -106,6 +112,8 @@ pub async fn dispatch(cli: Cli, ctx: &Context) -> anyhow::Result<ExitCode> {
         Command::Status(args) => run::status(args, ctx).await,
         Command::Analyze(args) => run::analyze(args, ctx).await,
         Command::Query(args) => run::query(args, ctx).await,
+        Command::Plan(args) => plan::plan(args, ctx).await,
+        Command::Apply(args) => plan::apply(args, ctx).await,
         Command::Creds(cmd) => creds::run(cmd, ctx).await,
         Command::Metadata(cmd) => metadata::run(cmd, ctx).await,
         Command::Net(cmd) => net::run(cmd, ctx).await,

@@ -224,42 +224,20 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     if args.stage == Some(StageArg::Final) {
         return release_and_wait(&ctx, &args.state_dir).await;
     }
-    let mock = match &args.local {
-        Some(local) => Some(local_mock(local, args.mock_config.as_deref()).await?),
-        None => None,
-    };
-    let source: Box<dyn Datasource> = if let Some(seed) = &args.seed {
-        Box::new(source::SeedSource::new(seed))
-    } else {
-        let endpoint = mock.as_ref().map(|m| m.url()).or_else(|| args.imds.clone());
-        let mut settings = crate::imds::ImdsSettings::from_context(&ctx);
-        if let Some(url) = &endpoint {
-            settings = settings.with_endpoint(url.clone());
+    let (source, mock) = match &args.seed {
+        Some(seed) => (
+            Box::new(source::SeedSource::new(seed)) as Box<dyn Datasource>,
+            None,
+        ),
+        None => {
+            metadata_source(
+                &ctx,
+                args.imds.as_deref(),
+                args.local.as_deref(),
+                args.mock_config.as_deref(),
+            )
+            .await?
         }
-        // The embedded mock is on loopback: no route to look at.
-        let access = if mock.is_none() {
-            let found = crate::imds::lockdown::detect(&ctx, &settings.configured_endpoint().url);
-            settings = settings.with_fwmark(found.mark);
-            found.how
-        } else {
-            "direct: the embedded metadata service".to_string()
-        };
-        let client = crate::imds::ImdsClient::from_settings(&settings)
-            .context("cannot set up the metadata client")?;
-        let source = source::ImdsSource::new(client, tokio::runtime::Handle::current());
-        // systemd-imdsd first, when it runs and speaks for EC2; `--imds URL` forces
-        // direct access.
-        let imdsd = if mock.is_none() && args.imds.is_none() {
-            imdsd(&ctx, &settings).await
-        } else {
-            None
-        };
-        Box::new(match imdsd {
-            Some((imdsd, note)) => source
-                .through_imdsd(imdsd)
-                .with_access(format!("{note}; else {access}")),
-            None => source.with_access(access),
-        })
     };
     let real = ctx.root() == Path::new("/") && args.local.is_none();
     let opts = boot::BootOptions {
@@ -331,6 +309,54 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         return exec_then(&args.command);
     }
     Ok(ExitCode::from(code))
+}
+
+/// The metadata service a boot (or a plan) reads: the embedded one serving `local`'s
+/// user data, or the service at `imds` (default: the SDKs' settings), reached the way
+/// this machine allows (systemd's locked-down route, systemd-imdsd).
+pub(super) async fn metadata_source(
+    ctx: &Context,
+    imds: Option<&str>,
+    local: Option<&Path>,
+    mock_config: Option<&Path>,
+) -> anyhow::Result<(Box<dyn Datasource>, Option<imds_mock::RunningMock>)> {
+    let mock = match local {
+        Some(local) => Some(local_mock(local, mock_config).await?),
+        None => None,
+    };
+    let endpoint = mock
+        .as_ref()
+        .map(|m| m.url())
+        .or_else(|| imds.map(str::to_string));
+    let mut settings = crate::imds::ImdsSettings::from_context(ctx);
+    if let Some(url) = &endpoint {
+        settings = settings.with_endpoint(url.clone());
+    }
+    // The embedded mock is on loopback: no route to look at.
+    let access = if mock.is_none() {
+        let found = crate::imds::lockdown::detect(ctx, &settings.configured_endpoint().url);
+        settings = settings.with_fwmark(found.mark);
+        found.how
+    } else {
+        "direct: the embedded metadata service".to_string()
+    };
+    let client = crate::imds::ImdsClient::from_settings(&settings)
+        .context("cannot set up the metadata client")?;
+    let source = source::ImdsSource::new(client, tokio::runtime::Handle::current());
+    // systemd-imdsd first, when it runs and speaks for EC2; `--imds URL` forces
+    // direct access.
+    let imdsd = if mock.is_none() && imds.is_none() {
+        imdsd(ctx, &settings).await
+    } else {
+        None
+    };
+    let source: Box<dyn Datasource> = Box::new(match imdsd {
+        Some((imdsd, note)) => source
+            .through_imdsd(imdsd)
+            .with_access(format!("{note}; else {access}")),
+        None => source.with_access(access),
+    });
+    Ok((source, mock))
 }
 
 /// `strap run --stage final`: release the held boot, wait for it to end, exit with its

@@ -30,7 +30,7 @@ mod net;
 mod preflight;
 pub mod report;
 mod spawn;
-mod textdiff;
+use crate::textdiff;
 
 pub use inner::{launch_main, sandbox_main, LAUNCH_FLAG, LAUNCH_INDEX_FLAG, SANDBOX_FLAG};
 pub use report::{LaunchReport, TryReport};

@@ -292,6 +292,60 @@ impl<'c> Accounts<'c> {
             .collect();
     }
 
+    /// `userdel NAME`: its `passwd` and `shadow` lines, its membership of every group,
+    /// and its own group when no one else is in it (`USERGROUPS_ENAB`).
+    pub fn remove_user(&mut self, name: &str) {
+        let drop_line = |text: &str| -> String {
+            text.lines()
+                .filter(|l| l.split(':').next() != Some(name))
+                .map(|l| format!("{l}\n"))
+                .collect()
+        };
+        let own_gid = self.passwd.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 4 && f[0] == name).then(|| f[3].to_string())
+        });
+        self.passwd = drop_line(&self.passwd);
+        self.shadow = drop_line(&self.shadow);
+        let strip_member = |text: &str| -> String {
+            text.lines()
+                .map(|l| {
+                    let mut f: Vec<String> = l.split(':').map(str::to_string).collect();
+                    if f.len() >= 4 {
+                        let last = f.len() - 1;
+                        let members: Vec<&str> = f[last]
+                            .split(',')
+                            .filter(|m| !m.is_empty() && *m != name)
+                            .collect();
+                        f[last] = members.join(",");
+                    }
+                    f.join(":") + "\n"
+                })
+                .collect()
+        };
+        self.group = strip_member(&self.group);
+        self.gshadow = strip_member(&self.gshadow);
+        let own_group_empty = self.group.lines().any(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            f.len() >= 4 && f[0] == name && Some(f[2]) == own_gid.as_deref() && f[3].is_empty()
+        });
+        if own_group_empty {
+            self.remove_group(name);
+        }
+    }
+
+    /// `groupdel NAME`.
+    pub fn remove_group(&mut self, name: &str) {
+        let drop_line = |text: &str| -> String {
+            text.lines()
+                .filter(|l| l.split(':').next() != Some(name))
+                .map(|l| format!("{l}\n"))
+                .collect()
+        };
+        self.group = drop_line(&self.group);
+        self.gshadow = drop_line(&self.gshadow);
+    }
+
     /// Whether a group exists.
     pub fn has_group(&self, name: &str) -> bool {
         Self::has(&self.group, name)

@@ -17,7 +17,7 @@ use super::super::records::{ItemStatus, ReportItem};
 
 /// Decode raw user data into parts with the user-data decoder, templates rendered
 /// against the instance data and include-once cached in the instance folder.
-fn decode(boot: &Boot<'_>, raw: &[u8]) -> Result<Decoded, userdata::UserDataError> {
+pub(crate) fn decode(boot: &Boot<'_>, raw: &[u8]) -> Result<Decoded, userdata::UserDataError> {
     let cache = boot
         .paths
         .state_machine
@@ -37,7 +37,8 @@ fn decode(boot: &Boot<'_>, raw: &[u8]) -> Result<Decoded, userdata::UserDataErro
     userdata::decode_blocking(raw, &opts)
 }
 
-fn clean_name(name: &str) -> String {
+/// The name a part is stored under (its filename's last component, cleaned).
+pub fn clean_name(name: &str) -> String {
     let base = name.rsplit('/').next().unwrap_or(name);
     let cleaned: String = base
         .chars()
@@ -109,37 +110,14 @@ pub fn consume(boot: &mut Boot<'_>) {
                     ),
                 }
             }
-            ct::SHELLSCRIPT | ct::POWERSHELL => {
-                let file = if part.content_type == ct::POWERSHELL && !name.ends_with(".ps1") {
-                    format!("{name}.ps1")
-                } else {
-                    name.clone()
-                };
-                let payload = if part.content_type == ct::POWERSHELL {
-                    strip_powershell_tags(&part.payload)
-                } else {
-                    part.payload.clone()
-                };
-                store(
-                    boot,
-                    &boot.instance_dir.join("scripts").join(&file),
-                    &payload,
-                    Frequency::PerInstance,
-                )
-            }
-            ct::SHELLSCRIPT_PER_BOOT | ct::SHELLSCRIPT_PER_INSTANCE | ct::SHELLSCRIPT_PER_ONCE => {
-                let (which, freq) = match part.content_type.as_str() {
-                    ct::SHELLSCRIPT_PER_BOOT => ("per-boot", Frequency::PerBoot),
-                    ct::SHELLSCRIPT_PER_INSTANCE => ("per-instance", Frequency::PerInstance),
-                    _ => ("per-once", Frequency::PerOnce),
-                };
-                store(
-                    boot,
-                    &boot.paths.per_dir(which).join(&name),
-                    &part.payload,
-                    freq,
-                )
-            }
+            ct::SHELLSCRIPT
+            | ct::POWERSHELL
+            | ct::SHELLSCRIPT_PER_BOOT
+            | ct::SHELLSCRIPT_PER_INSTANCE
+            | ct::SHELLSCRIPT_PER_ONCE => match script_target(boot, part) {
+                Some((path, payload, freq)) => store(boot, &path, &payload, freq),
+                None => (ItemStatus::Skipped, None, Frequency::Always),
+            },
             ct::BOOTHOOK => boothook(boot, &name, &part.payload),
             ct::SYSTEMD_USERDATA => credentials(boot, &name, &part.payload),
             other => warned(
@@ -162,6 +140,7 @@ pub fn consume(boot: &mut Boot<'_>) {
             output_tail: Vec::new(),
         });
     }
+    boot.parts = decoded.parts;
     let merged = cloudconfig::merge_all(&configs);
     for skipped in &merged.skipped {
         boot.warn(&format!("cloud-config merge: {}", error_chain(skipped)));
@@ -191,6 +170,62 @@ pub fn consume(boot: &mut Boot<'_>) {
         let user = std::mem::replace(&mut boot.config, Node::new(Value::Null));
         boot.config = crate::boot::sysconfig::merge_under(user, system);
     }
+}
+
+/// Where a script part is stored (the instance's `scripts/`, or `<state>/scripts/per-*`
+/// for MIME per-frequency parts), its stored bytes and its frequency; `None` for a part
+/// that is not a script.
+fn script_target(
+    boot: &Boot<'_>,
+    part: &userdata::Part,
+) -> Option<(std::path::PathBuf, Vec<u8>, Frequency)> {
+    let name = clean_name(&part.filename);
+    let per = |which: &str, freq| {
+        Some((
+            boot.paths.per_dir(which).join(&name),
+            part.payload.clone(),
+            freq,
+        ))
+    };
+    match part.content_type.as_str() {
+        ct::SHELLSCRIPT => Some((
+            boot.instance_dir.join("scripts").join(&name),
+            part.payload.clone(),
+            Frequency::PerInstance,
+        )),
+        ct::POWERSHELL => {
+            let file = if name.ends_with(".ps1") {
+                name.clone()
+            } else {
+                format!("{name}.ps1")
+            };
+            Some((
+                boot.instance_dir.join("scripts").join(file),
+                strip_powershell_tags(&part.payload),
+                Frequency::PerInstance,
+            ))
+        }
+        ct::SHELLSCRIPT_PER_BOOT => per("per-boot", Frequency::PerBoot),
+        ct::SHELLSCRIPT_PER_INSTANCE => per("per-instance", Frequency::PerInstance),
+        ct::SHELLSCRIPT_PER_ONCE => per("per-once", Frequency::PerOnce),
+        _ => None,
+    }
+}
+
+/// Store a script part where it runs from, as the boot does; returns the stored file's
+/// name (`strap apply --rerun` stores changed parts before running them).
+pub(crate) fn store_part(
+    boot: &Boot<'_>,
+    part: &userdata::Part,
+) -> Result<String, crate::context::ContextError> {
+    let Some((path, payload, _)) = script_target(boot, part) else {
+        return Ok(clean_name(&part.filename));
+    };
+    crate::boot::durable::write_rebuilt(&path, &payload, Some(0o700))?;
+    Ok(path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default())
 }
 
 fn strip_powershell_tags(payload: &[u8]) -> Vec<u8> {
@@ -224,7 +259,7 @@ fn store(
 }
 
 /// Store and run a boothook (every boot; a failure is only a warning, as in cloud-init).
-fn boothook(
+pub(crate) fn boothook(
     boot: &mut Boot<'_>,
     name: &str,
     payload: &[u8],

@@ -6,7 +6,7 @@
 
 use std::ffi::OsString;
 
-use crate::cloudconfig::Value;
+use crate::cloudconfig::{Node, Value};
 
 use super::super::context::Boot;
 use super::super::exec::{self, ScriptSpec};
@@ -52,6 +52,7 @@ fn command(program: &str, kind: Kind, action: &str, pkgs: &[String]) -> Vec<Stri
             match a {
                 "update" => "update",
                 "upgrade" => "dist-upgrade",
+                "remove" => "remove",
                 _ => "install",
             },
             vec![
@@ -65,6 +66,7 @@ fn command(program: &str, kind: Kind, action: &str, pkgs: &[String]) -> Vec<Stri
             match a {
                 "update" => "makecache",
                 "upgrade" => "upgrade",
+                "remove" => "remove",
                 _ => "install",
             },
             if kind == Kind::Yum {
@@ -77,6 +79,7 @@ fn command(program: &str, kind: Kind, action: &str, pkgs: &[String]) -> Vec<Stri
             match a {
                 "update" => "update",
                 "upgrade" => "upgrade",
+                "remove" => "del",
                 _ => "add",
             },
             vec![],
@@ -85,6 +88,7 @@ fn command(program: &str, kind: Kind, action: &str, pkgs: &[String]) -> Vec<Stri
             match a {
                 "update" => "refresh",
                 "upgrade" => "update",
+                "remove" => "remove",
                 _ => "install",
             },
             vec!["--non-interactive"],
@@ -104,46 +108,42 @@ fn package_names(boot: &Boot<'_>, kind: Kind) -> Result<Vec<String>, ModuleError
     let items = node
         .as_seq()
         .ok_or_else(|| wrong_type("packages", "a list of packages", node))?;
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        out.extend(names_of(i, item, kind)?);
+    }
+    Ok(out)
+}
+
+/// The names one `packages` item gives (a name, a `[name, version]` pair, or the
+/// manager family's list of a `{apt: [...], snap: [...]}` mapping).
+fn names_of(i: usize, item: &Node, kind: Kind) -> Result<Vec<String>, ModuleError> {
     let sep = if matches!(kind, Kind::Dnf | Kind::Yum) {
         "-"
     } else {
         "="
     };
-    let mut out = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        match &item.value {
-            Value::Seq(pair) if pair.len() == 2 => {
-                let name = scalar_text(&pair[0]).unwrap_or_default();
-                let version = scalar_text(&pair[1]).unwrap_or_default();
-                out.push(format!("{name}{sep}{version}"));
-            }
-            // `{apt: [...], snap: [...]}`: the entries for this manager family.
-            Value::Map(_) => {
-                let key = if kind == Kind::Apt { "apt" } else { "dnf" };
-                if let Some(list) = item.get(key).and_then(|n| n.as_seq()) {
-                    out.extend(list.iter().filter_map(scalar_text));
-                }
-            }
-            _ => out.push(
-                scalar_text(item)
-                    .ok_or_else(|| wrong_type(&format!("packages.{i}"), "a package name", item))?,
-            ),
+    Ok(match &item.value {
+        Value::Seq(pair) if pair.len() == 2 => {
+            let name = scalar_text(&pair[0]).unwrap_or_default();
+            let version = scalar_text(&pair[1]).unwrap_or_default();
+            vec![format!("{name}{sep}{version}")]
         }
-    }
-    Ok(out)
+        Value::Map(_) => {
+            let key = if kind == Kind::Apt { "apt" } else { "dnf" };
+            item.get(key)
+                .and_then(|n| n.as_seq())
+                .map(|list| list.iter().filter_map(scalar_text).collect())
+                .unwrap_or_default()
+        }
+        _ => vec![scalar_text(item)
+            .ok_or_else(|| wrong_type(&format!("packages.{i}"), "a package name", item))?],
+    })
 }
 
-/// `package_update_upgrade_install`.
-pub fn packages(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
-    let update = truthy(boot.cfg("package_update"), false)
-        || truthy(boot.cfg("apt_update"), false)
-        || truthy(boot.cfg("repo_update"), false);
-    let upgrade = truthy(boot.cfg("package_upgrade"), false)
-        || truthy(boot.cfg("apt_upgrade"), false)
-        || boot
-            .cfg("repo_upgrade")
-            .and_then(scalar_text)
-            .is_some_and(|v| v != "none" && v != "False");
+/// The package manager: `STRAP_PACKAGE_MANAGER`, else the first of [`MANAGERS`] on
+/// `PATH`, else apt-get; and whether it was injected.
+fn manager(boot: &Boot<'_>) -> (String, Kind, bool) {
     let injected = boot.ctx.var(ENV_PACKAGE_MANAGER).filter(|s| !s.is_empty());
     let program = match &injected {
         Some(p) => p.clone(),
@@ -157,6 +157,65 @@ pub fn packages(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         }
     };
     let kind = kind_of(&program);
+    (program, kind, injected.is_some())
+}
+
+/// The packages the config declares, as the module would install them.
+pub fn planned_packages(boot: &Boot<'_>) -> Result<Vec<String>, ModuleError> {
+    let (_, kind, _) = manager(boot);
+    package_names(boot, kind)
+}
+
+/// The names one `packages` item gives, as [`planned_packages`] spells them (none for
+/// an item that is not valid).
+pub fn item_names(boot: &Boot<'_>, item: &Node) -> Vec<String> {
+    let (_, kind, _) = manager(boot);
+    names_of(0, item, kind).unwrap_or_default()
+}
+
+/// Whether dpkg says a package (`name` or `name=version`) is installed in the root.
+pub fn installed(ctx: &crate::context::Context, package: &str) -> bool {
+    let name = package.split('=').next().unwrap_or(package);
+    let Ok(status) = ctx.path("/var/lib/dpkg/status") else {
+        return false;
+    };
+    let Ok(text) = std::fs::read_to_string(status) else {
+        return false;
+    };
+    text.split("\n\n").any(|stanza| {
+        let mut lines = stanza.lines();
+        let is_it = lines.clone().any(|l| l == format!("Package: {name}"));
+        is_it && lines.any(|l| l.starts_with("Status:") && l.ends_with(" installed"))
+    })
+}
+
+/// Remove packages strap installed (`strap apply --prune`), with the module's manager;
+/// under `--root` without `STRAP_PACKAGE_MANAGER` only recorded.
+pub fn remove(boot: &mut Boot<'_>, pkgs: &[String]) -> Result<Outcome, ModuleError> {
+    let (program, kind, injected) = manager(boot);
+    let names: Vec<String> = pkgs
+        .iter()
+        .map(|p| p.split('=').next().unwrap_or(p).to_string())
+        .collect();
+    run_steps(
+        boot,
+        injected,
+        vec![command(&program, kind, "remove", &names)],
+    )
+}
+
+/// `package_update_upgrade_install`.
+pub fn packages(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
+    let update = truthy(boot.cfg("package_update"), false)
+        || truthy(boot.cfg("apt_update"), false)
+        || truthy(boot.cfg("repo_update"), false);
+    let upgrade = truthy(boot.cfg("package_upgrade"), false)
+        || truthy(boot.cfg("apt_upgrade"), false)
+        || boot
+            .cfg("repo_upgrade")
+            .and_then(scalar_text)
+            .is_some_and(|v| v != "none" && v != "False");
+    let (program, kind, injected) = manager(boot);
     let pkgs = package_names(boot, kind)?;
     if !update && !upgrade && pkgs.is_empty() {
         return Ok(Outcome::Skipped(
@@ -174,7 +233,17 @@ pub fn packages(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     if !pkgs.is_empty() {
         steps.push(command(&program, kind, "install", &pkgs));
     }
-    if injected.is_none() && !boot.on_real_root() {
+    run_steps(boot, injected, steps)
+}
+
+/// Run package manager steps (or, under `--root` without an injected manager, say what
+/// would run and skip).
+fn run_steps(
+    boot: &mut Boot<'_>,
+    injected: bool,
+    steps: Vec<Vec<String>>,
+) -> Result<Outcome, ModuleError> {
+    if !injected && !boot.on_real_root() {
         let plan: Vec<String> = steps.iter().map(|s| s.join(" ")).collect();
         for line in &plan {
             boot.out.message(&format!(

@@ -33,6 +33,28 @@ pub fn run_dir(
     module: &str,
     freq: Frequency,
 ) -> Result<Outcome, ModuleError> {
+    run_some(boot, dir, module, freq, None)
+}
+
+/// Run the named scripts of a folder (those whose marker is not set), as [`run_dir`]
+/// runs them: `strap apply --rerun` after clearing their markers.
+pub fn run_named(
+    boot: &mut Boot<'_>,
+    dir: &Path,
+    module: &str,
+    freq: Frequency,
+    names: &[String],
+) -> Result<Outcome, ModuleError> {
+    run_some(boot, dir, module, freq, Some(names))
+}
+
+fn run_some(
+    boot: &mut Boot<'_>,
+    dir: &Path,
+    module: &str,
+    freq: Frequency,
+    only: Option<&[String]>,
+) -> Result<Outcome, ModuleError> {
     let mut names: Vec<std::ffi::OsString> = match std::fs::read_dir(dir) {
         Ok(entries) => entries.flatten().map(|e| e.file_name()).collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -52,7 +74,7 @@ pub fn run_dir(
     let stage = boot.stage.clone();
     for name in names {
         let file = name.to_string_lossy().into_owned();
-        if file.starts_with('.') {
+        if file.starts_with('.') || only.is_some_and(|names| !names.contains(&file)) {
             continue;
         }
         let path = dir.join(&name);

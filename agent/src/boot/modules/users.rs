@@ -317,6 +317,132 @@ pub fn ssh_import_ids(boot: &Boot<'_>) -> Result<Vec<(String, Vec<String>)>, Mod
     Ok(out)
 }
 
+/// `groups` as cloud-init reads it (a comma string, a list of names or `{group: [members]}`
+/// mappings, or one mapping): each group with its members.
+pub fn group_entries(groups: &Node) -> Result<Vec<(String, Vec<String>)>, ModuleError> {
+    Ok(match &groups.value {
+        Value::Str(_) => string_list("groups", groups, true)?
+            .into_iter()
+            .map(|g| (g, Vec::new()))
+            .collect(),
+        Value::Seq(items) => {
+            let mut out = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                match &item.value {
+                    Value::Map(entries) => {
+                        for (k, v) in entries {
+                            let name = scalar_text(k).unwrap_or_default();
+                            out.push((name, string_list(&format!("groups.{i}"), v, true)?));
+                        }
+                    }
+                    _ => out.push((
+                        scalar_text(item).ok_or_else(|| {
+                            wrong_type(&format!("groups.{i}"), "a group name", item)
+                        })?,
+                        Vec::new(),
+                    )),
+                }
+            }
+            out
+        }
+        Value::Map(entries) => {
+            let mut out = Vec::new();
+            for (k, v) in entries {
+                out.push((
+                    scalar_text(k).unwrap_or_default(),
+                    string_list("groups", v, true)?,
+                ));
+            }
+            out
+        }
+        _ => return Err(wrong_type("groups", "a list of groups", groups)),
+    })
+}
+
+/// `groups` keeping only the groups `keep` names, in the same shapes (`None` without
+/// `groups`).
+pub fn group_entries_narrowed(groups: Option<&Node>, keep: impl Fn(&str) -> bool) -> Option<Value> {
+    let groups = groups?;
+    let kept: Vec<Node> = match &groups.value {
+        Value::Str(text) => {
+            let names: Vec<&str> = text.split(',').map(str::trim).filter(|g| keep(g)).collect();
+            return Some(Value::Str(names.join(", ")));
+        }
+        Value::Seq(items) => items
+            .iter()
+            .filter(|item| match &item.value {
+                Value::Map(entries) => entries
+                    .iter()
+                    .any(|(k, _)| scalar_text(k).is_some_and(|n| keep(&n))),
+                _ => scalar_text(item).is_some_and(|n| keep(&n)),
+            })
+            .cloned()
+            .collect(),
+        Value::Map(entries) => {
+            return Some(Value::Map(
+                entries
+                    .iter()
+                    .filter(|(k, _)| scalar_text(k).is_some_and(|n| keep(&n)))
+                    .cloned()
+                    .collect(),
+            ))
+        }
+        _ => return None,
+    };
+    Some(Value::Seq(kept))
+}
+
+/// Each user the config declares (the default user resolved) with its entry as JSON,
+/// hyphenated keys as underscores: what `strap plan` compares.
+pub fn planned_users(boot: &Boot<'_>) -> Result<Vec<(String, serde_json::Value)>, ModuleError> {
+    Ok(user_specs(boot)?
+        .into_iter()
+        .map(|spec| {
+            let mut entry = serde_json::Map::new();
+            if let Some(Value::Map(items)) = spec.node.as_ref().map(|n| &n.value) {
+                for (k, v) in items {
+                    if let Some(key) = k.as_str() {
+                        entry.insert(norm_key(key), v.to_json());
+                    }
+                }
+            }
+            if !spec.extra_groups.is_empty() {
+                entry.insert("default_groups".into(), spec.extra_groups.clone().into());
+            }
+            (spec.name, serde_json::Value::Object(entry))
+        })
+        .collect())
+}
+
+/// Remove a user strap created (`strap apply --prune`): `userdel` on the machine, the
+/// account files edited under `--root`. Its home is left.
+pub fn remove_user(boot: &Boot<'_>, name: &str) -> Result<(), ModuleError> {
+    super::accounts::check_name(name).map_err(|m| ModuleError::Invalid {
+        key: format!("users.{name}"),
+        message: format!("the name {m}"),
+    })?;
+    if boot.on_real_root() {
+        return shadow_tool(boot, "userdel", &[name.to_string()]);
+    }
+    let mut accounts = Accounts::load(boot.ctx)?;
+    accounts.remove_user(name);
+    accounts.save()
+}
+
+/// Remove a group strap created (`strap apply --prune`).
+pub fn remove_group(boot: &Boot<'_>, name: &str) -> Result<(), ModuleError> {
+    super::accounts::check_name(name).map_err(|m| ModuleError::Invalid {
+        key: format!("groups.{name}"),
+        message: format!("the name {m}"),
+    })?;
+    if boot.on_real_root() {
+        return shadow_tool(boot, "groupdel", &[name.to_string()]);
+    }
+    let mut accounts = Accounts::load(boot.ctx)?;
+    accounts.remove_group(name);
+    accounts.save()
+}
+
 /// The default user's name when `users` includes it.
 pub fn configured_default_user(boot: &Boot<'_>) -> Option<String> {
     user_specs(boot)
@@ -342,43 +468,7 @@ pub fn users_groups(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     let mut failures = Vec::new();
     let mut attempted = 0;
     if let Some(groups) = boot.cfg("groups").cloned() {
-        let items: Vec<(String, Vec<String>)> = match &groups.value {
-            Value::Str(_) => string_list("groups", &groups, true)?
-                .into_iter()
-                .map(|g| (g, Vec::new()))
-                .collect(),
-            Value::Seq(items) => {
-                let mut out = Vec::new();
-                for (i, item) in items.iter().enumerate() {
-                    match &item.value {
-                        Value::Map(entries) => {
-                            for (k, v) in entries {
-                                let name = scalar_text(k).unwrap_or_default();
-                                out.push((name, string_list(&format!("groups.{i}"), v, true)?));
-                            }
-                        }
-                        _ => out.push((
-                            scalar_text(item).ok_or_else(|| {
-                                wrong_type(&format!("groups.{i}"), "a group name", item)
-                            })?,
-                            Vec::new(),
-                        )),
-                    }
-                }
-                out
-            }
-            Value::Map(entries) => {
-                let mut out = Vec::new();
-                for (k, v) in entries {
-                    out.push((
-                        scalar_text(k).unwrap_or_default(),
-                        string_list("groups", v, true)?,
-                    ));
-                }
-                out
-            }
-            _ => return Err(wrong_type("groups", "a list of groups", &groups)),
-        };
+        let items = group_entries(&groups)?;
         for (group, members) in items {
             attempted += 1;
             if let Some((name, why)) = std::iter::once(&group)
@@ -924,8 +1014,9 @@ fn supplied_host_keys(boot: &mut Boot<'_>, node: &Node) -> Result<bool, ModuleEr
     Ok(!given.is_empty())
 }
 
-/// Authorized keys for the default user (and root behind `disable_root_opts`).
-fn authorized_keys(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
+/// Authorized keys for the default user (and root behind `disable_root_opts`); also what
+/// `strap apply` runs of `ssh` (host keys are per instance).
+pub fn authorized_keys(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     let mut keys = Vec::new();
     if let Some(node) = boot.cfg("ssh_authorized_keys").cloned() {
         keys.extend(string_list("ssh_authorized_keys", &node, false)?);

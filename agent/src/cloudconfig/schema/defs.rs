@@ -564,3 +564,12 @@ pub(crate) const APT: S = S::Object {
     extra: Extra::Deny,
     min_props: 1,
 };
+
+/// strap's `apply_changed_user_data`: what a boot does when the user data changed since
+/// it was applied (`off` unquoted is YAML 1.1's false).
+pub const APPLY_CHANGED_USER_DATA: S = S::Enum(&[
+    Lit::Bool(false),
+    Lit::Str("off"),
+    Lit::Str("plan"),
+    Lit::Str("apply"),
+]);

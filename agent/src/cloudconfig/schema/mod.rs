@@ -106,6 +106,7 @@ const RUN: &[(&str, S)] = &[
     ("ssh_quiet_keygen", defs::BOOLEAN),
     ("merge_how", defs::MERGE_HOW),
     ("merge_type", defs::MERGE_HOW),
+    ("apply_changed_user_data", defs::APPLY_CHANGED_USER_DATA),
 ];
 
 /// Keys of modules strap runs that it checks but does not act on: publishing host keys

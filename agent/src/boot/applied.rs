@@ -1,0 +1,294 @@
+//! What strap applied, and where that is recorded: `<instance>/applied.json`: what strap applied to this instance, module by module,
+//! written by every boot (for the modules that ran) and by `strap apply` (after each step
+//! that succeeded), so that a killed apply resumes where it stopped.
+//!
+//! ```json
+//! {"version": 1, "strap_version": "0.1.0", "instance_id": "i-…",
+//!  "user_data_sha256": "sha256:…", "updated": 1.0,
+//!  "identity": {…the identity document…},
+//!  "modules": {"write_files": {"at": 1.0, "failed": null,
+//!      "state": {"config": {"write_files": […]},
+//!                "resources": [{"kind": "file", "path": "/etc/x", "sha256": "sha256:…",
+//!                               "size": 3, "mode": 420, "owner": "root:root",
+//!                               "append": false, "created": true}]}}}}
+//! ```
+//!
+//! `user_data_sha256` is the user data last applied as a whole (a new instance's first
+//! boot, or an apply that finished); a boot of the same instance with other user data
+//! leaves it, so the change is still seen. The file is 0600: the config slices may hold
+//! passwords, as the instance's `cloud-config.txt` does.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The record format this strap reads and writes.
+pub const RECORD_VERSION: u32 = 1;
+
+/// The record file of an instance folder.
+pub fn path(instance_dir: &Path) -> PathBuf {
+    instance_dir.join("applied.json")
+}
+
+/// What was applied to one instance.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Applied {
+    pub version: u32,
+    pub strap_version: String,
+    pub instance_id: String,
+    /// The user data last applied as a whole.
+    #[serde(default)]
+    pub user_data_sha256: Option<String>,
+    /// When the record last changed (seconds since the epoch).
+    pub updated: f64,
+    /// The identity document of the instance (for plans from a user-data file).
+    #[serde(default)]
+    pub identity: serde_json::Value,
+    #[serde(default)]
+    pub modules: BTreeMap<String, ModuleRecord>,
+}
+
+/// One module's last applied state.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ModuleRecord {
+    /// When it was applied.
+    pub at: f64,
+    /// Set when the last attempt to apply a newer state failed (the state stays the one
+    /// applied before): the next apply tries again.
+    #[serde(default)]
+    pub failed: Option<String>,
+    pub state: ModuleState,
+}
+
+/// The record as found.
+#[derive(Clone, Debug)]
+pub enum Loaded {
+    Found(Applied),
+    /// No record: a boot by a strap without plans, or none yet.
+    Missing,
+    /// A record this strap cannot use, with the reason.
+    Unusable(String),
+}
+
+impl Loaded {
+    /// The record, or an empty one for this instance.
+    pub fn or_empty(&self, instance_id: &str) -> Applied {
+        match self {
+            Loaded::Found(a) => a.clone(),
+            _ => Applied::new(instance_id),
+        }
+    }
+
+    /// Why everything is treated as new, when it is.
+    pub fn problem(&self, file: &Path) -> Option<String> {
+        match self {
+            Loaded::Found(_) => None,
+            Loaded::Missing => Some(format!(
+                "no record of what was applied ({}): the boot that configured this instance predates it, so everything the user data declares is treated as new",
+                file.display()
+            )),
+            Loaded::Unusable(why) => Some(format!(
+                "the record of what was applied ({}) cannot be used ({why}): everything the user data declares is treated as new",
+                file.display()
+            )),
+        }
+    }
+}
+
+impl Applied {
+    pub fn new(instance_id: &str) -> Self {
+        Self {
+            version: RECORD_VERSION,
+            strap_version: env!("CARGO_PKG_VERSION").into(),
+            instance_id: instance_id.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Read an instance's record.
+    pub fn load(instance_dir: &Path, instance_id: &str) -> Loaded {
+        let file = path(instance_dir);
+        let bytes = match crate::context::read_regular(&file, MAX_RECORD, false) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Loaded::Missing,
+            Err(e) => return Loaded::Unusable(e.to_string()),
+        };
+        let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(e) => return Loaded::Unusable(format!("not valid JSON: {e}")),
+        };
+        match value.get("version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(RECORD_VERSION) => {}
+            Some(v) => {
+                return Loaded::Unusable(format!(
+                    "format version {v}; this strap reads version {RECORD_VERSION}"
+                ))
+            }
+            None => return Loaded::Unusable("no format version".into()),
+        }
+        match serde_json::from_value::<Applied>(value) {
+            Ok(a) if a.instance_id == instance_id => Loaded::Found(a),
+            Ok(a) => Loaded::Unusable(format!(
+                "it is the record of instance {}, not {instance_id}",
+                a.instance_id
+            )),
+            Err(e) => Loaded::Unusable(format!("unexpected shape: {e}")),
+        }
+    }
+
+    /// Write the record atomically and durably (temp file, fsync, rename, folder sync).
+    pub fn save(&self, instance_dir: &Path) -> Result<(), crate::context::ContextError> {
+        let bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        crate::context::write_atomic(&path(instance_dir), &bytes, Some(0o600))
+    }
+
+    /// Write the record as a boot does: atomically, its folder synced with the stage's
+    /// other files (see [`crate::boot::durable`]).
+    pub fn save_batched(&self, instance_dir: &Path) -> Result<(), crate::context::ContextError> {
+        let bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        crate::boot::durable::write(&path(instance_dir), &bytes, Some(0o600))
+    }
+
+    /// Record a module's state as applied now.
+    pub fn set(&mut self, module: &str, state: ModuleState, now: f64) {
+        self.modules.insert(
+            module.to_string(),
+            ModuleRecord {
+                at: now,
+                failed: None,
+                state,
+            },
+        );
+        self.updated = now;
+    }
+
+    /// Record that applying a module failed (its applied state stays as it was).
+    pub fn set_failed(&mut self, module: &str, error: String, now: f64) {
+        let entry = self.modules.entry(module.to_string()).or_default();
+        entry.failed = Some(error);
+        self.updated = now;
+    }
+}
+
+/// Largest record read.
+const MAX_RECORD: u64 = 16 * 1024 * 1024;
+
+/// A thing a module owns on the machine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Resource {
+    /// A `write_files` entry.
+    File {
+        path: String,
+        sha256: String,
+        size: u64,
+        mode: u32,
+        owner: String,
+        #[serde(default)]
+        append: bool,
+        /// strap made it: it was not there before (only those are pruned).
+        #[serde(default)]
+        created: bool,
+    },
+    /// A `users` entry (its normalised entry as JSON: keys, groups, sudo rules, shell…).
+    User {
+        name: String,
+        spec: serde_json::Value,
+        #[serde(default)]
+        created: bool,
+    },
+    /// A `groups` entry with its members.
+    Group {
+        name: String,
+        members: Vec<String>,
+        #[serde(default)]
+        created: bool,
+    },
+    /// A package of `packages` (`name`, `name=version`).
+    Package {
+        name: String,
+        #[serde(default)]
+        created: bool,
+    },
+    /// A user-data script or boothook part, by its stored name.
+    Script { name: String, sha256: String },
+}
+
+impl Resource {
+    /// `file /etc/x`, `user alice`…
+    pub fn id(&self) -> String {
+        match self {
+            Resource::File { path, .. } => format!("file {path}"),
+            Resource::User { name, .. } => format!("user {name}"),
+            Resource::Group { name, .. } => format!("group {name}"),
+            Resource::Package { name, .. } => format!("package {name}"),
+            Resource::Script { name, .. } => format!("script {name}"),
+        }
+    }
+
+    /// Whether strap made it (files, users, groups, packages not there before it).
+    pub fn created(&self) -> bool {
+        match self {
+            Resource::File { created, .. }
+            | Resource::User { created, .. }
+            | Resource::Group { created, .. }
+            | Resource::Package { created, .. } => *created,
+            Resource::Script { .. } => false,
+        }
+    }
+
+    pub(super) fn set_created(&mut self, value: bool) {
+        match self {
+            Resource::File { created, .. }
+            | Resource::User { created, .. }
+            | Resource::Group { created, .. }
+            | Resource::Package { created, .. } => *created = value,
+            Resource::Script { .. } => {}
+        }
+    }
+
+    /// Equal as declared (whether strap made it does not count).
+    pub fn same_as(&self, other: &Resource) -> bool {
+        let mut a = self.clone();
+        let mut b = other.clone();
+        a.set_created(false);
+        b.set_created(false);
+        a == b
+    }
+}
+
+/// What the config declares for one module.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModuleState {
+    /// The module's keys of the effective config, as JSON (only the keys present).
+    pub config: BTreeMap<String, serde_json::Value>,
+    /// What it owns, in the config's order.
+    #[serde(default)]
+    pub resources: Vec<Resource>,
+}
+
+impl ModuleState {
+    /// Equal as declared.
+    pub fn same_as(&self, other: &ModuleState) -> bool {
+        self.config == other.config
+            && self.resources.len() == other.resources.len()
+            && self
+                .resources
+                .iter()
+                .zip(&other.resources)
+                .all(|(a, b)| a.same_as(b))
+    }
+}
+
+/// `sha256:<hex>` of bytes.
+pub fn sha256(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(71);
+    out.push_str("sha256:");
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
