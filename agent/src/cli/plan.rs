@@ -187,7 +187,7 @@ pub async fn apply(args: ApplyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
                 if !json {
                     print!("{}", render::text(&planned.plan));
                 }
-                if !planned.plan.modules.iter().any(plan::ModulePlan::runs) {
+                if !planned.plan.has_changes() {
                     return Ok((planned.plan, None));
                 }
                 if !yes && !confirmed() {
@@ -218,7 +218,7 @@ pub async fn apply(args: ApplyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         );
     }
     let Some(outcome) = outcome else {
-        if plan.modules.iter().any(plan::ModulePlan::runs) && !yes {
+        if plan.has_changes() && !yes {
             anyhow::bail!("not applied: confirm with `yes`, or pass --yes");
         }
         if !json {

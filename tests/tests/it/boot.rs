@@ -15,15 +15,15 @@ const NET_ONE_ENI: u64 = 6;
 use strap_e2e::{code, command, stderr, stdout, MockProcess};
 
 /// A machine: a temporary root, and a seed folder for its metadata.
-struct Machine {
+pub(crate) struct Machine {
     _dir: tempfile::TempDir,
-    root: PathBuf,
-    seed: PathBuf,
-    boot_id: String,
+    pub(crate) root: PathBuf,
+    pub(crate) seed: PathBuf,
+    pub(crate) boot_id: String,
 }
 
 impl Machine {
-    fn new(user_data: &str) -> Self {
+    pub(crate) fn new(user_data: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
         let seed = dir.path().join("seed");
@@ -39,7 +39,7 @@ impl Machine {
         m
     }
 
-    fn set_instance(&self, id: &str) {
+    pub(crate) fn set_instance(&self, id: &str) {
         let doc = self.seed.join("latest/dynamic/instance-identity/document");
         fs::create_dir_all(doc.parent().unwrap()).unwrap();
         fs::write(
@@ -56,17 +56,17 @@ impl Machine {
         fs::write(host, "ip-10-0-0-5.eu-west-1.compute.internal").unwrap();
     }
 
-    fn set_user_data(&self, text: &str) {
+    pub(crate) fn set_user_data(&self, text: &str) {
         fs::create_dir_all(self.seed.join("latest")).unwrap();
         fs::write(self.seed.join("latest/user-data"), text).unwrap();
     }
 
-    fn reboot(&mut self) {
+    pub(crate) fn reboot(&mut self) {
         let n: u32 = self.boot_id.trim_start_matches("boot-").parse().unwrap();
         self.boot_id = format!("boot-{}", n + 1);
     }
 
-    fn run_with(&self, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    pub(crate) fn run_with(&self, extra: &[&str], env: &[(&str, &str)]) -> Output {
         let mut cmd = command("strap");
         cmd.arg("run")
             .arg("--seed")
@@ -81,11 +81,11 @@ impl Machine {
         cmd.output().unwrap()
     }
 
-    fn run(&self) -> Output {
+    pub(crate) fn run(&self) -> Output {
         self.run_with(&[], &[])
     }
 
-    fn strap(&self, args: &[&str]) -> Output {
+    pub(crate) fn strap(&self, args: &[&str]) -> Output {
         command("strap")
             .args(args)
             .arg("--root")
@@ -94,26 +94,26 @@ impl Machine {
             .unwrap()
     }
 
-    fn path(&self, p: &str) -> PathBuf {
+    pub(crate) fn path(&self, p: &str) -> PathBuf {
         self.root.join(p.trim_start_matches('/'))
     }
 
     /// A file of the image (`/etc/os-release`, `/etc/cloud/cloud.cfg`).
-    fn write(&self, p: &str, text: &str) {
+    pub(crate) fn write(&self, p: &str, text: &str) {
         let path = self.path(p);
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(path, text).unwrap();
     }
 
-    fn read(&self, p: &str) -> String {
+    pub(crate) fn read(&self, p: &str) -> String {
         fs::read_to_string(self.path(p)).unwrap_or_default()
     }
 
-    fn report(&self) -> serde_json::Value {
+    pub(crate) fn report(&self) -> serde_json::Value {
         serde_json::from_str(&self.read("/var/lib/strap/data/report.json")).unwrap()
     }
 
-    fn item(&self, name: &str) -> serde_json::Value {
+    pub(crate) fn item(&self, name: &str) -> serde_json::Value {
         self.report()["items"]
             .as_array()
             .unwrap()
@@ -125,13 +125,13 @@ impl Machine {
     }
 
     /// Lines a test's scripts appended to `$STRAP_ROOT/ran`.
-    fn ran(&self) -> Vec<String> {
+    pub(crate) fn ran(&self) -> Vec<String> {
         self.read("/ran").lines().map(str::to_string).collect()
     }
 }
 
 /// Output with the temporary root and the dates filtered out, for snapshots.
-fn filter(text: &str, m: &Machine) -> String {
+pub(crate) fn filter(text: &str, m: &Machine) -> String {
     let root = m.root.display().to_string();
     text.replace(&root, "[ROOT]")
         .lines()

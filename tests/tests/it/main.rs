@@ -11,6 +11,7 @@ mod imds_client;
 mod mock;
 mod mock_clients;
 mod net;
+mod plan;
 mod sandbox;
 mod systemd;
 mod userdata;

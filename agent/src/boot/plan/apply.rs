@@ -130,9 +130,42 @@ pub fn apply(
             output_tail: tail,
         });
     }
-    // Modules with nothing to run (one-shot not asked, not live) keep their record: the
-    // next plan shows them again. The user data counts as applied when nothing failed.
+    // When nothing failed, the user data counts as applied: the modules that do not run
+    // (one-shot not asked for, not live) take their new state without running, as a
+    // boot of the same instance would leave them, so the next plan is empty.
+    // `--rerun MODULE` still runs a one-shot module later.
     if outcome.failed.is_empty() {
+        for m in plan.modules.iter().filter(|m| !m.runs()) {
+            let now = epoch(boot.ctx.now());
+            let state = recorded_state(
+                &m.module,
+                &m.declared,
+                record,
+                &BTreeSet::new(),
+                &BTreeSet::new(),
+            );
+            record.set(&m.module, state, now);
+            let why = m.reason.clone().unwrap_or_default();
+            boot.log.line(
+                "INFO",
+                &format!(
+                    "apply/config-{}: new config recorded, not run: {why}",
+                    m.module
+                ),
+            );
+            boot.record(ReportItem {
+                name: format!("config-{}", m.module),
+                kind: "apply".into(),
+                stage: "apply".into(),
+                frequency: "once".into(),
+                status: ItemStatus::Skipped,
+                reason: Some(format!("recorded, not run: {why}")),
+                exit_code: None,
+                start: now,
+                duration: 0.0,
+                output_tail: Vec::new(),
+            });
+        }
         record.user_data_sha256 = Some(user_data_sha.to_string());
         record.updated = epoch(boot.ctx.now());
         record
@@ -354,10 +387,22 @@ fn run_module(boot: &mut Boot<'_>, m: &ModulePlan) -> Result<Outcome, ModuleErro
 /// Run a one-shot module again: its changed or new scripts (stored again, markers
 /// cleared), or its commands.
 fn rerun(boot: &mut Boot<'_>, m: &ModulePlan) -> Result<Outcome, ModuleError> {
-    let touched: BTreeSet<String> = ids(m, &[Op::Create, Op::Change])
+    let mut touched: BTreeSet<String> = ids(m, &[Op::Create, Op::Change])
         .into_iter()
         .filter_map(|id| id.strip_prefix("script ").map(str::to_string))
         .collect();
+    if m.changes.is_empty() {
+        // Asked for without a change: every script of the module runs again.
+        touched = m
+            .declared
+            .resources
+            .iter()
+            .filter_map(|r| match r {
+                Resource::Script { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+    }
     match m.module.as_str() {
         "bootcmd" => modules::commands::bootcmd(boot),
         "runcmd" => {

@@ -215,7 +215,8 @@ pub fn compute(
         let have = rec.map_or(&empty, |r| &r.state);
         let changes = changes(boot, spec, &want, have, &machine, opts.prune);
         let last_failed = rec.and_then(|r| r.failed.clone());
-        if changes.is_empty() && last_failed.is_none() {
+        let asked = spec.live == Live::OneShot && opts.rerun.iter().any(|r| r == spec.module);
+        if changes.is_empty() && last_failed.is_none() && !asked {
             continue;
         }
         let (action, reason) = action(spec, &changes, opts);
