@@ -6,6 +6,7 @@
 //! {"version": 1, "strap_version": "0.1.0", "instance_id": "i-…",
 //!  "user_data_sha256": "sha256:…", "updated": 1.0,
 //!  "identity": {…the identity document…},
+//!  "config": {…the effective cloud-config…},
 //!  "modules": {"write_files": {"at": 1.0, "failed": null,
 //!      "state": {"config": {"write_files": […]},
 //!                "resources": [{"kind": "file", "path": "/etc/x", "sha256": "sha256:…",
@@ -46,6 +47,10 @@ pub struct Applied {
     /// The identity document of the instance (for plans from a user-data file).
     #[serde(default)]
     pub identity: serde_json::Value,
+    /// The effective cloud-config last applied as a whole: the user data's (templates
+    /// rendered, parts merged) over the image's system config.
+    #[serde(default)]
+    pub config: serde_json::Value,
     #[serde(default)]
     pub modules: BTreeMap<String, ModuleRecord>,
 }

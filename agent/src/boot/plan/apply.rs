@@ -167,6 +167,7 @@ pub fn apply(
             });
         }
         record.user_data_sha256 = Some(user_data_sha.to_string());
+        record.config = full.to_json();
         record.updated = epoch(boot.ctx.now());
         record
             .save(&boot.instance_dir)

@@ -74,6 +74,7 @@ pub fn consumed(boot: &mut Boot<'_>) {
         || boot.applied.user_data_sha256.is_none() && boot.applied.modules.is_empty()
     {
         boot.applied.user_data_sha256 = Some(sha256(boot.instance.user_data.expose()));
+        boot.applied.config = boot.config.to_json();
     }
     if let Some(b) = before(boot, "boothooks") {
         succeeded(boot, b);
@@ -131,6 +132,7 @@ pub fn at_end(boot: &mut Boot<'_>) {
     };
     if !plan.has_changes() {
         boot.applied.user_data_sha256 = Some(sha);
+        boot.applied.config = boot.config.to_json();
         return;
     }
     let s = &plan.summary;
