@@ -3,15 +3,19 @@
 page must name a file of the build, and every #anchor an id on the page it names.
 Links to other sites are not fetched.
 
-    mdbook build docs/book && python3 docs/book/check-links.py docs/book/book
+    mdbook build docs/book && python3 docs/book/check-links.py docs/book/book [README.md ...]
 
-Exit status 0 when every link resolves, 1 with one line per broken link otherwise.
+Markdown files given after the book (README.md) must only link to files that exist in
+the repository. Exit status 0 when every link resolves, 1 with one line per broken link otherwise.
 """
 
 import html.parser
 import os
+import re
 import sys
 import urllib.parse
+
+MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
 class Page(html.parser.HTMLParser):
@@ -41,10 +45,26 @@ def parse(path):
     return page
 
 
+def check_markdown(path, broken):
+    """Relative links of a Markdown file outside the book: the file must exist."""
+    checked = 0
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            for url in MARKDOWN_LINK.findall(line):
+                parts = urllib.parse.urlsplit(url)
+                if parts.scheme or parts.netloc or not parts.path:
+                    continue
+                checked += 1
+                target = os.path.join(os.path.dirname(path), urllib.parse.unquote(parts.path))
+                if not os.path.exists(target):
+                    broken.append(f"{path}:{number}: {url}: no such file")
+    return checked
+
+
 def main(argv):
-    if len(argv) != 2 or not os.path.isdir(argv[1]):
-        print("usage: check-links.py BUILT_BOOK_DIR (run `mdbook build docs/book` first)",
-              file=sys.stderr)
+    if len(argv) < 2 or not os.path.isdir(argv[1]):
+        print("usage: check-links.py BUILT_BOOK_DIR [MARKDOWN_FILE...] "
+              "(run `mdbook build docs/book` first)", file=sys.stderr)
         return 2
     root = os.path.realpath(argv[1])
     pages = {}
@@ -86,9 +106,12 @@ def main(argv):
                 if fragment not in pages[target].ids:
                     broken.append(
                         f"{where}: {url}: no #{fragment} in {os.path.relpath(target, root)}")
+    for extra in argv[2:]:
+        checked += check_markdown(extra, broken)
     for line in broken:
         print(f"broken link: {line}")
-    print(f"{checked} internal links in {len(pages)} pages, {len(broken)} broken",
+    print(f"{checked} internal links in {len(pages)} pages and {len(argv) - 2} more files, "
+          f"{len(broken)} broken",
           file=sys.stderr)
     return 1 if broken else 0
 
