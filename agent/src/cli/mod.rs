@@ -11,6 +11,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::context::Context;
 
 pub mod creds;
+pub mod docs;
 pub mod metadata;
 pub mod net;
 pub mod plan;
