@@ -230,9 +230,10 @@ pub async fn apply(args: ApplyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         eprintln!("strap: apply: skipped: {s}");
     }
     if !json {
+        let n = outcome.applied.len();
         println!(
-            "Apply: {} modules applied, {} failed.",
-            outcome.applied.len(),
+            "Apply: {n} module{} applied, {} failed.",
+            if n == 1 { "" } else { "s" },
             outcome.failed.len()
         );
         for (module, why) in &outcome.failed {

@@ -337,7 +337,7 @@ fn a_killed_apply_resumes_where_it_stopped() {
     let out = strap(&m, &["apply", "--yes"], &[("STRAP_PACKAGE_MANAGER", &pm)]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     assert!(
-        stdout(&out).contains("1 modules applied"),
+        stdout(&out).contains("1 module applied"),
         "{}",
         stdout(&out)
     );

@@ -412,6 +412,17 @@ fn changes(
     out
 }
 
+/// The fields of a `users` entry the users module applies to a user that exists already
+/// (as cloud-init's does); the others only count when it creates the user.
+const APPLIED_TO_EXISTING_USERS: &[&str] = &[
+    "groups",
+    "default_groups",
+    "lock_passwd",
+    "sudo",
+    "ssh_authorized_keys",
+    "ssh_import_id",
+];
+
 /// A value for the plan, secrets masked.
 fn shown(key: &str, value: Option<&serde_json::Value>) -> String {
     let Some(value) = value else {
@@ -532,7 +543,16 @@ fn changed(boot: &Boot<'_>, old: &Resource, new: &Resource) -> Change {
             }
         }
         (Resource::User { spec: old_spec, .. }, Resource::User { spec, .. }) => {
-            c.details.extend(user_details(Some(old_spec), spec));
+            for d in user_details(Some(old_spec), spec) {
+                let field = d.split(' ').next().unwrap_or_default();
+                if APPLIED_TO_EXISTING_USERS.contains(&field) {
+                    c.details.push(d);
+                } else {
+                    c.details.push(format!(
+                        "{d} (not applied: the user exists, and only its groups, password lock, sudo rules and keys are)"
+                    ));
+                }
+            }
         }
         (Resource::Group { members: old_m, .. }, Resource::Group { members, .. }) => {
             c.details.push(format!(
