@@ -12,21 +12,34 @@ struct Rule {
     why: &'static str,
 }
 
-const RULES: &[Rule] = &[Rule {
-    files: &[
-        "agent/src/boot/modules",
-        "agent/src/boot/exec.rs",
-        "agent/src/boot/context.rs",
-        "agent/src/boot/records.rs",
-        "agent/src/boot/state.rs",
-        "agent/src/boot/status.rs",
-        "agent/src/boot/source.rs",
-    ],
-    must_not_import: &["runner", "stages"],
-    why: "the runner calls the modules through the stage table; modules and the files \
+const RULES: &[Rule] = &[
+    Rule {
+        files: &[
+            "agent/src/boot/modules",
+            "agent/src/boot/exec.rs",
+            "agent/src/boot/context.rs",
+            "agent/src/boot/records.rs",
+            "agent/src/boot/state.rs",
+            "agent/src/boot/status.rs",
+            "agent/src/boot/source.rs",
+        ],
+        must_not_import: &["runner", "stages"],
+        why: "the runner calls the modules through the stage table; modules and the files \
               below them take the boot context from boot/context.rs and records from \
               boot/records.rs",
-}];
+    },
+    Rule {
+        files: &["agent/src/sandbox/changes.rs", "agent/src/sandbox/model.rs"],
+        must_not_import: &["report"],
+        why: "report.rs shows what changes.rs reads; both take the change types and \
+              is_boot_record from sandbox/model.rs",
+    },
+    Rule {
+        files: &["agent/src/sandbox/model.rs"],
+        must_not_import: &["changes"],
+        why: "model.rs holds the types changes.rs fills in",
+    },
+];
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
