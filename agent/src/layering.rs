@@ -39,6 +39,17 @@ const RULES: &[Rule] = &[
         must_not_import: &["changes"],
         why: "model.rs holds the types changes.rs fills in",
     },
+    Rule {
+        files: &["imds-mock/src/control.rs", "imds-mock/src/response.rs"],
+        must_not_import: &["server"],
+        why: "the server dispatches to the control API; both answer through \
+              imds-mock/src/response.rs",
+    },
+    Rule {
+        files: &["imds-mock/src/response.rs"],
+        must_not_import: &["control"],
+        why: "response.rs is below the control API",
+    },
 ];
 
 fn workspace_root() -> PathBuf {
