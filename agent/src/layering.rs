@@ -50,6 +50,17 @@ const RULES: &[Rule] = &[
         must_not_import: &["control"],
         why: "response.rs is below the control API",
     },
+    Rule {
+        files: &["imds-mock/src/sigv4", "imds-mock/src/sts_error.rs"],
+        must_not_import: &["sts"],
+        why: "sts verifies signatures through sigv4; both answer with \
+              imds-mock/src/sts_error.rs",
+    },
+    Rule {
+        files: &["imds-mock/src/sts_error.rs"],
+        must_not_import: &["sigv4"],
+        why: "sts_error.rs is below the signature check",
+    },
 ];
 
 fn workspace_root() -> PathBuf {
