@@ -29,6 +29,16 @@ const RULES: &[Rule] = &[
               boot/records.rs",
     },
     Rule {
+        files: &[
+            "agent/src/boot/context.rs",
+            "agent/src/boot/records.rs",
+            "agent/src/boot/os_release.rs",
+        ],
+        must_not_import: &["modules"],
+        why: "the modules read the boot context, the records and os-release; the system \
+              config reads os-release from boot/os_release.rs, not from the modules",
+    },
+    Rule {
         files: &["agent/src/sandbox/changes.rs", "agent/src/sandbox/model.rs"],
         must_not_import: &["report"],
         why: "report.rs shows what changes.rs reads; both take the change types and \

@@ -44,6 +44,7 @@ pub mod frequency;
 pub mod lock;
 pub mod modules;
 pub mod notify;
+pub mod os_release;
 pub mod paths;
 pub mod query;
 pub mod records;
