@@ -1,7 +1,7 @@
 //! STS errors: AWS's code, HTTP status and message for each, and the query-protocol
 //! error document with what it needs (the API version, the XML namespace, escaping).
-//! [`sigv4`](crate::sigv4)'s verification and [`sts`](crate::sts) answer with them, and
-//! `sts` re-exports them; this file imports neither.
+//! The signature check (`sigv4/`) and STS (`sts/`) answer with them, and `sts`
+//! re-exports them; this file imports neither.
 
 /// The query-protocol API version STS speaks.
 pub const API_VERSION: &str = "2011-06-15";

@@ -1,6 +1,6 @@
 //! What a launch changed, as data: the changed paths, accounts and packages that
-//! [`changes`](super::changes) reads from the upper layer and [`report`](super::report)
-//! shows, and which paths are the boot's own records. Both import it; it imports neither.
+//! `changes.rs` reads from the upper layer and `report.rs` shows, and which paths are the
+//! boot's own records. Both import it; it imports neither.
 
 use serde::{Deserialize, Serialize};
 
