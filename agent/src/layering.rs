@@ -12,21 +12,66 @@ struct Rule {
     why: &'static str,
 }
 
-const RULES: &[Rule] = &[Rule {
-    files: &[
-        "agent/src/boot/modules",
-        "agent/src/boot/exec.rs",
-        "agent/src/boot/context.rs",
-        "agent/src/boot/records.rs",
-        "agent/src/boot/state.rs",
-        "agent/src/boot/status.rs",
-        "agent/src/boot/source.rs",
-    ],
-    must_not_import: &["runner", "stages"],
-    why: "the runner calls the modules through the stage table; modules and the files \
+const RULES: &[Rule] = &[
+    Rule {
+        files: &[
+            "agent/src/boot/modules",
+            "agent/src/boot/exec.rs",
+            "agent/src/boot/context.rs",
+            "agent/src/boot/records.rs",
+            "agent/src/boot/state.rs",
+            "agent/src/boot/status.rs",
+            "agent/src/boot/source.rs",
+        ],
+        must_not_import: &["runner", "stages"],
+        why: "the runner calls the modules through the stage table; modules and the files \
               below them take the boot context from boot/context.rs and records from \
               boot/records.rs",
-}];
+    },
+    Rule {
+        files: &[
+            "agent/src/boot/context.rs",
+            "agent/src/boot/records.rs",
+            "agent/src/boot/os_release.rs",
+        ],
+        must_not_import: &["modules"],
+        why: "the modules read the boot context, the records and os-release; the system \
+              config reads os-release from boot/os_release.rs, not from the modules",
+    },
+    Rule {
+        files: &["agent/src/sandbox/changes.rs", "agent/src/sandbox/model.rs"],
+        must_not_import: &["report"],
+        why: "report.rs shows what changes.rs reads; both take the change types and \
+              is_boot_record from sandbox/model.rs",
+    },
+    Rule {
+        files: &["agent/src/sandbox/model.rs"],
+        must_not_import: &["changes"],
+        why: "model.rs holds the types changes.rs fills in",
+    },
+    Rule {
+        files: &["imds-mock/src/control.rs", "imds-mock/src/response.rs"],
+        must_not_import: &["server"],
+        why: "the server dispatches to the control API; both answer through \
+              imds-mock/src/response.rs",
+    },
+    Rule {
+        files: &["imds-mock/src/response.rs"],
+        must_not_import: &["control"],
+        why: "response.rs is below the control API",
+    },
+    Rule {
+        files: &["imds-mock/src/sigv4", "imds-mock/src/sts_error.rs"],
+        must_not_import: &["sts"],
+        why: "sts verifies signatures through sigv4; both answer with \
+              imds-mock/src/sts_error.rs",
+    },
+    Rule {
+        files: &["imds-mock/src/sts_error.rs"],
+        must_not_import: &["sigv4"],
+        why: "sts_error.rs is below the signature check",
+    },
+];
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

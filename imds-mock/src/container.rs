@@ -134,7 +134,7 @@ fn text_error(status: u16, message: &str) -> ContainerResponse {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::sts::test_store::make_key;
+    use crate::test_store::make_key;
     use chrono::{TimeZone, Utc};
 
     fn key() -> IssuedKey {

@@ -17,8 +17,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::config::{Fault, MetadataOptionsPatch};
-use crate::server::{respond, ResponseBody, CONTROL_PREFIX};
+use crate::response::{respond, ResponseBody};
 use crate::state::State;
+
+/// The prefix of the mock's control API, a path real IMDS never serves.
+pub const CONTROL_PREFIX: &str = "/_mock/";
 
 /// Largest control request body accepted.
 pub const MAX_CONTROL_BODY: usize = 64 * 1024;

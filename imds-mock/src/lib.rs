@@ -7,8 +7,10 @@
 //! Layout: [`config`] (what to pretend), [`state`] (shared runtime state), [`tree`] (the
 //! metadata tree and listing rules), [`token`] (IMDSv2 tokens), [`creds`] (credentials and
 //! rotation), [`runtime`] (events, public IP), [`server`] (the HTTP rules, `router` and
-//! `serve`), [`control`] (the `/_mock/` API); [`sts`], [`sigv4`], [`container`] and
-//! [`identity`] are pure modules the server calls, meeting the issuing side in [`keys`].
+//! `serve`), [`control`] (the `/_mock/` API, which the server calls), [`response`] (the
+//! body type and common headers both answer with); [`sts`], [`sigv4`], [`container`] and
+//! [`identity`] are pure modules the server calls, meeting the issuing side in [`keys`];
+//! `sts` calls `sigv4`, and both answer with [`sts_error`]. Imports only point down.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod config;
@@ -18,11 +20,15 @@ pub mod creds;
 mod fsutil;
 pub mod identity;
 pub mod keys;
+pub mod response;
 pub mod runtime;
 pub mod server;
 pub mod sigv4;
 pub mod state;
 pub mod sts;
+pub mod sts_error;
+#[cfg(test)]
+pub(crate) mod test_store;
 pub mod token;
 pub mod tree;
 

@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::header::{
     HeaderName, HeaderValue, ACCEPT_RANGES, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE,
-    LAST_MODIFIED, SERVER,
+    LAST_MODIFIED,
 };
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -24,7 +24,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 
 use crate::config::{HttpTokens, MAX_TOKEN_TTL};
+use crate::control::CONTROL_PREFIX;
 use crate::creds::{credentials_document, credentials_error_document, Delivery};
+use crate::response::{respond, ResponseBody};
 use crate::state::{Count, RequestFacts, State};
 use crate::tree::{Dynamic, Found, SignatureKind, VERSIONS};
 use crate::{container, sigv4, sts};
@@ -35,14 +37,9 @@ pub const TOKEN_PATH: &str = "/latest/api/token";
 pub const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
 /// Request header with the wanted token TTL; response header with the (remaining) TTL.
 pub const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
-/// The prefix of the mock's control API, a path real IMDS never serves.
-pub const CONTROL_PREFIX: &str = "/_mock/";
 
 /// The exact 404 page of real IMDS.
 pub const NOT_FOUND_BODY: &str = "<?xml version=\"1.0\" encoding=\"iso-8859-1\"?>\n<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\"\n\t\t \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd\">\n<html xmlns=\"http://www.w3.org/1999/xhtml\" xml:lang=\"en\" lang=\"en\">\n <head>\n  <title>404 - Not Found</title>\n </head>\n <body>\n  <h1>404 - Not Found</h1>\n </body>\n</html>\n";
-
-/// The response body type.
-pub type ResponseBody = Full<Bytes>;
 
 /// Set on the token response: send it with this IP TTL (`HttpPutResponseHopLimit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,22 +59,6 @@ pub struct PeerAddr(pub std::net::SocketAddr);
 pub struct Dropped;
 
 static TTL_HEADER_NAME: HeaderName = HeaderName::from_static(TTL_HEADER);
-
-/// Build a response with IMDS's common headers.
-pub fn respond(
-    status: StatusCode,
-    content_type: Option<&'static str>,
-    body: impl Into<Bytes>,
-) -> Response<ResponseBody> {
-    let mut resp = Response::new(Full::new(body.into()));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(SERVER, HeaderValue::from_static("EC2ws"));
-    if let Some(ct) = content_type {
-        h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
-    }
-    resp
-}
 
 /// An error page in the style of IMDS's 404 page.
 fn error_page(status: StatusCode) -> Response<ResponseBody> {

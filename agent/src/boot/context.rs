@@ -9,9 +9,8 @@
 //! `opts`; it writes files through `ctx`, runs scripts through [`Boot::run_script`], and
 //! reports through [`Boot::record`] (an item of the report), [`Boot::warn`] (a
 //! recoverable problem), the event log `log` and the output log `out`. A module never
-//! decides whether it is due and never marks itself done: the runner
-//! ([`super::runner`]) does, from the stage table ([`super::stages`]). This file imports
-//! neither.
+//! decides whether it is due and never marks itself done: the runner (`runner.rs`) does,
+//! from the stage table (`stages.rs`). This file imports neither.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -45,6 +45,7 @@ pub mod frequency;
 pub mod lock;
 pub mod modules;
 pub mod notify;
+pub mod os_release;
 pub mod paths;
 pub mod plan;
 pub mod query;

@@ -1,5 +1,5 @@
 //! The stage table: the stages after `init-local`, their modules in cloud-init's order,
-//! and each module's default frequency. The runner ([`super::runner`]) walks it; modules
+//! and each module's default frequency. The runner (`runner.rs`) walks it; modules
 //! never import it (they are the table's entries, not its readers).
 
 use super::context::Boot;

@@ -16,7 +16,7 @@ use crate::cloudconfig::{self, Node, Value};
 use crate::context::Context;
 
 use super::frequency::Frequency;
-use super::modules::system::{Family, OsRelease};
+use super::os_release::{Family, OsRelease};
 
 /// cloud-init's three module lists, one per stage. When the config has any of them, a
 /// module runs only if one of them names it (strap keeps its own stage for it).

@@ -7,72 +7,10 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
+use super::model::{
+    is_boot_record, AccountChanges, ChangeKind, FileChange, FileKind, PackageChange,
+};
 use super::{textdiff, SandboxError, DIFF_MAX_BYTES};
-
-/// How a path changed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ChangeKind {
-    Added,
-    Changed,
-    Deleted,
-    /// A directory deleted and made again: nothing below it comes from the image.
-    Replaced,
-}
-
-/// What kind of file a path is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FileKind {
-    File,
-    Dir,
-    Symlink,
-    Other,
-}
-
-/// One changed path.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileChange {
-    /// The absolute path on the machine.
-    pub path: String,
-    pub change: ChangeKind,
-    pub kind: FileKind,
-    /// Size in bytes now (absent when deleted).
-    pub size: Option<u64>,
-    /// Permission bits now, octal (`0644`).
-    pub mode: Option<String>,
-    /// Owner now, `uid:gid`.
-    pub owner: Option<String>,
-    /// Size before, when it existed.
-    pub old_size: Option<u64>,
-    /// Permission bits before, when it existed.
-    pub old_mode: Option<String>,
-    /// Where a symbolic link points.
-    pub link_target: Option<String>,
-    /// A unified diff, for small text files when asked.
-    pub diff: Option<String>,
-}
-
-/// Accounts added and removed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccountChanges {
-    pub users_added: Vec<String>,
-    pub users_removed: Vec<String>,
-    pub groups_added: Vec<String>,
-    pub groups_removed: Vec<String>,
-}
-
-/// A package change seen in dpkg's status file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PackageChange {
-    pub name: String,
-    /// `installed`, `upgraded` or `removed`.
-    pub change: String,
-    pub old_version: Option<String>,
-    pub version: Option<String>,
-}
 
 fn mode_string(meta: &std::fs::Metadata) -> String {
     format!("{:04o}", meta.mode() & 0o7777)
@@ -191,13 +129,12 @@ fn walk(
                 })
                 .flatten();
             // The boot's own records are in the report already; no diff for them.
-            let diff =
-                if with_diff && kind == FileKind::File && !super::report::is_boot_record(&path) {
-                    let old_file = old.as_ref().filter(|o| o.is_file()).map(|_| base.as_path());
-                    text_diff(old_file, &upper, &path)
-                } else {
-                    None
-                };
+            let diff = if with_diff && kind == FileKind::File && !is_boot_record(&path) {
+                let old_file = old.as_ref().filter(|o| o.is_file()).map(|_| base.as_path());
+                text_diff(old_file, &upper, &path)
+            } else {
+                None
+            };
             out.push(FileChange {
                 path,
                 change,

@@ -25,6 +25,7 @@ mod changes;
 mod inner;
 mod limits;
 mod metadata;
+mod model;
 mod mounts;
 mod net;
 mod preflight;

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::changes::{AccountChanges, ChangeKind, FileChange, PackageChange};
 use super::limits::PidsLimit;
+use super::model::{is_boot_record, AccountChanges, ChangeKind, FileChange, PackageChange};
 use super::preflight::Mode;
 
 /// The whole report.
@@ -186,17 +186,6 @@ fn human_size(bytes: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
-}
-
-/// Whether a path is one of the boot's own records (state folder, logs), folded into one
-/// line of the table.
-pub fn is_boot_record(path: &str) -> bool {
-    let state = super::BOOT_STATE_DIR;
-    path == state
-        || path
-            .strip_prefix(state)
-            .is_some_and(|rest| rest.starts_with('/'))
-        || super::BOOT_LOGS.contains(&path)
 }
 
 fn change_word(change: ChangeKind) -> &'static str {
@@ -432,7 +421,7 @@ mod tests {
                 files: vec![FileChange {
                     path: "/etc/motd".into(),
                     change: ChangeKind::Changed,
-                    kind: super::super::changes::FileKind::File,
+                    kind: super::super::model::FileKind::File,
                     size: Some(2048),
                     mode: Some("0644".into()),
                     owner: Some("0:0".into()),

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::keys::{IssuedKey, KeyStore};
-use crate::sts::StsError;
+use crate::sts_error::StsError;
 
 mod canonical;
 mod signer;

@@ -4,7 +4,7 @@
 
 use super::canonical::{canonical_query, canonical_uri, percent_decode};
 use super::*;
-use crate::sts::test_store::{make_key, signed_call, MemoryStore};
+use crate::test_store::{make_key, signed_call, MemoryStore};
 
 /// The credentials and time of the AWS SigV4 test suite (AWS General Reference,
 /// "Signature Version 4 test suite"): every expected signature below is copied from

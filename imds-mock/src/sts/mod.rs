@@ -4,7 +4,8 @@
 //! and status codes. It is a pure function over a request, a [`KeyStore`] and the time; the
 //! server routes requests here and writes the [`StsResponse`] back.
 //!
-//! `error` holds AWS's error codes, statuses and documents; `web_identity` the
+//! [`crate::sts_error`] holds AWS's error codes, statuses and documents (re-exported here,
+//! as sigv4's verification answers with them too); `web_identity` the
 //! `AssumeRoleWithWebIdentity` token rules.
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -13,22 +14,13 @@ use rand::Rng;
 use crate::keys::{IssuedKey, KeyStore};
 use crate::sigv4::{self, SignedRequest};
 
-mod error;
-#[cfg(test)]
-pub(crate) mod test_store;
 #[cfg(test)]
 mod tests;
 mod web_identity;
 
-pub use error::StsError;
+pub use crate::sts_error::{xml_escape, StsError, API_VERSION, XML_NAMESPACE};
 use web_identity::assume_role_with_web_identity;
 pub use web_identity::{parse_web_identity_token, WebIdentityClaims};
-
-/// The query-protocol API version STS speaks.
-pub const API_VERSION: &str = "2011-06-15";
-
-/// The XML namespace of every STS response.
-pub const XML_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
 /// The content type of every STS answer.
 pub const CONTENT_TYPE: &str = "text/xml";
@@ -373,20 +365,4 @@ pub fn new_request_id() -> String {
         &h[17..20],
         &h[20..32]
     )
-}
-
-/// Escape text for an XML element.
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }

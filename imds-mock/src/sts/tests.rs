@@ -1,8 +1,8 @@
 //! STS answers for signed and unsigned requests: shapes, codes and validation.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use super::test_store::{make_key, signed_call, MemoryStore, ACCOUNT};
 use super::*;
+use crate::test_store::{make_key, signed_call, MemoryStore, ACCOUNT};
 use base64::Engine as _;
 
 fn call(req: &http::Request<Vec<u8>>, store: &MemoryStore, now: DateTime<Utc>) -> StsResponse {

@@ -13,84 +13,8 @@ use crate::context::Context;
 use crate::secret::Secret;
 
 use super::super::context::Boot;
+pub use super::super::os_release::{Family, OsRelease, OS_RELEASE};
 use super::ModuleError;
-
-/// The root's `/etc/os-release`.
-pub const OS_RELEASE: &str = "/etc/os-release";
-
-/// A distro family, as the modules that write distro-specific files need it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
-    /// Debian, Ubuntu and their derivatives.
-    Debian,
-    /// RHEL, CentOS, Fedora, Amazon Linux, Rocky, Alma and their derivatives.
-    Rhel,
-    /// Anything else (or no `/etc/os-release`).
-    Other,
-}
-
-/// What the root's `/etc/os-release` says.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct OsRelease {
-    /// `ID` (`ubuntu`, `debian`, `amzn`, `rhel`).
-    pub id: String,
-    /// `ID_LIKE`, split on spaces.
-    pub id_like: Vec<String>,
-    /// `VERSION_CODENAME` (`bookworm`, `jammy`).
-    pub codename: Option<String>,
-}
-
-impl OsRelease {
-    /// Parse the text of an os-release file (`KEY=value`, values optionally quoted).
-    pub fn parse(text: &str) -> Self {
-        let mut out = Self::default();
-        for line in text.lines() {
-            let Some((k, v)) = line.trim().split_once('=') else {
-                continue;
-            };
-            let v = v.trim().trim_matches('"').trim_matches('\'').to_string();
-            match k.trim() {
-                "ID" => out.id = v,
-                "ID_LIKE" => out.id_like = v.split_whitespace().map(str::to_string).collect(),
-                "VERSION_CODENAME" if !v.is_empty() => out.codename = Some(v),
-                _ => {}
-            }
-        }
-        out
-    }
-
-    /// Read the root's os-release (empty when it has none).
-    pub fn load(ctx: &Context) -> Self {
-        read_opt(ctx, OS_RELEASE)
-            .ok()
-            .flatten()
-            .map(|t| Self::parse(&t))
-            .unwrap_or_default()
-    }
-
-    /// The distro family.
-    pub fn family(&self) -> Family {
-        let is = |names: &[&str]| {
-            names.contains(&self.id.as_str())
-                || self.id_like.iter().any(|l| names.contains(&l.as_str()))
-        };
-        if is(&["debian", "ubuntu"]) {
-            Family::Debian
-        } else if is(&[
-            "rhel",
-            "centos",
-            "fedora",
-            "amzn",
-            "rocky",
-            "almalinux",
-            "ol",
-        ]) {
-            Family::Rhel
-        } else {
-            Family::Other
-        }
-    }
-}
 
 /// The root's path of a machine path, as a module error when it escapes.
 pub fn root_path(ctx: &Context, machine: &str) -> Result<PathBuf, ModuleError> {

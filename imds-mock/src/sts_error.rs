@@ -1,7 +1,29 @@
 //! STS errors: AWS's code, HTTP status and message for each, and the query-protocol
-//! error document.
+//! error document with what it needs (the API version, the XML namespace, escaping).
+//! The signature check (`sigv4/`) and STS (`sts/`) answer with them, and `sts`
+//! re-exports them; this file imports neither.
 
-use super::{xml_escape, API_VERSION, XML_NAMESPACE};
+/// The query-protocol API version STS speaks.
+pub const API_VERSION: &str = "2011-06-15";
+
+/// The XML namespace of every STS response.
+pub const XML_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+/// Escape text for an XML element.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 /// An error STS answers with: its code, HTTP status and message are AWS's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
