@@ -39,6 +39,19 @@ const RULES: &[Rule] = &[
               config reads os-release from boot/os_release.rs, not from the modules",
     },
     Rule {
+        files: &["agent/src/boot/plan", "agent/src/boot/applied.rs"],
+        must_not_import: &["runner"],
+        why: "the runner records what each boot applied through boot/plan/track.rs; plan \
+              and apply build their own boot context (boot/plan/session.rs) and run the \
+              modules through the stage table",
+    },
+    Rule {
+        files: &["agent/src/boot/applied.rs", "agent/src/boot/context.rs"],
+        must_not_import: &["plan"],
+        why: "the boot context holds the record of what was applied (boot/applied.rs), \
+              which the plan reads and writes",
+    },
+    Rule {
         files: &["agent/src/sandbox/changes.rs", "agent/src/sandbox/model.rs"],
         must_not_import: &["report"],
         why: "report.rs shows what changes.rs reads; both take the change types and \

@@ -281,3 +281,62 @@ impl Boot<'_> {
         self.ctx.root() == Path::new("/")
     }
 }
+
+/// The boot id that per-boot work is keyed on: `STRAP_BOOT_ID`, else the kernel's boot
+/// id (`/proc/sys/kernel/random/boot_id`). Inside a container the kernel's boot id is the
+/// host's and does not change when the container restarts, so there the start time of
+/// the container's PID 1 (which changes at every start of the container) is added.
+pub fn boot_id(ctx: &Context) -> String {
+    if let Some(id) = ctx.var(super::paths::ENV_BOOT_ID).filter(|s| !s.is_empty()) {
+        return id;
+    }
+    let kernel = std::fs::read_to_string(super::paths::BOOT_ID_FILE)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let pid1_start = if in_container(ctx) {
+        std::fs::read_to_string("/proc/1/stat")
+            .ok()
+            .and_then(|stat| pid1_start_time(&stat))
+    } else {
+        None
+    };
+    compose_boot_id(&kernel, pid1_start)
+}
+
+/// The boot id from the kernel's and, in a container, PID 1's start time (clock ticks
+/// since the kernel booted).
+pub fn compose_boot_id(kernel: &str, pid1_start: Option<u64>) -> String {
+    match pid1_start {
+        Some(t) => format!("{kernel}+pid1-{t}"),
+        None => kernel.to_string(),
+    }
+}
+
+/// Field 22 of `/proc/PID/stat` (`starttime`), read after the command name, which may
+/// hold spaces and parentheses.
+pub fn pid1_start_time(stat: &str) -> Option<u64> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    // After the name: field 3 (state) is the first; starttime is field 22.
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+#[cfg(test)]
+mod boot_id_tests {
+    use super::*;
+    use crate::boot::paths;
+
+    #[test]
+    fn pid1_start_time_is_field_22_even_with_odd_names() {
+        let stat = "1 (my (odd) init) S 0 1 1 0 -1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 987654 100 200";
+        assert_eq!(pid1_start_time(stat), Some(987654));
+        assert_eq!(pid1_start_time("garbage"), None);
+        assert_eq!(compose_boot_id("k", Some(5)), "k+pid1-5");
+        assert_eq!(compose_boot_id("k", None), "k");
+    }
+
+    #[test]
+    fn the_override_wins() {
+        let ctx = Context::fixed([(paths::ENV_BOOT_ID, "b7"), ("container", "podman")], "/");
+        assert_eq!(boot_id(&ctx), "b7");
+    }
+}

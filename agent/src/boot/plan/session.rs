@@ -94,7 +94,7 @@ pub fn with_plan<T>(
     let sems = Semaphores {
         instance_sem: instance_dir.join("sem"),
         once_sem: paths.once_sem(),
-        boot_id: super::super::runner::boot_id(ctx),
+        boot_id: super::super::context::boot_id(ctx),
         now,
     };
     let system = super::super::sysconfig::load(ctx);
