@@ -56,7 +56,7 @@ pub struct BootOptions {
     /// first round trip repeated while the service is not up.
     pub wait_for_source: bool,
     /// Hold the config and final stages after the network stage until
-    /// [`release_final`] is called (by `strap run --stage final`, from a unit ordered
+    /// the runner's `release_final` is called (by `strap run --stage final`, from a unit ordered
     /// late in the boot as cloud-final.service is).
     pub hold_final: bool,
     /// Configure the network (`false` for a `--local` boot on this machine's own root:

@@ -19,6 +19,10 @@
 //!             "reason": "why it was skipped or failed", "exit_code": 0,
 //!             "start": 1.2, "duration": 0.01, "output_tail": ["last lines"]}]}
 //! ```
+//!
+//! The JSON records are written with [`write_json`] (a spare file swapped in, so a reader
+//! sees the old record or the new one) and read back with [`read_record`]; an error goes
+//! into them on one line ([`error_chain`]). This file imports nothing else of the boot.
 
 use std::collections::BTreeMap;
 use std::fs::File;
