@@ -70,7 +70,7 @@ pub struct ModuleRecord {
 /// The record as found.
 #[derive(Clone, Debug)]
 pub enum Loaded {
-    Found(Applied),
+    Found(Box<Applied>),
     /// No record: a boot by a strap without plans, or none yet.
     Missing,
     /// A record this strap cannot use, with the reason.
@@ -81,7 +81,7 @@ impl Loaded {
     /// The record, or an empty one for this instance.
     pub fn or_empty(&self, instance_id: &str) -> Applied {
         match self {
-            Loaded::Found(a) => a.clone(),
+            Loaded::Found(a) => (**a).clone(),
             _ => Applied::new(instance_id),
         }
     }
@@ -134,7 +134,7 @@ impl Applied {
             None => return Loaded::Unusable("no format version".into()),
         }
         match serde_json::from_value::<Applied>(value) {
-            Ok(a) if a.instance_id == instance_id => Loaded::Found(a),
+            Ok(a) if a.instance_id == instance_id => Loaded::Found(Box::new(a)),
             Ok(a) => Loaded::Unusable(format!(
                 "it is the record of instance {}, not {instance_id}",
                 a.instance_id

@@ -230,7 +230,7 @@ impl RecordedSource {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| SessionError::NeverBooted("(none)".into(), id_file.clone()))?;
         let identity = match Applied::load(&paths.instance_dir(&id), &id) {
-            Loaded::Found(a) if a.identity.is_object() => a.identity,
+            Loaded::Found(a) if a.identity.is_object() => a.identity.clone(),
             _ => serde_json::json!({ "instanceId": id }),
         };
         Ok(Self {

@@ -61,7 +61,7 @@ pub fn failed(boot: &mut Boot<'_>, before: &Before, why: &str) {
 /// The record a boot starts from: the instance's, or a new one for a new instance.
 pub fn start(instance_dir: &std::path::Path, instance_id: &str, new_instance: bool) -> Applied {
     match Applied::load(instance_dir, instance_id) {
-        Loaded::Found(a) if !new_instance => a,
+        Loaded::Found(a) if !new_instance => *a,
         _ => Applied::new(instance_id),
     }
 }
@@ -119,7 +119,7 @@ pub fn at_end(boot: &mut Boot<'_>) {
     if mode == OnChange::Off {
         return;
     }
-    let loaded = Loaded::Found(boot.applied.clone());
+    let loaded = Loaded::Found(Box::new(boot.applied.clone()));
     let plan = match compute(boot, &loaded, &sha, &PlanOptions::default()) {
         Ok(p) => p,
         Err(err) => {
