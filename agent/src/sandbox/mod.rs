@@ -32,7 +32,9 @@ pub mod report;
 mod spawn;
 mod textdiff;
 
-pub use inner::{launch_main, sandbox_main, LAUNCH_FLAG, LAUNCH_INDEX_FLAG, SANDBOX_FLAG};
+pub use inner::{
+    launch_main, sandbox_main, BootRlimits, LAUNCH_FLAG, LAUNCH_INDEX_FLAG, SANDBOX_FLAG,
+};
 pub use report::{LaunchReport, TryReport};
 
 /// Where the metadata service answers inside the sandbox, as on EC2.
@@ -48,6 +50,8 @@ pub const DEFAULT_MAX_SIZE: u64 = 512 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
 /// Default limit on the number of processes and threads of one launch.
 pub const DEFAULT_MAX_PIDS: u64 = 512;
+/// Default `--max-memory`: the memory one launch may use, all its processes together.
+pub const DEFAULT_MAX_MEMORY: u64 = 1024 * 1024 * 1024;
 /// New text files up to this many lines are shown whole (as a diff) with `--diff`.
 pub const DIFF_MAX_NEW_LINES: usize = 10;
 /// Changed text files up to this size get a unified diff with `--diff`.
@@ -90,6 +94,8 @@ pub struct TryOptions {
     pub max_size: u64,
     /// Processes and threads one launch may have at once.
     pub max_pids: u64,
+    /// Bytes of memory one launch may use (all its processes together, without swap).
+    pub max_memory: u64,
     /// New instances launched from the baked image after the first boot.
     pub relaunch: u32,
     /// What runs inside.
