@@ -702,9 +702,14 @@ def devtmpfs():
 attempt("devtmpfs", devtmpfs)
 
 # 6. /proc/sys: core_pattern runs a program on the host; the read-only mount must hold.
+# (The value written is the one read, so a sandbox that does not hold changes nothing.)
+def rewrite(path):
+    with open(path) as f:
+        value = f.read()
+    with open(path, "w") as f:
+        f.write(value)
 def core_pattern():
-    with open("/proc/sys/kernel/core_pattern", "w") as f:
-        f.write("|/bin/sh -c 'touch " + HOST + "/escaped-core'")
+    rewrite("/proc/sys/kernel/core_pattern")
 attempt("core_pattern", core_pattern)
 def remount_proc_sys():
     MS_REMOUNT, MS_BIND = 32, 4096
@@ -719,8 +724,7 @@ def new_proc():
     os.makedirs("/mnt/proc", exist_ok=True)
     if libc.mount(b"proc", b"/mnt/proc", b"proc", 0, None) != 0:
         raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-    with open("/mnt/proc/sys/kernel/core_pattern", "w") as f:
-        f.write("core")
+    rewrite("/mnt/proc/sys/kernel/core_pattern")
 attempt("new-proc", new_proc)
 
 # 7. nsenter into pid 1's namespaces (pid 1 is this boot: nothing above it to enter).
