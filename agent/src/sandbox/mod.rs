@@ -34,10 +34,11 @@
 //!   `SYS_MODULE`, `SYS_RAWIO`, `SYS_PTRACE`, `SYS_BOOT`, `SYS_TIME`, `NET_ADMIN`,
 //!   `MAC_ADMIN`, `BPF` and `PERFMON`. The inheritable and ambient sets are emptied and
 //!   `no_new_privs` is set, so no setuid program or file capability gives any back;
-//! - `RLIMIT_NPROC` and `RLIMIT_DATA` where there is no pids or memory cgroup.
-//!
-//! There is no seccomp filter: what the kept capabilities and the namespaces allow, the
-//! boot may call.
+//! - `RLIMIT_NPROC` and `RLIMIT_DATA` where there is no pids or memory cgroup;
+//! - last, a seccomp filter (`seccomp`) refusing file handles, `kexec`, modules, `bpf`,
+//!   `perf_event_open`, the keyring, `userfaultfd`, `io_uring`, the clock and new user
+//!   namespaces. It is a deny list: everything else the capabilities allow, the boot
+//!   may call.
 //!
 //! This module never writes to the host outside its temporary work folder and the folder
 //! given to `--keep`, and never changes the host's mounts, network or hostname.
@@ -54,6 +55,7 @@ mod mounts;
 mod net;
 mod preflight;
 pub mod report;
+mod seccomp;
 mod spawn;
 mod textdiff;
 

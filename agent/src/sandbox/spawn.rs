@@ -354,8 +354,8 @@ fn set_rlimit(resource: libc::__rlimit_resource_t, limit: u64) -> io::Result<()>
 ///    namespaces owned by it;
 /// 3. `pivot_root` into the overlay and detach the old root: no path leads back to the
 ///    host's filesystem, whatever the boot `chroot`s or mounts;
-/// 4. the capabilities of `KEPT_CAPABILITIES` only, `no_new_privs`, and the rlimits where
-///    there is no cgroup.
+/// 4. the capabilities of `KEPT_CAPABILITIES` only, `no_new_privs`, the rlimits where
+///    there is no cgroup, and the seccomp filter.
 pub fn boot_pre_exec(
     root: &Path,
     mut confinement: BootConfinement,
@@ -370,6 +370,7 @@ pub fn boot_pre_exec(
         .iter()
         .map(|p| path_cstring(&root.join("proc").join(p)))
         .collect::<io::Result<_>>()?;
+    let filter = super::seccomp::Filter::new();
     Ok(move || {
         // As pid 1 its parent is outside its namespace (getppid() is 0), so there is
         // nothing to compare; the launch process waits for it before exiting.
@@ -446,6 +447,9 @@ pub fn boot_pre_exec(
         }
         if let Some(limit) = confinement.data_limit {
             set_rlimit(libc::RLIMIT_DATA, limit)?;
+        }
+        if let Some(filter) = &filter {
+            filter.install()?;
         }
         Ok(())
     })

@@ -735,6 +735,19 @@ def nsenter():
         raise OSError(r.returncode, r.stderr.decode().strip())
 attempt("nsenter", nsenter)
 
+# 8. A nested user namespace (every capability again, over namespaces of its own) and the
+# kernel keyring (not namespaced).
+def nested_userns():
+    if libc.unshare(0x10000000) != 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+attempt("nested-userns", nested_userns)
+def keyring():
+    import platform
+    nr = {"x86_64": 248, "aarch64": 217}[platform.machine()]
+    if libc.syscall(nr, b"user", b"strap-e2e", b"x", 1, -3) < 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+attempt("add_key", keyring)
+print("seccomp: " + [l for l in open("/proc/self/status") if l.startswith("Seccomp:")][0].strip())
 print("status: " + [l for l in open("/proc/self/status") if l.startswith("CapBnd")][0].strip())
 print("nnp: " + [l for l in open("/proc/self/status") if l.startswith("NoNewPrivs")][0].strip())
 "#;
@@ -805,6 +818,15 @@ fn the_classic_escapes_leave_the_host_untouched() {
         "nnp: NoNewPrivs:\t1",
     ] {
         assert!(output.contains(refused), "no {refused:?} in:\n{output}");
+    }
+    if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+        for refused in [
+            "nested-userns=refused",
+            "add_key=refused",
+            "seccomp: Seccomp:\t2",
+        ] {
+            assert!(output.contains(refused), "no {refused:?} in:\n{output}");
+        }
     }
     // Walking `..` or through /proc/1/root reaches only the overlay's copy of the host
     // folder: the write is in the report, not on the host.
