@@ -499,7 +499,6 @@ async fn run_launch(plan: &Plan, i: u32) -> Result<(BootOutcome, LimitReport), S
     limits.pids_refused = cgroups.pids_refused();
     limits.memory_peak = cgroups.memory_peak();
     limits.memory_killed = cgroups.oom_kills();
-    limits.user_namespace = outcome.user_namespace;
     Ok((outcome, limits))
 }
 

@@ -120,10 +120,6 @@ pub struct LimitReport {
     /// Processes the kernel killed at the memory limit.
     #[serde(default)]
     pub memory_killed: u64,
-    /// The boot ran in a user namespace of its own, so the capabilities it kept act on
-    /// the sandbox's namespaces only.
-    #[serde(default)]
-    pub user_namespace: bool,
 }
 
 /// One launch: the first boot (index 0) or a relaunch from the baked image.
@@ -251,6 +247,14 @@ pub fn render_table(report: &TryReport) -> String {
             for error in &status.errors {
                 let _ = writeln!(out, "  error: {error}");
             }
+        }
+        let started = launch.outcome.exit_code.is_some() || launch.outcome.signal.is_some();
+        if report.mode == Mode::Root && started && !launch.outcome.user_namespace {
+            let _ = writeln!(
+                out,
+                "note: the kernel refused the boot a user namespace: it ran without SYS_ADMIN \
+                 (the hostname cannot be set)"
+            );
         }
         let limits = &launch.limits;
         if launch.outcome.timed_out {
