@@ -561,8 +561,22 @@ fn ctrl_c_tears_the_sandbox_down_and_cleans_up() {
     case.assert_cleaned_up();
     let left = processes_with(&format!("sleep {marker}"));
     assert!(left.is_empty(), "processes outlived the sandbox: {left:?}");
-    for parent in ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"] {
-        let Ok(entries) = std::fs::read_dir(parent) else {
+    // The v1 memory cgroup is made below this process's own.
+    let own_memory = std::fs::read_to_string("/proc/self/cgroup")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_string()))
+        .map(|p| format!("/sys/fs/cgroup/memory{}", p.trim_end_matches('/')));
+    let parents = [
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup",
+        "/sys/fs/cgroup/memory",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain(own_memory);
+    for parent in parents {
+        let Ok(entries) = std::fs::read_dir(&parent) else {
             continue;
         };
         let prefix = format!("strap-try-{sandbox_pid}-");
