@@ -454,3 +454,28 @@ pub fn boot_pre_exec(
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_paths_are_built_with_their_nul_or_refused_when_too_long() {
+        let mut out = [0u8; 48];
+        let len = proc_path(&mut out, b"4242", b"uid_map").unwrap();
+        assert_eq!(&out[..len], b"/proc/4242/uid_map\0");
+        assert_eq!(proc_path(&mut out, &[b'9'; 40], b"gid_map"), None);
+    }
+
+    #[test]
+    fn the_kept_capabilities_are_the_documented_ones() {
+        // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE
+        // NET_RAW AUDIT_WRITE SETFCAP; never SYS_CHROOT (18), MKNOD (27),
+        // DAC_READ_SEARCH (2), SYS_MODULE (16), SYS_RAWIO (17), SYS_PTRACE (19).
+        let mask: u64 = KEPT_CAPABILITIES.iter().map(|c| 1u64 << c).sum();
+        assert_eq!(mask, 0xa000_25fb);
+        for dropped in [2, 16, 17, 18, 19, 22, 25, 27, 12, 33, 38, 39] {
+            assert!(!KEPT_CAPABILITIES.contains(&dropped), "{dropped}");
+        }
+    }
+}
