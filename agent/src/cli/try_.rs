@@ -44,6 +44,10 @@ pub struct TryArgs {
     /// Most processes and threads the boot may have at once.
     #[arg(long, value_name = "N", default_value_t = sandbox::DEFAULT_MAX_PIDS)]
     pub max_pids: u64,
+    /// Most memory the boot may use, all its processes together, without swap (bytes;
+    /// K, M, G suffixes allowed). A process past it is killed, and the report says so.
+    #[arg(long, visible_alias = "memory", value_name = "BYTES", value_parser = parse_size, default_value = "1G")]
+    pub max_memory: u64,
     /// After the first boot, bake its changes into the image and launch N new instances
     /// from it (default 1), each with a new instance-id. Put USERDATA first, or write
     /// `--relaunch=N`.
@@ -68,6 +72,8 @@ pub struct TryArgs {
     pub internal_launch_index: u32,
     #[arg(long = "internal-nproc", hide = true)]
     pub internal_nproc: Option<u64>,
+    #[arg(long = "internal-data-limit", hide = true)]
+    pub internal_data_limit: Option<u64>,
 }
 
 /// `--runner`.
@@ -112,7 +118,11 @@ pub async fn run(args: TryArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         });
     }
     if let Some(plan) = &args.internal_launch {
-        sandbox::launch_main(plan, args.internal_launch_index, args.internal_nproc).await?;
+        let rlimits = sandbox::BootRlimits {
+            nproc: args.internal_nproc,
+            data: args.internal_data_limit,
+        };
+        sandbox::launch_main(plan, args.internal_launch_index, rlimits).await?;
         return Ok(ExitCode::SUCCESS);
     }
     let userdata = args.userdata.context("no user-data file given")?;
@@ -124,6 +134,7 @@ pub async fn run(args: TryArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         timeout_secs: args.timeout,
         max_size: args.max_size,
         max_pids: args.max_pids,
+        max_memory: args.max_memory,
         relaunch: args.relaunch,
         runner: match args.runner {
             RunnerArg::Boot => Runner::Boot,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::changes;
-use super::limits::{PidsCgroup, PidsLimit};
+use super::limits::{LaunchCgroups, MemoryLimit, PidsLimit};
 use super::metadata::Metadata;
 use super::preflight::Mode;
 use super::report::{parse_boot_report, BootOutcome, LaunchReport, LimitReport, TryReport};
@@ -24,6 +24,10 @@ pub const SANDBOX_FLAG: &str = "--internal-sandbox";
 pub const LAUNCH_FLAG: &str = "--internal-launch";
 /// The hidden `strap try` flag giving the launch its index.
 pub const LAUNCH_INDEX_FLAG: &str = "--internal-launch-index";
+/// The hidden `strap try` flag giving the launch the boot's `RLIMIT_NPROC`.
+pub const NPROC_FLAG: &str = "--internal-nproc";
+/// The hidden `strap try` flag giving the launch the boot's `RLIMIT_DATA`.
+pub const DATA_LIMIT_FLAG: &str = "--internal-data-limit";
 /// The whole environment of the boot, as a boot at start-up would have it (nothing of
 /// the environment `strap try` was started from): the `PATH` systemd gives services, root's
 /// `HOME`, a UTF-8 `LANG`, and `NO_COLOR`, as the output goes to a file read by people.
@@ -418,7 +422,7 @@ async fn run_sandbox(plan: &mut Plan) -> Result<(), SandboxError> {
 /// Start launch `i` in its pid namespace and wait for it.
 async fn run_launch(plan: &Plan, i: u32) -> Result<(BootOutcome, LimitReport), SandboxError> {
     let opts = &plan.options;
-    let cgroup = PidsCgroup::create(i, opts.max_pids);
+    let cgroups = LaunchCgroups::create(i, opts.max_pids, opts.max_memory);
     let mut limits = LimitReport::default();
     let mut cmd = tokio::process::Command::new(SELF_EXE);
     cmd.arg("try")
@@ -429,22 +433,44 @@ async fn run_launch(plan: &Plan, i: u32) -> Result<(BootOutcome, LimitReport), S
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .kill_on_drop(true);
-    match &cgroup {
-        Some(cg) => {
+    match cgroups.pids_path() {
+        Some(path) => {
             limits.pids = Some(PidsLimit::Cgroup {
-                path: cg.path().to_path_buf(),
+                path: path.to_path_buf(),
                 max: opts.max_pids,
             })
         }
         None if plan.mode == Mode::Rootless => {
             limits.pids = Some(PidsLimit::Rlimit { max: opts.max_pids });
-            cmd.arg("--internal-nproc").arg(opts.max_pids.to_string());
+            cmd.arg(NPROC_FLAG).arg(opts.max_pids.to_string());
         }
         None => tracing::warn!(
             "no pids cgroup to limit the boot's processes (RLIMIT_NPROC does not bind root)"
         ),
     }
-    let pre_exec = spawn::launch_pre_exec(cgroup.as_ref().map(|c| c.procs.as_raw_fd()));
+    match cgroups.memory_path() {
+        Some(path) => {
+            limits.memory = Some(MemoryLimit::Cgroup {
+                path: path.to_path_buf(),
+                max: opts.max_memory,
+            })
+        }
+        None => {
+            if i == 0 {
+                tracing::warn!(
+                    "no memory cgroup to limit the boot as a whole: each of its processes \
+                     may use up to {} of heap (RLIMIT_DATA)",
+                    super::report::human_size(opts.max_memory)
+                );
+            }
+            limits.memory = Some(MemoryLimit::Rlimit {
+                max: opts.max_memory,
+            });
+            cmd.arg(DATA_LIMIT_FLAG).arg(opts.max_memory.to_string());
+        }
+    }
+    let procs = cgroups.procs().iter().map(|f| f.as_raw_fd()).collect();
+    let pre_exec = spawn::launch_pre_exec(procs);
     // SAFETY: the closure only makes system calls on data prepared before the fork.
     #[allow(unsafe_code)]
     unsafe {
@@ -465,26 +491,35 @@ async fn run_launch(plan: &Plan, i: u32) -> Result<(BootOutcome, LimitReport), S
         output_tail: "(the launch process ended without an outcome)".into(),
         ..BootOutcome::default()
     });
-    if let Some(cg) = &cgroup {
-        // pid 1's death kills its namespace; wait for the last processes to be reaped.
-        let start = Instant::now();
-        while !cg.is_empty() && start.elapsed() < Duration::from_secs(10) {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        limits.pids_refused = cg.times_limited();
+    // pid 1's death kills its namespace; wait for the last processes to be reaped.
+    let start = Instant::now();
+    while !cgroups.is_empty() && start.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    limits.pids_refused = cgroups.pids_refused();
+    limits.memory_peak = cgroups.memory_peak();
+    limits.memory_killed = cgroups.oom_kills();
     Ok((outcome, limits))
 }
 
-/// The launch role: the boot as pid 1 of this process's new pid namespace, chrooted into
-/// the overlay, killed at the timeout. Writes the outcome for the sandbox.
+/// The rlimits the launch applies to the boot where there is no cgroup for them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BootRlimits {
+    /// `RLIMIT_NPROC`.
+    pub nproc: Option<u64>,
+    /// `RLIMIT_DATA`, bytes.
+    pub data: Option<u64>,
+}
+
+/// The launch role: the boot as pid 1 of this process's new pid namespace, moved into the
+/// overlay, killed at the timeout. Writes the outcome for the sandbox.
 pub async fn launch_main(
     plan_path: &Path,
     index: u32,
-    nproc: Option<u64>,
+    rlimits: BootRlimits,
 ) -> Result<(), SandboxError> {
     let plan: Plan = read_json(plan_path)?;
-    let result = run_boot(&plan, index, nproc).await;
+    let result = run_boot(&plan, index, rlimits).await;
     if let Err(err) = &result {
         // The sandbox reads the outcome, not this process's stderr: say it there.
         let outcome = BootOutcome {
@@ -507,7 +542,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     message
 }
 
-async fn run_boot(plan: &Plan, index: u32, nproc: Option<u64>) -> Result<(), SandboxError> {
+async fn run_boot(plan: &Plan, index: u32, rlimits: BootRlimits) -> Result<(), SandboxError> {
     let root = plan.root(index);
     let log_path = plan.log(index);
     let log = std::fs::File::create(&log_path).map_err(SandboxError::io("create", &log_path))?;
@@ -529,20 +564,46 @@ async fn run_boot(plan: &Plan, index: u32, nproc: Option<u64>) -> Result<(), San
         .stdout(log)
         .stderr(log_err)
         .kill_on_drop(true);
-    let pre_exec = spawn::boot_pre_exec(&root, nproc).map_err(|source| SandboxError::Spawn {
+    let spawn_error = |source| SandboxError::Spawn {
         role: "boot",
         source,
-    })?;
+    };
+    // As root, the boot makes a user namespace of its own and says on this pipe whether
+    // the kernel allowed it.
+    let (userns_read, userns_write) = match plan.mode {
+        Mode::Root => {
+            let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| spawn_error(e.into()))?;
+            (Some(read), Some(write))
+        }
+        Mode::Rootless => (None, None),
+    };
+    let confinement = spawn::BootConfinement {
+        nproc_limit: rlimits.nproc,
+        data_limit: rlimits.data,
+        user_namespace: userns_write,
+    };
+    let pre_exec = spawn::boot_pre_exec(&root, confinement).map_err(spawn_error)?;
     // SAFETY: the closure only makes system calls on data prepared before the fork.
     #[allow(unsafe_code)]
     unsafe {
         cmd.pre_exec(pre_exec);
     }
     let started = Instant::now();
-    let mut child = cmd.spawn().map_err(|source| SandboxError::Spawn {
-        role: "boot",
-        source,
-    })?;
+    let spawned = cmd.spawn();
+    // The closure holds this side's write end of the pipe: closing it lets the read
+    // below end, whether or not the boot wrote.
+    drop(cmd);
+    let user_namespace = match userns_read {
+        Some(read) => {
+            use std::io::Read;
+            let mut byte = [0u8; 1];
+            let mut read = std::fs::File::from(read);
+            matches!(read.read(&mut byte), Ok(1)) && byte[0] == b'1'
+        }
+        None => true,
+    };
+    let mut child = spawned.map_err(spawn_error)?;
     let timeout = Duration::from_secs(plan.options.timeout_secs);
     let (status, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
         Ok(status) => (status, false),
@@ -564,6 +625,7 @@ async fn run_boot(plan: &Plan, index: u32, nproc: Option<u64>) -> Result<(), San
         timed_out,
         duration_ms: started.elapsed().as_millis() as u64,
         output_tail: tail(&log_path),
+        user_namespace,
     };
     write_json(&plan.outcome(index), &outcome)
 }

@@ -10,9 +10,35 @@
 //!   the overlay fresh `/proc`, `/dev`, `/sys`, `/tmp` and `/run`, puts 169.254.169.254 on
 //!   `lo` and serves the metadata there, then runs each launch and records what changed;
 //! - the **launch** process ([`launch_main`]) starts the boot as pid 1 of a new pid
-//!   namespace, chrooted into the overlay, bounded by the timeout and the pids limit. When
-//!   pid 1 dies the kernel kills everything left in its namespace, and the mount and network
+//!   namespace, in the launch's cgroups (pids, memory), bounded by the timeout. When pid 1
+//!   dies the kernel kills everything left in its namespace, and the mount and network
 //!   namespaces die with the sandbox process: nothing is left behind on the host.
+//!
+//! The **boot** itself is confined before it execs (`spawn::boot_pre_exec`):
+//! - its `/proc` is mounted, and `/proc/sys` and `/proc/sysrq-trigger` made read-only,
+//!   from the sandbox's namespaces, so these mounts are locked for the boot;
+//! - as root it makes a user namespace mapping every id to itself (a helper left in the
+//!   parent namespace writes the map), then new mount, UTS and IPC namespaces owned by it:
+//!   the capabilities it keeps act on these namespaces, not on the host's. Rootless, the
+//!   whole sandbox is in a user namespace already;
+//! - it binds the overlay onto itself, `pivot_root`s into it and detaches the old root
+//!   (`umount2(MNT_DETACH)`): no mount of the host's root filesystem is left to walk back
+//!   to with `..`, a deeper `chroot` or `/proc/PID/root`. The overlay is `nodev`;
+//! - its bounding set keeps only `CHOWN`, `DAC_OVERRIDE`, `FOWNER`, `FSETID` (own, read and
+//!   write any file of the overlay), `KILL`, `SETUID`, `SETGID`, `SETPCAP` (run commands as
+//!   the users it creates, and drop capabilities further), `NET_BIND_SERVICE`, `NET_RAW`
+//!   (low ports, `ping`), `AUDIT_WRITE` (PAM in `useradd` and `chpasswd`), `SETFCAP`
+//!   (packages that set file capabilities), and `SYS_ADMIN` only inside its own user
+//!   namespace (`hostname NAME` needs it over the UTS namespace). Everything else goes,
+//!   among them `SYS_CHROOT`, `MKNOD`, `DAC_READ_SEARCH` (`open_by_handle_at`),
+//!   `SYS_MODULE`, `SYS_RAWIO`, `SYS_PTRACE`, `SYS_BOOT`, `SYS_TIME`, `NET_ADMIN`,
+//!   `MAC_ADMIN`, `BPF` and `PERFMON`. The inheritable and ambient sets are emptied and
+//!   `no_new_privs` is set, so no setuid program or file capability gives any back;
+//! - `RLIMIT_NPROC` and `RLIMIT_DATA` where there is no pids or memory cgroup;
+//! - last, a seccomp filter (`seccomp`) refusing file handles, `kexec`, modules, `bpf`,
+//!   `perf_event_open`, the keyring, `userfaultfd`, `io_uring`, the clock and new user
+//!   namespaces. It is a deny list: everything else the capabilities allow, the boot
+//!   may call.
 //!
 //! This module never writes to the host outside its temporary work folder and the folder
 //! given to `--keep`, and never changes the host's mounts, network or hostname.
@@ -30,10 +56,13 @@ mod mounts;
 mod net;
 mod preflight;
 pub mod report;
+mod seccomp;
 mod spawn;
 use crate::textdiff;
 
-pub use inner::{launch_main, sandbox_main, LAUNCH_FLAG, LAUNCH_INDEX_FLAG, SANDBOX_FLAG};
+pub use inner::{
+    launch_main, sandbox_main, BootRlimits, LAUNCH_FLAG, LAUNCH_INDEX_FLAG, SANDBOX_FLAG,
+};
 pub use report::{LaunchReport, TryReport};
 
 /// Where the metadata service answers inside the sandbox, as on EC2.
@@ -49,6 +78,8 @@ pub const DEFAULT_MAX_SIZE: u64 = 512 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
 /// Default limit on the number of processes and threads of one launch.
 pub const DEFAULT_MAX_PIDS: u64 = 512;
+/// Default `--max-memory`: the memory one launch may use, all its processes together.
+pub const DEFAULT_MAX_MEMORY: u64 = 1024 * 1024 * 1024;
 /// New text files up to this many lines are shown whole (as a diff) with `--diff`.
 pub const DIFF_MAX_NEW_LINES: usize = 10;
 /// Changed text files up to this size get a unified diff with `--diff`.
@@ -91,6 +122,8 @@ pub struct TryOptions {
     pub max_size: u64,
     /// Processes and threads one launch may have at once.
     pub max_pids: u64,
+    /// Bytes of memory one launch may use (all its processes together, without swap).
+    pub max_memory: u64,
     /// New instances launched from the baked image after the first boot.
     pub relaunch: u32,
     /// What runs inside.

@@ -102,11 +102,12 @@ pub fn overlay(
     if userxattr {
         data.push_str(",userxattr");
     }
+    // No device node on the overlay opens a device: the boot's `/dev` is its own.
     mount(
         Some("overlay"),
         target,
         Some("overlay"),
-        MsFlags::empty(),
+        MsFlags::MS_NODEV,
         Some(&data),
         "overlay",
     )

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::limits::PidsLimit;
+use super::limits::{MemoryLimit, PidsLimit};
 use super::model::{is_boot_record, AccountChanges, ChangeKind, FileChange, PackageChange};
 use super::preflight::Mode;
 
@@ -37,6 +37,7 @@ impl TryReport {
             (l.outcome.succeeded() || degraded)
                 && !part_failed
                 && l.limits.pids_refused == 0
+                && l.limits.memory_killed == 0
                 && !l.limits.upper_full
         })
     }
@@ -55,6 +56,10 @@ pub struct BootOutcome {
     pub duration_ms: u64,
     /// The last lines of its output (stdout and stderr).
     pub output_tail: String,
+    /// It ran in a user namespace of its own (always, rootless; as root, where the
+    /// kernel allows one).
+    #[serde(default)]
+    pub user_namespace: bool,
 }
 
 impl BootOutcome {
@@ -106,6 +111,15 @@ pub struct LimitReport {
     pub upper_size: u64,
     /// The upper layers' tmpfs is full: writes failed with "no space left".
     pub upper_full: bool,
+    /// How the memory was bounded.
+    #[serde(default)]
+    pub memory: Option<MemoryLimit>,
+    /// The most memory the launch used at once, bytes (from its memory cgroup).
+    #[serde(default)]
+    pub memory_peak: Option<u64>,
+    /// Processes the kernel killed at the memory limit.
+    #[serde(default)]
+    pub memory_killed: u64,
 }
 
 /// One launch: the first boot (index 0) or a relaunch from the baked image.
@@ -173,7 +187,8 @@ pub fn parse_boot_report(report: &crate::boot::Report) -> Vec<PartRecord> {
         .collect()
 }
 
-fn human_size(bytes: u64) -> String {
+/// `1.5 GiB`, `12.0 KiB`, `10 B`.
+pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -222,6 +237,14 @@ pub fn render_table(report: &TryReport) -> String {
                 let _ = writeln!(out, "  error: {error}");
             }
         }
+        let started = launch.outcome.exit_code.is_some() || launch.outcome.signal.is_some();
+        if report.mode == Mode::Root && started && !launch.outcome.user_namespace {
+            let _ = writeln!(
+                out,
+                "note: the kernel refused the boot a user namespace: it ran without SYS_ADMIN \
+                 (the hostname cannot be set)"
+            );
+        }
         let limits = &launch.limits;
         if launch.outcome.timed_out {
             let _ = writeln!(out, "limit: the boot was killed at the timeout");
@@ -232,6 +255,37 @@ pub fn render_table(report: &TryReport) -> String {
                 "limit: {} forks refused at the pids limit",
                 limits.pids_refused
             );
+        }
+        if limits.memory_killed > 0 {
+            let max = match &limits.memory {
+                Some(MemoryLimit::Cgroup { max, .. } | MemoryLimit::Rlimit { max }) => {
+                    human_size(*max)
+                }
+                None => "-".into(),
+            };
+            let _ = writeln!(
+                out,
+                "limit: {} process(es) killed at the memory limit ({max})",
+                limits.memory_killed
+            );
+        }
+        match (&limits.memory, limits.memory_peak) {
+            (Some(MemoryLimit::Cgroup { max, .. }), Some(peak)) => {
+                let _ = writeln!(
+                    out,
+                    "memory: peak {} of {}",
+                    human_size(peak),
+                    human_size(*max)
+                );
+            }
+            (Some(MemoryLimit::Rlimit { max }), _) => {
+                let _ = writeln!(
+                    out,
+                    "memory: no memory cgroup here; each process limited to {} of heap (RLIMIT_DATA)",
+                    human_size(*max)
+                );
+            }
+            _ => {}
         }
         if limits.upper_full {
             let _ = writeln!(
@@ -415,6 +469,7 @@ mod tests {
                     timed_out: true,
                     duration_ms: 2000,
                     output_tail: "working\n".into(),
+                    user_namespace: true,
                 },
                 parts: vec![],
                 boot_status: None,
@@ -435,10 +490,26 @@ mod tests {
                     ..Default::default()
                 },
                 packages: vec![],
-                limits: LimitReport::default(),
+                limits: LimitReport {
+                    memory: Some(MemoryLimit::Cgroup {
+                        path: "/sys/fs/cgroup/strap-try-1-0".into(),
+                        max: 1 << 30,
+                    }),
+                    memory_peak: Some(300 << 20),
+                    memory_killed: 1,
+                    ..LimitReport::default()
+                },
             }],
         };
         let table = render_table(&report);
+        assert!(
+            table.contains("limit: 1 process(es) killed at the memory limit (1.0 GiB)"),
+            "{table}"
+        );
+        assert!(
+            table.contains("memory: peak 300.0 MiB of 1.0 GiB"),
+            "{table}"
+        );
         assert!(
             table.contains("first boot: instance i-0abc, boot killed at the timeout"),
             "{table}"

@@ -561,8 +561,22 @@ fn ctrl_c_tears_the_sandbox_down_and_cleans_up() {
     case.assert_cleaned_up();
     let left = processes_with(&format!("sleep {marker}"));
     assert!(left.is_empty(), "processes outlived the sandbox: {left:?}");
-    for parent in ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"] {
-        let Ok(entries) = std::fs::read_dir(parent) else {
+    // The v1 memory cgroup is made below this process's own.
+    let own_memory = std::fs::read_to_string("/proc/self/cgroup")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_string()))
+        .map(|p| format!("/sys/fs/cgroup/memory{}", p.trim_end_matches('/')));
+    let parents = [
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup",
+        "/sys/fs/cgroup/memory",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain(own_memory);
+    for parent in parents {
+        let Ok(entries) = std::fs::read_dir(&parent) else {
             continue;
         };
         let prefix = format!("strap-try-{sandbox_pid}-");
@@ -622,4 +636,282 @@ fn disk_modules_in_the_sandbox_write_fstab_in_the_overlay_and_run_nothing() {
     );
     assert!(!Path::new(&swapfile).exists());
     assert!(!Path::new("/srv/strap-e2e-data").exists());
+}
+
+/// The classic ways out of a container, as user data: each must leave the folder `@HOST@`
+/// of the host (mode 0777) empty, and the capabilities they need must be gone. Writes
+/// that succeed land in the overlay's copy of that folder.
+const ESCAPES: &str = r#"#!/usr/bin/env python3
+import ctypes, ctypes.util, os, stat, subprocess
+HOST = "@HOST@"
+libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+def attempt(name, fn):
+    try:
+        fn()
+        print(name + "=done")
+    except Exception as e:
+        print(name + "=refused (" + str(e) + ")")
+
+def write_host(path, tag):
+    with open(os.path.join(path, "escaped-" + tag), "w") as f:
+        f.write("out\n")
+
+# 1. chroot-in-chroot: chroot deeper, then walk .. past the old root.
+def chroot_escape():
+    os.makedirs("/tmp/deeper", exist_ok=True)
+    keep = os.open("/", os.O_RDONLY)
+    os.chroot("/tmp/deeper")
+    os.fchdir(keep)
+    for _ in range(256):
+        os.chdir("..")
+    os.chroot(".")
+    write_host(HOST, "chroot")
+attempt("chroot", chroot_escape)
+
+# 2. Walking .. from the root, without chroot.
+def dotdot():
+    os.chdir("/")
+    for _ in range(256):
+        os.chdir("..")
+    write_host("." + HOST, "dotdot")
+attempt("dotdot", dotdot)
+
+# 3. The root of every process this sandbox sees.
+def proc_roots():
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and os.path.isdir("/proc/%s/root%s" % (pid, HOST)):
+            write_host("/proc/%s/root%s" % (pid, HOST), "proc-root-" + pid)
+            return
+    raise OSError("no process root shows the host folder")
+attempt("proc-root", proc_roots)
+
+# 4. open_by_handle_at (the "shocker" escape) through the host-backed strap binary.
+class FileHandle(ctypes.Structure):
+    _fields_ = [("handle_bytes", ctypes.c_uint), ("handle_type", ctypes.c_int),
+                ("f_handle", ctypes.c_ubyte * 128)]
+def by_handle():
+    fh = FileHandle(128, 0)
+    mount_id = ctypes.c_int()
+    if libc.name_to_handle_at(-100, b"/run/strap-try/strap", ctypes.byref(fh),
+                              ctypes.byref(mount_id), 0) != 0:
+        raise OSError(ctypes.get_errno(), "name_to_handle_at")
+    mfd = os.open("/run/strap-try/strap", os.O_RDONLY)
+    if libc.open_by_handle_at(mfd, ctypes.byref(fh), os.O_RDONLY) < 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+attempt("open_by_handle_at", by_handle)
+
+# 5. The host's disk: a device node for it, or a devtmpfs that has one.
+def mknod_disk():
+    os.mknod("/hostdisk", stat.S_IFBLK | 0o600, os.makedev(@MAJOR@, @MINOR@))
+    os.makedirs("/mnt/hostdisk", exist_ok=True)
+    if libc.mount(b"/hostdisk", b"/mnt/hostdisk", b"@FSTYPE@", 0, None) != 0:
+        raise OSError(ctypes.get_errno(), "mount")
+    write_host("/mnt/hostdisk" + HOST, "disk")
+attempt("mknod", mknod_disk)
+def devtmpfs():
+    os.makedirs("/mnt/devs", exist_ok=True)
+    if libc.mount(b"none", b"/mnt/devs", b"devtmpfs", 0, None) != 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+attempt("devtmpfs", devtmpfs)
+
+# 6. /proc/sys: core_pattern runs a program on the host; the read-only mount must hold.
+# (The value written is the one read, so a sandbox that does not hold changes nothing.)
+def rewrite(path):
+    with open(path) as f:
+        value = f.read()
+    with open(path, "w") as f:
+        f.write(value)
+def core_pattern():
+    rewrite("/proc/sys/kernel/core_pattern")
+attempt("core_pattern", core_pattern)
+def remount_proc_sys():
+    MS_REMOUNT, MS_BIND = 32, 4096
+    if libc.mount(None, b"/proc/sys", None, MS_REMOUNT | MS_BIND, None) != 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+attempt("remount-proc-sys", remount_proc_sys)
+def umount_proc_sys():
+    if libc.umount2(b"/proc/sys", 2) != 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+attempt("umount-proc-sys", umount_proc_sys)
+def new_proc():
+    os.makedirs("/mnt/proc", exist_ok=True)
+    if libc.mount(b"proc", b"/mnt/proc", b"proc", 0, None) != 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    rewrite("/mnt/proc/sys/kernel/core_pattern")
+attempt("new-proc", new_proc)
+
+# 7. nsenter into pid 1's namespaces (pid 1 is this boot: nothing above it to enter).
+def nsenter():
+    r = subprocess.run(["nsenter", "-t", "1", "-m", "-p", "-u", "-n", "/bin/sh", "-c",
+                        "echo out > " + HOST + "/escaped-nsenter"], capture_output=True)
+    if r.returncode != 0:
+        raise OSError(r.returncode, r.stderr.decode().strip())
+attempt("nsenter", nsenter)
+
+# 8. A nested user namespace (every capability again, over namespaces of its own) and the
+# kernel keyring (not namespaced).
+def nested_userns():
+    if libc.unshare(0x10000000) != 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+attempt("nested-userns", nested_userns)
+def keyring():
+    import platform
+    nr = {"x86_64": 248, "aarch64": 217}[platform.machine()]
+    if libc.syscall(nr, b"user", b"strap-e2e", b"x", 1, -3) < 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+attempt("add_key", keyring)
+print("seccomp: " + [l for l in open("/proc/self/status") if l.startswith("Seccomp:")][0].strip())
+print("status: " + [l for l in open("/proc/self/status") if l.startswith("CapBnd")][0].strip())
+print("nnp: " + [l for l in open("/proc/self/status") if l.startswith("NoNewPrivs")][0].strip())
+"#;
+
+/// The major and minor device numbers and the type of the host's root filesystem.
+fn root_device() -> (u32, u32, String) {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::metadata("/").unwrap().dev();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let fstype = mountinfo
+        .lines()
+        .find(|l| l.split_whitespace().nth(4) == Some("/"))
+        .and_then(|l| l.split(" - ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or("ext4")
+        .to_string();
+    (
+        ((dev >> 8) & 0xfff) as u32 | ((dev >> 32) & !0xfff) as u32,
+        (dev & 0xff) as u32 | ((dev >> 12) & !0xff) as u32,
+        fstype,
+    )
+}
+
+#[test]
+fn the_classic_escapes_leave_the_host_untouched() {
+    require_sandbox!();
+    if !have_program("python3") {
+        eprintln!("skipping: python3 is not installed");
+        return;
+    }
+    // A folder of the host, writable by anyone, outside /tmp (the sandbox's /tmp is its
+    // own tmpfs, which would make a write there prove nothing).
+    let host = tempfile::Builder::new()
+        .prefix("strap-e2e-escape-")
+        .tempdir_in(option_env!("CARGO_TARGET_TMPDIR").unwrap_or("/var/tmp"))
+        .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(host.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (major, minor, fstype) = root_device();
+    let script = ESCAPES
+        .replace("@HOST@", host.path().to_str().unwrap())
+        .replace("@MAJOR@", &major.to_string())
+        .replace("@MINOR@", &minor.to_string())
+        .replace("@FSTYPE@", &fstype);
+    let case = Case::new(&script);
+    let (out, report) = case.run(&["--runner", "script", "--timeout", "60"]);
+    let first = launch(&report, 0);
+    let output = first["outcome"]["output_tail"].as_str().unwrap();
+    let left: Vec<_> = std::fs::read_dir(host.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the sandbox wrote on the host: {left:?}\n{output}"
+    );
+    assert!(out.status.success(), "{}\n{output}", stderr(&out));
+    for refused in [
+        "chroot=refused",
+        "open_by_handle_at=refused",
+        "mknod=refused",
+        "devtmpfs=refused",
+        "core_pattern=refused",
+        "remount-proc-sys=refused",
+        "umount-proc-sys=refused",
+        "new-proc=refused",
+        "nnp: NoNewPrivs:\t1",
+    ] {
+        assert!(output.contains(refused), "no {refused:?} in:\n{output}");
+    }
+    if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+        for refused in [
+            "nested-userns=refused",
+            "add_key=refused",
+            "seccomp: Seccomp:\t2",
+        ] {
+            assert!(output.contains(refused), "no {refused:?} in:\n{output}");
+        }
+    }
+    // Walking `..` or through /proc/1/root reaches only the overlay's copy of the host
+    // folder: the write is in the report, not on the host.
+    let in_overlay = host.path().join("escaped-dotdot");
+    assert!(
+        change(first, in_overlay.to_str().unwrap()).is_some(),
+        "{first:#}"
+    );
+}
+
+#[test]
+fn a_part_that_allocates_past_the_memory_limit_is_stopped_and_the_report_says_so() {
+    require_sandbox!();
+    if !have_program("python3") {
+        eprintln!("skipping: python3 is not installed");
+        return;
+    }
+    // 512 MiB, every page written, against a limit of 128 MiB.
+    let case = Case::new(
+        "#!/bin/sh\npython3 -c \"b = b'x' * (512 * 1024 * 1024); print('allocated')\"\necho python=$?\n",
+    );
+    let (out, report) = case.run(&["--max-memory", "128M", "--timeout", "120"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let first = launch(&report, 0);
+    let limits = &first["limits"];
+    let part = part(first, "scripts_user/part-001");
+    let part_output = part["output_tail"].as_str().unwrap_or_default();
+    assert!(!part_output.contains("allocated"), "{first:#}");
+    match limits["memory"]["kind"].as_str() {
+        Some("cgroup") => {
+            assert_eq!(limits["memory"]["max"], 128 << 20);
+            assert!(limits["memory_killed"].as_u64().unwrap() >= 1, "{limits:#}");
+            let peak = limits["memory_peak"].as_u64().unwrap();
+            assert!(peak <= 129 << 20, "peak {peak} past the limit");
+            eprintln!("memory peak under a 128 MiB limit: {peak} bytes");
+            let cgroup = limits["memory"]["path"].as_str().unwrap();
+            assert!(!Path::new(cgroup).exists(), "cgroup {cgroup} left behind");
+            // The table says it in words.
+            let table = command("strap")
+                .arg("try")
+                .arg(case.path("user-data"))
+                .args(["--max-memory", "128M"])
+                .env("TMPDIR", case.path("tmp"))
+                .output()
+                .unwrap();
+            let table = stdout(&table);
+            assert!(
+                table.contains("killed at the memory limit (128.0 MiB)"),
+                "{table}"
+            );
+            assert!(table.contains("memory: peak "), "{table}");
+        }
+        Some("rlimit") => {
+            assert!(part_output.contains("MemoryError"), "{first:#}");
+        }
+        other => panic!("no memory limit reported: {other:?}\n{first:#}"),
+    }
+    assert!(part_output.contains("python=1") || part_output.contains("python=137"));
+}
+
+#[test]
+fn an_include_of_dev_zero_is_refused_and_memory_stays_small() {
+    require_sandbox!();
+    let case = Case::new("#include\nfile:///dev/zero\n");
+    let (_, report) = case.run(&["--timeout", "60"]);
+    let first = launch(&report, 0);
+    assert_eq!(first["outcome"]["timed_out"], false, "{first:#}");
+    let text = first.to_string();
+    assert!(text.contains("not a regular file"), "{first:#}");
+    if let Some(peak) = first["limits"]["memory_peak"].as_u64() {
+        eprintln!("memory peak of a boot including /dev/zero: {peak} bytes");
+        assert!(peak < 128 << 20, "peak {peak}");
+    }
 }
