@@ -60,6 +60,11 @@ pub struct TryArgs {
         hide_default_value = true
     )]
     pub relaunch: u32,
+    /// After the first boot, plan and apply this changed user data to the same instance
+    /// in the same sandbox (`strap apply --yes --user-data THEN`), and report the plan and
+    /// what the apply really changed.
+    #[arg(long, value_name = "USERDATA", conflicts_with = "relaunch")]
+    pub then: Option<PathBuf>,
     /// What runs in the sandbox: the boot (`strap run`), or the user-data file executed
     /// as a plain script.
     #[arg(long, value_enum, default_value_t = RunnerArg::Boot, hide = true)]
@@ -136,6 +141,7 @@ pub async fn run(args: TryArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         max_pids: args.max_pids,
         max_memory: args.max_memory,
         relaunch: args.relaunch,
+        then: args.then,
         runner: match args.runner {
             RunnerArg::Boot => Runner::Boot,
             RunnerArg::Script => Runner::Script,

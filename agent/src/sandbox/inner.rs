@@ -65,6 +65,17 @@ impl Plan {
     fn user_data(&self) -> PathBuf {
         self.workdir.join("user-data")
     }
+    fn then_user_data(&self) -> PathBuf {
+        self.workdir.join("user-data-then")
+    }
+    /// The output of `strap apply --json` in a `--then` launch.
+    fn apply_output(&self, i: u32) -> PathBuf {
+        self.workdir.join(format!("apply-{i}.json"))
+    }
+    /// Whether launch `i` applies `--then`'s user data (instead of booting).
+    fn applies_then(&self, i: u32) -> bool {
+        i > 0 && self.options.then.is_some()
+    }
     fn layers(&self) -> PathBuf {
         self.workdir.join("layers")
     }
@@ -234,6 +245,10 @@ fn run_in_workdir(
         lower: None,
     };
     write_file(&plan.user_data(), user_data, 0o600)?;
+    if let Some(then) = &options.then {
+        let bytes = std::fs::read(then).map_err(SandboxError::io("read the user data", then))?;
+        write_file(&plan.then_user_data(), &bytes, 0o600)?;
+    }
     let plan_path = workdir.join("plan.json");
     write_json(&plan_path, &plan)?;
     let mut cmd = std::process::Command::new(exe);
@@ -340,8 +355,13 @@ async fn run_sandbox(plan: &mut Plan) -> Result<(), SandboxError> {
     let exe =
         std::fs::read_link(SELF_EXE).map_err(SandboxError::io("read link", Path::new(SELF_EXE)))?;
     let mut launches = Vec::new();
-    for i in 0..=opts.relaunch {
-        if i > 0 {
+    let last = if opts.then.is_some() {
+        1
+    } else {
+        opts.relaunch
+    };
+    for i in 0..=last {
+        if i > 0 && !plan.applies_then(i) {
             metadata.launch_new_instance();
         }
         let lowers = plan.lowers(i);
@@ -366,6 +386,11 @@ async fn run_sandbox(plan: &mut Plan) -> Result<(), SandboxError> {
             let script = run_dir.join("user-data");
             write_file(&script, &user_data, 0o700)?;
         }
+        if plan.applies_then(i) {
+            let then = std::fs::read(plan.then_user_data())
+                .map_err(SandboxError::io("read", &plan.then_user_data()))?;
+            write_file(&run_dir.join(super::THEN_USER_DATA), &then, 0o600)?;
+        }
         let (outcome, mut limits) = run_launch(plan, i).await?;
         let boot_report =
             read_json::<crate::boot::Report>(&root.join(&super::BOOT_REPORT_PATH[1..])).ok();
@@ -388,21 +413,30 @@ async fn run_sandbox(plan: &mut Plan) -> Result<(), SandboxError> {
             mounts::detach(&base)?;
         }
         if let Some(keep) = &opts.keep {
-            let dest = if opts.relaunch == 0 {
+            let dest = if last == 0 {
                 keep.clone()
             } else {
                 keep.join(format!("launch-{i}"))
             };
             copy_layer(&upper, &dest)?;
         }
+        let mut parts = boot_report
+            .as_ref()
+            .map(parse_boot_report)
+            .unwrap_or_default();
+        let apply = if plan.applies_then(i) {
+            // The record now also holds the first boot's items: keep the apply's.
+            parts.retain(|p| p.stage.as_deref() == Some("apply"));
+            read_json::<serde_json::Value>(&plan.apply_output(i)).ok()
+        } else {
+            None
+        };
         launches.push(LaunchReport {
             index: i,
             instance_id: metadata.instance_id(),
             outcome,
-            parts: boot_report
-                .as_ref()
-                .map(parse_boot_report)
-                .unwrap_or_default(),
+            parts,
+            apply,
             boot_status,
             files,
             accounts,
@@ -551,6 +585,12 @@ async fn run_boot(plan: &Plan, index: u32, rlimits: BootRlimits) -> Result<(), S
         .map_err(SandboxError::io("open", &log_path))?;
     let run_dir = Path::new(super::SANDBOX_RUN_DIR);
     let mut cmd = match plan.options.runner {
+        Runner::Boot if plan.applies_then(index) => {
+            let mut cmd = tokio::process::Command::new(run_dir.join("strap"));
+            cmd.args(["apply", "--yes", "--json", "--user-data"])
+                .arg(run_dir.join(super::THEN_USER_DATA));
+            cmd
+        }
         Runner::Boot => {
             let mut cmd = tokio::process::Command::new(run_dir.join("strap"));
             cmd.arg("run");
@@ -558,10 +598,17 @@ async fn run_boot(plan: &Plan, index: u32, rlimits: BootRlimits) -> Result<(), S
         }
         Runner::Script => tokio::process::Command::new(run_dir.join("user-data")),
     };
+    // `strap apply --json` prints the plan and its outcome: kept apart from the log.
+    let stdout = if plan.applies_then(index) {
+        let path = plan.apply_output(index);
+        std::fs::File::create(&path).map_err(SandboxError::io("create", &path))?
+    } else {
+        log
+    };
     cmd.env_clear()
         .envs(BOOT_ENV)
         .stdin(Stdio::null())
-        .stdout(log)
+        .stdout(stdout)
         .stderr(log_err)
         .kill_on_drop(true);
     let spawn_error = |source| SandboxError::Spawn {

@@ -72,6 +72,8 @@ pub const IMDS_PORT: u16 = 80;
 /// Inside the sandbox: the folder (on the fresh `/run` tmpfs, so never in the report)
 /// that holds the strap binary and the user data.
 pub const SANDBOX_RUN_DIR: &str = "/run/strap-try";
+/// The changed user data of `--then`, in [`SANDBOX_RUN_DIR`].
+pub const THEN_USER_DATA: &str = "user-data-then";
 /// Default `--max-size`: the size of the tmpfs holding the upper layers.
 pub const DEFAULT_MAX_SIZE: u64 = 512 * 1024 * 1024;
 /// Default `--timeout`, in seconds, per launch.
@@ -126,6 +128,9 @@ pub struct TryOptions {
     pub max_memory: u64,
     /// New instances launched from the baked image after the first boot.
     pub relaunch: u32,
+    /// Changed user data planned and applied to the same instance after the first boot.
+    #[serde(default)]
+    pub then: Option<PathBuf>,
     /// What runs inside.
     pub runner: Runner,
 }

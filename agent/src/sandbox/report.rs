@@ -131,6 +131,9 @@ pub struct LaunchReport {
     pub outcome: BootOutcome,
     /// Every part and module from the boot's `report.json`.
     pub parts: Vec<PartRecord>,
+    /// For `--then`: what `strap apply --json` printed (`plan` and `outcome`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply: Option<serde_json::Value>,
     /// The boot's status (absent when it never wrote one).
     pub boot_status: Option<BootStatus>,
     /// Files added, changed and deleted, relative to the image the launch started from.
@@ -222,15 +225,36 @@ pub fn render_table(report: &TryReport) -> String {
     for launch in &report.launches {
         let title = if launch.index == 0 {
             "first boot".to_string()
+        } else if launch.apply.is_some() {
+            "then".to_string()
         } else {
             format!("relaunch {}", launch.index)
         };
+        let what = if launch.apply.is_some() {
+            "apply"
+        } else {
+            "boot"
+        };
         let _ = writeln!(
             out,
-            "{title}: instance {}, boot {}",
+            "{title}: instance {}, {what} {}",
             opt(&launch.instance_id),
             launch.outcome.describe()
         );
+        if let Some(apply) = &launch.apply {
+            match serde_json::from_value::<crate::boot::plan::Plan>(apply["plan"].clone()) {
+                Ok(plan) => {
+                    let _ = writeln!(out, "the plan:");
+                    for line in crate::boot::plan::render::text(&plan).lines() {
+                        let _ = writeln!(out, "  {line}");
+                    }
+                }
+                Err(_) => {
+                    let _ = writeln!(out, "the plan: not readable (see the output below)");
+                }
+            }
+            let _ = writeln!(out, "what the apply changed:");
+        }
         if let Some(status) = &launch.boot_status {
             let _ = writeln!(out, "boot status: {}", status.extended_status);
             for error in &status.errors {
@@ -461,6 +485,7 @@ mod tests {
             mode: Mode::Root,
             kept: None,
             launches: vec![LaunchReport {
+                apply: None,
                 index: 0,
                 instance_id: Some("i-0abc".into()),
                 outcome: BootOutcome {
@@ -534,6 +559,7 @@ mod tests {
     #[test]
     fn a_failed_part_or_a_limit_fails_the_try() {
         let launch = |status: &str, exit: i32, full: bool| LaunchReport {
+            apply: None,
             index: 0,
             instance_id: None,
             outcome: BootOutcome {

@@ -377,6 +377,77 @@ fn the_boot_runs_cloud_config_and_the_report_lists_its_parts_and_changes() {
 }
 
 #[test]
+fn then_plans_and_applies_changed_user_data_to_the_same_instance_and_the_plan_was_honest() {
+    require_sandbox!();
+    let user = unique("t").chars().take(24).collect::<String>();
+    let old = "#cloud-config\nusers: []\nwrite_files:\n  - path: /etc/strap-e2e-then.conf\n    content: |\n      mode=one\n\
+        runcmd:\n  - echo first >> /var/tmp/strap-e2e-then\n";
+    let case = Case::new(old);
+    let new = format!(
+        "#cloud-config\nusers:\n  - name: {user}\nwrite_files:\n  - path: /etc/strap-e2e-then.conf\n    permissions: '0600'\n    content: |\n      mode=two\n\
+         runcmd:\n  - echo second >> /var/tmp/strap-e2e-then\n"
+    );
+    std::fs::write(case.path("new"), new).unwrap();
+    let then = case.path("new").display().to_string();
+    let (out, report) = case.run(&["--then", &then]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let launches = report["launches"].as_array().unwrap();
+    assert_eq!(launches.len(), 2, "{report:#}");
+    let (first, applied) = (&launches[0], &launches[1]);
+    assert_eq!(
+        first["instance_id"], applied["instance_id"],
+        "the same instance"
+    );
+    // The plan: the file changes (content and mode), the user is new, runcmd is not rerun.
+    let plan = &applied["apply"]["plan"];
+    let modules: Vec<&str> = plan["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["module"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        modules,
+        ["write_files", "users_groups", "runcmd"],
+        "{plan:#}"
+    );
+    assert_eq!(plan["modules"][2]["action"], "not-rerun");
+    assert_eq!(
+        applied["apply"]["outcome"]["applied"],
+        serde_json::json!(["write_files", "users_groups"])
+    );
+    // What really changed matches it: the file, the user, and no second runcmd.
+    let file = change(applied, "/etc/strap-e2e-then.conf").unwrap();
+    assert_eq!(file["change"], "changed");
+    assert_eq!(file["mode"], "0600");
+    assert_eq!(
+        applied["accounts"]["users_added"],
+        serde_json::json!([user])
+    );
+    assert!(
+        change(applied, "/var/tmp/strap-e2e-then").is_none(),
+        "runcmd was not rerun"
+    );
+    assert_eq!(part(applied, "config-write_files")["status"], "ran");
+    // The table shows the plan, then the change.
+    let out = command("strap")
+        .arg("try")
+        .arg(case.path("user-data"))
+        .args(["--then", &then])
+        .env("TMPDIR", case.path("tmp"))
+        .output()
+        .unwrap();
+    let table = stdout(&out);
+    assert!(table.contains("then: instance"), "{table}");
+    assert!(
+        table.contains("    ~ file /etc/strap-e2e-then.conf: content; mode 0644 → 0600"),
+        "{table}"
+    );
+    assert!(table.contains("what the apply changed:"), "{table}");
+    assert!(!Path::new("/etc/strap-e2e-then.conf").exists());
+}
+
+#[test]
 fn a_relaunch_reruns_per_instance_work_and_not_per_once_work() {
     require_sandbox!();
     let config = "#cloud-config\nwrite_files:\n\

@@ -21,7 +21,7 @@ pub mod track;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::applied::{self as record, Loaded};
 use super::applied::{ModuleState, Resource};
@@ -56,7 +56,7 @@ fn position(line: Option<usize>, column: Option<usize>) -> String {
 }
 
 /// What kind of change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Op {
     Create,
@@ -65,27 +65,27 @@ pub enum Op {
 }
 
 /// One change of a module.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Change {
     pub op: Op,
     /// `file /etc/x`, `user alice`, `key hostname`.
     pub resource: String,
     /// What changes: `mode 0644 → 0600`, `content`, `ssh_authorized_keys +1`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<String>,
     /// The unified diff of a text file's content (the file on disk → the new content).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
     /// Why applying it would overwrite something strap did not write.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conflict: Option<String>,
     /// For a removal: whether `apply` removes it (`--prune`, and strap made it).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prune: Option<bool>,
 }
 
 /// What `apply` does with a module.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// The module runs again with the changed part of the config.
@@ -99,14 +99,14 @@ pub enum Action {
 }
 
 /// One module of a plan.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ModulePlan {
     pub module: String,
     pub action: Action,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The last apply of this module failed (it is tried again).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failed: Option<String>,
     pub changes: Vec<Change>,
     /// The state apply records once the module succeeded.
@@ -122,7 +122,7 @@ impl ModulePlan {
 }
 
 /// Counts for the summary line.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Summary {
     pub create: usize,
     pub change: usize,
@@ -135,7 +135,7 @@ pub struct Summary {
 }
 
 /// A plan: what `apply` would do.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Plan {
     pub version: u32,
     pub instance_id: String,
