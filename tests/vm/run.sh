@@ -78,6 +78,15 @@ if want first; then
     check "reboot: bootcmd (per boot) ran again" eq "$(ssh_vm tester cat /var/lib/strap-vm-bootcmd.log | wc -l)" "2"
     check "reboot: runcmd (per instance) did not" eq "$(ssh_vm tester cat /var/lib/strap-vm-runcmd.log | wc -l)" "1"
     check "reboot: the host key stayed" eq "$(host_key)" "$key1"
+    # Changed user data on the running instance: strap plan shows it, strap apply does it.
+    mock PUT user-data "$(user_data first.mime | sed 's|probe: written by write_files|probe: changed by strap apply|')" >/dev/null
+    plan_rc=0; plan_out=$(ssh_vm tester sudo -n strap plan 2>&1) || plan_rc=$?
+    check "running instance: strap plan exits 2 (changes)" eq "$plan_rc" "2"
+    check "running instance: the plan names the changed file" has "$plan_out" "~ file /etc/strap-vm/probe.txt: content"
+    check "running instance: strap apply applies it" has "$(ssh_vm tester sudo -n strap apply --yes 2>&1)" "applied, 0 failed."
+    check "running instance: the file changed" eq "$(ssh_vm tester cat /etc/strap-vm/probe.txt)" "probe: changed by strap apply"
+    check "running instance: a second plan shows no changes" eq "$(ssh_vm tester 'sudo -n strap plan >/dev/null 2>&1; echo $?')" "0"
+    mock PUT user-data "$(user_data first.mime)" >/dev/null
     shutdown_vm
 
     mock POST launch >/dev/null
