@@ -80,6 +80,7 @@ pub const EXIT_ERROR: u8 = 1;
 
 /// Parse the command line, set up logging, run, and map errors to an exit status.
 pub fn main() -> ExitCode {
+    default_sigpipe();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let ctx = Context::system();
@@ -131,6 +132,17 @@ pub async fn dispatch(cli: Cli, ctx: &Context) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Output piped into a program that stops reading (`strap plan | head`) ends strap
+/// quietly, as it does any Unix tool, instead of a panic of `println!` on `EPIPE`: the
+/// Rust runtime ignores `SIGPIPE`, this restores the default.
+fn default_sigpipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: called first thing in `main`, before any thread exists; SIG_DFL installs
+    // no handler code.
+    #[allow(unsafe_code)]
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
 /// Logs go to stderr; `-v`/`-q` set the level, `RUST_LOG` overrides it.

@@ -167,6 +167,11 @@ pub async fn plan(args: PlanArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
 /// `strap apply`.
 pub async fn apply(args: ApplyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     let ctx = rooted(ctx, args.source.root.as_deref())?;
+    if args.source.local.is_some() && ctx.root() == Path::new("/") {
+        anyhow::bail!(
+            "`--local` would apply the embedded service's user data to this machine itself; pass --root DIR (the root `strap run --local` booted)"
+        );
+    }
     let (source, mock) = open_source(&ctx, &args.source).await?;
     let opts = boot_options(&args.source);
     let plan_opts = plan_options(&args.source);

@@ -8,7 +8,7 @@ fn help_lists_every_subcommand() {
     assert!(out.status.success());
     let text = stdout(&out);
     for sub in [
-        "run", "creds", "userdata", "metadata", "try", "status", "clean",
+        "run", "creds", "userdata", "metadata", "try", "status", "clean", "plan", "apply",
     ] {
         assert!(text.contains(sub), "`strap --help` lacks {sub}: {text}");
     }
@@ -58,5 +58,26 @@ fn the_books_imds_mock_reference_is_its_help() {
         "{} differs from `imds-mock --help`; refresh it with \
          `STRAP_BLESS=1 cargo test -p strap-e2e --test it cli::` and commit it",
         path.display()
+    );
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = command("strap")
+        .arg("man")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        out.status.signal(),
+        Some(13),
+        "killed by SIGPIPE, as a Unix tool is: {:?}",
+        out.status
     );
 }
