@@ -129,29 +129,35 @@ fn plan_options(args: &SourceArgs) -> plan::PlanOptions {
     }
 }
 
-/// `strap plan`.
-pub async fn plan(args: PlanArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
-    let ctx = rooted(ctx, args.source.root.as_deref())?;
-    let (source, mock) = open_source(&ctx, &args.source).await?;
-    let opts = boot_options(&args.source);
-    let plan_opts = plan_options(&args.source);
+/// Open the source of the new user data, compute the plan and hand it, with the boot
+/// context, to `then` on a blocking thread (the metadata client blocks), then stop the
+/// embedded service.
+async fn with_plan<T: Send + 'static>(
+    ctx: &Context,
+    args: &SourceArgs,
+    then: impl FnOnce(&mut boot::context::Boot<'_>, session::Planned) -> Result<T, session::SessionError>
+        + Send
+        + 'static,
+) -> anyhow::Result<T> {
+    let (source, mock) = open_source(ctx, args).await?;
+    let opts = boot_options(args);
+    let plan_opts = plan_options(args);
     let boot_ctx = ctx.clone();
     let result = tokio::task::spawn_blocking(move || {
-        session::with_plan(
-            &boot_ctx,
-            source.as_ref(),
-            session::UserData::FromSource,
-            opts,
-            &plan_opts,
-            |_, planned| Ok(planned.plan),
-        )
+        session::with_plan(&boot_ctx, source.as_ref(), opts, &plan_opts, then)
     })
     .await
     .context("the plan thread stopped")?;
     if let Some(mock) = mock {
         mock.shutdown().await;
     }
-    let plan = result?;
+    Ok(result?)
+}
+
+/// `strap plan`.
+pub async fn plan(args: PlanArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let ctx = rooted(ctx, args.source.root.as_deref())?;
+    let plan = with_plan(&ctx, &args.source, |_, planned| Ok(planned.plan)).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
     } else {
@@ -172,50 +178,32 @@ pub async fn apply(args: ApplyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             "`--local` would apply the embedded service's user data to this machine itself; pass --root DIR (the root `strap run --local` booted)"
         );
     }
-    let (source, mock) = open_source(&ctx, &args.source).await?;
-    let opts = boot_options(&args.source);
-    let plan_opts = plan_options(&args.source);
     let apply_opts = apply::ApplyOptions {
         force: args.force,
         prune: args.source.prune,
     };
     let (yes, json) = (args.yes, args.json);
-    let boot_ctx = ctx.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        session::with_plan(
-            &boot_ctx,
-            source.as_ref(),
-            session::UserData::FromSource,
-            opts,
-            &plan_opts,
-            |boot, mut planned| {
-                if !json {
-                    print!("{}", render::text(&planned.plan));
-                }
-                if !planned.plan.has_changes() {
-                    return Ok((planned.plan, None));
-                }
-                if !yes && !confirmed() {
-                    return Ok((planned.plan, None));
-                }
-                let outcome = apply::apply(
-                    boot,
-                    &planned.plan,
-                    &mut planned.record,
-                    &planned.user_data_sha,
-                    &apply_opts,
-                )?;
-                session::finish(boot, &outcome)?;
-                Ok((planned.plan, Some(outcome)))
-            },
-        )
+    let (plan, outcome) = with_plan(&ctx, &args.source, move |boot, mut planned| {
+        if !json {
+            print!("{}", render::text(&planned.plan));
+        }
+        if !planned.plan.has_changes() {
+            return Ok((planned.plan, None));
+        }
+        if !yes && !confirmed() {
+            return Ok((planned.plan, None));
+        }
+        let outcome = apply::apply(
+            boot,
+            &planned.plan,
+            &mut planned.record,
+            &planned.user_data_sha,
+            &apply_opts,
+        )?;
+        session::finish(boot, &outcome)?;
+        Ok((planned.plan, Some(outcome)))
     })
-    .await
-    .context("the apply thread stopped")?;
-    if let Some(mock) = mock {
-        mock.shutdown().await;
-    }
-    let (plan, outcome) = result?;
+    .await?;
     if json {
         println!(
             "{}",

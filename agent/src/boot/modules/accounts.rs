@@ -97,6 +97,14 @@ fn next_id(text: &str) -> u32 {
         .map_or(FIRST_ID, |m| m + 1)
 }
 
+/// An account file without the entry of `name` (its first field).
+fn without_entry(text: &str, name: &str) -> String {
+    text.lines()
+        .filter(|l| l.split(':').next() != Some(name))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 fn push_line(text: &mut String, line: &str) {
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
@@ -295,18 +303,12 @@ impl<'c> Accounts<'c> {
     /// `userdel NAME`: its `passwd` and `shadow` lines, its membership of every group,
     /// and its own group when no one else is in it (`USERGROUPS_ENAB`).
     pub fn remove_user(&mut self, name: &str) {
-        let drop_line = |text: &str| -> String {
-            text.lines()
-                .filter(|l| l.split(':').next() != Some(name))
-                .map(|l| format!("{l}\n"))
-                .collect()
-        };
         let own_gid = self.passwd.lines().find_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
             (f.len() >= 4 && f[0] == name).then(|| f[3].to_string())
         });
-        self.passwd = drop_line(&self.passwd);
-        self.shadow = drop_line(&self.shadow);
+        self.passwd = without_entry(&self.passwd, name);
+        self.shadow = without_entry(&self.shadow, name);
         let strip_member = |text: &str| -> String {
             text.lines()
                 .map(|l| {
@@ -336,14 +338,8 @@ impl<'c> Accounts<'c> {
 
     /// `groupdel NAME`.
     pub fn remove_group(&mut self, name: &str) {
-        let drop_line = |text: &str| -> String {
-            text.lines()
-                .filter(|l| l.split(':').next() != Some(name))
-                .map(|l| format!("{l}\n"))
-                .collect()
-        };
-        self.group = drop_line(&self.group);
-        self.gshadow = drop_line(&self.gshadow);
+        self.group = without_entry(&self.group, name);
+        self.gshadow = without_entry(&self.gshadow, name);
     }
 
     /// Whether a group exists.

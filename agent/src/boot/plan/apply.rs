@@ -404,6 +404,12 @@ fn rerun(boot: &mut Boot<'_>, m: &ModulePlan) -> Result<Outcome, ModuleError> {
             })
             .collect();
     }
+    let parts: Vec<_> = boot
+        .parts
+        .iter()
+        .filter(|p| touched.contains(&consume::clean_name(&p.filename)))
+        .cloned()
+        .collect();
     match m.module.as_str() {
         "bootcmd" => modules::commands::bootcmd(boot),
         "runcmd" => {
@@ -419,12 +425,6 @@ fn rerun(boot: &mut Boot<'_>, m: &ModulePlan) -> Result<Outcome, ModuleError> {
             )
         }
         "boothooks" => {
-            let parts: Vec<_> = boot
-                .parts
-                .iter()
-                .filter(|p| touched.contains(&consume::clean_name(&p.filename)))
-                .cloned()
-                .collect();
             let mut failures = Vec::new();
             for part in &parts {
                 let name = consume::clean_name(&part.filename);
@@ -443,12 +443,6 @@ fn rerun(boot: &mut Boot<'_>, m: &ModulePlan) -> Result<Outcome, ModuleError> {
                 "scripts_per_boot" => (boot.paths.per_dir("per-boot"), Frequency::PerBoot),
                 _ => (boot.paths.per_dir("per-instance"), Frequency::PerInstance),
             };
-            let parts: Vec<_> = boot
-                .parts
-                .iter()
-                .filter(|p| touched.contains(&consume::clean_name(&p.filename)))
-                .cloned()
-                .collect();
             let mut names = Vec::new();
             for part in &parts {
                 let file = consume::store_part(boot, part).map_err(|source| ModuleError::Path {

@@ -31,14 +31,6 @@ pub enum SessionError {
     NeverBooted(String, PathBuf),
 }
 
-/// Where the user data comes from, beyond the metadata source.
-pub enum UserData {
-    /// The source's own user data.
-    FromSource,
-    /// This file's bytes, with the instance of the last boot.
-    File(Vec<u8>),
-}
-
 /// A plan, with what is needed to apply it.
 pub struct Planned {
     pub plan: Plan,
@@ -51,7 +43,6 @@ pub struct Planned {
 pub fn with_plan<T>(
     ctx: &Context,
     source: &dyn Datasource,
-    user_data: UserData,
     opts: BootOptions,
     plan_opts: &PlanOptions,
     then: impl FnOnce(&mut Boot<'_>, Planned) -> Result<T, SessionError>,
@@ -64,13 +55,10 @@ pub fn with_plan<T>(
         }
         Err(_) => None,
     };
-    let mut instance = source::fetch_instance(source).map_err(BootError::from)?;
+    let instance = source::fetch_instance(source).map_err(BootError::from)?;
     let instance_id = instance.instance_id.clone();
     let instance_dir = paths.instance_dir(&instance.instance_id);
     let loaded = Applied::load(&instance_dir, &instance.instance_id);
-    if let UserData::File(bytes) = user_data {
-        instance.user_data = crate::secret::Secret::new(bytes);
-    }
     if !instance_dir.is_dir() {
         return Err(SessionError::NeverBooted(
             instance.instance_id.clone(),
