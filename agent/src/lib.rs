@@ -13,6 +13,7 @@
 //! - [`imds`]: the instance-metadata client.
 //! - [`context`]: environment, filesystem root and clock, injected.
 //! - [`secret`]: values that must never be printed.
+//! - [`pyjson`]: strings as Python's `json.dumps` writes them (credential caches, `tojson`).
 //! - [`textdiff`]: the unified diff of two small texts (`strap plan`, `strap try --diff`).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -25,6 +26,7 @@ pub mod imds;
 #[cfg(test)]
 mod layering;
 pub mod net;
+pub mod pyjson;
 pub mod sandbox;
 pub mod secret;
 pub mod textdiff;

@@ -184,29 +184,7 @@ fn py_dumps(value: &Value, out: &mut String) {
         Value::Number(n) => {
             let _ = write!(out, "{n}");
         }
-        Value::String(text) => {
-            out.push('"');
-            for c in text.chars() {
-                match c {
-                    '"' => out.push_str("\\\""),
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    '\t' => out.push_str("\\t"),
-                    '<' | '>' | '&' | '\'' => {
-                        let _ = write!(out, "\\u{:04x}", u32::from(c));
-                    }
-                    c if c.is_ascii() && !c.is_ascii_control() => out.push(c),
-                    c => {
-                        let mut units = [0u16; 2];
-                        for unit in c.encode_utf16(&mut units) {
-                            let _ = write!(out, "\\u{unit:04x}");
-                        }
-                    }
-                }
-            }
-            out.push('"');
-        }
+        Value::String(text) => crate::pyjson::push_string(out, text, true),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
