@@ -33,8 +33,9 @@ pub fn path(instance_dir: &Path) -> PathBuf {
     instance_dir.join("applied.json")
 }
 
-/// What was applied to one instance.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// What was applied to one instance. Its `Debug` leaves out every config value (they
+/// may hold passwords).
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct Applied {
     pub version: u32,
     pub strap_version: String,
@@ -180,8 +181,9 @@ impl Applied {
 /// Largest record read.
 const MAX_RECORD: u64 = 16 * 1024 * 1024;
 
-/// A thing a module owns on the machine.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A thing a module owns on the machine (its `Debug` is its id only: a user's entry may
+/// hold a password).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Resource {
     /// A `write_files` entry.
@@ -264,8 +266,9 @@ impl Resource {
     }
 }
 
-/// What the config declares for one module.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// What the config declares for one module (its `Debug` names the keys, not their
+/// values).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModuleState {
     /// The module's keys of the effective config, as JSON (only the keys present).
     pub config: BTreeMap<String, serde_json::Value>,
@@ -296,4 +299,61 @@ pub fn sha256(bytes: &[u8]) -> String {
         out.push_str(&format!("{b:02x}"));
     }
     out
+}
+
+impl std::fmt::Debug for Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Applied")
+            .field("version", &self.version)
+            .field("instance_id", &self.instance_id)
+            .field("user_data_sha256", &self.user_data_sha256)
+            .field("modules", &self.modules)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Resource({})", self.id())
+    }
+}
+
+impl std::fmt::Debug for ModuleState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModuleState")
+            .field("keys", &self.config.keys().collect::<Vec<_>>())
+            .field("resources", &self.resources)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_config_values() {
+        let mut applied = Applied::new("i-1");
+        let mut config = BTreeMap::new();
+        config.insert("password".to_string(), serde_json::json!("hunter2-secret"));
+        applied.config = serde_json::json!({"password": "hunter2-secret"});
+        applied.set(
+            "set_passwords",
+            ModuleState {
+                config,
+                resources: vec![Resource::User {
+                    name: "alice".into(),
+                    spec: serde_json::json!({"plain_text_passwd": "hunter2-secret"}),
+                    created: true,
+                }],
+            },
+            1.0,
+        );
+        let shown = format!("{applied:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("password") && shown.contains("user alice"),
+            "{shown}"
+        );
+    }
 }

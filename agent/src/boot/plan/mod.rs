@@ -64,8 +64,8 @@ pub enum Op {
     Remove,
 }
 
-/// One change of a module.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// One change of a module (its `Debug` leaves out the diff: file content is user data).
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Change {
     pub op: Op,
     /// `file /etc/x`, `user alice`, `key hostname`.
@@ -82,6 +82,18 @@ pub struct Change {
     /// For a removal: whether `apply` removes it (`--prune`, and strap made it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prune: Option<bool>,
+}
+
+impl std::fmt::Debug for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Change")
+            .field("op", &self.op)
+            .field("resource", &self.resource)
+            .field("details", &self.details.len())
+            .field("diff", &self.diff.as_ref().map(String::len))
+            .field("conflict", &self.conflict.is_some())
+            .finish()
+    }
 }
 
 /// What `apply` does with a module.
