@@ -523,3 +523,67 @@ fn prune(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, created: bool) -> Resource {
+        Resource::File {
+            path: path.into(),
+            sha256: "sha256:0".into(),
+            size: 0,
+            mode: 0o644,
+            owner: "root:root".into(),
+            append: false,
+            created,
+        }
+    }
+
+    #[test]
+    fn what_strap_made_stays_strap_s_and_what_was_there_never_becomes_so() {
+        let mut record = Applied::new("i-1");
+        record.set(
+            "write_files",
+            ModuleState {
+                config: Default::default(),
+                resources: vec![file("/a", true), file("/gone", true), file("/old", false)],
+            },
+            1.0,
+        );
+        let declared = ModuleState {
+            config: Default::default(),
+            resources: vec![
+                file("/a", false),
+                file("/new", false),
+                file("/there", false),
+            ],
+        };
+        let existed: BTreeSet<String> = ["file /there".to_string()].into();
+        let state = recorded_state(
+            "write_files",
+            &declared,
+            &record,
+            &existed,
+            &BTreeSet::new(),
+        );
+        let created: Vec<(String, bool)> = state
+            .resources
+            .iter()
+            .map(|r| (r.id(), r.created()))
+            .collect();
+        assert_eq!(
+            created,
+            [
+                ("file /a".to_string(), true),
+                ("file /new".to_string(), true),
+                ("file /there".to_string(), false),
+                // strap's, no longer declared, not pruned: kept for a later --prune
+                ("file /gone".to_string(), true),
+            ]
+        );
+        let pruned: BTreeSet<String> = ["file /gone".to_string()].into();
+        let state = recorded_state("write_files", &declared, &record, &existed, &pruned);
+        assert_eq!(state.resources.len(), 3, "a pruned file leaves the record");
+    }
+}
