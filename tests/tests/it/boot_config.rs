@@ -553,3 +553,57 @@ fn apt_is_for_debian_roots_and_preserves_sources_when_asked() {
         "deb http://m/ubuntu noble main\ndeb http://m/ubuntu noble-security main\n"
     );
 }
+
+/// `output`: each stage's output also goes where the config says, as cloud-init's
+/// stages redirect theirs: bootcmd runs in the init stage, runcmd (a script) in the
+/// final stage; `| tee -a FILE` is that file; other commands are recorded under --root.
+#[test]
+fn output_sends_each_stage_where_the_config_says() {
+    let m = Machine::new(
+        "#cloud-config\noutput:\n  init: ['>> /var/log/init.out', '> /var/log/init.err']\n  \
+         config: '| logger -t cloud-init'\n  all: '| tee -a /var/log/cloud-init-output.log'\n\
+         bootcmd: ['echo boot-out; echo boot-err >&2']\nruncmd: ['echo final-out']\n",
+    );
+    m.file("/var/log/init.err", "old\n");
+    let out = m.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(m.read("/var/log/init.out"), "boot-out\n");
+    assert_eq!(m.read("/var/log/init.err"), "boot-err\n", "truncated first");
+    let all = m.read("/var/log/cloud-init-output.log");
+    assert!(all.contains("running 'modules-final'"), "{all}");
+    assert!(all.contains("\nfinal-out\n"), "{all}");
+    assert!(
+        !all.contains("boot-out") && !all.contains("modules-config"),
+        "{all}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(m.path("/var/log/cloud-init-output.log"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
+    // strap's own output log still has everything, with its labels.
+    let own = m.read("/var/log/strap-output.log");
+    assert!(
+        own.contains("boot-out") && own.contains("final-out"),
+        "{own}"
+    );
+    assert!(
+        own.contains("output: would pipe the config stage's output to `logger -t cloud-init` (not run under --root)"),
+        "{own}"
+    );
+}
+
+#[test]
+fn bad_output_is_a_warning_and_the_boot_goes_on() {
+    let m = Machine::new("#cloud-config\noutput: {all: [5]}\nruncmd: ['echo still']\n");
+    let out = m.run();
+    // A warning: the boot is degraded, not failed.
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(m.read("/var/log/strap-output.log").contains("still"));
+    let log = m.read("/var/log/strap.log");
+    assert!(
+        log.contains("output redirection for the final stage: cloud-config key `output.all`"),
+        "{log}"
+    );
+}

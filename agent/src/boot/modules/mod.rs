@@ -21,6 +21,7 @@ pub mod hostname;
 pub mod keys_to_console;
 pub mod network;
 pub mod ntp;
+pub mod output;
 pub mod packages;
 pub mod power;
 pub mod scripts;

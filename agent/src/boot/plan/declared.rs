@@ -75,6 +75,13 @@ pub const SSH_LIVE_KEYS: &[&str] = &[
 /// boothook parts, consumed at the start of `init-network`).
 pub const SPECS: &[Spec] = &[
     Spec {
+        module: "output",
+        keys: &["output"],
+        live: Live::No(
+            "where a boot's stages send their output: the change takes effect at the next boot",
+        ),
+    },
+    Spec {
         module: "boothooks",
         keys: &[],
         live: Live::OneShot,

@@ -573,3 +573,34 @@ pub const APPLY_CHANGED_USER_DATA: S = S::Enum(&[
     Lit::Str("plan"),
     Lit::Str("apply"),
 ]);
+
+/// One stage of `output`: a target for both streams, `[stdout, stderr]`, or
+/// `{output, error}` (cloud-init's `output_log_operator`).
+const OUTPUT_TARGETS: S = S::OneOf(&[
+    STR,
+    S::Array {
+        items: &S::Type(&[Ty::Str, Ty::Null]),
+        min: 1,
+        max: Some(2),
+        unique: false,
+    },
+    S::Object {
+        props: &[("output", STR), ("error", STR)],
+        required: &[],
+        extra: Extra::Deny,
+        min_props: 0,
+    },
+]);
+
+/// `output`: where each stage's output goes.
+pub(crate) const OUTPUT: S = S::Object {
+    props: &[
+        ("all", OUTPUT_TARGETS),
+        ("init", OUTPUT_TARGETS),
+        ("config", OUTPUT_TARGETS),
+        ("final", OUTPUT_TARGETS),
+    ],
+    required: &[],
+    extra: Extra::Deny,
+    min_props: 0,
+};

@@ -107,6 +107,7 @@ const RUN: &[(&str, S)] = &[
     ("merge_how", defs::MERGE_HOW),
     ("merge_type", defs::MERGE_HOW),
     ("apply_changed_user_data", defs::APPLY_CHANGED_USER_DATA),
+    ("output", defs::OUTPUT),
 ];
 
 /// Keys of modules strap runs that it checks but does not act on: publishing host keys

@@ -252,3 +252,33 @@ fn hyphenated_user_keys_and_sudo_lists() {
     let report = validate_text("users:\n  - name: a\n    sudo: []\n");
     assert!(!report.is_valid());
 }
+
+/// `output` as today's cloud-init's schema has it (22.4's schema does not check it).
+#[test]
+fn output_stages_and_targets() {
+    let ok = validate_text(
+        "output:\n  all: '| tee -a /var/log/cloud-init-output.log'\n  init: ['>> /a', null]\n  \
+         config: {output: '> /b', error: '&1'}\n  final: [/c]\n",
+    );
+    assert!(ok.is_valid() && ok.warnings.is_empty(), "{ok:?}");
+    assert!(is_run_by_strap("output"));
+    let errors = |t: &str| -> Vec<String> {
+        validate_text(t)
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(
+        errors("output: {all: 5}"),
+        vec!["output.all: 5 is not valid under any of the given schemas"]
+    );
+    assert_eq!(
+        errors("output: {later: x}"),
+        vec!["output: Additional properties are not allowed ('later' was unexpected)"]
+    );
+    assert_eq!(
+        errors("output: '>> /x'"),
+        vec!["output: '>> /x' is not of type 'object'"]
+    );
+}
