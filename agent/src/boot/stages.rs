@@ -74,6 +74,7 @@ pub const STAGES: &[(&str, &[StageModule])] = &[
                 Frequency::PerInstance,
                 modules::ssh_import_id::ssh_import_id,
             ),
+            ("locale", Frequency::PerInstance, modules::locale::locale),
             (
                 "set_passwords",
                 Frequency::PerInstance,

@@ -19,6 +19,7 @@ pub mod disk;
 pub mod final_message;
 pub mod hostname;
 pub mod keys_to_console;
+pub mod locale;
 pub mod network;
 pub mod ntp;
 pub mod output;

@@ -142,6 +142,11 @@ pub const SPECS: &[Spec] = &[
         live: Live::Yes,
     },
     Spec {
+        module: "locale",
+        keys: &["locale", "locale_configfile"],
+        live: Live::Yes,
+    },
+    Spec {
         module: "set_passwords",
         keys: &["chpasswd", "password", "ssh_pwauth"],
         live: Live::Yes,

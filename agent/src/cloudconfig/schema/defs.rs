@@ -604,3 +604,7 @@ pub(crate) const OUTPUT: S = S::Object {
     extra: Extra::Deny,
     min_props: 0,
 };
+
+/// `locale`: a locale name, or `false` to leave it alone (today's cloud-init's schema;
+/// 22.4's says string only, against its own example).
+pub(crate) const LOCALE: S = S::OneOf(&[BOOL, STR]);

@@ -108,6 +108,8 @@ const RUN: &[(&str, S)] = &[
     ("merge_type", defs::MERGE_HOW),
     ("apply_changed_user_data", defs::APPLY_CHANGED_USER_DATA),
     ("output", defs::OUTPUT),
+    ("locale", defs::LOCALE),
+    ("locale_configfile", defs::STRING),
 ];
 
 /// Keys of modules strap runs that it checks but does not act on: publishing host keys
@@ -139,8 +141,6 @@ const NOT_RUN: &[(&str, &str)] = &[
     ("grub_dpkg", "cc_grub_dpkg"),
     ("keyboard", "cc_keyboard"),
     ("landscape", "cc_landscape"),
-    ("locale", "cc_locale"),
-    ("locale_configfile", "cc_locale"),
     ("lxd", "cc_lxd"),
     ("manage_resolv_conf", "cc_resolv_conf"),
     ("mcollective", "cc_mcollective"),
