@@ -85,6 +85,11 @@ pub const STAGES: &[(&str, &[StageModule])] = &[
                 Frequency::PerInstance,
                 modules::apt_configure::apt_configure,
             ),
+            (
+                "yum_add_repo",
+                Frequency::PerInstance,
+                modules::yum_add_repo::yum_add_repo,
+            ),
             ("ntp", Frequency::PerInstance, modules::ntp::ntp),
             (
                 "timezone",

@@ -661,3 +661,56 @@ fn locale_on_debian_rhel_and_disabled() {
     assert_eq!(m.item("config-locale")["status"], "skipped");
     assert!(!m.path("/etc/default/locale").exists());
 }
+
+/// `yum_repos` on Amazon Linux: one `.repo` file per repository as cloud-init writes
+/// it, an existing file kept, a repository without `baseurl` skipped with a warning;
+/// on Debian nothing is written.
+#[test]
+fn yum_repos_write_repo_files_on_the_rhel_family() {
+    let m = Machine::new(
+        "#cloud-config\nyum_repos:\n  my epel:\n    name: Extra Packages\n    \
+         baseurl: http://download.example.com/epel/$releasever/$basearch\n    \
+         enabled: true\n    gpgcheck: false\n    Skip-If-Unavailable: 1\n  \
+         kept:\n    baseurl: http://k\n  nourl:\n    name: x\n",
+    );
+    m.file(
+        "/etc/os-release",
+        "ID=amzn\nID_LIKE=\"centos rhel fedora\"\n",
+    );
+    m.file(
+        "/etc/yum.repos.d/kept.repo",
+        "[kept]\nbaseurl = http://old\n",
+    );
+    let out = m.run();
+    // The repository without baseurl is a warning: degraded.
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let repo = m.read("/etc/yum.repos.d/my-epel.repo");
+    let (header, body) = repo.split_once('\n').unwrap();
+    assert!(header.starts_with("# Created by strap v. "), "{header}");
+    assert_eq!(
+        body,
+        "[my-epel]\nname = Extra Packages\nbaseurl = http://download.example.com/epel/$releasever/$basearch\n\
+         enabled = 1\ngpgcheck = 0\nskip_if_unavailable = 1\n\n"
+    );
+    assert_eq!(
+        m.read("/etc/yum.repos.d/kept.repo"),
+        "[kept]\nbaseurl = http://old\n"
+    );
+    assert!(!m.path("/etc/yum.repos.d/nourl.repo").exists());
+    let item = m.item("config-yum_add_repo");
+    assert_eq!(item["stage"], "modules-config");
+    let log = m.read("/var/log/strap.log");
+    assert!(
+        log.contains("yum_repos.nourl (line 11): no `baseurl`; repository skipped"),
+        "{log}"
+    );
+
+    let m =
+        Machine::new("#cloud-config\nyum_repos: {a: {baseurl: http://a}}\nyum_repo_dir: /etc/r\n");
+    m.file("/etc/os-release", "ID=debian\n");
+    assert!(m.run().status.success());
+    let item = m.item("config-yum_add_repo");
+    assert_eq!(item["status"], "skipped");
+    assert!(item["reason"].as_str().unwrap().contains("debian"));
+    assert!(!m.path("/etc/r/a.repo").exists());
+}

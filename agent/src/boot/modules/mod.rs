@@ -32,6 +32,7 @@ pub mod system;
 pub mod timezone;
 pub mod users;
 pub mod write_files;
+pub mod yum_add_repo;
 
 /// How a module ended when it did not fail.
 #[derive(Clone, Debug)]

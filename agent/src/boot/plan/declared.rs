@@ -157,6 +157,11 @@ pub const SPECS: &[Spec] = &[
         live: Live::Yes,
     },
     Spec {
+        module: "yum_add_repo",
+        keys: &["yum_repos", "yum_repo_dir"],
+        live: Live::Yes,
+    },
+    Spec {
         module: "ntp",
         keys: &["ntp"],
         live: Live::Yes,

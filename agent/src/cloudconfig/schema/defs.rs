@@ -608,3 +608,34 @@ pub(crate) const OUTPUT: S = S::Object {
 /// `locale`: a locale name, or `false` to leave it alone (today's cloud-init's schema;
 /// 22.4's says string only, against its own example).
 pub(crate) const LOCALE: S = S::OneOf(&[BOOL, STR]);
+
+/// `yum_repos` ids: `^[0-9a-zA-Z -_]+$`, where ` -_` is the range from space to `_`.
+fn is_repo_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || (' '..='_').contains(&c))
+}
+
+/// `yum_repos` option names: `^[0-9a-zA-Z_]+$`.
+fn is_repo_option(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+const YUM_REPO: S = S::Object {
+    props: &[("baseurl", STR), ("name", STR), ("enabled", BOOL)],
+    required: &["baseurl"],
+    extra: Extra::Named(
+        is_repo_option,
+        "^[0-9a-zA-Z_]+$",
+        &S::OneOf(&[INT, BOOL, STR]),
+    ),
+    min_props: 0,
+};
+
+/// `yum_repos`: repositories by id.
+pub(crate) const YUM_REPOS: S = S::Object {
+    props: &[],
+    required: &[],
+    extra: Extra::Named(is_repo_id, "^[0-9a-zA-Z -_]+$", &YUM_REPO),
+    min_props: 1,
+};

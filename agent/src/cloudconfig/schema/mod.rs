@@ -110,6 +110,8 @@ const RUN: &[(&str, S)] = &[
     ("output", defs::OUTPUT),
     ("locale", defs::LOCALE),
     ("locale_configfile", defs::STRING),
+    ("yum_repos", defs::YUM_REPOS),
+    ("yum_repo_dir", defs::STRING),
 ];
 
 /// Keys of modules strap runs that it checks but does not act on: publishing host keys
@@ -162,8 +164,6 @@ const NOT_RUN: &[(&str, &str)] = &[
     ("updates", "cc_install_hotplug"),
     ("vendor_data", "cc_scripts_vendor"),
     ("wireguard", "cc_wireguard"),
-    ("yum_repo_dir", "cc_yum_add_repo"),
-    ("yum_repos", "cc_yum_add_repo"),
     ("zypper", "cc_zypper_add_repo"),
 ];
 

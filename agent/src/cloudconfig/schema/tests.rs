@@ -61,6 +61,7 @@ fn examples_of_modules_strap_runs_give_no_not_run_warning() {
         "cc_ca_certs",
         "cc_apt_configure",
         "cc_locale",
+        "cc_yum_add_repo",
     ];
     let mut checked = 0;
     for (name, text) in examples() {
@@ -131,6 +132,14 @@ fn errors_match_cloud_init() {
         ("ntp: {config: {}}", &[("ntp.config", "{} does not have enough properties")]),
         ("ntp: {foo: 1}", &[("ntp", "Additional properties are not allowed ('foo' was unexpected)")]),
         ("merge_how: [{name: list, settings: [append]}]", &[]),
+        ("yum_repos: {epel: {baseurl: 'http://x', enabled: 1}}", &[("yum_repos.epel.enabled", "1 is not of type 'boolean'")]),
+        ("yum_repos: {epel: {name: x}}", &[("yum_repos.epel", "'baseurl' is a required property")]),
+        ("yum_repos: {epel: {baseurl: 'http://x', gpg-check: 1, gpgcheck: [a]}}", &[("yum_repos.epel", "'gpg-check' does not match any of the regexes: '^[0-9a-zA-Z_]+$'"), ("yum_repos.epel.gpgcheck", "['a'] is not valid under any of the given schemas")]),
+        ("yum_repos: {'a/b': {baseurl: 'http://x'}}", &[]),
+        ("yum_repos: {}", &[("yum_repos", "{} does not have enough properties")]),
+        ("yum_repos: {ok: {baseurl: 5, failovermethod: priority, gpgcheck: true, priority: 3}}", &[("yum_repos.ok.baseurl", "5 is not of type 'string'")]),
+        ("yum_repo_dir: 5", &[("yum_repo_dir", "5 is not of type 'string'")]),
+        ("locale: [x]", &[("locale", "['x'] is not valid under any of the given schemas")]),
         ("ssh_authorized_keys: key", &[("ssh_authorized_keys", "'key' is not of type 'array'")]),
         ("ssh_keys: {rsa_private: x, foo: y}", &[("ssh_keys", "'foo' does not match any of the regexes: '^(dsa|ecdsa|ed25519|rsa)_(public|private|certificate)$'")]),
         ("timezone: [x]", &[("timezone", "['x'] is not of type 'string'")]),
