@@ -714,3 +714,39 @@ fn yum_repos_write_repo_files_on_the_rhel_family() {
     assert!(item["reason"].as_str().unwrap().contains("debian"));
     assert!(!m.path("/etc/r/a.repo").exists());
 }
+
+/// Amazon Linux's `repo_update`/`repo_upgrade`: the index refreshed, then only the
+/// security updates, without the excluded packages (a fake `dnf` records its arguments).
+#[test]
+fn amazon_repo_upgrade_security_with_exclusions() {
+    let m = Machine::new(
+        "#cloud-config\nrepo_update: true\nrepo_upgrade: security\nrepo_upgrade_exclude: [kernel, 'nvidia*']\n",
+    );
+    m.file("/etc/os-release", "ID=amzn\nID_LIKE=\"fedora\"\n");
+    let bin = m._dir.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let log = m._dir.path().join("dnf.log");
+    let dnf = bin.join("dnf");
+    fs::write(
+        &dnf,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", log.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&dnf, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = command("strap")
+        .arg("run")
+        .arg("--seed")
+        .arg(&m.seed)
+        .arg("--root")
+        .arg(&m.root)
+        .env("STRAP_BOOT_ID", "boot-1")
+        .env("STRAP_PACKAGE_MANAGER", &dnf)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "-y makecache\n-y upgrade --security --exclude=kernel --exclude=nvidia*\n"
+    );
+}

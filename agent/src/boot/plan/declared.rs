@@ -51,6 +51,7 @@ const PACKAGE_KEYS: &[&str] = &[
     "apt_upgrade",
     "repo_update",
     "repo_upgrade",
+    "repo_upgrade_exclude",
 ];
 const SSH_KEYS: &[&str] = &[
     "ssh_authorized_keys",

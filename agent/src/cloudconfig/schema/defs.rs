@@ -639,3 +639,14 @@ pub(crate) const YUM_REPOS: S = S::Object {
     extra: Extra::Named(is_repo_id, "^[0-9a-zA-Z -_]+$", &YUM_REPO),
     min_props: 1,
 };
+
+/// Amazon Linux's `repo_upgrade`: a level, or a boolean.
+pub(crate) const REPO_UPGRADE: S = S::OneOf(&[
+    S::Enum(&[
+        Lit::Str("none"),
+        Lit::Str("security"),
+        Lit::Str("bugfix"),
+        Lit::Str("all"),
+    ]),
+    BOOL,
+]);

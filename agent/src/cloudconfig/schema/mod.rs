@@ -112,6 +112,10 @@ const RUN: &[(&str, S)] = &[
     ("locale_configfile", defs::STRING),
     ("yum_repos", defs::YUM_REPOS),
     ("yum_repo_dir", defs::STRING),
+    // Amazon Linux's cloud-init (not upstream's schema).
+    ("repo_update", defs::BOOLEAN),
+    ("repo_upgrade", defs::REPO_UPGRADE),
+    ("repo_upgrade_exclude", defs::STRING_LIST),
 ];
 
 /// Keys of modules strap runs that it checks but does not act on: publishing host keys
