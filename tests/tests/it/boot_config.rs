@@ -750,3 +750,42 @@ fn amazon_repo_upgrade_security_with_exclusions() {
         "-y makecache\n-y upgrade --security --exclude=kernel --exclude=nvidia*\n"
     );
 }
+
+/// The deprecated `apt_sources` and `apt_preserve_sources_list` are applied as `apt`
+/// (cloud-init converts them): sources without `filename` share
+/// `cloud_config_sources.list`, and a deprecation warning says to use `apt`.
+#[test]
+fn legacy_apt_keys_are_applied_as_apt() {
+    let m = Machine::new(
+        "#cloud-config\napt_preserve_sources_list: true\napt_mirror: http://m/debian\napt_sources:\n  \
+         - source: deb http://a.example/debian $RELEASE main\n  \
+         - source: deb http://b.example/debian $RELEASE main\n  \
+         - source: deb http://c.example/debian $RELEASE main\n    filename: c.list\n",
+    );
+    m.file("/etc/os-release", "ID=debian\nVERSION_CODENAME=bookworm\n");
+    m.file(
+        "/etc/apt/sources.list",
+        "deb http://deb.debian.org/debian bookworm main\n",
+    );
+    let out = m.run();
+    // The deprecation is a warning: degraded.
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(
+        m.read("/etc/apt/sources.list.d/cloud_config_sources.list"),
+        "deb http://a.example/debian bookworm main\ndeb http://b.example/debian bookworm main\n"
+    );
+    assert_eq!(
+        m.read("/etc/apt/sources.list.d/c.list"),
+        "deb http://c.example/debian bookworm main\n"
+    );
+    assert_eq!(
+        m.read("/etc/apt/sources.list"),
+        "deb http://deb.debian.org/debian bookworm main\n",
+        "preserved"
+    );
+    let log = m.read("/var/log/strap.log");
+    assert!(
+        log.contains("deprecated apt keys apt_sources, apt_mirror, apt_preserve_sources_list converted to `apt`"),
+        "{log}"
+    );
+}

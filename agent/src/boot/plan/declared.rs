@@ -154,7 +154,20 @@ pub const SPECS: &[Spec] = &[
     },
     Spec {
         module: "apt_configure",
-        keys: &["apt"],
+        keys: &[
+            "apt",
+            "apt_sources",
+            "apt_mirror",
+            "apt_mirror_search",
+            "apt_mirror_search_dns",
+            "apt_proxy",
+            "apt_http_proxy",
+            "apt_ftp_proxy",
+            "apt_https_proxy",
+            "apt_preserve_sources_list",
+            "apt_custom_sources_list",
+            "add_apt_repo_match",
+        ],
         live: Live::Yes,
     },
     Spec {

@@ -650,3 +650,10 @@ pub(crate) const REPO_UPGRADE: S = S::OneOf(&[
     ]),
     BOOL,
 ]);
+
+const USE_APT: &str = "Use apt instead.";
+/// The deprecated top-level apt keys (cloud-init converts them to `apt`).
+pub(crate) const LEGACY_APT_SOURCES: S = S::Deprecated(&S::Type(&[Ty::Array, Ty::Object]), USE_APT);
+pub(crate) const LEGACY_APT_STRING: S = S::Deprecated(&STR, USE_APT);
+pub(crate) const LEGACY_APT_STRINGS: S = S::Deprecated(&STRINGS, USE_APT);
+pub(crate) const LEGACY_APT_BOOL: S = S::Deprecated(&BOOL, USE_APT);

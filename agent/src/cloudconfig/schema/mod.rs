@@ -116,6 +116,18 @@ const RUN: &[(&str, S)] = &[
     ("repo_update", defs::BOOLEAN),
     ("repo_upgrade", defs::REPO_UPGRADE),
     ("repo_upgrade_exclude", defs::STRING_LIST),
+    // The deprecated apt keys, read as `apt`.
+    ("apt_sources", defs::LEGACY_APT_SOURCES),
+    ("apt_mirror", defs::LEGACY_APT_STRING),
+    ("apt_mirror_search", defs::LEGACY_APT_STRINGS),
+    ("apt_mirror_search_dns", defs::LEGACY_APT_BOOL),
+    ("apt_proxy", defs::LEGACY_APT_STRING),
+    ("apt_http_proxy", defs::LEGACY_APT_STRING),
+    ("apt_ftp_proxy", defs::LEGACY_APT_STRING),
+    ("apt_https_proxy", defs::LEGACY_APT_STRING),
+    ("apt_preserve_sources_list", defs::LEGACY_APT_BOOL),
+    ("apt_custom_sources_list", defs::LEGACY_APT_STRING),
+    ("add_apt_repo_match", defs::LEGACY_APT_STRING),
 ];
 
 /// Keys of modules strap runs that it checks but does not act on: publishing host keys
