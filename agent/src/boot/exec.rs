@@ -496,6 +496,43 @@ mod tests {
         assert!(logged.contains("T a: one\n"), "{logged}");
     }
 
+    /// A stage's redirect gets the lines as written, stdout and stderr apart; a pipe's
+    /// reader has its input closed and is waited for when the redirect ends.
+    #[test]
+    fn a_redirect_copies_lines_by_stream_and_closes_its_pipe() {
+        let dir = tempfile::tempdir().unwrap();
+        let piped = dir.path().join("piped");
+        let mut child = Command::new("/bin/sh")
+            .args(["-c", &format!("sleep 0.2; cat > {}", piped.display())])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let errs = dir.path().join("errs");
+        let out = log(dir.path());
+        out.set_redirect(Some(Redirect {
+            sinks: vec![Box::new(stdin), Box::new(File::create(&errs).unwrap())],
+            out: Some(0),
+            err: Some(1),
+            children: vec![child],
+        }));
+        let p = script(dir.path(), "r", "#!/bin/sh\necho one\necho two >&2\n");
+        let spec = ScriptSpec {
+            label: "r".into(),
+            path: p,
+            cwd: dir.path().into(),
+            ..Default::default()
+        };
+        run_script(&spec, &out).unwrap();
+        out.message("banner");
+        out.set_redirect(None);
+        out.line("r", "after");
+        assert_eq!(std::fs::read_to_string(&piped).unwrap(), "one\nbanner\n");
+        assert_eq!(std::fs::read_to_string(&errs).unwrap(), "two\n");
+        let logged = std::fs::read_to_string(dir.path().join("out.log")).unwrap();
+        assert!(logged.contains("T r: after\n"), "{logged}");
+    }
+
     #[test]
     fn refuses_a_script_without_shebang() {
         let dir = tempfile::tempdir().unwrap();
