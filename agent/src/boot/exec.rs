@@ -59,13 +59,66 @@ impl ScriptOutcome {
     }
 }
 
+/// Which of a script's streams a line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Out,
+    Err,
+}
+
+/// Where a stage's output also goes, as the config's `output` asks: writers for the
+/// scripts' stdout and stderr (one writer for both when they name the same target),
+/// and the processes (`| command`) that read them. Lines are written as the scripts
+/// wrote them, without strap's timestamp and label.
+#[derive(Default)]
+pub struct Redirect {
+    /// The writers; `out` and `err` index into it.
+    pub sinks: Vec<Box<dyn Write + Send>>,
+    pub out: Option<usize>,
+    pub err: Option<usize>,
+    /// Processes reading a sink, waited for when the redirect ends.
+    pub children: Vec<std::process::Child>,
+}
+
+impl Redirect {
+    fn write(&mut self, stream: Stream, text: &str) {
+        let at = match stream {
+            Stream::Out => self.out,
+            Stream::Err => self.err,
+        };
+        if let Some(sink) = at.and_then(|i| self.sinks.get_mut(i)) {
+            // A full disk or a pipe whose reader left must not stop the boot.
+            let _ = sink.write_all(text.as_bytes());
+        }
+    }
+
+    /// Flush and close the writers, then give the readers a moment to finish.
+    fn close(mut self) {
+        for sink in &mut self.sinks {
+            let _ = sink.flush();
+        }
+        self.sinks.clear();
+        let until = Instant::now() + REDIRECT_CLOSE_WAIT;
+        for mut child in self.children {
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// How long a `| command` of the config's `output` may take to finish once its input
+/// is closed (it is left running after that).
+const REDIRECT_CLOSE_WAIT: Duration = Duration::from_secs(2);
+
 /// The output log (`/var/log/strap-output.log`) and the live console, shared by every
-/// script and message of a boot.
+/// script and message of a boot, and the stage's redirect (the config's `output`).
 #[derive(Clone)]
 pub struct OutputLog {
     file: Arc<Mutex<Option<File>>>,
     console: bool,
     clock: Arc<dyn Fn() -> String + Send + Sync>,
+    redirect: Arc<Mutex<Option<Redirect>>>,
 }
 
 impl OutputLog {
@@ -80,6 +133,7 @@ impl OutputLog {
             file: Arc::new(Mutex::new(Some(file))),
             console,
             clock,
+            redirect: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -89,15 +143,34 @@ impl OutputLog {
             file: Arc::new(Mutex::new(None)),
             console: true,
             clock,
+            redirect: Arc::new(Mutex::new(None)),
         }
     }
 
-    /// One line of output from `label`.
+    /// Send what follows also to `redirect` (`None`: nowhere else); the previous
+    /// redirect is closed.
+    pub fn set_redirect(&self, redirect: Option<Redirect>) {
+        let old = match self.redirect.lock() {
+            Ok(mut guard) => std::mem::replace(&mut *guard, redirect),
+            Err(_) => None,
+        };
+        if let Some(old) = old {
+            old.close();
+        }
+    }
+
+    /// One line of a script's stdout, from `label`.
     pub fn line(&self, label: &str, text: &str) {
+        self.line_on(label, text, Stream::Out);
+    }
+
+    /// One line of output from `label`, on `stream`.
+    pub fn line_on(&self, label: &str, text: &str, stream: Stream) {
         if self.console {
             eprintln!("{label}: {text}");
         }
         self.raw(&format!("{} {label}: {text}\n", (self.clock)()));
+        self.redirected(stream, text);
     }
 
     /// A message without a label (banners, the final message).
@@ -106,6 +179,15 @@ impl OutputLog {
             eprintln!("{text}");
         }
         self.raw(&format!("{} {text}\n", (self.clock)()));
+        self.redirected(Stream::Out, text);
+    }
+
+    fn redirected(&self, stream: Stream, text: &str) {
+        if let Ok(mut guard) = self.redirect.lock() {
+            if let Some(redirect) = guard.as_mut() {
+                redirect.write(stream, &format!("{text}\n"));
+            }
+        }
     }
 
     /// A message for the output log only (the console already has it).
@@ -239,16 +321,24 @@ pub fn run_command(
             }
         }
     };
-    let mut streams: Vec<(File, Vec<u8>)> = Vec::with_capacity(2);
+    let mut streams: Vec<(File, Vec<u8>, Stream)> = Vec::with_capacity(2);
     if let Some(stdout) = child.stdout.take() {
-        streams.push((File::from(std::os::fd::OwnedFd::from(stdout)), Vec::new()));
+        streams.push((
+            File::from(std::os::fd::OwnedFd::from(stdout)),
+            Vec::new(),
+            Stream::Out,
+        ));
     }
     if let Some(stderr) = child.stderr.take() {
-        streams.push((File::from(std::os::fd::OwnedFd::from(stderr)), Vec::new()));
+        streams.push((
+            File::from(std::os::fd::OwnedFd::from(stderr)),
+            Vec::new(),
+            Stream::Err,
+        ));
     }
     let deadline = spec.timeout.map(|t| started + t);
     let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-    let mut emit = |line: &[u8]| {
+    let mut emit = |line: &[u8], stream: Stream| {
         let mut line = line;
         while let Some((last, rest)) = line.split_last() {
             if *last == b'\n' || *last == b'\r' {
@@ -258,7 +348,7 @@ pub fn run_command(
             }
         }
         let line = String::from_utf8_lossy(line).into_owned();
-        out.line(&spec.label, &line);
+        out.line_on(&spec.label, &line, stream);
         if tail.len() == TAIL_LINES {
             tail.pop_front();
         }
@@ -276,7 +366,7 @@ pub fn run_command(
             use std::os::fd::AsFd;
             let mut fds: Vec<nix::poll::PollFd<'_>> = streams
                 .iter()
-                .map(|(f, _)| nix::poll::PollFd::new(f.as_fd(), nix::poll::PollFlags::POLLIN))
+                .map(|(f, _, _)| nix::poll::PollFd::new(f.as_fd(), nix::poll::PollFlags::POLLIN))
                 .collect();
             match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(POLL_MS)) {
                 Ok(_) => fds
@@ -288,14 +378,14 @@ pub fn run_command(
             }
         };
         let mut ended = Vec::new();
-        for (i, (file, pending)) in streams.iter_mut().enumerate() {
+        for (i, (file, pending, stream)) in streams.iter_mut().enumerate() {
             if !ready.get(i).copied().unwrap_or(false) {
                 continue;
             }
             match (&*file).read(&mut buf) {
                 Ok(0) | Err(_) => {
                     if !pending.is_empty() {
-                        emit(pending);
+                        emit(pending, *stream);
                     }
                     ended.push(i);
                 }
@@ -303,7 +393,7 @@ pub fn run_command(
                     pending.extend_from_slice(&buf[..n]);
                     while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
                         let line: Vec<u8> = pending.drain(..=pos).collect();
-                        emit(&line);
+                        emit(&line, *stream);
                     }
                 }
             }
@@ -320,9 +410,9 @@ pub fn run_command(
         // Something the script left in the background still holds its output open:
         // stop reading shortly after the script itself ended.
         if exited_at.is_some_and(|t| t.elapsed() > Duration::from_millis(500)) {
-            for (_, pending) in &streams {
+            for (_, pending, stream) in &streams {
                 if !pending.is_empty() {
-                    emit(pending);
+                    emit(pending, *stream);
                 }
             }
             break;
@@ -404,6 +494,43 @@ mod tests {
         assert_eq!(tail, vec!["one", "two"]);
         let logged = std::fs::read_to_string(dir.path().join("out.log")).unwrap();
         assert!(logged.contains("T a: one\n"), "{logged}");
+    }
+
+    /// A stage's redirect gets the lines as written, stdout and stderr apart; a pipe's
+    /// reader has its input closed and is waited for when the redirect ends.
+    #[test]
+    fn a_redirect_copies_lines_by_stream_and_closes_its_pipe() {
+        let dir = tempfile::tempdir().unwrap();
+        let piped = dir.path().join("piped");
+        let mut child = Command::new("/bin/sh")
+            .args(["-c", &format!("sleep 0.2; cat > {}", piped.display())])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let errs = dir.path().join("errs");
+        let out = log(dir.path());
+        out.set_redirect(Some(Redirect {
+            sinks: vec![Box::new(stdin), Box::new(File::create(&errs).unwrap())],
+            out: Some(0),
+            err: Some(1),
+            children: vec![child],
+        }));
+        let p = script(dir.path(), "r", "#!/bin/sh\necho one\necho two >&2\n");
+        let spec = ScriptSpec {
+            label: "r".into(),
+            path: p,
+            cwd: dir.path().into(),
+            ..Default::default()
+        };
+        run_script(&spec, &out).unwrap();
+        out.message("banner");
+        out.set_redirect(None);
+        out.line("r", "after");
+        assert_eq!(std::fs::read_to_string(&piped).unwrap(), "one\nbanner\n");
+        assert_eq!(std::fs::read_to_string(&errs).unwrap(), "two\n");
+        let logged = std::fs::read_to_string(dir.path().join("out.log")).unwrap();
+        assert!(logged.contains("T r: after\n"), "{logged}");
     }
 
     #[test]

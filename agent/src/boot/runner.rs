@@ -299,6 +299,9 @@ impl Boot<'_> {
                 self.module("network", Frequency::PerBoot, modules::network::network)?;
                 modules::consume::consume(self);
                 super::plan::track::consumed(self);
+                // The user data may say where this stage's output goes (cloud-init
+                // re-reads `output` once it has the user data, too).
+                modules::output::redirect_stage(self);
             }
             for (name, freq, body) in *list {
                 self.module(name, *freq, body)?;
@@ -322,6 +325,7 @@ impl Boot<'_> {
                 }
             }
         }
+        self.out.set_redirect(None);
         super::plan::track::at_end(self);
         self.save_applied();
         self.report.finished = Some(epoch(self.ctx.now()));
@@ -358,6 +362,9 @@ impl Boot<'_> {
             start: Some(now),
             ..Default::default()
         });
+        // The config's `output` for this stage, before its banner (as cloud-init's
+        // stages redirect before they print theirs).
+        modules::output::redirect_stage(self);
         self.out.message(&format!(
             "strap v. {VERSION} running '{name}' at {}.",
             rfc2822(self.ctx)

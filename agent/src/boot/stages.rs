@@ -12,8 +12,9 @@ pub type ModuleFn = fn(&mut Boot<'_>) -> Result<Outcome, ModuleError>;
 /// A module of a stage: its name (cloud-init's), default frequency and work.
 pub type StageModule = (&'static str, Frequency, ModuleFn);
 
-/// Steps that are not cloud-init modules (module lists never name them).
-pub const NOT_IN_MODULE_LISTS: &[&str] = &["network"];
+/// Steps that are not cloud-init modules (module lists never name them): the network,
+/// and the redirect of each stage's output (`output`, applied as each stage starts).
+pub const NOT_IN_MODULE_LISTS: &[&str] = &["network", "output"];
 
 /// The stages after `init-local` and their modules, in cloud-init's order, each with its
 /// default frequency (the config's module lists may choose which run and how often).
@@ -73,6 +74,7 @@ pub const STAGES: &[(&str, &[StageModule])] = &[
                 Frequency::PerInstance,
                 modules::ssh_import_id::ssh_import_id,
             ),
+            ("locale", Frequency::PerInstance, modules::locale::locale),
             (
                 "set_passwords",
                 Frequency::PerInstance,
@@ -82,6 +84,11 @@ pub const STAGES: &[(&str, &[StageModule])] = &[
                 "apt_configure",
                 Frequency::PerInstance,
                 modules::apt_configure::apt_configure,
+            ),
+            (
+                "yum_add_repo",
+                Frequency::PerInstance,
+                modules::yum_add_repo::yum_add_repo,
             ),
             ("ntp", Frequency::PerInstance, modules::ntp::ntp),
             (

@@ -19,8 +19,10 @@ pub mod disk;
 pub mod final_message;
 pub mod hostname;
 pub mod keys_to_console;
+pub mod locale;
 pub mod network;
 pub mod ntp;
+pub mod output;
 pub mod packages;
 pub mod power;
 pub mod scripts;
@@ -30,6 +32,7 @@ pub mod system;
 pub mod timezone;
 pub mod users;
 pub mod write_files;
+pub mod yum_add_repo;
 
 /// How a module ended when it did not fail.
 #[derive(Clone, Debug)]

@@ -1,5 +1,7 @@
 //! `package_update_upgrade_install`: `package_update` (or Amazon's `repo_update`),
-//! `package_upgrade` (or `repo_upgrade`), then `packages`, with whichever manager the
+//! `package_upgrade` (or Amazon's `repo_upgrade`: `none`, `security`, `bugfix` or `all`,
+//! with `repo_upgrade_exclude`, as yum's and dnf's `--security`, `--bugfix` and
+//! `--exclude=`), then `packages`, with whichever manager the
 //! machine has (apt-get, dnf, yum, apk, zypper) and cloud-init's flags. Under a
 //! `--root` other than `/` nothing is installed: the module says what would be run and
 //! skips, unless `STRAP_PACKAGE_MANAGER` names a program to run instead.
@@ -204,20 +206,61 @@ pub fn remove(boot: &mut Boot<'_>, pkgs: &[String]) -> Result<Outcome, ModuleErr
     )
 }
 
+/// What Amazon Linux's `repo_upgrade` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RepoUpgrade {
+    /// `none` (or false): no upgrade.
+    No,
+    /// `all` (or true): every update.
+    All,
+    /// `security` or `bugfix`: yum's and dnf's option for those updates only.
+    Level(&'static str),
+}
+
+/// Read `repo_upgrade`: `none`, `security`, `bugfix`, `all`, or a boolean.
+pub fn repo_upgrade(node: &Node) -> Result<RepoUpgrade, String> {
+    match &node.value {
+        Value::Bool(true) => return Ok(RepoUpgrade::All),
+        Value::Bool(false) | Value::Null => return Ok(RepoUpgrade::No),
+        _ => {}
+    }
+    let text = scalar_text(node).unwrap_or_default();
+    match text.trim().to_lowercase().as_str() {
+        "none" | "false" | "off" | "no" => Ok(RepoUpgrade::No),
+        "all" | "true" => Ok(RepoUpgrade::All),
+        "security" => Ok(RepoUpgrade::Level("--security")),
+        "bugfix" => Ok(RepoUpgrade::Level("--bugfix")),
+        _ => Err(format!(
+            "`{text}` is not one of none, security, bugfix, all"
+        )),
+    }
+}
+
 /// `package_update_upgrade_install`.
 pub fn packages(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     let update = truthy(boot.cfg("package_update"), false)
         || truthy(boot.cfg("apt_update"), false)
         || truthy(boot.cfg("repo_update"), false);
-    let upgrade = truthy(boot.cfg("package_upgrade"), false)
-        || truthy(boot.cfg("apt_upgrade"), false)
-        || boot
-            .cfg("repo_upgrade")
-            .and_then(scalar_text)
-            .is_some_and(|v| v != "none" && v != "False");
+    let full_upgrade =
+        truthy(boot.cfg("package_upgrade"), false) || truthy(boot.cfg("apt_upgrade"), false);
+    let upgrade = if full_upgrade {
+        RepoUpgrade::All
+    } else {
+        match boot.cfg("repo_upgrade").map(repo_upgrade).transpose() {
+            Ok(level) => level.unwrap_or(RepoUpgrade::No),
+            Err(message) => {
+                boot.warn(&format!("repo_upgrade: {message}; no upgrade"));
+                RepoUpgrade::No
+            }
+        }
+    };
+    let excluded = match boot.cfg("repo_upgrade_exclude") {
+        None => Vec::new(),
+        Some(n) => super::string_list("repo_upgrade_exclude", n, false)?,
+    };
     let (program, kind, injected) = manager(boot);
     let pkgs = package_names(boot, kind)?;
-    if !update && !upgrade && pkgs.is_empty() {
+    if !update && upgrade == RepoUpgrade::No && pkgs.is_empty() {
         return Ok(Outcome::Skipped(
             "no package_update, package_upgrade or packages".into(),
         ));
@@ -227,8 +270,18 @@ pub fn packages(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     if update || !pkgs.is_empty() {
         steps.push(command(&program, kind, "update", &[]));
     }
-    if upgrade {
-        steps.push(command(&program, kind, "upgrade", &[]));
+    if upgrade != RepoUpgrade::No {
+        let mut step = command(&program, kind, "upgrade", &[]);
+        // Amazon Linux's levels and exclusions are yum's and dnf's options.
+        if matches!(kind, Kind::Dnf | Kind::Yum) {
+            if let RepoUpgrade::Level(flag) = upgrade {
+                step.push(flag.into());
+            }
+            if !full_upgrade {
+                step.extend(excluded.iter().map(|p| format!("--exclude={p}")));
+            }
+        }
+        steps.push(step);
     }
     if !pkgs.is_empty() {
         steps.push(command(&program, kind, "install", &pkgs));
@@ -299,6 +352,21 @@ fn run_steps(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repo_upgrade_levels() {
+        let level = |yaml: &str| {
+            let cfg = crate::cloudconfig::load(&format!("repo_upgrade: {yaml}\n")).unwrap();
+            repo_upgrade(cfg.get("repo_upgrade").unwrap())
+        };
+        assert_eq!(level("security"), Ok(RepoUpgrade::Level("--security")));
+        assert_eq!(level("bugfix"), Ok(RepoUpgrade::Level("--bugfix")));
+        assert_eq!(level("all"), Ok(RepoUpgrade::All));
+        assert_eq!(level("true"), Ok(RepoUpgrade::All));
+        assert_eq!(level("none"), Ok(RepoUpgrade::No));
+        assert_eq!(level("false"), Ok(RepoUpgrade::No));
+        assert!(level("critical").unwrap_err().contains("not one of"));
+    }
 
     #[test]
     fn commands_use_each_managers_flags() {

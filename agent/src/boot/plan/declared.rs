@@ -51,6 +51,7 @@ const PACKAGE_KEYS: &[&str] = &[
     "apt_upgrade",
     "repo_update",
     "repo_upgrade",
+    "repo_upgrade_exclude",
 ];
 const SSH_KEYS: &[&str] = &[
     "ssh_authorized_keys",
@@ -74,6 +75,13 @@ pub const SSH_LIVE_KEYS: &[&str] = &[
 /// Every module the plan knows, in the boot's order (`boothooks` are the user data's
 /// boothook parts, consumed at the start of `init-network`).
 pub const SPECS: &[Spec] = &[
+    Spec {
+        module: "output",
+        keys: &["output"],
+        live: Live::No(
+            "where a boot's stages send their output: the change takes effect at the next boot",
+        ),
+    },
     Spec {
         module: "boothooks",
         keys: &[],
@@ -135,13 +143,36 @@ pub const SPECS: &[Spec] = &[
         live: Live::Yes,
     },
     Spec {
+        module: "locale",
+        keys: &["locale", "locale_configfile"],
+        live: Live::Yes,
+    },
+    Spec {
         module: "set_passwords",
         keys: &["chpasswd", "password", "ssh_pwauth"],
         live: Live::Yes,
     },
     Spec {
         module: "apt_configure",
-        keys: &["apt"],
+        keys: &[
+            "apt",
+            "apt_sources",
+            "apt_mirror",
+            "apt_mirror_search",
+            "apt_mirror_search_dns",
+            "apt_proxy",
+            "apt_http_proxy",
+            "apt_ftp_proxy",
+            "apt_https_proxy",
+            "apt_preserve_sources_list",
+            "apt_custom_sources_list",
+            "add_apt_repo_match",
+        ],
+        live: Live::Yes,
+    },
+    Spec {
+        module: "yum_add_repo",
+        keys: &["yum_repos", "yum_repo_dir"],
         live: Live::Yes,
     },
     Spec {

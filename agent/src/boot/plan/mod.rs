@@ -215,10 +215,12 @@ pub fn compute(
     let machine = Machine::read(boot);
     let mut modules = Vec::new();
     for spec in declared::SPECS {
-        if matches!(
-            super::sysconfig::listing(&boot.config, spec.module),
-            super::sysconfig::Listing::Absent
-        ) {
+        if !super::stages::NOT_IN_MODULE_LISTS.contains(&spec.module)
+            && matches!(
+                super::sysconfig::listing(&boot.config, spec.module),
+                super::sysconfig::Listing::Absent
+            )
+        {
             continue;
         }
         let want = declared::module_state(boot, spec)?;

@@ -573,3 +573,87 @@ pub const APPLY_CHANGED_USER_DATA: S = S::Enum(&[
     Lit::Str("plan"),
     Lit::Str("apply"),
 ]);
+
+/// One stage of `output`: a target for both streams, `[stdout, stderr]`, or
+/// `{output, error}` (cloud-init's `output_log_operator`).
+const OUTPUT_TARGETS: S = S::OneOf(&[
+    STR,
+    S::Array {
+        items: &S::Type(&[Ty::Str, Ty::Null]),
+        min: 1,
+        max: Some(2),
+        unique: false,
+    },
+    S::Object {
+        props: &[("output", STR), ("error", STR)],
+        required: &[],
+        extra: Extra::Deny,
+        min_props: 0,
+    },
+]);
+
+/// `output`: where each stage's output goes.
+pub(crate) const OUTPUT: S = S::Object {
+    props: &[
+        ("all", OUTPUT_TARGETS),
+        ("init", OUTPUT_TARGETS),
+        ("config", OUTPUT_TARGETS),
+        ("final", OUTPUT_TARGETS),
+    ],
+    required: &[],
+    extra: Extra::Deny,
+    min_props: 0,
+};
+
+/// `locale`: a locale name, or `false` to leave it alone (today's cloud-init's schema;
+/// 22.4's says string only, against its own example).
+pub(crate) const LOCALE: S = S::OneOf(&[BOOL, STR]);
+
+/// `yum_repos` ids: `^[0-9a-zA-Z -_]+$`, where ` -_` is the range from space to `_`.
+fn is_repo_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || (' '..='_').contains(&c))
+}
+
+/// `yum_repos` option names: `^[0-9a-zA-Z_]+$`.
+fn is_repo_option(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+const YUM_REPO: S = S::Object {
+    props: &[("baseurl", STR), ("name", STR), ("enabled", BOOL)],
+    required: &["baseurl"],
+    extra: Extra::Named(
+        is_repo_option,
+        "^[0-9a-zA-Z_]+$",
+        &S::OneOf(&[INT, BOOL, STR]),
+    ),
+    min_props: 0,
+};
+
+/// `yum_repos`: repositories by id.
+pub(crate) const YUM_REPOS: S = S::Object {
+    props: &[],
+    required: &[],
+    extra: Extra::Named(is_repo_id, "^[0-9a-zA-Z -_]+$", &YUM_REPO),
+    min_props: 1,
+};
+
+/// Amazon Linux's `repo_upgrade`: a level, or a boolean.
+pub(crate) const REPO_UPGRADE: S = S::OneOf(&[
+    S::Enum(&[
+        Lit::Str("none"),
+        Lit::Str("security"),
+        Lit::Str("bugfix"),
+        Lit::Str("all"),
+    ]),
+    BOOL,
+]);
+
+const USE_APT: &str = "Use apt instead.";
+/// The deprecated top-level apt keys (cloud-init converts them to `apt`).
+pub(crate) const LEGACY_APT_SOURCES: S = S::Deprecated(&S::Type(&[Ty::Array, Ty::Object]), USE_APT);
+pub(crate) const LEGACY_APT_STRING: S = S::Deprecated(&STR, USE_APT);
+pub(crate) const LEGACY_APT_STRINGS: S = S::Deprecated(&STRINGS, USE_APT);
+pub(crate) const LEGACY_APT_BOOL: S = S::Deprecated(&BOOL, USE_APT);

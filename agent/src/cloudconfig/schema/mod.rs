@@ -107,6 +107,27 @@ const RUN: &[(&str, S)] = &[
     ("merge_how", defs::MERGE_HOW),
     ("merge_type", defs::MERGE_HOW),
     ("apply_changed_user_data", defs::APPLY_CHANGED_USER_DATA),
+    ("output", defs::OUTPUT),
+    ("locale", defs::LOCALE),
+    ("locale_configfile", defs::STRING),
+    ("yum_repos", defs::YUM_REPOS),
+    ("yum_repo_dir", defs::STRING),
+    // Amazon Linux's cloud-init (not upstream's schema).
+    ("repo_update", defs::BOOLEAN),
+    ("repo_upgrade", defs::REPO_UPGRADE),
+    ("repo_upgrade_exclude", defs::STRING_LIST),
+    // The deprecated apt keys, read as `apt`.
+    ("apt_sources", defs::LEGACY_APT_SOURCES),
+    ("apt_mirror", defs::LEGACY_APT_STRING),
+    ("apt_mirror_search", defs::LEGACY_APT_STRINGS),
+    ("apt_mirror_search_dns", defs::LEGACY_APT_BOOL),
+    ("apt_proxy", defs::LEGACY_APT_STRING),
+    ("apt_http_proxy", defs::LEGACY_APT_STRING),
+    ("apt_ftp_proxy", defs::LEGACY_APT_STRING),
+    ("apt_https_proxy", defs::LEGACY_APT_STRING),
+    ("apt_preserve_sources_list", defs::LEGACY_APT_BOOL),
+    ("apt_custom_sources_list", defs::LEGACY_APT_STRING),
+    ("add_apt_repo_match", defs::LEGACY_APT_STRING),
 ];
 
 /// Keys of modules strap runs that it checks but does not act on: publishing host keys
@@ -138,8 +159,6 @@ const NOT_RUN: &[(&str, &str)] = &[
     ("grub_dpkg", "cc_grub_dpkg"),
     ("keyboard", "cc_keyboard"),
     ("landscape", "cc_landscape"),
-    ("locale", "cc_locale"),
-    ("locale_configfile", "cc_locale"),
     ("lxd", "cc_lxd"),
     ("manage_resolv_conf", "cc_resolv_conf"),
     ("mcollective", "cc_mcollective"),
@@ -161,8 +180,6 @@ const NOT_RUN: &[(&str, &str)] = &[
     ("updates", "cc_install_hotplug"),
     ("vendor_data", "cc_scripts_vendor"),
     ("wireguard", "cc_wireguard"),
-    ("yum_repo_dir", "cc_yum_add_repo"),
-    ("yum_repos", "cc_yum_add_repo"),
     ("zypper", "cc_zypper_add_repo"),
 ];
 

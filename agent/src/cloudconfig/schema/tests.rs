@@ -60,6 +60,8 @@ fn examples_of_modules_strap_runs_give_no_not_run_warning() {
         "cc_disable_ec2_metadata",
         "cc_ca_certs",
         "cc_apt_configure",
+        "cc_locale",
+        "cc_yum_add_repo",
     ];
     let mut checked = 0;
     for (name, text) in examples() {
@@ -130,6 +132,14 @@ fn errors_match_cloud_init() {
         ("ntp: {config: {}}", &[("ntp.config", "{} does not have enough properties")]),
         ("ntp: {foo: 1}", &[("ntp", "Additional properties are not allowed ('foo' was unexpected)")]),
         ("merge_how: [{name: list, settings: [append]}]", &[]),
+        ("yum_repos: {epel: {baseurl: 'http://x', enabled: 1}}", &[("yum_repos.epel.enabled", "1 is not of type 'boolean'")]),
+        ("yum_repos: {epel: {name: x}}", &[("yum_repos.epel", "'baseurl' is a required property")]),
+        ("yum_repos: {epel: {baseurl: 'http://x', gpg-check: 1, gpgcheck: [a]}}", &[("yum_repos.epel", "'gpg-check' does not match any of the regexes: '^[0-9a-zA-Z_]+$'"), ("yum_repos.epel.gpgcheck", "['a'] is not valid under any of the given schemas")]),
+        ("yum_repos: {'a/b': {baseurl: 'http://x'}}", &[]),
+        ("yum_repos: {}", &[("yum_repos", "{} does not have enough properties")]),
+        ("yum_repos: {ok: {baseurl: 5, failovermethod: priority, gpgcheck: true, priority: 3}}", &[("yum_repos.ok.baseurl", "5 is not of type 'string'")]),
+        ("yum_repo_dir: 5", &[("yum_repo_dir", "5 is not of type 'string'")]),
+        ("locale: [x]", &[("locale", "['x'] is not valid under any of the given schemas")]),
         ("ssh_authorized_keys: key", &[("ssh_authorized_keys", "'key' is not of type 'array'")]),
         ("ssh_keys: {rsa_private: x, foo: y}", &[("ssh_keys", "'foo' does not match any of the regexes: '^(dsa|ecdsa|ed25519|rsa)_(public|private|certificate)$'")]),
         ("timezone: [x]", &[("timezone", "['x'] is not of type 'string'")]),
@@ -251,4 +261,34 @@ fn hyphenated_user_keys_and_sudo_lists() {
     );
     let report = validate_text("users:\n  - name: a\n    sudo: []\n");
     assert!(!report.is_valid());
+}
+
+/// `output` as today's cloud-init's schema has it (22.4's schema does not check it).
+#[test]
+fn output_stages_and_targets() {
+    let ok = validate_text(
+        "output:\n  all: '| tee -a /var/log/cloud-init-output.log'\n  init: ['>> /a', null]\n  \
+         config: {output: '> /b', error: '&1'}\n  final: [/c]\n",
+    );
+    assert!(ok.is_valid() && ok.warnings.is_empty(), "{ok:?}");
+    assert!(is_run_by_strap("output"));
+    let errors = |t: &str| -> Vec<String> {
+        validate_text(t)
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(
+        errors("output: {all: 5}"),
+        vec!["output.all: 5 is not valid under any of the given schemas"]
+    );
+    assert_eq!(
+        errors("output: {later: x}"),
+        vec!["output: Additional properties are not allowed ('later' was unexpected)"]
+    );
+    assert_eq!(
+        errors("output: '>> /x'"),
+        vec!["output: '>> /x' is not of type 'object'"]
+    );
 }

@@ -12,9 +12,13 @@
 //! key file) are replaced. Fetching keys by `keyid` from a keyserver needs the network
 //! and is refused with a warning (give the key's text as `key`); `ppa:` sources go to
 //! `add-apt-repository` on the real machine only and are recorded under `--root`.
+//! The deprecated top-level keys (`apt_sources`, `apt_preserve_sources_list`, …) are
+//! read as `apt` ([`legacy`]).
 
 use crate::cloudconfig::{Node, Value};
 use crate::secret::Secret;
+
+pub mod legacy;
 
 use super::super::context::Boot;
 use super::system::{self, Family, OsRelease};
@@ -139,6 +143,12 @@ fn mirror(key: &str, node: &Node, arch: &str) -> Result<Mirror, ModuleError> {
 
 /// Read the `apt` key; `None` when absent. `arch` picks the mirror entries.
 pub fn plan(config: &Node, arch: &str) -> Result<Option<Plan>, ModuleError> {
+    // The deprecated top-level keys, as `apt`.
+    let converted = legacy::convert(config)?;
+    let (config, legacy_warnings) = match &converted {
+        Some((c, w)) => (c, w.clone()),
+        None => (config, Vec::new()),
+    };
     let Some(apt) = config.get("apt").filter(|n| !n.is_null()) else {
         return Ok(None);
     };
@@ -153,6 +163,7 @@ pub fn plan(config: &Node, arch: &str) -> Result<Option<Plan>, ModuleError> {
         )?,
         sources_list: opt_text("apt.sources_list", apt.get("sources_list"))?,
         conf: opt_text("apt.conf", apt.get("conf"))?,
+        warnings: legacy_warnings,
         ..Default::default()
     };
     if let Some(p) = apt.get("primary").filter(|n| !n.is_null()) {
