@@ -58,6 +58,7 @@ pub fn reflect_instance(paths: &Paths, instance_id: &str) -> Result<Tracked, Boo
     if new_instance {
         if let Some(prev) = &previous {
             crate::boot::durable::write(
+                &paths.root,
                 &data.join("previous-instance-id"),
                 format!("{prev}\n").as_bytes(),
                 Some(0o644),
@@ -68,8 +69,13 @@ pub fn reflect_instance(paths: &Paths, instance_id: &str) -> Result<Tracked, Boo
                 source: std::io::Error::other(e.to_string()),
             })?;
         }
-        crate::boot::durable::write(&id_file, format!("{instance_id}\n").as_bytes(), Some(0o644))
-            .map_err(|e| BootError::Io {
+        crate::boot::durable::write(
+            &paths.root,
+            &id_file,
+            format!("{instance_id}\n").as_bytes(),
+            Some(0o644),
+        )
+        .map_err(|e| BootError::Io {
             op: "write",
             path: id_file.clone(),
             source: std::io::Error::other(e.to_string()),

@@ -164,12 +164,12 @@ pub fn mounts(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         why.extend(report);
         return Ok(Outcome::Skipped(why.join("; ")));
     };
-    crate::boot::durable::write(&fstab, text.as_bytes(), Some(0o644)).map_err(|source| {
-        ModuleError::Path {
+    crate::boot::durable::write(boot.ctx.root(), &fstab, text.as_bytes(), Some(0o644)).map_err(
+        |source| ModuleError::Path {
             path: FSTAB.into(),
             source,
-        }
-    })?;
+        },
+    )?;
     let mounted = view
         .mountinfo()
         .map(|t| mount_points(&t))
