@@ -5,8 +5,6 @@
 //! ([`super::credstore`]), and merge the cloud-config parts into the config the modules
 //! read. Every part gets a `part` item in the report.
 
-use std::os::unix::fs::PermissionsExt;
-
 use crate::cloudconfig::{self, Node, Value};
 use crate::userdata::{self, content_type as ct, Decoded};
 
@@ -284,7 +282,7 @@ pub(crate) fn boothook(
             Frequency::PerBoot,
         );
     }
-    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700));
+    // (write_rebuilt set the mode 0700 on the open file, or found it so.)
     let marker = format!("boothook.{name}");
     if boot.sems.done(&marker, Frequency::PerBoot) {
         return (

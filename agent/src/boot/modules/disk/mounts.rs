@@ -178,7 +178,8 @@ pub fn mounts(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     for d in &plan.dirs {
         match boot.ctx.path(d) {
             Ok(p) => {
-                if let Err(e) = std::fs::create_dir_all(&p) {
+                let opts = crate::context::FileOptions::default();
+                if let Err(e) = crate::context::create_folder(boot.ctx.root(), &p, opts) {
                     boot.warn(&format!("mounts: cannot create mount point {d}: {e}"));
                 }
             }
