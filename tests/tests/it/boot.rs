@@ -1746,3 +1746,38 @@ fn write_files_raced_by_a_link_swapped_into_the_path_never_leave_the_root() {
         );
     }
 }
+
+#[test]
+fn a_users_link_in_their_home_does_not_send_their_keys_into_roots() {
+    // bob (uid 1500) points ~/.ssh at root's folder: strap, as root, must not follow it
+    // to write authorized_keys there and give it to bob.
+    use std::os::unix::fs::MetadataExt;
+    let m = Machine::new(
+        "#cloud-config\nusers:\n  - name: bob\n    ssh_authorized_keys: [ssh-ed25519 AAAAbob bob@laptop]\n",
+    );
+    if fs::metadata(&m.root).unwrap().uid() != 0 {
+        eprintln!("skipping: a link owned by someone else needs root to plant");
+        return;
+    }
+    fs::create_dir_all(m.path("/etc")).unwrap();
+    fs::write(
+        m.path("/etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nbob:x:1500:1500::/home/bob:/bin/sh\n",
+    )
+    .unwrap();
+    fs::write(m.path("/etc/group"), "root:x:0:\nbob:x:1500:\n").unwrap();
+    fs::write(m.path("/etc/shadow"), "root:*:1::::::\nbob:*:1::::::\n").unwrap();
+    fs::create_dir_all(m.path("/root/.ssh")).unwrap();
+    fs::create_dir_all(m.path("/home/bob")).unwrap();
+    std::os::unix::fs::symlink("/root/.ssh", m.path("/home/bob/.ssh")).unwrap();
+    std::os::unix::fs::lchown(m.path("/home/bob/.ssh"), Some(1500), Some(1500)).unwrap();
+    let out = m.run();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(!m.path("/root/.ssh/authorized_keys").exists());
+    assert_eq!(fs::metadata(m.path("/root/.ssh")).unwrap().uid(), 0);
+    let text = stdout(&m.strap(&["status", "--long"]));
+    assert!(
+        text.contains("/home/bob/.ssh/authorized_keys") && text.contains("owned by uid 1500"),
+        "{text}"
+    );
+}

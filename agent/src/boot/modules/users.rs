@@ -869,7 +869,10 @@ pub fn add_authorized_keys(
     }
     // The folder and the file are the user's: owner and mode set on their handles, and
     // no link the user owns is followed on the way (see `context::beneath`).
-    let owner = Some((account.uid, account.gid));
+    // An ordinary user (under --root) cannot give files away: they stay theirs.
+    let owner = nix::unistd::geteuid()
+        .is_root()
+        .then_some((account.uid, account.gid));
     let as_path_error = |source| ModuleError::Path {
         path: shown.clone(),
         source,
@@ -890,19 +893,6 @@ pub fn add_authorized_keys(
         owner,
     };
     crate::boot::durable::write_with(boot.ctx.root(), &file, text.as_bytes(), opts)
-        .or_else(|err| match err {
-            // An ordinary user (under --root) cannot give the file away: write it as theirs.
-            crate::context::ContextError::Io { ref source, .. }
-                if source.raw_os_error() == Some(nix::libc::EPERM) =>
-            {
-                let opts = crate::context::FileOptions {
-                    mode: Some(0o600),
-                    owner: None,
-                };
-                crate::boot::durable::write_with(boot.ctx.root(), &file, text.as_bytes(), opts)
-            }
-            other => Err(other),
-        })
         .map_err(as_path_error)?;
     Ok(())
 }
