@@ -2,7 +2,8 @@
 //!
 //! Every file is written atomically: a temporary file in the same folder, then a rename
 //! over the target, so a reader (or a crash) sees the old contents or the new ones, never
-//! a mix. What differs is the flushing:
+//! a mix. Both go through the folder's handle, reached from the root's without following
+//! a link out of it ([`crate::context::beneath`]). What differs is the flushing:
 //!
 //! - [`write`] is for files that matter on the machine and cannot be rebuilt (accounts,
 //!   `/etc/hostname`, sudoers, keys, `write_files`, the instance id): the file's data is
