@@ -25,14 +25,22 @@ fn lines(s: &str) -> Vec<String> {
 fn added(before: &str, after: &str) -> Vec<String> {
     let old = lines(before);
     let new = lines(after);
-    assert!(new.starts_with(&old), "an existing line changed:\n{before}---\n{after}");
+    assert!(
+        new.starts_with(&old),
+        "an existing line changed:\n{before}---\n{after}"
+    );
     new[old.len()..].to_vec()
 }
 
 fn run(root: &Path, data: &[u8]) {
     let etc = root.join("etc");
     fs::create_dir_all(&etc).unwrap();
-    for (f, t) in [("passwd", PASSWD), ("group", GROUP), ("shadow", SHADOW), ("gshadow", GSHADOW)] {
+    for (f, t) in [
+        ("passwd", PASSWD),
+        ("group", GROUP),
+        ("shadow", SHADOW),
+        ("gshadow", GSHADOW),
+    ] {
         fs::write(etc.join(f), t).unwrap();
     }
     let text = String::from_utf8_lossy(data);

@@ -104,9 +104,19 @@ fn run(base: &Path, data: &[u8]) {
     for b in bytes.take(4) {
         let machine = Path::new("/").join(rel(b)).join("f");
         if let Ok(p) = ctx.path(&machine) {
-            assert!(p.starts_with(&root), "{} resolved to {}", machine.display(), p.display());
+            assert!(
+                p.starts_with(&root),
+                "{} resolved to {}",
+                machine.display(),
+                p.display()
+            );
             if let Some(Ok(real)) = p.parent().map(fs::canonicalize) {
-                assert!(real.starts_with(&canon_root), "{} is really {}", p.display(), real.display());
+                assert!(
+                    real.starts_with(&canon_root),
+                    "{} is really {}",
+                    p.display(),
+                    real.display()
+                );
             }
             let _ = context::write_atomic_in(&root, &p, b"w", Some(0o644));
         }
@@ -115,7 +125,11 @@ fn run(base: &Path, data: &[u8]) {
         let _ = context::write_atomic_in(&root, &direct, b"w", Some(0o644));
         let _ = context::append_file(&root, &direct, b"+", FileOptions::default());
         if b & 1 == 1 {
-            let _ = context::create_folder(&root, &root.join(rel(b.rotate_left(3))), FileOptions::default());
+            let _ = context::create_folder(
+                &root,
+                &root.join(rel(b.rotate_left(3))),
+                FileOptions::default(),
+            );
         }
     }
     let mut after = Vec::new();
