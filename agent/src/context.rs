@@ -12,6 +12,10 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+pub mod beneath;
+
+pub use beneath::{FileOptions, Folder};
+
 /// Errors from confining a path to the root or writing a file through the context.
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
@@ -24,6 +28,15 @@ pub enum ContextError {
         path: PathBuf,
         link: PathBuf,
         root: PathBuf,
+    },
+    /// A component of the path is a symbolic link owned by someone other than the owner
+    /// of the root (root on a real boot): another user may have planted it (in `/tmp`, in
+    /// their home), so it is not followed.
+    #[error("path {path} passes through the symbolic link {link}, owned by uid {owner} and not by the owner of the root: not followed")]
+    UntrustedSymlink {
+        path: PathBuf,
+        link: PathBuf,
+        owner: u32,
     },
     /// An I/O operation failed.
     #[error("{op} {path}")]
@@ -190,12 +203,23 @@ impl Context {
                 continue;
             }
             let candidate = resolved.join(&part);
-            let is_link = fs::symlink_metadata(&candidate)
-                .map(|m| m.file_type().is_symlink())
-                .unwrap_or(false);
-            if !is_link {
+            let Some(link_meta) = fs::symlink_metadata(&candidate)
+                .ok()
+                .filter(|m| m.file_type().is_symlink())
+            else {
                 resolved = candidate;
                 continue;
+            };
+            {
+                use std::os::unix::fs::MetadataExt as _;
+                let root_owner = fs::metadata(&self.root).map(|m| m.uid()).unwrap_or(0);
+                if link_meta.uid() != root_owner {
+                    return Err(ContextError::UntrustedSymlink {
+                        path: machine_path.to_path_buf(),
+                        link: candidate,
+                        owner: link_meta.uid(),
+                    });
+                }
             }
             hops += 1;
             let link_escape = || ContextError::SymlinkEscape {
@@ -251,106 +275,145 @@ impl Context {
         mode: Option<u32>,
     ) -> Result<PathBuf, ContextError> {
         let target = self.path(machine_path)?;
-        write_atomic(&target, contents, mode)?;
+        write_atomic_in(&self.root, &target, contents, mode)?;
         Ok(target)
     }
 }
 
-/// Write `contents` to the real path `target` atomically (temp file, fsync, rename),
-/// then sync the folder so the rename itself is durable.
+/// Write `contents` to the real path `target` atomically, resolved beneath `/` (no
+/// absolute link, nothing in a public folder that someone else planted): strap's own
+/// records, whose paths come from its configuration. See [`write_atomic_in`].
 pub fn write_atomic(target: &Path, contents: &[u8], mode: Option<u32>) -> Result<(), ContextError> {
-    let dir = replace_file(target, contents, mode, true)?;
-    if let Ok(dir_file) = fs::File::open(&dir) {
-        let _ = dir_file.sync_all();
-    }
+    write_atomic_in(Path::new("/"), target, contents, mode)
+}
+
+/// Write `contents` to the real path `target` (beneath `root`) atomically: temp file,
+/// fsync, rename, then a sync of the folder so the rename itself is durable.
+pub fn write_atomic_in(
+    root: &Path,
+    target: &Path,
+    contents: &[u8],
+    mode: Option<u32>,
+) -> Result<(), ContextError> {
+    let opts = FileOptions { mode, owner: None };
+    let folder = replace_file(root, target, contents, opts, true)?;
+    let _ = folder.sync();
     Ok(())
 }
 
-/// Replace `target` by a temporary file holding `contents`, renamed into place; with
-/// `sync`, the temporary file is fsynced before the rename (so the target is the old or
-/// the new contents after a power loss, never empty). Answers the folder, whose own sync
-/// (making the rename durable) is left to the caller.
+/// Replace `target` (a real path beneath `root`) by a temporary file holding `contents`,
+/// renamed into place within the folder's handle (see [`beneath`]); with `sync`, the
+/// temporary file is fsynced before the rename (so the target is the old or the new
+/// contents after a power loss, never empty). Missing folders are created. Answers the
+/// open folder, whose own sync (making the rename durable) is left to the caller.
 pub fn replace_file(
+    root: &Path,
     target: &Path,
     contents: &[u8],
-    mode: Option<u32>,
+    opts: FileOptions,
     sync: bool,
-) -> Result<PathBuf, ContextError> {
-    let (file, tmp, dir) = write_temp(target, contents, mode)?;
+) -> Result<Folder, ContextError> {
+    let staged = Staged::new(root, target, contents, opts)?;
     if sync {
-        file.sync_all().map_err(|source| ContextError::Io {
-            op: "sync",
-            path: tmp.clone(),
-            source,
-        })?;
+        staged.sync()?;
     }
-    drop(file);
-    if let Err(source) = fs::rename(&tmp, target) {
-        let _ = fs::remove_file(&tmp);
-        // A file that is a mount point (a container runtime bind-mounts /etc/hostname,
-        // /etc/hosts and /etc/resolv.conf) cannot be renamed over: it is rewritten in
-        // place, as the runtime expects.
-        if source.raw_os_error() == Some(nix::libc::EBUSY) {
-            rewrite_in_place(target, contents, sync)?;
-            return Ok(dir);
-        }
-        return Err(ContextError::Io {
-            op: "rename into place",
-            path: target.to_path_buf(),
-            source,
-        });
-    }
-    Ok(dir)
+    staged.commit(contents, sync)
 }
 
-/// Truncate and rewrite an existing regular file without following a symlink.
-fn rewrite_in_place(target: &Path, contents: &[u8], sync: bool) -> Result<(), ContextError> {
-    use std::os::unix::fs::OpenOptionsExt;
+/// A temporary file written and waiting to be renamed over its target: the first half
+/// of an atomic write, for callers that sync several files together.
+#[derive(Debug)]
+pub struct Staged {
+    file: fs::File,
+    folder: Folder,
+    tmp: std::ffi::OsString,
+    name: std::ffi::OsString,
+}
+
+impl Staged {
+    /// Open the folder of `target` beneath `root` (creating it), and write `contents`
+    /// into a new temp file there with the mode and owner of `opts`.
+    pub fn new(
+        root: &Path,
+        target: &Path,
+        contents: &[u8],
+        opts: FileOptions,
+    ) -> Result<Self, ContextError> {
+        let (folder, name) = beneath::folder_of(root, target)?;
+        let (file, tmp) = folder.stage(&name, contents, opts)?;
+        Ok(Self {
+            file,
+            folder,
+            tmp,
+            name,
+        })
+    }
+
+    /// Flush the temp file's data to disk.
+    pub fn sync(&self) -> Result<(), ContextError> {
+        self.file.sync_all().map_err(|source| ContextError::Io {
+            op: "sync",
+            path: self.folder.path().join(&self.tmp),
+            source,
+        })
+    }
+
+    /// The real path of the target (for messages).
+    pub fn target(&self) -> PathBuf {
+        self.folder.path().join(&self.name)
+    }
+
+    /// Rename the temp file over the target; answers the folder (to sync).
+    pub fn commit(self, contents: &[u8], sync: bool) -> Result<Folder, ContextError> {
+        drop(self.file);
+        self.folder.commit(&self.tmp, &self.name, contents, sync)?;
+        Ok(self.folder)
+    }
+
+    /// Remove the temp file; the target is left as it was.
+    pub fn abandon(self) {
+        drop(self.file);
+        self.folder.remove(&self.tmp);
+    }
+}
+
+/// Append `contents` to `target` (a real path beneath `root`), creating it (and its
+/// folders) when missing: opened by the folder's handle, never through a link, a regular
+/// file only; the mode and owner of `opts` are set on the open file, then it is synced.
+pub fn append_file(
+    root: &Path,
+    target: &Path,
+    contents: &[u8],
+    opts: FileOptions,
+) -> Result<(), ContextError> {
+    let (folder, name) = beneath::folder_of(root, target)?;
+    let flags =
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_APPEND | nix::fcntl::OFlag::O_CREAT;
+    let mut file = folder.open_regular(&name, flags, opts.mode.unwrap_or(0o644))?;
     let io = |op: &'static str| {
-        let path = target.to_path_buf();
+        let path = folder.path().join(&name);
         move |source| ContextError::Io { op, path, source }
     };
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(target)
-        .map_err(io("rewrite in place (a mount point)"))?;
-    file.write_all(contents)
-        .map_err(io("rewrite in place (a mount point)"))?;
-    if sync {
-        file.sync_all().map_err(io("sync"))?;
-    }
-    tracing::debug!("{} is a mount point: rewritten in place", target.display());
+    file.write_all(contents).map_err(io("append to"))?;
+    folder.set_owner_mode(&file, &name, opts)?;
+    file.sync_all().map_err(io("sync"))?;
     Ok(())
 }
 
-/// The first half of an atomic write: create the folder of `target` and a temporary file
-/// beside it holding `contents` (with `mode`, when given). Answers the open file (not yet
-/// synced), its path and the folder; the caller syncs and renames it.
-pub fn write_temp(
-    target: &Path,
-    contents: &[u8],
-    mode: Option<u32>,
-) -> Result<(fs::File, PathBuf, PathBuf), ContextError> {
-    use std::os::unix::fs::PermissionsExt;
-    let io = |op: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ContextError::Io { op, path, source }
-    };
-    let dir = target.parent().unwrap_or(Path::new(".")).to_path_buf();
-    fs::create_dir_all(&dir).map_err(io("create folder", &dir))?;
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".into());
-    let (mut file, tmp) = create_temp(&dir, &name)?;
-    if let Some(mode) = mode {
-        file.set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(io("set permissions of", &tmp))?;
+/// `mkdir -p` of the real path `dir` beneath `root`, through the same walk (no link is
+/// followed out of the root); a folder this call creates last gets `opts` (owner, then
+/// mode) on its handle. Answers the open folder.
+pub fn create_folder(root: &Path, dir: &Path, opts: FileOptions) -> Result<Folder, ContextError> {
+    let rel = beneath::beneath(root, dir)?;
+    match beneath::open_folder(root, &rel, None, dir) {
+        Ok(folder) => Ok(folder),
+        Err(ContextError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            let folder = beneath::open_folder(root, &rel, Some(0o755), dir)?;
+            folder.set_own_owner_mode(opts)?;
+            Ok(folder)
+        }
+        Err(err) => Err(err),
     }
-    file.write_all(contents).map_err(io("write", &tmp))?;
-    Ok((file, tmp, dir))
 }
 
 /// Read a record or log: a regular file only (a device or FIFO put in its place is
@@ -388,49 +451,6 @@ pub fn read_regular(path: &Path, cap: u64, tail: bool) -> std::io::Result<Vec<u8
     Ok(out)
 }
 
-/// A new, empty temporary file in `dir` for a file named `name`: an unguessable name
-/// (`.NAME.strap-` and 16 random hex digits), created with `O_CREAT | O_EXCL |
-/// O_NOFOLLOW` and mode 0600, so that nothing planted in the folder beforehand (a file or
-/// a symbolic link, under any name) is ever opened or written through. Its mode is set
-/// later on the open file, never by path.
-pub fn create_temp(dir: &Path, name: &str) -> Result<(fs::File, PathBuf), ContextError> {
-    use rand::Rng as _;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut last = None;
-    for _ in 0..8 {
-        let suffix: u64 = rand::thread_rng().gen();
-        let tmp = dir.join(format!(".{name}.strap-{suffix:016x}"));
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
-            .open(&tmp)
-        {
-            Ok(file) => return Ok((file, tmp)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some((tmp, e)),
-            Err(source) => {
-                return Err(ContextError::Io {
-                    op: "create",
-                    path: tmp,
-                    source,
-                })
-            }
-        }
-    }
-    let (path, source) = last.unwrap_or_else(|| {
-        (
-            dir.join(name),
-            std::io::Error::from(std::io::ErrorKind::AlreadyExists),
-        )
-    });
-    Err(ContextError::Io {
-        op: "create a temporary file beside",
-        path,
-        source,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,7 +470,7 @@ mod tests {
             std::os::unix::fs::symlink(&outside, root.join("etc").join(name)).unwrap();
         }
         for _ in 0..50 {
-            write_atomic(&root.join("etc/hostname"), b"new\n", Some(0o644)).unwrap();
+            write_atomic_in(&root, &root.join("etc/hostname"), b"new\n", Some(0o644)).unwrap();
         }
         assert_eq!(fs::read_to_string(&outside).unwrap(), "untouched\n");
         assert_eq!(
@@ -471,13 +491,19 @@ mod tests {
     #[test]
     fn temp_names_are_not_guessable() {
         let dir = tempfile::tempdir().unwrap();
-        let (_a, first) = create_temp(dir.path(), "f").unwrap();
-        let (_b, second) = create_temp(dir.path(), "f").unwrap();
+        let folder = beneath::open_folder(dir.path(), Path::new(""), None, dir.path()).unwrap();
+        let (_a, first) = folder.create_temp("f".as_ref()).unwrap();
+        let (_b, second) = folder.create_temp("f".as_ref()).unwrap();
         assert_ne!(first, second);
-        let name = first.file_name().unwrap().to_string_lossy().into_owned();
+        let name = first.to_string_lossy().into_owned();
         assert!(name.starts_with(".f.strap-") && name.len() == ".f.strap-".len() + 16);
+        assert!(beneath::is_temp_name(first.as_encoded_bytes(), b"f"));
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(&first).unwrap().permissions().mode() & 0o777;
+        let mode = fs::metadata(dir.path().join(&first))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(
             mode, 0o600,
             "private until its mode is set on the open file"
@@ -497,7 +523,7 @@ mod tests {
             eprintln!("skipping: cannot bind-mount here ({err})");
             return;
         }
-        let res = write_atomic(&target, b"new\n", Some(0o644));
+        let res = write_atomic_in(dir.path(), &target, b"new\n", Some(0o644));
         let _ = nix::mount::umount(&target);
         res.unwrap();
         assert_eq!(fs::read_to_string(&host).unwrap(), "new\n");
@@ -562,5 +588,224 @@ mod tests {
             fs::metadata(&p).unwrap().permissions().mode() & 0o777,
             0o600
         );
+    }
+
+    fn root_and_outside() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, outside) = (dir.path().join("root"), dir.path().join("outside"));
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        (dir, root, outside)
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_symlink_at_any_component_never_leads_out_of_the_root() {
+        use std::os::unix::fs::symlink;
+        let (_dir, root, outside) = root_and_outside();
+        // Every component of /etc/app/conf/f in turn is a link climbing out.
+        let parts = ["etc", "etc/app", "etc/app/conf"];
+        for (i, at) in parts.iter().enumerate() {
+            let _ = fs::remove_dir_all(root.join("etc"));
+            fs::create_dir_all(root.join(at)).unwrap();
+            fs::remove_dir(root.join(at)).unwrap();
+            let up = "../".repeat(i + 2) + "outside";
+            symlink(&up, root.join(at)).unwrap();
+            let target = root.join("etc/app/conf/f");
+            // Unresolved: the walk refuses it, naming the link.
+            let err = write_atomic_in(&root, &target, b"x", None).unwrap_err();
+            assert!(
+                matches!(&err, ContextError::SymlinkEscape { link, .. } if link == &root.join(at)),
+                "{at}: {err}"
+            );
+            let err = append_file(&root, &target, b"x", FileOptions::default()).unwrap_err();
+            assert!(matches!(err, ContextError::SymlinkEscape { .. }), "{err}");
+            let err = create_folder(&root, &root.join("etc/app/conf/d"), FileOptions::default());
+            assert!(matches!(err, Err(ContextError::SymlinkEscape { .. })));
+            // Through the context: refused before anything is opened.
+            let ctx = Context::fixed(Vec::<(String, String)>::new(), &root);
+            let err = ctx.write_atomic("/etc/app/conf/f", b"x", None).unwrap_err();
+            assert!(err
+                .to_string()
+                .contains(&root.join(at).display().to_string()));
+        }
+        assert!(entries(&outside).is_empty(), "nothing is written outside");
+    }
+
+    #[test]
+    fn an_absolute_link_or_a_link_to_slash_stays_inside_the_root() {
+        use std::os::unix::fs::symlink;
+        let (_dir, root, outside) = root_and_outside();
+        symlink("/", root.join("slash")).unwrap();
+        symlink(&outside, root.join("abs")).unwrap();
+        write_atomic_in(&root, &root.join("slash/etc/x"), b"1", None).unwrap();
+        assert_eq!(fs::read(root.join("etc/x")).unwrap(), b"1");
+        write_atomic_in(&root, &root.join("abs/y"), b"2", None).unwrap();
+        // The absolute target is read inside the root, as a chroot would.
+        let inside = root.join(outside.strip_prefix("/").unwrap()).join("y");
+        assert_eq!(fs::read(inside).unwrap(), b"2");
+        assert!(entries(&outside).is_empty());
+    }
+
+    #[test]
+    fn a_link_someone_else_owns_is_not_followed() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipping: giving a link away needs root");
+            return;
+        }
+        let (_dir, root, _outside) = root_and_outside();
+        let tmp = root.join("tmp");
+        fs::create_dir(&tmp).unwrap();
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777)).unwrap();
+        // Another user's link in a public folder, pointing somewhere that matters.
+        symlink("/etc", tmp.join("cache")).unwrap();
+        std::os::unix::fs::lchown(tmp.join("cache"), Some(4242), Some(4242)).unwrap();
+        let err = write_atomic_in(&root, &tmp.join("cache/passwd"), b"x", None).unwrap_err();
+        assert!(
+            matches!(err, ContextError::UntrustedSymlink { owner: 4242, .. }),
+            "{err}"
+        );
+        let ctx = Context::fixed(Vec::<(String, String)>::new(), &root);
+        assert!(matches!(
+            ctx.path("/tmp/cache/passwd"),
+            Err(ContextError::UntrustedSymlink { .. })
+        ));
+        assert!(!root.join("etc/passwd").exists());
+    }
+
+    #[test]
+    fn a_folder_swapped_for_a_link_during_the_run_is_never_written_through() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (_dir, root, outside) = root_and_outside();
+        let ctx = Context::fixed(Vec::<(String, String)>::new(), &root);
+        let stop = AtomicBool::new(false);
+        let swapped = root.join("etc/app");
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                // Swap etc/app between a folder and links out of the root, as fast as it
+                // can, until the writer is done.
+                let targets = [PathBuf::from("../../outside"), outside.clone()];
+                let mut i = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = fs::remove_dir_all(&swapped);
+                    let _ = fs::remove_file(&swapped);
+                    if i % 2 == 0 {
+                        let _ = fs::create_dir(&swapped);
+                    } else {
+                        let _ = std::os::unix::fs::symlink(&targets[i / 2 % 2], &swapped);
+                    }
+                    i += 1;
+                }
+            });
+            let mut written = 0;
+            for n in 0..600 {
+                let name = format!("f{}", n % 7);
+                let target = swapped.join(&name);
+                written += usize::from(write_atomic_in(&root, &target, b"x", None).is_ok());
+                let _ = append_file(&root, &target, b"+", FileOptions::default());
+                let _ = create_folder(&root, &swapped.join("d"), FileOptions::default());
+                let _ = ctx.write_atomic(format!("/etc/app/{name}"), b"y", None);
+            }
+            stop.store(true, Ordering::Relaxed);
+            assert!(
+                written > 0,
+                "the race let some writes through the real folder"
+            );
+        });
+        assert!(
+            entries(&outside).is_empty(),
+            "written outside: {:?}",
+            entries(&outside)
+        );
+    }
+
+    #[test]
+    fn append_refuses_a_link_or_a_fifo_in_place_of_the_file() {
+        let (_dir, root, outside) = root_and_outside();
+        fs::write(outside.join("log"), "kept\n").unwrap();
+        std::os::unix::fs::symlink(outside.join("log"), root.join("etc/log")).unwrap();
+        let opts = FileOptions::default();
+        assert!(append_file(&root, &root.join("etc/log"), b"x", opts).is_err());
+        nix::unistd::mkfifo(&root.join("etc/fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert!(append_file(&root, &root.join("etc/fifo"), b"x", opts).is_err());
+        assert_eq!(fs::read_to_string(outside.join("log")).unwrap(), "kept\n");
+        append_file(&root, &root.join("etc/new"), b"a", opts).unwrap();
+        append_file(&root, &root.join("etc/new"), b"b", opts).unwrap();
+        assert_eq!(fs::read(root.join("etc/new")).unwrap(), b"ab");
+    }
+
+    #[test]
+    fn temp_files_a_killed_run_left_are_removed_on_the_next_write() {
+        let (_dir, root, outside) = root_and_outside();
+        let etc = root.join("etc");
+        let stale = etc.join(".hostname.strap-0123456789abcdef");
+        let fresh = etc.join(".hostname.strap-fedcba9876543210");
+        let planted = etc.join(".hostname.strap-00000000000000aa");
+        let other = etc.join(".hosts.strap-0123456789abcdef");
+        for f in [&stale, &other] {
+            let file = fs::File::create(f).unwrap();
+            let old = SystemTime::now() - std::time::Duration::from_secs(3600);
+            file.set_modified(old).unwrap();
+        }
+        fs::write(&fresh, "").unwrap();
+        std::os::unix::fs::symlink(outside.join("x"), &planted).unwrap();
+        write_atomic_in(&root, &etc.join("hostname"), b"h\n", None).unwrap();
+        assert!(
+            !stale.exists(),
+            "an old temp file of the same target is removed"
+        );
+        assert!(
+            fresh.exists(),
+            "one of this run (maybe being written) is kept"
+        );
+        assert!(
+            fs::symlink_metadata(&planted).is_ok(),
+            "a link is left alone"
+        );
+        assert!(
+            other.exists(),
+            "another target's temp files wait for its own write"
+        );
+        assert!(entries(&outside).is_empty());
+    }
+
+    #[test]
+    fn owner_and_mode_are_set_on_the_open_file() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let (_dir, root, _outside) = root_and_outside();
+        let me = (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        );
+        let opts = FileOptions {
+            mode: Some(0o4750),
+            owner: Some(me),
+        };
+        let folder = replace_file(&root, &root.join("etc/tool"), b"x", opts, true).unwrap();
+        folder.sync().unwrap();
+        let meta = fs::metadata(root.join("etc/tool")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o4750);
+        assert_eq!((meta.uid(), meta.gid()), me);
+        let made = create_folder(
+            &root,
+            &root.join("home/u/.ssh"),
+            FileOptions {
+                mode: Some(0o700),
+                owner: Some(me),
+            },
+        )
+        .unwrap();
+        assert_eq!(made.path(), root.join("home/u/.ssh"));
+        let meta = fs::metadata(root.join("home/u/.ssh")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
     }
 }

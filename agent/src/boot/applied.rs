@@ -154,7 +154,7 @@ impl Applied {
     /// other files (see [`crate::boot::durable`]).
     pub fn save_batched(&self, instance_dir: &Path) -> Result<(), crate::context::ContextError> {
         let bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
-        crate::boot::durable::write(&path(instance_dir), &bytes, Some(0o600))
+        crate::boot::durable::write(Path::new("/"), &path(instance_dir), &bytes, Some(0o600))
     }
 
     /// Record a module's state as applied now.

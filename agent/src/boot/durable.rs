@@ -2,7 +2,8 @@
 //!
 //! Every file is written atomically: a temporary file in the same folder, then a rename
 //! over the target, so a reader (or a crash) sees the old contents or the new ones, never
-//! a mix. What differs is the flushing:
+//! a mix. Both go through the folder's handle, reached from the root's without following
+//! a link out of it ([`crate::context::beneath`]). What differs is the flushing:
 //!
 //! - [`write`] is for files that matter on the machine and cannot be rebuilt (accounts,
 //!   `/etc/hostname`, sudoers, keys, `write_files`, the instance id): the file's data is
@@ -28,17 +29,34 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::context::ContextError;
+use crate::context::{ContextError, FileOptions, Staged};
 
 thread_local! {
     static PENDING: RefCell<BTreeSet<PathBuf>> = const { RefCell::new(BTreeSet::new()) };
 }
 
 /// Write a file that matters: temp file, fsync, rename; its folder is synced by the next
-/// [`sync_pending`]. Parent folders are created; `mode` sets the new file's permissions.
-pub fn write(target: &Path, contents: &[u8], mode: Option<u32>) -> Result<(), ContextError> {
-    let dir = replace(target, contents, mode, true)?;
-    PENDING.with(|p| p.borrow_mut().insert(dir));
+/// [`sync_pending`]. `target` is a real path beneath `root` (see [`crate::context::beneath`]:
+/// nothing is followed out of the root). Parent folders are created; `mode` sets the new
+/// file's permissions.
+pub fn write(
+    root: &Path,
+    target: &Path,
+    contents: &[u8],
+    mode: Option<u32>,
+) -> Result<(), ContextError> {
+    write_with(root, target, contents, FileOptions { mode, owner: None })
+}
+
+/// [`write`] with an owner too (set on the open temp file, before the rename).
+pub fn write_with(
+    root: &Path,
+    target: &Path,
+    contents: &[u8],
+    opts: FileOptions,
+) -> Result<(), ContextError> {
+    let folder = crate::context::replace_file(root, target, contents, opts, true)?;
+    PENDING.with(|p| p.borrow_mut().insert(folder.path().to_path_buf()));
     Ok(())
 }
 
@@ -46,15 +64,20 @@ pub fn write(target: &Path, contents: &[u8], mode: Option<u32>) -> Result<(), Co
 /// parallel, then each renamed into place (in the given order); folders are synced by the
 /// next [`sync_pending`]. On an error, the files renamed before it stay, the others are
 /// untouched, and the error names the file (its index in `files` is the first value).
-pub fn write_all(files: &[(PathBuf, &[u8], Option<u32>)]) -> Result<(), (usize, ContextError)> {
-    let mut temps = Vec::with_capacity(files.len());
+pub fn write_all(
+    root: &Path,
+    files: &[(PathBuf, &[u8], Option<u32>)],
+) -> Result<(), (usize, ContextError)> {
+    let mut temps: Vec<Staged> = Vec::with_capacity(files.len());
     for (i, (target, contents, mode)) in files.iter().enumerate() {
-        match stage_temp(target, contents, *mode) {
+        let opts = FileOptions {
+            mode: *mode,
+            owner: None,
+        };
+        match Staged::new(root, target, contents, opts) {
             Ok(staged) => temps.push(staged),
             Err(err) => {
-                for (_, tmp, _) in &temps {
-                    let _ = fs::remove_file(tmp);
-                }
+                temps.into_iter().for_each(Staged::abandon);
                 return Err((i, err));
             }
         }
@@ -62,15 +85,7 @@ pub fn write_all(files: &[(PathBuf, &[u8], Option<u32>)]) -> Result<(), (usize, 
     let synced: Vec<Result<(), ContextError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = temps
             .iter()
-            .map(|(file, tmp, _)| {
-                scope.spawn(move || {
-                    file.sync_all().map_err(|source| ContextError::Io {
-                        op: "sync",
-                        path: tmp.clone(),
-                        source,
-                    })
-                })
-            })
+            .map(|staged| scope.spawn(move || staged.sync()))
             .collect();
         handles
             .into_iter()
@@ -86,9 +101,7 @@ pub fn write_all(files: &[(PathBuf, &[u8], Option<u32>)]) -> Result<(), (usize, 
             .collect()
     });
     if let Some(i) = synced.iter().position(Result::is_err) {
-        for (_, tmp, _) in &temps {
-            let _ = fs::remove_file(tmp);
-        }
+        temps.into_iter().for_each(Staged::abandon);
         let err = synced
             .into_iter()
             .nth(i)
@@ -100,24 +113,24 @@ pub fn write_all(files: &[(PathBuf, &[u8], Option<u32>)]) -> Result<(), (usize, 
             });
         return Err((i, err));
     }
-    for (i, ((target, _, _), (_, tmp, dir))) in files.iter().zip(&temps).enumerate() {
-        fs::rename(tmp, target).map_err(|source| {
-            (
-                i,
-                ContextError::Io {
-                    op: "rename into place",
-                    path: target.clone(),
-                    source,
-                },
-            )
-        })?;
-        PENDING.with(|p| p.borrow_mut().insert(dir.clone()));
+    let mut temps = temps.into_iter();
+    for (i, (_, contents, _)) in files.iter().enumerate() {
+        let Some(staged) = temps.next() else { break };
+        let folder = match staged.commit(contents, true) {
+            Ok(folder) => folder,
+            Err(err) => {
+                temps.for_each(Staged::abandon);
+                return Err((i, err));
+            }
+        };
+        PENDING.with(|p| p.borrow_mut().insert(folder.path().to_path_buf()));
     }
     Ok(())
 }
 
 /// Write a file the next boot rewrites before reading it: temp file and rename, no fsync.
 pub fn write_rebuilt(
+    root: &Path,
     target: &Path,
     contents: &[u8],
     mode: Option<u32>,
@@ -126,7 +139,8 @@ pub fn write_rebuilt(
     if unchanged(target, contents, mode) {
         return Ok(());
     }
-    replace(target, contents, mode, false).map(|_| ())
+    let opts = FileOptions { mode, owner: None };
+    crate::context::replace_file(root, target, contents, opts, false).map(|_| ())
 }
 
 /// Whether `target` is a regular file holding exactly `contents` (and, when given, with
@@ -139,7 +153,8 @@ fn unchanged(target: &Path, contents: &[u8], mode: Option<u32>) -> bool {
     meta.is_file()
         && meta.len() == contents.len() as u64
         && mode.is_none_or(|m| meta.permissions().mode() & 0o7777 == m)
-        && fs::read(target).is_ok_and(|old| old == contents)
+        && crate::context::read_regular(target, contents.len() as u64 + 1, false)
+            .is_ok_and(|old| old == contents)
 }
 
 /// Sync every folder that got a [`write`] since the last call, once each. A folder that
@@ -161,25 +176,6 @@ fn pending() -> Vec<PathBuf> {
     PENDING.with(|p| p.borrow().iter().cloned().collect())
 }
 
-fn replace(
-    target: &Path,
-    contents: &[u8],
-    mode: Option<u32>,
-    sync: bool,
-) -> Result<PathBuf, ContextError> {
-    crate::context::replace_file(target, contents, mode, sync)
-}
-
-/// Create the temporary file next to `target` with `contents`: (open file, its path,
-/// the folder).
-fn stage_temp(
-    target: &Path,
-    contents: &[u8],
-    mode: Option<u32>,
-) -> Result<(fs::File, PathBuf, PathBuf), ContextError> {
-    crate::context::write_temp(target, contents, mode)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,12 +185,12 @@ mod tests {
     fn write_replaces_atomically_and_defers_the_folder_sync() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("etc/hostname");
-        write(&target, b"one\n", Some(0o640)).unwrap();
+        write(dir.path(), &target, b"one\n", Some(0o640)).unwrap();
         assert_eq!(
             fs::metadata(&target).unwrap().permissions().mode() & 0o777,
             0o640
         );
-        write(&target, b"two\n", None).unwrap();
+        write(dir.path(), &target, b"two\n", None).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"two\n");
         assert_eq!(pending(), vec![dir.path().join("etc")]);
         // No temporary file is left behind.
@@ -207,7 +203,7 @@ mod tests {
     fn rebuilt_files_are_not_queued_and_modes_apply() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("a/b/part-001");
-        write_rebuilt(&target, b"#!/bin/sh\n", Some(0o700)).unwrap();
+        write_rebuilt(dir.path(), &target, b"#!/bin/sh\n", Some(0o700)).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"#!/bin/sh\n");
         assert_eq!(
             fs::metadata(&target).unwrap().permissions().mode() & 0o777,
@@ -220,7 +216,7 @@ mod tests {
     fn write_all_replaces_every_file_and_queues_their_folder_once() {
         let dir = tempfile::tempdir().unwrap();
         let etc = dir.path().join("etc");
-        write(&etc.join("passwd"), b"old\n", None).unwrap();
+        write(dir.path(), &etc.join("passwd"), b"old\n", None).unwrap();
         sync_pending();
         let files = [
             (
@@ -230,7 +226,7 @@ mod tests {
             ),
             (etc.join("shadow"), &b"root:*::::::\n"[..], Some(0o640)),
         ];
-        write_all(&files).unwrap();
+        write_all(dir.path(), &files).unwrap();
         assert_eq!(
             fs::read(etc.join("passwd")).unwrap(),
             b"root:x:0:0::/root:/bin/sh\n"
@@ -258,7 +254,7 @@ mod tests {
             (dir.path().join("a"), &b"a"[..], None),
             (blocker.join("b"), &b"b"[..], None),
         ];
-        let (index, _) = write_all(&files).unwrap_err();
+        let (index, _) = write_all(dir.path(), &files).unwrap_err();
         assert_eq!(index, 1);
         assert!(!dir.path().join("a").exists());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
@@ -268,7 +264,7 @@ mod tests {
     fn a_removed_folder_is_skipped_by_the_sync() {
         let dir = tempfile::tempdir().unwrap();
         let sub = dir.path().join("gone");
-        write(&sub.join("f"), b"x", None).unwrap();
+        write(dir.path(), &sub.join("f"), b"x", None).unwrap();
         fs::remove_dir_all(&sub).unwrap();
         sync_pending();
         assert!(pending().is_empty());

@@ -100,35 +100,18 @@ impl Semaphores {
         };
         // Temp file then rename, without an fsync: after a power loss the marker is
         // either missing or empty, and both mean "not done", so the work runs again.
-        let io = |source| ContextError::Io {
-            op: "write marker",
-            path: path.clone(),
-            source,
+        let opts = crate::context::FileOptions {
+            mode: Some(0o644),
+            owner: None,
         };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let dir = path.parent().unwrap_or(std::path::Path::new("/"));
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let (mut file, tmp) = crate::context::create_temp(dir, &name)?;
-        {
-            use std::io::Write as _;
-            use std::os::unix::fs::PermissionsExt as _;
-            let written = file
-                .write_all(body.as_bytes())
-                .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(0o644)));
-            if let Err(source) = written {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(io(source));
-            }
-        }
-        std::fs::rename(&tmp, &path).map_err(|source| {
-            let _ = std::fs::remove_file(&tmp);
-            io(source)
-        })
+        crate::context::replace_file(
+            std::path::Path::new("/"),
+            &path,
+            body.as_bytes(),
+            opts,
+            false,
+        )
+        .map(|_| ())
     }
 }
 

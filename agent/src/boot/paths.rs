@@ -48,6 +48,8 @@ pub struct Paths {
     pub log: PathBuf,
     /// `/var/log/strap-output.log` on disk.
     pub output_log: PathBuf,
+    /// The root every path above lives beneath (`/` on a real boot): writes never leave it.
+    pub root: PathBuf,
 }
 
 impl Paths {
@@ -62,6 +64,7 @@ impl Paths {
             run: ctx.path(RUN_DIR)?,
             log: ctx.path(LOG_FILE)?,
             output_log: ctx.path(OUTPUT_LOG_FILE)?,
+            root: ctx.root().to_path_buf(),
         })
     }
 

@@ -24,6 +24,20 @@ fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BootError
     move |source| BootError::Io { op, path, source }
 }
 
+/// `mkdir -p` beneath the root (see [`crate::context::beneath`]).
+fn create_folder(paths: &Paths, dir: &Path) -> Result<(), BootError> {
+    crate::context::create_folder(&paths.root, dir, crate::context::FileOptions::default())
+        .map(drop)
+        .map_err(|e| BootError::Io {
+            op: "create",
+            path: dir.to_path_buf(),
+            source: match e {
+                crate::context::ContextError::Io { source, .. } => source,
+                other => std::io::Error::other(other.to_string()),
+            },
+        })
+}
+
 /// Create the state folders every boot needs, whatever the instance: `data/`,
 /// `instances/` and the `scripts/per-*` folders (made empty, so that an image builder or a
 /// script of this boot can drop scripts into them).
@@ -35,7 +49,7 @@ pub fn create_layout(paths: &Paths) -> Result<(), BootError> {
             .map(|which| paths.per_dir(which)),
     );
     for p in dirs {
-        std::fs::create_dir_all(&p).map_err(io("create", &p))?;
+        create_folder(paths, &p)?;
     }
     Ok(())
 }
@@ -43,7 +57,7 @@ pub fn create_layout(paths: &Paths) -> Result<(), BootError> {
 /// Record the current instance id, point `instance` at its folder, create its folders.
 pub fn reflect_instance(paths: &Paths, instance_id: &str) -> Result<Tracked, BootError> {
     let data = paths.data();
-    std::fs::create_dir_all(&data).map_err(io("create", &data))?;
+    create_folder(paths, &data)?;
     let id_file = data.join("instance-id");
     let previous = std::fs::read_to_string(&id_file)
         .ok()
@@ -54,10 +68,11 @@ pub fn reflect_instance(paths: &Paths, instance_id: &str) -> Result<Tracked, Boo
     // per-once sem/ are made by the first file written into them; the boot made the
     // rest of the layout ([`create_layout`]) while its first requests were in flight.
     let dir = paths.instance_dir(instance_id);
-    std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+    create_folder(paths, &dir)?;
     if new_instance {
         if let Some(prev) = &previous {
             crate::boot::durable::write(
+                &paths.root,
                 &data.join("previous-instance-id"),
                 format!("{prev}\n").as_bytes(),
                 Some(0o644),
@@ -68,8 +83,13 @@ pub fn reflect_instance(paths: &Paths, instance_id: &str) -> Result<Tracked, Boo
                 source: std::io::Error::other(e.to_string()),
             })?;
         }
-        crate::boot::durable::write(&id_file, format!("{instance_id}\n").as_bytes(), Some(0o644))
-            .map_err(|e| BootError::Io {
+        crate::boot::durable::write(
+            &paths.root,
+            &id_file,
+            format!("{instance_id}\n").as_bytes(),
+            Some(0o644),
+        )
+        .map_err(|e| BootError::Io {
             op: "write",
             path: id_file.clone(),
             source: std::io::Error::other(e.to_string()),

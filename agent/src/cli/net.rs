@@ -562,7 +562,8 @@ fn save_record(
         .path(net::REPORT_PATH)
         .map_err(|e| e.to_string())
         .and_then(|p| {
-            crate::boot::durable::write(&p, &bytes, Some(0o644)).map_err(|e| e.to_string())
+            crate::boot::durable::write(ctx.root(), &p, &bytes, Some(0o644))
+                .map_err(|e| e.to_string())
         });
     if let Err(e) = written {
         tracing::warn!(

@@ -1628,3 +1628,156 @@ fn a_local_boot_refuses_to_reconfigure_this_machine_unless_asked() {
         );
     }
 }
+
+/// Every file under `dir` (nothing is expected there).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if fs::symlink_metadata(&p).unwrap().is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn write_files_through_planted_links_never_leave_the_root() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let m = Machine::new(
+        "#cloud-config\nwrite_files:\n  - path: /srv/up/x\n    content: escaped\n  - path: /srv/slash/etc/motd\n    content: inside\n  - path: /srv/log\n    content: appended\n    append: true\n  - path: /tmp/cache/passwd\n    content: planted\n  - path: /etc/issue\n    content: fine\n",
+    );
+    let outside = m.root.parent().unwrap().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("log"), "kept\n").unwrap();
+    fs::create_dir_all(m.path("/srv")).unwrap();
+    fs::create_dir_all(m.path("/etc")).unwrap();
+    symlink("../../outside", m.path("/srv/up")).unwrap();
+    symlink("/", m.path("/srv/slash")).unwrap();
+    symlink(outside.join("log"), m.path("/srv/log")).unwrap();
+    // A guess at a temp name, planted in the target's folder.
+    symlink(
+        outside.join("issue"),
+        m.path("/etc/.issue.strap-0000000000000000"),
+    )
+    .unwrap();
+    // Another user's link in a public folder (only root can plant one for someone else).
+    use std::os::unix::fs::MetadataExt;
+    let as_root = fs::metadata(&m.root).unwrap().uid() == 0;
+    fs::create_dir_all(m.path("/tmp")).unwrap();
+    fs::set_permissions(m.path("/tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+    fs::create_dir_all(m.path("/etc/real")).unwrap();
+    symlink("/etc/real", m.path("/tmp/cache")).unwrap();
+    if as_root {
+        std::os::unix::fs::lchown(m.path("/tmp/cache"), Some(4242), Some(4242)).unwrap();
+    }
+    let out = m.run();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(m.read("/etc/motd"), "inside", "a link to / is the root's /");
+    assert_eq!(m.read("/etc/issue"), "fine");
+    assert_eq!(fs::read_to_string(outside.join("log")).unwrap(), "kept\n");
+    let escaped: Vec<_> = files_under(&outside)
+        .into_iter()
+        .filter(|p| !p.ends_with("log"))
+        .collect();
+    assert!(escaped.is_empty(), "written outside the root: {escaped:?}");
+    let text = stdout(&m.strap(&["status", "--long"]));
+    assert!(
+        text.contains("write_files.0")
+            && text.contains("/srv/up/x")
+            && text.contains("leaves the root"),
+        "{text}"
+    );
+    // An absolute link is read inside the root, as a chroot would: the append lands there.
+    let inside = m.root.join(outside.strip_prefix("/").unwrap()).join("log");
+    assert_eq!(fs::read_to_string(inside).unwrap(), "appended");
+    if as_root {
+        assert!(
+            text.contains("write_files.3") && text.contains("owned by uid 4242"),
+            "{text}"
+        );
+        assert!(!m.path("/etc/real/passwd").exists());
+    }
+}
+
+#[test]
+fn write_files_raced_by_a_link_swapped_into_the_path_never_leave_the_root() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Trials: each a fresh machine whose /srv/race flips between a folder and links out
+    // of the root while the boot writes 150 files into it.
+    let mut entries = String::from("#cloud-config\nwrite_files:\n");
+    for i in 0..150 {
+        entries.push_str(&format!(
+            "  - path: /srv/race/sub/f{i}\n    content: x\n  - path: /srv/race/f{i}\n    content: y\n    append: true\n"
+        ));
+    }
+    for trial in 0..4 {
+        let m = Machine::new(&entries);
+        let outside = m.root.parent().unwrap().join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        fs::create_dir_all(m.path("/srv")).unwrap();
+        let race = m.path("/srv/race");
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let links = [PathBuf::from("../../outside"), outside.clone()];
+                let mut i = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = fs::remove_dir_all(&race);
+                    let _ = fs::remove_file(&race);
+                    if i % 2 == 0 {
+                        let _ = fs::create_dir_all(race.join("sub"));
+                    } else {
+                        let _ = std::os::unix::fs::symlink(&links[i / 2 % 2], &race);
+                    }
+                    i += 1;
+                }
+            });
+            let out = m.run();
+            stop.store(true, Ordering::Relaxed);
+            assert!(code(&out) <= 1, "trial {trial}: {}", stderr(&out));
+        });
+        let escaped = files_under(&outside);
+        assert!(
+            escaped.is_empty(),
+            "trial {trial}: written outside: {escaped:?}"
+        );
+    }
+}
+
+#[test]
+fn a_users_link_in_their_home_does_not_send_their_keys_into_roots() {
+    // bob (uid 1500) points ~/.ssh at root's folder: strap, as root, must not follow it
+    // to write authorized_keys there and give it to bob.
+    use std::os::unix::fs::MetadataExt;
+    let m = Machine::new(
+        "#cloud-config\nusers:\n  - name: bob\n    ssh_authorized_keys: [ssh-ed25519 AAAAbob bob@laptop]\n",
+    );
+    if fs::metadata(&m.root).unwrap().uid() != 0 {
+        eprintln!("skipping: a link owned by someone else needs root to plant");
+        return;
+    }
+    fs::create_dir_all(m.path("/etc")).unwrap();
+    fs::write(
+        m.path("/etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nbob:x:1500:1500::/home/bob:/bin/sh\n",
+    )
+    .unwrap();
+    fs::write(m.path("/etc/group"), "root:x:0:\nbob:x:1500:\n").unwrap();
+    fs::write(m.path("/etc/shadow"), "root:*:1::::::\nbob:*:1::::::\n").unwrap();
+    fs::create_dir_all(m.path("/root/.ssh")).unwrap();
+    fs::create_dir_all(m.path("/home/bob")).unwrap();
+    std::os::unix::fs::symlink("/root/.ssh", m.path("/home/bob/.ssh")).unwrap();
+    std::os::unix::fs::lchown(m.path("/home/bob/.ssh"), Some(1500), Some(1500)).unwrap();
+    let out = m.run();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(!m.path("/root/.ssh/authorized_keys").exists());
+    assert_eq!(fs::metadata(m.path("/root/.ssh")).unwrap().uid(), 0);
+    let text = stdout(&m.strap(&["status", "--long"]));
+    assert!(
+        text.contains("/home/bob/.ssh/authorized_keys") && text.contains("owned by uid 1500"),
+        "{text}"
+    );
+}

@@ -3,8 +3,6 @@
 //! temporary root creates its users without the shadow tools (which need root and cost a
 //! process each). On the real machine (`/`) the shadow tools are used instead.
 
-use std::os::unix::fs::PermissionsExt;
-
 use crate::context::Context;
 
 use super::ModuleError;
@@ -233,15 +231,18 @@ impl<'c> Accounts<'c> {
                 path: home.into(),
                 source,
             })?;
-            std::fs::create_dir_all(&dir).map_err(|source| ModuleError::Io {
-                op: "create home",
-                path: dir.clone(),
-                source,
+            // Made by the walk beneath the root; a new home gets its owner and mode on
+            // its handle (an existing one is left as it is, as `useradd -m` does).
+            let opts = crate::context::FileOptions {
+                mode: Some(0o750),
+                owner: nix::unistd::geteuid().is_root().then_some((uid, gid)),
+            };
+            crate::context::create_folder(self.ctx.root(), &dir, opts).map_err(|source| {
+                ModuleError::Path {
+                    path: home.into(),
+                    source,
+                }
             })?;
-            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750));
-            if nix::unistd::geteuid().is_root() {
-                let _ = std::os::unix::fs::chown(&dir, Some(uid), Some(gid));
-            }
         }
         Ok((uid, gid))
     }
@@ -383,9 +384,11 @@ impl<'c> Accounts<'c> {
             names.push(file);
             files.push((target, text.as_bytes(), Some(mode)));
         }
-        crate::boot::durable::write_all(&files).map_err(|(i, source)| ModuleError::Path {
-            path: names.get(i).copied().unwrap_or("/etc/passwd").into(),
-            source,
+        crate::boot::durable::write_all(self.ctx.root(), &files).map_err(|(i, source)| {
+            ModuleError::Path {
+                path: names.get(i).copied().unwrap_or("/etc/passwd").into(),
+                source,
+            }
         })?;
         self.saved = current;
         Ok(())

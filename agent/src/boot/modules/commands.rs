@@ -13,12 +13,12 @@ pub fn bootcmd(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     };
     let text = shellify("bootcmd", &node)?;
     let path = boot.paths.run.join("tmp").join("bootcmd.sh");
-    crate::boot::durable::write(&path, text.as_bytes(), Some(0o700)).map_err(|source| {
-        ModuleError::Path {
+    crate::boot::durable::write(&boot.paths.root, &path, text.as_bytes(), Some(0o700)).map_err(
+        |source| ModuleError::Path {
             path: path.display().to_string(),
             source,
-        }
-    })?;
+        },
+    )?;
     let outcome = boot
         .run_script("bootcmd", &path, Some("/bin/sh".into()))
         .map_err(|e| ModuleError::Scripts {
@@ -49,11 +49,11 @@ pub fn runcmd(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     };
     let text = shellify("runcmd", &node)?;
     let path = boot.instance_dir.join("scripts").join("runcmd");
-    crate::boot::durable::write(&path, text.as_bytes(), Some(0o700)).map_err(|source| {
-        ModuleError::Path {
+    crate::boot::durable::write(&boot.paths.root, &path, text.as_bytes(), Some(0o700)).map_err(
+        |source| ModuleError::Path {
             path: path.display().to_string(),
             source,
-        }
-    })?;
+        },
+    )?;
     Ok(Outcome::ran())
 }

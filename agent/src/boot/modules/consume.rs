@@ -5,8 +5,6 @@
 //! ([`super::credstore`]), and merge the cloud-config parts into the config the modules
 //! read. Every part gets a `part` item in the report.
 
-use std::os::unix::fs::PermissionsExt;
-
 use crate::cloudconfig::{self, Node, Value};
 use crate::userdata::{self, content_type as ct, Decoded};
 
@@ -61,7 +59,9 @@ pub fn clean_name(name: &str) -> String {
 pub fn consume(boot: &mut Boot<'_>) {
     let raw = boot.instance.user_data.expose().clone();
     let user_data_file = boot.instance_dir.join("user-data.txt");
-    if let Err(err) = crate::boot::durable::write_rebuilt(&user_data_file, &raw, Some(0o600)) {
+    if let Err(err) =
+        crate::boot::durable::write_rebuilt(&boot.paths.root, &user_data_file, &raw, Some(0o600))
+    {
         boot.warn(&format!("cannot save the user data: {err}"));
     }
     let decoded = match decode(boot, &raw) {
@@ -148,7 +148,9 @@ pub fn consume(boot: &mut Boot<'_>) {
     boot.config = merged.config;
     let text = serde_json::to_string_pretty(&boot.config.to_json()).unwrap_or_default();
     let file = boot.instance_dir.join("cloud-config.txt");
-    if let Err(err) = crate::boot::durable::write_rebuilt(&file, text.as_bytes(), Some(0o600)) {
+    if let Err(err) =
+        crate::boot::durable::write_rebuilt(&boot.paths.root, &file, text.as_bytes(), Some(0o600))
+    {
         boot.warn(&format!("cannot save the merged cloud-config: {err}"));
     }
     // The image's system config sits under the user data's (cloud-config.txt above keeps
@@ -221,7 +223,7 @@ pub(crate) fn store_part(
     let Some((path, payload, _)) = script_target(boot, part) else {
         return Ok(clean_name(&part.filename));
     };
-    crate::boot::durable::write_rebuilt(&path, &payload, Some(0o700))?;
+    crate::boot::durable::write_rebuilt(&boot.paths.root, &path, &payload, Some(0o700))?;
     Ok(path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -243,7 +245,7 @@ fn store(
     payload: &[u8],
     freq: Frequency,
 ) -> (ItemStatus, Option<String>, Frequency) {
-    match crate::boot::durable::write_rebuilt(path, payload, Some(0o700)) {
+    match crate::boot::durable::write_rebuilt(&boot.paths.root, path, payload, Some(0o700)) {
         Ok(()) => (
             ItemStatus::Ran,
             Some(format!("stored as {}", path.display())),
@@ -270,7 +272,9 @@ pub(crate) fn boothook(
         _ => text.trim_start(),
     };
     let path = boot.instance_dir.join("boothooks").join(name);
-    if let Err(err) = crate::boot::durable::write_rebuilt(&path, body.as_bytes(), Some(0o700)) {
+    if let Err(err) =
+        crate::boot::durable::write_rebuilt(&boot.paths.root, &path, body.as_bytes(), Some(0o700))
+    {
         return warned(
             boot,
             ItemStatus::Failed,
@@ -278,7 +282,7 @@ pub(crate) fn boothook(
             Frequency::PerBoot,
         );
     }
-    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700));
+    // (write_rebuilt set the mode 0700 on the open file, or found it so.)
     let marker = format!("boothook.{name}");
     if boot.sems.done(&marker, Frequency::PerBoot) {
         return (

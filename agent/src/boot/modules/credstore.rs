@@ -9,7 +9,6 @@
 //! the log, the records or `Debug` output: only names and counts do.
 
 use std::io::Read as _;
-use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
 use crate::boot::durable;
@@ -98,7 +97,8 @@ pub fn import(ctx: &Context, payload: &[u8]) -> Result<Imported, CredstoreError>
                 out.kept.push(cred.name.clone());
             }
             Existing::None => {
-                durable::write(&target, cred.value.expose(), Some(0o400)).map_err(err)?;
+                durable::write(ctx.root(), &target, cred.value.expose(), Some(0o400))
+                    .map_err(err)?;
                 tracing::debug!(credential = %cred.name, store = cred.store(), "credential imported");
                 out.written.push(cred.name.clone());
             }
@@ -110,27 +110,11 @@ pub fn import(ctx: &Context, payload: &[u8]) -> Result<Imported, CredstoreError>
 /// The store folder under the root, created mode 0700 when missing.
 fn store_dir(ctx: &Context, store: &str) -> Result<PathBuf, ContextError> {
     let dir = ctx.path(store)?;
-    if !dir.is_dir() {
-        if let Some(parent) = dir.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| ContextError::Io {
-                op: "create folder",
-                path: parent.to_path_buf(),
-                source,
-            })?;
-        }
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .or_else(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists if dir.is_dir() => Ok(()),
-                _ => Err(e),
-            })
-            .map_err(|source| ContextError::Io {
-                op: "create folder",
-                path: dir.clone(),
-                source,
-            })?;
-    }
+    let opts = crate::context::FileOptions {
+        mode: Some(0o700),
+        owner: None,
+    };
+    crate::context::create_folder(ctx.root(), &dir, opts)?;
     Ok(dir)
 }
 

@@ -86,6 +86,7 @@ pub fn final_message(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     boot.log.line("INFO", &message);
     let finished = boot.instance_dir.join("boot-finished");
     crate::boot::durable::write_rebuilt(
+        &boot.paths.root,
         &finished,
         format!("{up} - {timestamp} - v. {VERSION}\n").as_bytes(),
         Some(0o644),

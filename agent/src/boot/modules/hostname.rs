@@ -49,7 +49,12 @@ pub fn set_hostname(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         boot.ctx
             .path("/etc/hostname")
             .and_then(|p| {
-                crate::boot::durable::write(&p, format!("{name}\n").as_bytes(), Some(0o644))
+                crate::boot::durable::write(
+                    boot.ctx.root(),
+                    &p,
+                    format!("{name}\n").as_bytes(),
+                    Some(0o644),
+                )
             })
             .map_err(|source| ModuleError::Path {
                 path: "/etc/hostname".into(),
@@ -121,11 +126,11 @@ pub fn update_etc_hosts(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
             })
         }
     };
-    crate::boot::durable::write(&path, text.as_bytes(), Some(0o644)).map_err(|source| {
-        ModuleError::Path {
+    crate::boot::durable::write(boot.ctx.root(), &path, text.as_bytes(), Some(0o644)).map_err(
+        |source| ModuleError::Path {
             path: "/etc/hosts".into(),
             source,
-        }
-    })?;
+        },
+    )?;
     Ok(Outcome::ran())
 }

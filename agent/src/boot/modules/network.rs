@@ -90,7 +90,12 @@ pub fn network(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     });
     if launch.is_none() && !enis.is_empty() {
         let macs: String = enis.iter().map(|(m, _)| format!("{m}\n")).collect();
-        if let Err(e) = crate::boot::durable::write(&launch_file, macs.as_bytes(), Some(0o644)) {
+        if let Err(e) = crate::boot::durable::write(
+            &boot.paths.root,
+            &launch_file,
+            macs.as_bytes(),
+            Some(0o644),
+        ) {
             boot.warn(&format!(
                 "network: cannot record the launch interfaces in {}: {e}",
                 launch_file.display()
@@ -161,7 +166,7 @@ pub fn network(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
 fn save_report(boot: &mut Boot<'_>, report: &net::NetReport) {
     let path = boot.paths.run.join("net.json");
     let bytes = serde_json::to_vec_pretty(report).unwrap_or_default();
-    if let Err(e) = crate::boot::durable::write(&path, &bytes, Some(0o644)) {
+    if let Err(e) = crate::boot::durable::write(&boot.paths.root, &path, &bytes, Some(0o644)) {
         boot.warn(&format!("network: cannot write {}: {e}", path.display()));
     }
 }

@@ -41,7 +41,7 @@ pub fn read_opt(ctx: &Context, machine: &str) -> Result<Option<String>, ModuleEr
 /// Write a file under the root atomically and durably (parents created).
 pub fn write(ctx: &Context, machine: &str, text: &str, mode: u32) -> Result<(), ModuleError> {
     let path = root_path(ctx, machine)?;
-    crate::boot::durable::write(&path, text.as_bytes(), Some(mode)).map_err(|source| {
+    crate::boot::durable::write(ctx.root(), &path, text.as_bytes(), Some(mode)).map_err(|source| {
         ModuleError::Path {
             path: machine.into(),
             source,

@@ -44,7 +44,14 @@ pub fn timezone(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     }
     boot.ctx
         .path("/etc/timezone")
-        .and_then(|p| crate::boot::durable::write(&p, format!("{tz}\n").as_bytes(), Some(0o644)))
+        .and_then(|p| {
+            crate::boot::durable::write(
+                boot.ctx.root(),
+                &p,
+                format!("{tz}\n").as_bytes(),
+                Some(0o644),
+            )
+        })
         .map_err(|source| ModuleError::Path {
             path: "/etc/timezone".into(),
             source,

@@ -7,7 +7,6 @@
 //! leaves out `default`, and receives the EC2 key pair and the top-level
 //! `ssh_authorized_keys`; the key pair is fetched only when someone will receive it.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use crate::cloudconfig::{Node, Value};
@@ -814,12 +813,12 @@ fn add_sudo_rules(boot: &Boot<'_>, user: &str, rules: &[String]) -> Result<(), M
         }
     }
     if changed {
-        crate::boot::durable::write(&path, text.as_bytes(), Some(0o440)).map_err(|source| {
-            ModuleError::Path {
+        crate::boot::durable::write(boot.ctx.root(), &path, text.as_bytes(), Some(0o440)).map_err(
+            |source| ModuleError::Path {
                 path: SUDOERS_FILE.into(),
                 source,
-            }
-        })?;
+            },
+        )?;
     }
     Ok(())
 }
@@ -868,17 +867,33 @@ pub fn add_authorized_keys(
             text.push('\n');
         }
     }
-    crate::boot::durable::write(&file, text.as_bytes(), Some(0o600)).map_err(|source| {
-        ModuleError::Path {
-            path: shown.clone(),
-            source,
-        }
-    })?;
+    // The folder and the file are the user's: owner and mode set on their handles, and
+    // no link the user owns is followed on the way (see `context::beneath`).
+    // An ordinary user (under --root) cannot give files away: they stay theirs.
+    let owner = nix::unistd::geteuid()
+        .is_root()
+        .then_some((account.uid, account.gid));
+    let as_path_error = |source| ModuleError::Path {
+        path: shown.clone(),
+        source,
+    };
     if let Some(dir) = file.parent() {
-        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-        let _ = std::os::unix::fs::chown(dir, Some(account.uid), Some(account.gid));
+        let opts = crate::context::FileOptions {
+            mode: Some(0o700),
+            owner,
+        };
+        let folder =
+            crate::context::create_folder(boot.ctx.root(), dir, opts).map_err(as_path_error)?;
+        if let Err(err) = folder.set_own_owner_mode(opts) {
+            tracing::debug!("{err}");
+        }
     }
-    let _ = std::os::unix::fs::chown(&file, Some(account.uid), Some(account.gid));
+    let opts = crate::context::FileOptions {
+        mode: Some(0o600),
+        owner,
+    };
+    crate::boot::durable::write_with(boot.ctx.root(), &file, text.as_bytes(), opts)
+        .map_err(as_path_error)?;
     Ok(())
 }
 

@@ -5,7 +5,6 @@
 //! outside `--root`. A bad entry is reported and the other entries are still written.
 
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 
 use base64::Engine;
 
@@ -162,44 +161,30 @@ fn write_entry(boot: &mut Boot<'_>, i: usize, entry: &Node) -> Result<(), Module
             path: path_text.clone(),
             source,
         })?;
-    let io = |op: &'static str, p: &std::path::Path| {
-        let p = p.to_path_buf();
-        move |source| ModuleError::Io {
-            op,
-            path: p,
-            source,
-        }
+    // Everything below goes through the folder's handle (see `context::beneath`): the
+    // folders are made by the walk, the file is created beside its target and renamed,
+    // its owner and mode are set on the open file, never by path.
+    let as_path_error = |source| ModuleError::Path {
+        path: path_text.clone(),
+        source,
     };
+    let root = boot.ctx.root();
     if let Some(parent) = target.parent() {
-        if !parent.exists() {
-            std::fs::create_dir_all(parent).map_err(io("create folder", parent))?;
-            if let Some((uid, gid)) = ids {
-                let _ = std::os::unix::fs::chown(parent, Some(uid), Some(gid));
-            }
-        }
+        let opts = crate::context::FileOptions {
+            mode: None,
+            owner: ids,
+        };
+        crate::context::create_folder(root, parent, opts).map_err(as_path_error)?;
     }
+    let opts = crate::context::FileOptions {
+        mode: Some(mode & 0o7777),
+        owner: ids,
+    };
     if truthy(entry.get("append"), false) {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&target)
-            .map_err(io("open", &target))?;
-        f.write_all(&content).map_err(io("append to", &target))?;
+        crate::context::append_file(root, &target, &content, opts).map_err(as_path_error)?;
     } else {
-        crate::boot::durable::write(&target, &content, Some(mode & 0o7777)).map_err(|source| {
-            ModuleError::Path {
-                path: path_text.clone(),
-                source,
-            }
-        })?;
+        crate::boot::durable::write_with(root, &target, &content, opts).map_err(as_path_error)?;
     }
-    if let Some((uid, gid)) = ids {
-        std::os::unix::fs::chown(&target, Some(uid), Some(gid)).map_err(io("chown", &target))?;
-    }
-    // chown clears setuid bits: set the mode again.
-    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode & 0o7777))
-        .map_err(io("set permissions of", &target))?;
     Ok(())
 }
 

@@ -164,12 +164,12 @@ pub fn mounts(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         why.extend(report);
         return Ok(Outcome::Skipped(why.join("; ")));
     };
-    crate::boot::durable::write(&fstab, text.as_bytes(), Some(0o644)).map_err(|source| {
-        ModuleError::Path {
+    crate::boot::durable::write(boot.ctx.root(), &fstab, text.as_bytes(), Some(0o644)).map_err(
+        |source| ModuleError::Path {
             path: FSTAB.into(),
             source,
-        }
-    })?;
+        },
+    )?;
     let mounted = view
         .mountinfo()
         .map(|t| mount_points(&t))
@@ -178,7 +178,8 @@ pub fn mounts(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     for d in &plan.dirs {
         match boot.ctx.path(d) {
             Ok(p) => {
-                if let Err(e) = std::fs::create_dir_all(&p) {
+                let opts = crate::context::FileOptions::default();
+                if let Err(e) = crate::context::create_folder(boot.ctx.root(), &p, opts) {
                     boot.warn(&format!("mounts: cannot create mount point {d}: {e}"));
                 }
             }
