@@ -1,6 +1,8 @@
 //! Running one script the way a boot does: executed directly (a `#!` line is needed;
 //! PowerShell scripts go through `pwsh`), stdin from `/dev/null`, cwd the root, `HOME`
-//! set, in its own process group so a timeout can kill everything it started. Its
+//! set, in its own process group so a timeout can kill everything it started, and
+//! killed (`PR_SET_PDEATHSIG`) when strap itself dies, so that a killed boot does not
+//! leave the part running while the next boot starts it again. Its
 //! stdout and stderr are read line by line, written with a timestamp to the output log
 //! and shown live on stderr, and the last lines are kept for the report. This module
 //! never decides what a failure means: it says how the script ended.
@@ -16,6 +18,10 @@ use std::time::{Duration, Instant};
 
 /// How many output lines the report keeps per script.
 pub const TAIL_LINES: usize = 10;
+/// The longest output line kept in the output log and the report: a longer line is cut
+/// into pieces of this size, so a script printing without newlines cannot grow strap's
+/// memory.
+pub const MAX_LINE: usize = 64 << 10;
 /// The PowerShell interpreter looked up on PATH for `.ps1` parts.
 pub const PWSH: &str = "pwsh";
 
@@ -217,6 +223,7 @@ pub fn run_command(
         .stderr(Stdio::piped())
         .current_dir(&spec.cwd)
         .process_group(0);
+    die_with_strap(&mut cmd);
     for (k, v) in &spec.env {
         cmd.env(k, v);
     }
@@ -300,10 +307,20 @@ pub fn run_command(
                     ended.push(i);
                 }
                 Ok(n) => {
+                    // Only the bytes just read are searched for a newline: a long line
+                    // costs linear time, and is cut at MAX_LINE.
+                    let mut searched = pending.len();
                     pending.extend_from_slice(&buf[..n]);
-                    while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
-                        let line: Vec<u8> = pending.drain(..=pos).collect();
+                    loop {
+                        let found = pending[searched..].iter().position(|b| *b == b'\n');
+                        let end = match found {
+                            Some(pos) if searched + pos < MAX_LINE => searched + pos + 1,
+                            _ if pending.len() >= MAX_LINE => MAX_LINE,
+                            _ => break,
+                        };
+                        let line: Vec<u8> = pending.drain(..end).collect();
                         emit(&line);
+                        searched = 0;
                     }
                 }
             }
@@ -360,6 +377,28 @@ pub fn run_command(
         duration: started.elapsed().as_secs_f64(),
         tail: tail.into_iter().collect(),
     })
+}
+
+/// Have the kernel kill the child (SIGKILL) when the thread that started it ends, which
+/// [`run_command`]'s thread does only once the script has ended or strap is killed. A
+/// strap that died before the child set this up makes the child exit at once.
+fn die_with_strap(cmd: &mut Command) {
+    let parent = nix::unistd::getpid();
+    let hook = move || -> std::io::Result<()> {
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+        if nix::unistd::getppid() != parent {
+            // strap ended before the script started (no allocation after a fork).
+            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        Ok(())
+    };
+    // SAFETY: the hook makes two system calls (`prctl`, `getppid`) and builds its errors
+    // from error numbers: it allocates nothing and touches no lock or state shared with
+    // other threads, as is required between `fork` and `exec`.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(hook);
+    }
 }
 
 /// How long one poll of a script's output waits before the exit and timeout checks.
@@ -455,5 +494,53 @@ mod tests {
         let r = run_script(&spec, &log(dir.path())).unwrap();
         assert_eq!(r.tail, vec!["no newline"]);
         assert!(r.timed_out, "the timeout holds after the output is closed");
+    }
+
+    #[test]
+    fn a_line_without_end_is_cut_and_memory_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        // 32 MiB on one line: before the cut it was kept whole (and searched again for
+        // a newline after every read).
+        let p = script(
+            dir.path(),
+            "e",
+            "#!/bin/sh\nhead -c 33554432 /dev/zero | tr '\\0' a\n",
+        );
+        let spec = ScriptSpec {
+            label: "e".into(),
+            path: p,
+            cwd: dir.path().into(),
+            timeout: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let r = run_script(&spec, &log(dir.path())).unwrap();
+        assert!(r.success());
+        assert_eq!(r.tail.len(), TAIL_LINES);
+        assert!(r.tail.iter().all(|l| l.len() == MAX_LINE));
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_script_dies_with_the_thread_that_started_it() {
+        let child = std::thread::spawn(|| {
+            let mut cmd = Command::new("sleep");
+            cmd.arg("30").process_group(0);
+            die_with_strap(&mut cmd);
+            cmd.spawn().unwrap()
+        })
+        .join()
+        .unwrap();
+        let mut child = child;
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "still running");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
     }
 }
