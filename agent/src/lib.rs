@@ -28,4 +28,5 @@ pub mod net;
 pub mod sandbox;
 pub mod secret;
 pub mod textdiff;
+pub mod threads;
 pub mod userdata;

@@ -93,7 +93,7 @@ pub enum BootError {
     #[error(transparent)]
     Locked(super::lock::LockError),
     /// A record or state file could not be written.
-    #[error("cannot {op} {path}")]
+    #[error("cannot {op} {path}{}", super::records::disk_full_note(source))]
     Io {
         op: &'static str,
         path: PathBuf,

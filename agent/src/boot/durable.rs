@@ -63,25 +63,28 @@ pub fn write_all(files: &[(PathBuf, &[u8], Option<u32>)]) -> Result<(), (usize, 
         let handles: Vec<_> = temps
             .iter()
             .map(|(file, tmp, _)| {
-                scope.spawn(move || {
+                let sync = move || {
                     file.sync_all().map_err(|source| ContextError::Io {
                         op: "sync",
                         path: tmp.clone(),
                         source,
                     })
-                })
+                };
+                // No thread to spare: this file is synced here, after the others.
+                crate::threads::scoped(scope, "sync", sync).map_err(|_| sync)
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| {
                     Err(ContextError::Io {
                         op: "sync",
                         path: PathBuf::new(),
                         source: std::io::Error::other("the sync thread stopped"),
                     })
-                })
+                }),
+                Err(sync) => sync(),
             })
             .collect()
     });

@@ -136,7 +136,7 @@ pub async fn plan(args: PlanArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     let opts = boot_options(&args.source);
     let plan_opts = plan_options(&args.source);
     let boot_ctx = ctx.clone();
-    let result = tokio::task::spawn_blocking(move || {
+    let result = crate::threads::blocking("plan", move || {
         session::with_plan(
             &boot_ctx,
             source.as_ref(),
@@ -176,7 +176,7 @@ pub async fn apply(args: ApplyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     };
     let (yes, json) = (args.yes, args.json);
     let boot_ctx = ctx.clone();
-    let result = tokio::task::spawn_blocking(move || {
+    let result = crate::threads::blocking("plan", move || {
         session::with_plan(
             &boot_ctx,
             source.as_ref(),

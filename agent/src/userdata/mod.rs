@@ -335,7 +335,7 @@ pub async fn decode(raw: &[u8], opts: &DecodeOptions) -> Result<Decoded, UserDat
 /// scoped thread with its own single-threaded runtime.
 pub fn decode_blocking(raw: &[u8], opts: &DecodeOptions) -> Result<Decoded, UserDataError> {
     std::thread::scope(|scope| {
-        let worker = scope.spawn(|| {
+        let worker = crate::threads::scoped(scope, "decode", || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -343,7 +343,10 @@ pub fn decode_blocking(raw: &[u8], opts: &DecodeOptions) -> Result<Decoded, User
                     reason: e.to_string(),
                 })?;
             runtime.block_on(decode(raw, opts))
-        });
+        })
+        .map_err(|e| UserDataError::Runtime {
+            reason: e.to_string(),
+        })?;
         worker.join().unwrap_or_else(|_| {
             Err(UserDataError::Runtime {
                 reason: "the decoding thread stopped unexpectedly".into(),

@@ -159,7 +159,10 @@ pub fn consume(boot: &mut Boot<'_>) {
     let text = serde_json::to_string_pretty(&boot.config.to_json()).unwrap_or_default();
     let file = boot.instance_dir.join("cloud-config.txt");
     if let Err(err) = crate::boot::durable::write_rebuilt(&file, text.as_bytes(), Some(0o600)) {
-        boot.warn(&format!("cannot save the merged cloud-config: {err}"));
+        boot.warn(&format!(
+            "cannot save the merged cloud-config: {}",
+            error_chain(&err)
+        ));
     }
     // The image's system config sits under the user data's (cloud-config.txt above keeps
     // only the user data's, as cloud-init's does).
