@@ -131,7 +131,9 @@ pub fn render(payload: &[u8], context: &Value) -> Result<Rendered, TemplateError
     }
     // The output cap holds while rendering: a template that writes more stops there.
     let mut out = Capped(Vec::new());
-    let rendered = tmpl.render_to_write(minijinja::Value::from_serialize(&ctx), &mut out);
+    let rendered = tmpl
+        .render_captured_to(minijinja::Value::from_serialize(&ctx), &mut out)
+        .map(|_| ());
     let too_large = || TemplateError::Render(format!("output larger than {MAX_OUTPUT} bytes"));
     if out.0.len() > MAX_OUTPUT {
         return Err(too_large());
