@@ -109,6 +109,18 @@ pub(super) async fn decode(raw: &[u8], opts: &DecodeOptions) -> Result<Decoded, 
     })
 }
 
+/// Longest include URL quoted in errors, warnings and part names, in characters.
+const SHOWN_URL: usize = 256;
+
+/// An include URL as errors and records quote it: cut at [`SHOWN_URL`] characters, so
+/// a URL line of megabytes does not grow every message and record that names it.
+fn shown(url: &str) -> String {
+    match url.char_indices().nth(SHOWN_URL) {
+        Some((at, _)) => format!("{}…", &url[..at]),
+        None => url.to_string(),
+    }
+}
+
 /// EC2's "maybe base64": a blob that is entirely valid, padded base64 is decoded once
 /// more; anything else (line breaks included) is kept as it is.
 pub(super) fn maybe_b64decode(raw: &[u8]) -> Vec<u8> {
@@ -331,7 +343,9 @@ impl Run<'_> {
             if !self.opts.include.enabled {
                 self.warnings.push(format!(
                     "{} line {}: include {} not fetched (includes are off)",
-                    src.origin, inc.line, inc.url
+                    src.origin,
+                    inc.line,
+                    shown(&inc.url)
                 ));
                 continue;
             }
@@ -339,8 +353,13 @@ impl Run<'_> {
                 return Err(UserDataError::IncludeLoop {
                     part: src.origin.clone(),
                     line: inc.line,
-                    url: inc.url.clone(),
-                    chain: self.chain.join(" -> "),
+                    url: shown(&inc.url),
+                    chain: self
+                        .chain
+                        .iter()
+                        .map(|u| shown(u))
+                        .collect::<Vec<_>>()
+                        .join(" -> "),
                 });
             }
             if depth + 1 > self.opts.limits.max_depth {
@@ -355,7 +374,7 @@ impl Run<'_> {
                 self.over_limit(UserDataError::TooManyFetches {
                     part: src.origin.clone(),
                     line: inc.line,
-                    url: inc.url.clone(),
+                    url: shown(&inc.url),
                     max: limits.max_include_fetches,
                 })?;
                 continue;
@@ -364,7 +383,7 @@ impl Run<'_> {
             let time_over = || UserDataError::IncludeTime {
                 part: src.origin.clone(),
                 line: inc.line,
-                url: inc.url.clone(),
+                url: shown(&inc.url),
                 secs: limits.include_time.as_secs(),
             };
             let Some(left) = self
@@ -386,14 +405,19 @@ impl Run<'_> {
                 Ok(body) => {
                     self.chain.push(inc.url.clone());
                     let result = self
-                        .process_blob(body, format!("include {}", inc.url), depth + 1)
+                        .process_blob(body, format!("include {}", shown(&inc.url)), depth + 1)
                         .await;
                     self.chain.pop();
                     result?;
                 }
                 Err(include::FetchError::TooLarge { max }) => {
                     self.over_limit(UserDataError::TooLarge {
-                        part: format!("{} line {}: include {}", src.origin, inc.line, inc.url),
+                        part: format!(
+                            "{} line {}: include {}",
+                            src.origin,
+                            inc.line,
+                            shown(&inc.url)
+                        ),
                         max,
                         limit: if max == limits.max_include_bytes {
                             "max_include_bytes"
@@ -406,7 +430,7 @@ impl Run<'_> {
                     let err = UserDataError::Include {
                         part: src.origin.clone(),
                         line: inc.line,
-                        url: inc.url.clone(),
+                        url: shown(&inc.url),
                         attempts: self.opts.include.retries + 1,
                         source: Box::new(source),
                     };
@@ -691,6 +715,13 @@ fn handler_warnings(part: &Part, warnings: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_urls_are_cut_where_they_are_quoted() {
+        assert_eq!(shown("http://a/b"), "http://a/b");
+        let long = format!("http://a/{}", "é".repeat(10_000));
+        assert_eq!(shown(&long).chars().count(), SHOWN_URL + 1);
+    }
 
     #[test]
     fn maybe_b64_decodes_only_whole_padded_base64() {
