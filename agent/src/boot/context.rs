@@ -236,6 +236,7 @@ impl Boot<'_> {
             env: self.script_env(),
             cwd: self.ctx.root().to_path_buf(),
             timeout: self.opts.part_timeout,
+            group_record: Some(self.paths.running_part()),
         };
         exec::run_script(&spec, &self.out)
     }

@@ -144,6 +144,10 @@ pub struct ScriptSpec {
     pub cwd: PathBuf,
     /// Kill it after this long.
     pub timeout: Option<Duration>,
+    /// Where the running script's process group is noted while it runs (the boot's
+    /// `<run>/part.pgid`), so that a boot after a killed one ends what the killed one
+    /// left running ([`end_leftover_group`]).
+    pub group_record: Option<PathBuf>,
 }
 
 /// Whether a file starts with `#!`.
@@ -246,6 +250,11 @@ pub fn run_command(
             }
         }
     };
+    let leader = child.id();
+    let noted = spec.group_record.as_ref().filter(|record| {
+        let ticks = super::records::start_ticks(leader).unwrap_or(0);
+        std::fs::write(record, format!("{leader} {ticks}\n")).is_ok()
+    });
     let mut streams: Vec<(File, Vec<u8>)> = Vec::with_capacity(2);
     if let Some(stdout) = child.stdout.take() {
         streams.push((File::from(std::os::fd::OwnedFd::from(stdout)), Vec::new()));
@@ -371,6 +380,9 @@ pub fn run_command(
             Err(_) => break,
         }
     }
+    if let Some(record) = noted {
+        let _ = std::fs::remove_file(record);
+    }
     Ok(ScriptOutcome {
         exit_code: status.and_then(|s| s.code()),
         timed_out,
@@ -399,6 +411,55 @@ fn die_with_strap(cmd: &mut Command) {
     unsafe {
         cmd.pre_exec(hook);
     }
+}
+
+/// End what a killed boot left running: the process group noted in `record` by
+/// [`run_command`], when processes of it are still alive (the script itself dies with
+/// strap; a command it was running may not). Linux does not reuse a pid while a process
+/// group of that number has members, so processes in the group are the killed part's
+/// own, unless a new process with that pid leads it. Returns what was done, for the log.
+pub fn end_leftover_group(record: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(record).ok()?;
+    let _ = std::fs::remove_file(record);
+    let mut words = text.split_whitespace();
+    let pgid: i32 = words.next()?.parse().ok()?;
+    let ticks: u64 = words.next()?.parse().ok()?;
+    if pgid <= 1 {
+        return None;
+    }
+    // A new process with that pid, started after the script: another group now.
+    if let Some(now) = super::records::start_ticks(pgid.unsigned_abs()) {
+        if now != ticks {
+            return None;
+        }
+    }
+    let members = std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| process_group(*pid) == Some(pgid))
+        .count();
+    if members == 0 {
+        return None;
+    }
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pgid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    Some(format!(
+        "ended {members} process(es) that the part running when the last boot was killed left behind (process group {pgid})"
+    ))
+}
+
+/// Field 5 of `/proc/<pid>/stat`: the process group of a live process (`None` for a
+/// zombie, which has already ended).
+fn process_group(pid: u32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    if fields.next()? == "Z" {
+        return None;
+    }
+    fields.nth(1)?.parse().ok()
 }
 
 /// How long one poll of a script's output waits before the exit and timeout checks.

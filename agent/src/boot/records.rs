@@ -120,7 +120,7 @@ impl BootProcess {
 
 /// Field 22 of `/proc/<pid>/stat` (after the parenthesised command name, which may hold
 /// spaces).
-fn start_ticks(pid: u32) -> Option<u64> {
+pub fn start_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 1..];
     // After ")": state is field 3, so starttime (22) is the 20th word.

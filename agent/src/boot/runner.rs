@@ -96,6 +96,11 @@ pub fn run_boot(
             OutputLog::console_only(out_clock)
         });
     early_problems.extend(lock_problem);
+    // This boot holds the lock: what a killed boot's part left running ends now, before
+    // the part can be started again.
+    if let Some(ended) = super::exec::end_leftover_group(&paths.running_part()) {
+        early_problems.push(ended);
+    }
     let started = epoch(ctx.now());
     let boot_id = boot_id(ctx);
     // A new boot starts with fresh run-time records (cloud-init's init-local does the same).

@@ -161,10 +161,54 @@ fn a_script_printing_one_endless_line_keeps_strap_small() {
     assert_eq!(m.ran(), ["after"]);
 }
 
+fn wait_for_pid(file: &Path) -> u32 {
+    let started = Instant::now();
+    loop {
+        if let Some(pid) = fs::read_to_string(file)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+        {
+            return pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{} never appeared",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+fn wait_gone(pid: u32, what: &str) {
+    let started = Instant::now();
+    while alive(pid) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{what} still runs"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
-fn killing_strap_kills_the_script_it_runs() {
+fn killing_strap_kills_the_script_and_the_next_boot_ends_what_it_left() {
     let m = Machine::new(
-        "#!/bin/sh\necho $$ > \"$STRAP_ROOT/script.pid\"\nsleep 60\necho late >> \"$STRAP_ROOT/ran\"\n",
+        "#!/bin/sh
+\
+         if [ -e \"$STRAP_ROOT/first\" ]; then echo again >> \"$STRAP_ROOT/ran\"; exit 0; fi
+\
+         touch \"$STRAP_ROOT/first\"
+\
+         echo $$ > \"$STRAP_ROOT/script.pid\"
+\
+         sh -c 'echo $$ > \"$STRAP_ROOT/child.pid\"; exec sleep 60'
+\
+         echo late >> \"$STRAP_ROOT/ran\"
+",
     );
     let mut child = strap_e2e::command("strap")
         .arg("run")
@@ -177,34 +221,20 @@ fn killing_strap_kills_the_script_it_runs() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let pid_file = m.path("/script.pid");
-    let started = Instant::now();
-    let pid = loop {
-        if let Some(pid) = fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-        {
-            break pid;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the script never started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let script = wait_for_pid(&m.path("/script.pid"));
+    let sleeper = wait_for_pid(&m.path("/child.pid"));
     child.kill().unwrap();
     child.wait().unwrap();
-    let proc_dir = format!("/proc/{pid}");
-    let gone = Instant::now();
-    while Path::new(&proc_dir).exists()
-        && !fs::read_to_string(format!("{proc_dir}/stat")).is_ok_and(|s| s.contains(") Z "))
-    {
-        assert!(
-            gone.elapsed() < Duration::from_secs(5),
-            "the script outlived strap"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // The script dies with strap; the command it was waiting for is left to the next
+    // boot, which ends it before it runs the part again.
+    wait_gone(script, "the script");
+    let out = m.run();
+    wait_gone(sleeper, "the command the killed part left");
+    // Degraded (exit 2): the ended processes are a warning of the boot.
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(m.ran(), ["again"]);
+    let status = status_long(&m);
+    assert!(status.contains("ended 1 process(es)"), "{status}");
 }
 
 #[test]
