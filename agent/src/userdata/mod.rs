@@ -690,4 +690,62 @@ mod tests {
         assert!(!limits.set("max_parts", 0));
         assert!(!limits.set("nope", 1));
     }
+
+    #[tokio::test]
+    async fn includes_stop_at_their_total_time_and_the_parts_go_on() {
+        // A server that accepts and never answers: each fetch would wait its own timeout.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((conn, _)) = listener.accept().await {
+                held.push(conn);
+            }
+        });
+        let opts = DecodeOptions {
+            include: IncludeOptions {
+                timeout: std::time::Duration::from_secs(30),
+                retries: 0,
+                ..IncludeOptions::default()
+            },
+            limits: Limits {
+                include_time: std::time::Duration::from_millis(300),
+                ..Limits::default()
+            },
+            ..DecodeOptions::default()
+        };
+        let ud = format!(
+            "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=XX\n\n\
+             --XX\nContent-Type: text/x-include-url\n\nhttp://{addr}/a\nhttp://{addr}/b\n\
+             --XX\nContent-Type: text/x-shellscript\n\n#!/bin/sh\necho kept\n--XX--\n"
+        );
+        let started = std::time::Instant::now();
+        let decoded = decode(ud.as_bytes(), &opts).await.unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(decoded.parts.len(), 1, "{decoded:?}");
+        assert_eq!(decoded.errors.len(), 2, "{:?}", decoded.errors);
+        assert!(decoded.errors[0].contains("strap_limits.include_time"));
+    }
+
+    #[tokio::test]
+    async fn an_include_past_its_byte_cap_is_skipped_naming_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'#'; 4096]).unwrap();
+        let opts = DecodeOptions {
+            limits: Limits {
+                max_include_bytes: 1024,
+                ..Limits::default()
+            },
+            ..DecodeOptions::default()
+        };
+        let ud = format!("#include\nfile://{}\n", big.display());
+        let decoded = decode(ud.as_bytes(), &opts).await.unwrap();
+        assert!(decoded.parts.is_empty());
+        assert!(
+            decoded.errors[0].contains("strap_limits.max_include_bytes"),
+            "{:?}",
+            decoded.errors
+        );
+    }
 }
