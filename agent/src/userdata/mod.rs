@@ -119,7 +119,7 @@ pub struct Limits {
     /// Bytes of any one decompressed or fetched body, and of all payloads together
     /// (`max_decoded_bytes`).
     pub max_bytes: usize,
-    /// `#include` URLs fetched in all, include-once cache hits not counted
+    /// `#include` URLs fetched in all, include-once cache hits counted too, retries not
     /// (`max_include_fetches`).
     pub max_include_fetches: usize,
     /// Bytes one include may return (`max_include_bytes`).

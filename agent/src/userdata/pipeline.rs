@@ -52,8 +52,9 @@ struct Run<'a> {
     errors: Vec<String>,
     /// Include URLs fetched so far (cache hits included).
     fetches: usize,
-    /// When the include fetches must be over ([`super::Limits::include_time`]).
-    include_deadline: std::time::Instant,
+    /// When the include fetches must be over ([`super::Limits::include_time`]; `None`
+    /// when that is too far away to be told).
+    include_deadline: Option<std::time::Instant>,
     /// Set once the part cap is reached: later parts are dropped without a new error.
     parts_full: bool,
 }
@@ -74,7 +75,7 @@ pub(super) async fn decode(raw: &[u8], opts: &DecodeOptions) -> Result<Decoded, 
         chain: Vec::new(),
         errors: Vec::new(),
         fetches: 0,
-        include_deadline: std::time::Instant::now() + opts.limits.include_time,
+        include_deadline: std::time::Instant::now().checked_add(opts.limits.include_time),
         parts_full: false,
     };
     run.process_blob(blob, "user data".into(), 0).await?;
@@ -386,11 +387,11 @@ impl Run<'_> {
                 url: shown(&inc.url),
                 secs: limits.include_time.as_secs(),
             };
-            let Some(left) = self
-                .include_deadline
-                .checked_duration_since(std::time::Instant::now())
-                .filter(|left| !left.is_zero())
-            else {
+            let left = match self.include_deadline {
+                Some(deadline) => deadline.checked_duration_since(std::time::Instant::now()),
+                None => Some(std::time::Duration::MAX),
+            };
+            let Some(left) = left.filter(|left| !left.is_zero()) else {
                 self.over_limit(time_over())?;
                 continue;
             };
