@@ -30,4 +30,5 @@ pub mod pyjson;
 pub mod sandbox;
 pub mod secret;
 pub mod textdiff;
+pub mod threads;
 pub mod userdata;

@@ -93,7 +93,7 @@ pub enum BootError {
     #[error(transparent)]
     Locked(super::lock::LockError),
     /// A record or state file could not be written.
-    #[error("cannot {op} {path}")]
+    #[error("cannot {op} {path}{}", super::records::disk_full_note(source))]
     Io {
         op: &'static str,
         path: PathBuf,
@@ -236,6 +236,7 @@ impl Boot<'_> {
             env: self.script_env(),
             cwd: self.ctx.root().to_path_buf(),
             timeout: self.opts.part_timeout,
+            group_record: Some(self.paths.running_part()),
         };
         exec::run_script(&spec, &self.out)
     }

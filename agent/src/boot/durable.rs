@@ -85,18 +85,23 @@ pub fn write_all(
     let synced: Vec<Result<(), ContextError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = temps
             .iter()
-            .map(|staged| scope.spawn(move || staged.sync()))
+            .map(|staged| {
+                let sync = move || staged.sync();
+                // No thread to spare: this file is synced here, after the others.
+                crate::threads::scoped(scope, "sync", sync).map_err(|_| sync)
+            })
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| {
                     Err(ContextError::Io {
                         op: "sync",
                         path: PathBuf::new(),
                         source: std::io::Error::other("the sync thread stopped"),
                     })
-                })
+                }),
+                Err(sync) => sync(),
             })
             .collect()
     });

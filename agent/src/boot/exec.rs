@@ -1,6 +1,8 @@
 //! Running one script the way a boot does: executed directly (a `#!` line is needed;
 //! PowerShell scripts go through `pwsh`), stdin from `/dev/null`, cwd the root, `HOME`
-//! set, in its own process group so a timeout can kill everything it started. Its
+//! set, in its own process group so a timeout can kill everything it started, and
+//! killed (`PR_SET_PDEATHSIG`) when strap itself dies, so that a killed boot does not
+//! leave the part running while the next boot starts it again. Its
 //! stdout and stderr are read line by line, written with a timestamp to the output log
 //! and shown live on stderr, and the last lines are kept for the report. This module
 //! never decides what a failure means: it says how the script ended.
@@ -16,6 +18,10 @@ use std::time::{Duration, Instant};
 
 /// How many output lines the report keeps per script.
 pub const TAIL_LINES: usize = 10;
+/// The longest output line kept in the output log and the report: a longer line is cut
+/// into pieces of this size, so a script printing without newlines cannot grow strap's
+/// memory.
+pub const MAX_LINE: usize = 64 << 10;
 /// The PowerShell interpreter looked up on PATH for `.ps1` parts.
 pub const PWSH: &str = "pwsh";
 
@@ -220,6 +226,10 @@ pub struct ScriptSpec {
     pub cwd: PathBuf,
     /// Kill it after this long.
     pub timeout: Option<Duration>,
+    /// Where the running script's process group is noted while it runs (the boot's
+    /// `<run>/part.pgid`), so that a boot after a killed one ends what the killed one
+    /// left running ([`end_leftover_group`]).
+    pub group_record: Option<PathBuf>,
 }
 
 /// Whether a file starts with `#!`.
@@ -299,6 +309,7 @@ pub fn run_command(
         .stderr(Stdio::piped())
         .current_dir(&spec.cwd)
         .process_group(0);
+    die_with_strap(&mut cmd);
     for (k, v) in &spec.env {
         cmd.env(k, v);
     }
@@ -321,6 +332,11 @@ pub fn run_command(
             }
         }
     };
+    let leader = child.id();
+    let noted = spec.group_record.as_ref().filter(|record| {
+        let ticks = super::records::start_ticks(leader).unwrap_or(0);
+        std::fs::write(record, format!("{leader} {ticks}\n")).is_ok()
+    });
     let mut streams: Vec<(File, Vec<u8>, Stream)> = Vec::with_capacity(2);
     if let Some(stdout) = child.stdout.take() {
         streams.push((
@@ -390,10 +406,20 @@ pub fn run_command(
                     ended.push(i);
                 }
                 Ok(n) => {
+                    // Only the bytes just read are searched for a newline: a long line
+                    // costs linear time, and is cut at MAX_LINE.
+                    let mut searched = pending.len();
                     pending.extend_from_slice(&buf[..n]);
-                    while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
-                        let line: Vec<u8> = pending.drain(..=pos).collect();
+                    loop {
+                        let found = pending[searched..].iter().position(|b| *b == b'\n');
+                        let end = match found {
+                            Some(pos) if searched + pos < MAX_LINE => searched + pos + 1,
+                            _ if pending.len() >= MAX_LINE => MAX_LINE,
+                            _ => break,
+                        };
+                        let line: Vec<u8> = pending.drain(..end).collect();
                         emit(&line, *stream);
+                        searched = 0;
                     }
                 }
             }
@@ -444,12 +470,86 @@ pub fn run_command(
             Err(_) => break,
         }
     }
+    if let Some(record) = noted {
+        let _ = std::fs::remove_file(record);
+    }
     Ok(ScriptOutcome {
         exit_code: status.and_then(|s| s.code()),
         timed_out,
         duration: started.elapsed().as_secs_f64(),
         tail: tail.into_iter().collect(),
     })
+}
+
+/// Have the kernel kill the child (SIGKILL) when the thread that started it ends, which
+/// [`run_command`]'s thread does only once the script has ended or strap is killed. A
+/// strap that died before the child set this up makes the child exit at once.
+fn die_with_strap(cmd: &mut Command) {
+    let parent = nix::unistd::getpid();
+    let hook = move || -> std::io::Result<()> {
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+        if nix::unistd::getppid() != parent {
+            // strap ended before the script started (no allocation after a fork).
+            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        Ok(())
+    };
+    // SAFETY: the hook makes two system calls (`prctl`, `getppid`) and builds its errors
+    // from error numbers: it allocates nothing and touches no lock or state shared with
+    // other threads, as is required between `fork` and `exec`.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(hook);
+    }
+}
+
+/// End what a killed boot left running: the process group noted in `record` by
+/// [`run_command`], when processes of it are still alive (the script itself dies with
+/// strap; a command it was running may not). Linux does not reuse a pid while a process
+/// group of that number has members, so processes in the group are the killed part's
+/// own, unless a new process with that pid leads it. Returns what was done, for the log.
+pub fn end_leftover_group(record: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(record).ok()?;
+    let _ = std::fs::remove_file(record);
+    let mut words = text.split_whitespace();
+    let pgid: i32 = words.next()?.parse().ok()?;
+    let ticks: u64 = words.next()?.parse().ok()?;
+    if pgid <= 1 {
+        return None;
+    }
+    // A new process with that pid, started after the script: another group now.
+    if let Some(now) = super::records::start_ticks(pgid.unsigned_abs()) {
+        if now != ticks {
+            return None;
+        }
+    }
+    let members = std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| process_group(*pid) == Some(pgid))
+        .count();
+    if members == 0 {
+        return None;
+    }
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pgid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    Some(format!(
+        "ended {members} process(es) that the part running when the last boot was killed left behind (process group {pgid})"
+    ))
+}
+
+/// Field 5 of `/proc/<pid>/stat`: the process group of a live process (`None` for a
+/// zombie, which has already ended).
+fn process_group(pid: u32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    if fields.next()? == "Z" {
+        return None;
+    }
+    fields.nth(1)?.parse().ok()
 }
 
 /// How long one poll of a script's output waits before the exit and timeout checks.
@@ -582,5 +682,53 @@ mod tests {
         let r = run_script(&spec, &log(dir.path())).unwrap();
         assert_eq!(r.tail, vec!["no newline"]);
         assert!(r.timed_out, "the timeout holds after the output is closed");
+    }
+
+    #[test]
+    fn a_line_without_end_is_cut_and_memory_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        // 32 MiB on one line: before the cut it was kept whole (and searched again for
+        // a newline after every read).
+        let p = script(
+            dir.path(),
+            "e",
+            "#!/bin/sh\nhead -c 33554432 /dev/zero | tr '\\0' a\n",
+        );
+        let spec = ScriptSpec {
+            label: "e".into(),
+            path: p,
+            cwd: dir.path().into(),
+            timeout: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let r = run_script(&spec, &log(dir.path())).unwrap();
+        assert!(r.success());
+        assert_eq!(r.tail.len(), TAIL_LINES);
+        assert!(r.tail.iter().all(|l| l.len() == MAX_LINE));
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_script_dies_with_the_thread_that_started_it() {
+        let child = std::thread::spawn(|| {
+            let mut cmd = Command::new("sleep");
+            cmd.arg("30").process_group(0);
+            die_with_strap(&mut cmd);
+            cmd.spawn().unwrap()
+        })
+        .join()
+        .unwrap();
+        let mut child = child;
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "still running");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
     }
 }

@@ -94,6 +94,11 @@ impl Paths {
     pub fn report(&self) -> PathBuf {
         self.data().join("report.json")
     }
+    /// `<run>/part.pgid`: the process group of the script running now (pid and start
+    /// time of its leader), removed when it ends.
+    pub fn running_part(&self) -> PathBuf {
+        self.run.join("part.pgid")
+    }
     /// `/run/strap/status.json`.
     pub fn status(&self) -> PathBuf {
         self.run.join("status.json")

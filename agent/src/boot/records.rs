@@ -120,7 +120,7 @@ impl BootProcess {
 
 /// Field 22 of `/proc/<pid>/stat` (after the parenthesised command name, which may hold
 /// spaces).
-fn start_ticks(pid: u32) -> Option<u64> {
+pub fn start_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 1..];
     // After ")": state is field 3, so starttime (22) is the 20th word.
@@ -254,9 +254,30 @@ pub fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
+/// Whether a write failed because its file system is full (`ENOSPC`, or `EDQUOT` for a
+/// quota), which a person must fix before a boot can go on.
+pub fn disk_full(err: &std::io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+}
+
+/// `": the disk is full, …"` after an error's own text when `err` is [`disk_full`], else
+/// nothing: said on the console and in the records, where a person looks first.
+pub fn disk_full_note(err: &std::io::Error) -> &'static str {
+    if disk_full(err) {
+        ": the disk is full; free some space and run `strap run` again"
+    } else {
+        ""
+    }
+}
+
+/// Whether the file system holding `path` has no space left for an ordinary user.
+pub fn no_space_left(path: &Path) -> bool {
+    nix::sys::statvfs::statvfs(path).is_ok_and(|st| st.blocks_available() == 0)
+}
+
 /// A record could not be written.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write {path}")]
+#[error("cannot write {path}{}", disk_full_note(source))]
 pub struct RecordError {
     pub path: PathBuf,
     #[source]

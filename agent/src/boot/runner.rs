@@ -96,6 +96,11 @@ pub fn run_boot(
             OutputLog::console_only(out_clock)
         });
     early_problems.extend(lock_problem);
+    // This boot holds the lock: what a killed boot's part left running ends now, before
+    // the part can be started again.
+    if let Some(ended) = super::exec::end_leftover_group(&paths.running_part()) {
+        early_problems.push(ended);
+    }
     let started = epoch(ctx.now());
     let boot_id = boot_id(ctx);
     // A new boot starts with fresh run-time records (cloud-init's init-local does the same).
@@ -153,7 +158,8 @@ pub fn run_boot(
     // The state folders do not depend on the instance: they are made while the first
     // metadata requests are in flight.
     let (fetched, layout) = std::thread::scope(|scope| {
-        let layout = scope.spawn(|| state::create_layout(&paths));
+        // No thread to spare: the folders are made after the fetch.
+        let layout = crate::threads::scoped(scope, "layout", || state::create_layout(&paths));
         let mut waiting = |line: &str| {
             tracing::warn!("{line}");
             log.line("WARNING", line);
@@ -165,7 +171,11 @@ pub fn run_boot(
         };
         let fetched =
             source::fetch_instance_waiting(source, wait, &mut waiting, &std::thread::sleep);
-        (fetched, layout.join())
+        let layout = match layout {
+            Ok(handle) => handle.join(),
+            Err(_) => Ok(state::create_layout(&paths)),
+        };
+        (fetched, layout)
     });
     for problem in &early_problems {
         tracing::warn!("{problem}");
@@ -251,6 +261,19 @@ pub fn run_boot(
     let staged = boot.stages();
     // Folders still waiting for a sync (a stage that stopped early) are synced anyway.
     super::durable::sync_pending();
+    if let Err(err) = &staged {
+        // A boot that cannot write its records stops; say why where `strap status` looks
+        // (status.json lives in /run, which usually still has room).
+        let msg = format!("the boot stopped: {}", error_chain(err));
+        let Boot {
+            ctx,
+            paths,
+            log,
+            report,
+            ..
+        } = &mut boot;
+        fail_early(ctx, paths, log, report, msg);
+    }
     staged?;
     let power_command = boot.power_command.clone();
     Ok(BootSummary {

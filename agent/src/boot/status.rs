@@ -161,10 +161,18 @@ pub fn read(run_dir: &Path) -> Status {
     if running && owner.is_some_and(|p| !p.alive()) {
         running = false;
         let stage = v1["stage"].as_str().unwrap_or("its start");
-        errors.push(format!(
-            "the boot (pid {}) stopped during {stage} before it finished (killed, or the machine went down); `strap run` resumes it",
-            owner.map_or(0, |p| p.pid)
-        ));
+        let pid = owner.map_or(0, |p| p.pid);
+        // A boot that could not write its records stops; the disk says why.
+        errors.push(if super::records::no_space_left(run_dir) {
+            format!(
+                "the boot (pid {pid}) stopped during {stage} before it finished: the disk holding {} is full; free some space and run `strap run` again",
+                run_dir.display()
+            )
+        } else {
+            format!(
+                "the boot (pid {pid}) stopped during {stage} before it finished (killed, or the machine went down); `strap run` resumes it"
+            )
+        });
     }
     let base = if running {
         "running"

@@ -94,6 +94,8 @@ pub struct SystemConfig {
     pub files: Vec<PathBuf>,
     /// Files that could not be used, with why (the boot warns about each).
     pub problems: Vec<String>,
+    /// The bounds on user data: the defaults, changed by `strap_limits:`.
+    pub limits: crate::userdata::Limits,
 }
 
 impl SystemConfig {
@@ -139,8 +141,49 @@ pub fn load(ctx: &Context) -> SystemConfig {
             Err(why) => out.problems.push(format!("system config {shown}: {why}")),
         }
     }
+    if let Some(node) = &merged {
+        let (limits, problems) = limits_of(node);
+        out.limits = limits;
+        out.problems.extend(problems);
+    }
     out.node = merged;
     out
+}
+
+/// The user-data limits `strap_limits:` sets (`{max_parts: 200, include_time: 30}`),
+/// over the defaults, and a problem for each key that is unknown or not a positive
+/// integer (that key keeps its default).
+pub fn limits_of(config: &Node) -> (crate::userdata::Limits, Vec<String>) {
+    use crate::userdata::Limits;
+    let mut limits = Limits::default();
+    let mut problems = Vec::new();
+    let Some(section) = config.get(Limits::CONFIG_KEY) else {
+        return (limits, problems);
+    };
+    let Value::Map(entries) = &section.value else {
+        problems.push(format!(
+            "system config: {} must be a mapping of limits; the defaults apply",
+            Limits::CONFIG_KEY
+        ));
+        return (limits, problems);
+    };
+    for (key, value) in entries {
+        let key = key.as_str().unwrap_or("?");
+        let number = match &value.value {
+            Value::Int(n) => u64::try_from(*n).ok(),
+            Value::Str(s) => s.trim().parse::<u64>().ok(),
+            _ => None,
+        };
+        if !number.is_some_and(|n| limits.set(key, n)) {
+            problems.push(format!(
+                "system config: {}.{key}: not a known limit with a positive integer \
+                 (known: {}); its default applies",
+                Limits::CONFIG_KEY,
+                Limits::KEYS.join(", ")
+            ));
+        }
+    }
+    (limits, problems)
 }
 
 fn read_one(path: &Path) -> Result<Node, String> {
@@ -330,5 +373,26 @@ mod tests {
         assert_eq!(listing(&cfg, "runcmd"), Listing::Absent);
         let none = cloudconfig::yaml::load("runcmd: [x]\n").unwrap();
         assert_eq!(listing(&none, "runcmd"), Listing::NoLists);
+    }
+
+    #[test]
+    fn strap_limits_change_the_user_data_limits() {
+        let (_d, ctx) = ctx_with(&[
+            (SYSTEM_CONFIG, "strap_limits:\n  max_parts: 20\n"),
+            (
+                "/etc/cloud/cloud.cfg.d/90-limits.cfg",
+                "strap_limits:\n  include_time: 30\n  max_decoded_bytes: -1\n  bogus: 3\n",
+            ),
+        ]);
+        let sys = load(&ctx);
+        assert_eq!(sys.limits.max_parts, 20);
+        assert_eq!(sys.limits.include_time, std::time::Duration::from_secs(30));
+        assert_eq!(
+            sys.limits.max_bytes,
+            crate::userdata::Limits::default().max_bytes
+        );
+        assert_eq!(sys.problems.len(), 2, "{:?}", sys.problems);
+        assert!(sys.problems[0].contains("strap_limits.max_decoded_bytes"));
+        assert!(sys.problems[1].contains("strap_limits.bogus"));
     }
 }

@@ -149,7 +149,7 @@ async fn show(args: ShowArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         let launch = launch_macs(&ctx, Path::new(crate::boot::paths::DEFAULT_STATE_DIR));
         let source = ImdsSource::new(client, tokio::runtime::Handle::current());
         let c = ctx.clone();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<NetReport> {
+        crate::threads::blocking("network", move || -> anyhow::Result<NetReport> {
             let fetch = fetcher(&source);
             let (enis, tag) = if user.is_some() {
                 (Vec::new(), Vec::new())
@@ -388,8 +388,9 @@ async fn apply(args: ApplyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             .map(|m| m.to_ascii_lowercase())
     });
     let c = ctx.clone();
-    let (report, changes) =
-        tokio::task::spawn_blocking(move || -> anyhow::Result<(NetReport, Vec<String>)> {
+    let (report, changes) = crate::threads::blocking(
+        "network",
+        move || -> anyhow::Result<(NetReport, Vec<String>)> {
             let fetch = fetcher(&source);
             let through = bound.as_ref().map(|b| fetcher(b));
             let mut use_bound = through.is_some();
@@ -470,9 +471,10 @@ async fn apply(args: ApplyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
                 report.applied = report.problems.is_empty();
             }
             Ok((report, changes))
-        })
-        .await
-        .context("the network configuration stopped")??;
+        },
+    )
+    .await
+    .context("the network configuration stopped")??;
     save_record(&ctx, recorded, &report, args.interface.is_some());
     if args.json {
         let mut v = serde_json::to_value(&report)?;

@@ -143,7 +143,7 @@ async fn with_plan<T: Send + 'static>(
     let opts = boot_options(args);
     let plan_opts = plan_options(args);
     let boot_ctx = ctx.clone();
-    let result = tokio::task::spawn_blocking(move || {
+    let result = crate::threads::blocking("plan", move || {
         session::with_plan(&boot_ctx, source.as_ref(), opts, &plan_opts, then)
     })
     .await

@@ -258,10 +258,11 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     };
     let boot_ctx = ctx.clone();
     let power = opts.power;
-    let result =
-        tokio::task::spawn_blocking(move || boot::run_boot(&boot_ctx, source.as_ref(), opts))
-            .await
-            .context("the boot thread stopped")?;
+    let result = crate::threads::blocking("boot", move || {
+        boot::run_boot(&boot_ctx, source.as_ref(), opts)
+    })
+    .await
+    .context("the boot thread stopped")?;
     if let Some(mock) = mock {
         mock.shutdown().await;
     }

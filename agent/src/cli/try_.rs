@@ -152,10 +152,11 @@ pub async fn run(args: TryArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/tmp"));
     let exe = PathBuf::from("/proc/self/exe");
-    let report =
-        tokio::task::spawn_blocking(move || sandbox::try_userdata(&options, &exe, &work_base))
-            .await
-            .context("the sandbox task failed")??;
+    let report = crate::threads::blocking("sandbox", move || {
+        sandbox::try_userdata(&options, &exe, &work_base)
+    })
+    .await
+    .context("the sandbox task failed")??;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

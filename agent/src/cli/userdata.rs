@@ -161,12 +161,22 @@ pub async fn inspect(args: InspectArgs, ctx: &Context) -> anyhow::Result<ExitCod
                 item
             })
             .collect();
-        let doc = serde_json::json!({"parts": parts, "warnings": decoded.warnings});
+        let doc = serde_json::json!({
+            "parts": parts,
+            "warnings": decoded.warnings,
+            "errors": decoded.errors,
+        });
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
     } else {
         write!(out, "{}", inspect_table(&decoded))?;
     }
-    Ok(ExitCode::SUCCESS)
+    // A limit gone past: the parts shown are what a boot would run, and it would end
+    // `error`.
+    if decoded.errors.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 /// A systemd user-data part's credentials as `NAME (kind)`, values never shown; `None`
@@ -233,6 +243,12 @@ pub fn inspect_table(decoded: &Decoded) -> String {
         out.push_str("\nwarnings:\n");
         for w in &decoded.warnings {
             out.push_str(&format!("  {w}\n"));
+        }
+    }
+    if !decoded.errors.is_empty() {
+        out.push_str("\nerrors (parts skipped):\n");
+        for e in &decoded.errors {
+            out.push_str(&format!("  {e}\n"));
         }
     }
     out
@@ -322,6 +338,13 @@ pub fn validate_decoded(decoded: &Decoded) -> Vec<Problem> {
             message: w.clone(),
             error: false,
         })
+        .chain(decoded.errors.iter().map(|e| Problem {
+            part: "user data".into(),
+            line: 1,
+            column: 1,
+            message: e.clone(),
+            error: true,
+        }))
         .collect();
     for part in &decoded.parts {
         let at = |line: usize, column: usize, message: String, error: bool| Problem {
@@ -523,6 +546,7 @@ mod tests {
                 "#cloud-config\nruncmd: echo hi\npackages: [a]\n",
             )],
             warnings: vec![],
+            errors: vec![],
         };
         let problems = validate_decoded(&decoded);
         assert_eq!(problems.len(), 1, "{problems:?}");
@@ -540,6 +564,7 @@ mod tests {
                 part(ct::SHELLSCRIPT, "#!/bin/sh\n"),
             ],
             warnings: vec![],
+            errors: vec![],
         };
         let problems = validate_decoded(&decoded);
         assert_eq!(problems.len(), 2, "{problems:?}");
@@ -562,6 +587,7 @@ mod tests {
                 ),
             ],
             warnings: vec![],
+            errors: vec![],
         });
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].error);
@@ -579,6 +605,7 @@ mod tests {
                 "{\"systemd.credentials\": [{\"name\": \"db.pw\", \"text\": \"hunter2\"}]}",
             )],
             warnings: vec![],
+            errors: vec![],
         });
         assert!(table.contains("systemd credentials: written to /run/credstore in init, every boot: db.pw (/run/credstore)"), "{table}");
         assert!(!table.contains("hunter2"));
@@ -596,6 +623,7 @@ mod tests {
         let decoded = Decoded {
             parts: vec![part(ct::SHELLSCRIPT, "#!/bin/sh\n")],
             warnings: vec!["w1".into()],
+            errors: vec![],
         };
         let table = inspect_table(&decoded);
         assert!(table.contains("text/x-shellscript  part-001  10"));

@@ -31,8 +31,13 @@ const RESERVED: &[&str] = &[
     "content-type",
 ];
 
-/// The entries of an archive, and warnings for what was skipped.
-pub fn explode(payload: &[u8]) -> (Vec<Entry>, Vec<String>) {
+/// The entries of an archive, and warnings for what was skipped; an archive nested too
+/// deep, expanding to too many nodes or holding more than `max_entries` entries is
+/// refused before it is loaded.
+pub(super) fn explode(
+    payload: &[u8],
+    limits: &super::Limits,
+) -> Result<(Vec<Entry>, Vec<String>), super::yamlguard::Refused> {
     let mut warnings = Vec::new();
     let text = match std::str::from_utf8(payload) {
         Ok(t) => t,
@@ -41,9 +46,15 @@ pub fn explode(payload: &[u8]) -> (Vec<Entry>, Vec<String>) {
                 "cloud-config-archive is not valid UTF-8 at byte {}: no entries taken",
                 e.valid_up_to()
             ));
-            return (Vec::new(), warnings);
+            return Ok((Vec::new(), warnings));
         }
     };
+    super::yamlguard::check(
+        text,
+        limits.yaml_max_depth,
+        limits.yaml_max_nodes,
+        limits.max_parts,
+    )?;
     let root: Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -54,18 +65,18 @@ pub fn explode(payload: &[u8]) -> (Vec<Entry>, Vec<String>) {
             warnings.push(format!(
                 "failed loading cloud-config-archive yaml{at}: no entries taken"
             ));
-            return (Vec::new(), warnings);
+            return Ok((Vec::new(), warnings));
         }
     };
     let items = match root {
         Value::Sequence(items) => items,
-        Value::Null => return (Vec::new(), warnings),
+        Value::Null => return Ok((Vec::new(), warnings)),
         other => {
             warnings.push(format!(
                 "cloud-config-archive must be a YAML list, not {}: no entries taken",
                 kind(&other)
             ));
-            return (Vec::new(), warnings);
+            return Ok((Vec::new(), warnings));
         }
     };
     let mut entries = Vec::new();
@@ -94,7 +105,7 @@ pub fn explode(payload: &[u8]) -> (Vec<Entry>, Vec<String>) {
             )),
         }
     }
-    (entries, warnings)
+    Ok((entries, warnings))
 }
 
 fn entry(map: &serde_yaml::Mapping) -> Result<Entry, String> {
@@ -179,6 +190,10 @@ fn kind(v: &Value) -> &'static str {
 mod tests {
     use super::*;
 
+    fn explode(payload: &[u8]) -> (Vec<Entry>, Vec<String>) {
+        super::explode(payload, &super::super::Limits::default()).unwrap()
+    }
+
     #[test]
     fn strings_and_mappings_become_entries() {
         let (entries, warnings) = explode(
@@ -212,5 +227,12 @@ mod tests {
         let (entries, warnings) = explode(b"- 5\n- {type: bogus, content: x}\n- x\n");
         assert_eq!(entries.len(), 1);
         assert_eq!(warnings.len(), 2);
+    }
+
+    #[test]
+    fn a_million_entries_are_refused_before_they_are_loaded() {
+        let text = "- a\n".repeat(1_000_000);
+        let err = super::explode(text.as_bytes(), &super::super::Limits::default()).unwrap_err();
+        assert_eq!(err.limit, "max_parts");
     }
 }

@@ -53,6 +53,7 @@ mod pipeline;
 pub mod powershell;
 pub mod systemd;
 pub mod template;
+mod yamlguard;
 
 pub use disposition::{disposition, Action, Disposition, Frequency, Stage};
 pub use include::IncludeOptions;
@@ -100,17 +101,37 @@ impl Part {
 pub struct Decoded {
     pub parts: Vec<Part>,
     pub warnings: Vec<String>,
+    /// Limits the user data went past ([`Limits`]), each naming the limit and the part:
+    /// the part was skipped and decoding went on; the boot ends `error`.
+    pub errors: Vec<String>,
 }
 
-/// Caps that keep decoding bounded in memory and time.
+/// Caps that keep decoding bounded in memory and time. Each has a default and a key
+/// under `strap_limits:` in the image's system config (`/etc/cloud/cloud.cfg` and its
+/// drop-ins), named in the error when user data goes past it ([`Limits::KEYS`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Nesting depth of multiparts and includes together.
+    /// Nesting depth of multiparts and includes together (`max_depth`).
     pub max_depth: usize,
-    /// Parts in the flattened result (and leaves in any one message).
+    /// Parts in the flattened result, and leaves in any one message or entries in any one
+    /// `#cloud-config-archive` (`max_parts`).
     pub max_parts: usize,
-    /// Bytes of any one decompressed or fetched body, and of all payloads together.
+    /// Bytes of any one decompressed or fetched body, and of all payloads together
+    /// (`max_decoded_bytes`).
     pub max_bytes: usize,
+    /// `#include` URLs fetched in all, include-once cache hits counted too, retries not
+    /// (`max_include_fetches`).
+    pub max_include_fetches: usize,
+    /// Bytes one include may return (`max_include_bytes`).
+    pub max_include_bytes: usize,
+    /// Time all include fetches may take together (`include_time`, in seconds).
+    pub include_time: std::time::Duration,
+    /// Nesting of collections in a YAML document decoding reads itself (the
+    /// `#cloud-config-archive` list, a cloud-config's `launch-index`) (`yaml_max_depth`).
+    pub yaml_max_depth: usize,
+    /// Nodes such a document may produce, counting every copy an alias makes
+    /// (`yaml_max_nodes`).
+    pub yaml_max_nodes: usize,
 }
 
 impl Default for Limits {
@@ -119,7 +140,51 @@ impl Default for Limits {
             max_depth: 16,
             max_parts: 1000,
             max_bytes: 64 << 20,
+            max_include_fetches: 100,
+            max_include_bytes: 16 << 20,
+            include_time: std::time::Duration::from_secs(120),
+            yaml_max_depth: 200,
+            yaml_max_nodes: 1_000_000,
         }
+    }
+}
+
+impl Limits {
+    /// The system config key that holds the limits.
+    pub const CONFIG_KEY: &'static str = "strap_limits";
+    /// The keys under [`Limits::CONFIG_KEY`].
+    pub const KEYS: [&'static str; 8] = [
+        "max_depth",
+        "max_parts",
+        "max_decoded_bytes",
+        "max_include_fetches",
+        "max_include_bytes",
+        "include_time",
+        "yaml_max_depth",
+        "yaml_max_nodes",
+    ];
+
+    /// Set one limit by its key (a positive number; `include_time` in seconds). `false`
+    /// when the key is unknown or the value is not a positive integer.
+    pub fn set(&mut self, key: &str, value: u64) -> bool {
+        let Ok(n) = usize::try_from(value) else {
+            return false;
+        };
+        if n == 0 {
+            return false;
+        }
+        match key {
+            "max_depth" => self.max_depth = n,
+            "max_parts" => self.max_parts = n,
+            "max_decoded_bytes" => self.max_bytes = n,
+            "max_include_fetches" => self.max_include_fetches = n,
+            "max_include_bytes" => self.max_include_bytes = n,
+            "include_time" => self.include_time = std::time::Duration::from_secs(value),
+            "yaml_max_depth" => self.yaml_max_depth = n,
+            "yaml_max_nodes" => self.yaml_max_nodes = n,
+            _ => return false,
+        }
+        true
     }
 }
 
@@ -205,17 +270,59 @@ pub enum UserDataError {
     )]
     MimeNotUtf8 { part: String, offset: usize },
     /// Multiparts and includes nest deeper than the cap.
-    #[error("{part}: user data nests deeper than {max} levels of multiparts and includes")]
+    #[error("{part}: user data nests deeper than {max} levels of multiparts and includes (limit strap_limits.max_depth); the part is skipped")]
     TooDeep { part: String, max: usize },
     /// More parts than the cap.
-    #[error("user data has more than {max} parts")]
-    TooManyParts { max: usize },
+    #[error("{part}: user data has more than {max} parts (limit strap_limits.max_parts); this part and the ones after it are skipped")]
+    TooManyParts { part: String, max: usize },
     /// The thread or runtime that [`decode_blocking`] needs could not be started.
     #[error("cannot start the runtime to decode user data: {reason}")]
     Runtime { reason: String },
     /// A body decompresses (or downloads) to more than the cap.
-    #[error("{part}: user data grows past {max} bytes when decompressed or fetched")]
-    TooLarge { part: String, max: usize },
+    #[error("{part}: user data grows past {max} bytes when decompressed or fetched (limit strap_limits.{limit}); the part is skipped")]
+    TooLarge {
+        part: String,
+        max: usize,
+        limit: &'static str,
+    },
+    /// More include fetches than the cap.
+    #[error("{part} line {line}: include {url} not fetched: more than {max} include fetches (limit strap_limits.max_include_fetches)")]
+    TooManyFetches {
+        part: String,
+        line: usize,
+        url: String,
+        max: usize,
+    },
+    /// The include fetches together took longer than the cap.
+    #[error("{part} line {line}: include {url} not fetched: includes took more than {secs} s in all (limit strap_limits.include_time)")]
+    IncludeTime {
+        part: String,
+        line: usize,
+        url: String,
+        secs: u64,
+    },
+    /// A YAML document decoding reads goes past a YAML limit.
+    #[error("{part}: {what} (limit strap_limits.{limit}); the part is skipped")]
+    Yaml {
+        part: String,
+        what: String,
+        limit: &'static str,
+    },
+}
+
+impl UserDataError {
+    /// Whether this is one of the [`Limits`]: the boot goes on with the other parts.
+    pub fn is_limit(&self) -> bool {
+        matches!(
+            self,
+            Self::TooDeep { .. }
+                | Self::TooManyParts { .. }
+                | Self::TooLarge { .. }
+                | Self::TooManyFetches { .. }
+                | Self::IncludeTime { .. }
+                | Self::Yaml { .. }
+        )
+    }
 }
 
 /// Decode raw user data (as IMDS returns it) into its parts, the way cloud-init does.
@@ -228,7 +335,7 @@ pub async fn decode(raw: &[u8], opts: &DecodeOptions) -> Result<Decoded, UserDat
 /// scoped thread with its own single-threaded runtime.
 pub fn decode_blocking(raw: &[u8], opts: &DecodeOptions) -> Result<Decoded, UserDataError> {
     std::thread::scope(|scope| {
-        let worker = scope.spawn(|| {
+        let worker = crate::threads::scoped(scope, "decode", || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -236,7 +343,10 @@ pub fn decode_blocking(raw: &[u8], opts: &DecodeOptions) -> Result<Decoded, User
                     reason: e.to_string(),
                 })?;
             runtime.block_on(decode(raw, opts))
-        });
+        })
+        .map_err(|e| UserDataError::Runtime {
+            reason: e.to_string(),
+        })?;
         worker.join().unwrap_or_else(|_| {
             Err(UserDataError::Runtime {
                 reason: "the decoding thread stopped unexpectedly".into(),
@@ -254,6 +364,7 @@ pub fn include_cache_dir(instance_dir: impl Into<PathBuf>) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
     use std::io::Write as _;
 
     fn gz(data: &[u8]) -> Vec<u8> {
@@ -306,7 +417,6 @@ mod tests {
 
     #[tokio::test]
     async fn ec2_double_base64_and_whole_blob_gzip() {
-        use base64::Engine as _;
         let b64 = base64::engine::general_purpose::STANDARD.encode(b"#cloud-config\na: 1\n");
         let d = run(b64.as_bytes()).await;
         assert_eq!(d.parts[0].content_type, content_type::CLOUD_CONFIG);
@@ -522,7 +632,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn caps_hold() {
+    async fn caps_hold_and_decoding_goes_on_without_the_part() {
         let bomb = gz(&vec![b'#'; 1 << 20]);
         let opts = DecodeOptions {
             limits: Limits {
@@ -531,8 +641,27 @@ mod tests {
             },
             ..DecodeOptions::default()
         };
-        let err = decode(&bomb, &opts).await.unwrap_err();
-        assert!(matches!(err, UserDataError::TooLarge { .. }), "{err}");
+        let decoded = decode(&bomb, &opts).await.unwrap();
+        assert!(decoded.parts.is_empty());
+        assert!(
+            decoded.errors[0].contains("strap_limits.max_decoded_bytes"),
+            "{:?}",
+            decoded.errors
+        );
+        // A gzip part past the cap is skipped; the script beside it is kept.
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&bomb);
+        let mime = format!(
+            "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=XX\n\n\
+             --XX\nContent-Type: application/gzip\nContent-Transfer-Encoding: base64\n\n{b64}\n\
+             --XX\nContent-Type: text/x-shellscript\n\n#!/bin/sh\necho kept\n--XX--\n"
+        );
+        let decoded = decode(mime.as_bytes(), &opts).await.unwrap();
+        assert_eq!(decoded.parts.len(), 1, "{decoded:?}");
+        assert!(
+            decoded.errors[0].contains("MIME part 1"),
+            "{:?}",
+            decoded.errors
+        );
         let mut deep = String::from("MIME-Version: 1.0\n");
         for i in 0..40 {
             deep.push_str(&format!(
@@ -540,9 +669,83 @@ mod tests {
             ));
         }
         deep.push_str("\n#!/bin/sh\n");
-        let err = decode(deep.as_bytes(), &DecodeOptions::default())
+        let decoded = decode(deep.as_bytes(), &DecodeOptions::default())
             .await
-            .unwrap_err();
-        assert!(matches!(err, UserDataError::TooDeep { .. }), "{err}");
+            .unwrap();
+        assert!(
+            decoded.errors[0].contains("strap_limits.max_depth"),
+            "{:?}",
+            decoded.errors
+        );
+    }
+
+    #[test]
+    fn limits_are_set_by_key() {
+        let mut limits = Limits::default();
+        for key in Limits::KEYS {
+            assert!(limits.set(key, 7), "{key}");
+        }
+        assert_eq!(limits.max_bytes, 7);
+        assert_eq!(limits.include_time, std::time::Duration::from_secs(7));
+        assert!(!limits.set("max_parts", 0));
+        assert!(!limits.set("nope", 1));
+    }
+
+    #[tokio::test]
+    async fn includes_stop_at_their_total_time_and_the_parts_go_on() {
+        // A server that accepts and never answers: each fetch would wait its own timeout.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((conn, _)) = listener.accept().await {
+                held.push(conn);
+            }
+        });
+        let opts = DecodeOptions {
+            include: IncludeOptions {
+                timeout: std::time::Duration::from_secs(30),
+                retries: 0,
+                ..IncludeOptions::default()
+            },
+            limits: Limits {
+                include_time: std::time::Duration::from_millis(300),
+                ..Limits::default()
+            },
+            ..DecodeOptions::default()
+        };
+        let ud = format!(
+            "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=XX\n\n\
+             --XX\nContent-Type: text/x-include-url\n\nhttp://{addr}/a\nhttp://{addr}/b\n\
+             --XX\nContent-Type: text/x-shellscript\n\n#!/bin/sh\necho kept\n--XX--\n"
+        );
+        let started = std::time::Instant::now();
+        let decoded = decode(ud.as_bytes(), &opts).await.unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(decoded.parts.len(), 1, "{decoded:?}");
+        assert_eq!(decoded.errors.len(), 2, "{:?}", decoded.errors);
+        assert!(decoded.errors[0].contains("strap_limits.include_time"));
+    }
+
+    #[tokio::test]
+    async fn an_include_past_its_byte_cap_is_skipped_naming_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'#'; 4096]).unwrap();
+        let opts = DecodeOptions {
+            limits: Limits {
+                max_include_bytes: 1024,
+                ..Limits::default()
+            },
+            ..DecodeOptions::default()
+        };
+        let ud = format!("#include\nfile://{}\n", big.display());
+        let decoded = decode(ud.as_bytes(), &opts).await.unwrap();
+        assert!(decoded.parts.is_empty());
+        assert!(
+            decoded.errors[0].contains("strap_limits.max_include_bytes"),
+            "{:?}",
+            decoded.errors
+        );
     }
 }

@@ -48,6 +48,15 @@ struct Run<'a> {
     total_bytes: usize,
     /// The include URLs being expanded, outermost first.
     chain: Vec<String>,
+    /// Limits gone past (the parts skipped), in order, each once.
+    errors: Vec<String>,
+    /// Include URLs fetched so far (cache hits included).
+    fetches: usize,
+    /// When the include fetches must be over ([`super::Limits::include_time`]; `None`
+    /// when that is too far away to be told).
+    include_deadline: Option<std::time::Instant>,
+    /// Set once the part cap is reached: later parts are dropped without a new error.
+    parts_full: bool,
 }
 
 type Boxed<'a> = Pin<Box<dyn Future<Output = Result<(), UserDataError>> + Send + 'a>>;
@@ -64,11 +73,16 @@ pub(super) async fn decode(raw: &[u8], opts: &DecodeOptions) -> Result<Decoded, 
         warnings: Vec::new(),
         total_bytes: 0,
         chain: Vec::new(),
+        errors: Vec::new(),
+        fetches: 0,
+        include_deadline: std::time::Instant::now().checked_add(opts.limits.include_time),
+        parts_full: false,
     };
     run.process_blob(blob, "user data".into(), 0).await?;
     let Run {
         mut parts,
         mut warnings,
+        errors,
         ..
     } = run;
     if let Some(wanted) = opts.launch_index {
@@ -89,7 +103,23 @@ pub(super) async fn decode(raw: &[u8], opts: &DecodeOptions) -> Result<Decoded, 
         warnings = warnings.len(),
         "user data decoded"
     );
-    Ok(Decoded { parts, warnings })
+    Ok(Decoded {
+        parts,
+        warnings,
+        errors,
+    })
+}
+
+/// Longest include URL quoted in errors, warnings and part names, in characters.
+const SHOWN_URL: usize = 256;
+
+/// An include URL as errors and records quote it: cut at [`SHOWN_URL`] characters, so
+/// a URL line of megabytes does not grow every message and record that names it.
+fn shown(url: &str) -> String {
+    match url.char_indices().nth(SHOWN_URL) {
+        Some((at, _)) => format!("{}…", &url[..at]),
+        None => url.to_string(),
+    }
 }
 
 /// EC2's "maybe base64": a blob that is entirely valid, padded base64 is decoded once
@@ -144,9 +174,10 @@ impl Run<'_> {
                 Ok(inflated) => inflated,
                 Err(Gunzip::Invalid(_)) => blob,
                 Err(Gunzip::TooLarge) => {
-                    return Err(UserDataError::TooLarge {
+                    return self.over_limit(UserDataError::TooLarge {
                         part: origin,
                         max: self.max_bytes(),
+                        limit: "max_decoded_bytes",
                     })
                 }
             };
@@ -155,7 +186,10 @@ impl Run<'_> {
                 .windows(b"mime-version:".len())
                 .any(|w| w.eq_ignore_ascii_case(b"mime-version:"));
             let sources = if is_mime {
-                self.mime_sources(&blob, &origin, depth)?
+                match self.mime_sources(&blob, &origin, depth) {
+                    Err(err) if err.is_limit() => return self.over_limit(err),
+                    other => other?,
+                }
             } else {
                 vec![Source {
                     content_type: ct::NOT_MULTIPART.into(),
@@ -191,7 +225,10 @@ impl Run<'_> {
                 part: origin.to_string(),
                 max: limits.max_depth,
             },
-            mime::MimeLimit::TooManyParts { max } => UserDataError::TooManyParts { max },
+            mime::MimeLimit::TooManyParts { max } => UserDataError::TooManyParts {
+                part: origin.to_string(),
+                max,
+            },
         })?;
         if leaves.is_empty() {
             self.warnings.push(format!(
@@ -240,9 +277,10 @@ impl Run<'_> {
                     src.merge_how = None;
                 }
                 Err(Gunzip::TooLarge) => {
-                    return Err(UserDataError::TooLarge {
+                    return self.over_limit(UserDataError::TooLarge {
                         part: src.origin,
                         max: self.max_bytes(),
+                        limit: "max_decoded_bytes",
                     })
                 }
                 Err(Gunzip::Invalid(reason)) => {
@@ -269,7 +307,16 @@ impl Run<'_> {
         match src.content_type.as_str() {
             ct::INCLUDE | ct::INCLUDE_ONCE => self.do_include(&src, depth).await,
             ct::CLOUD_CONFIG_ARCHIVE => {
-                let (entries, warnings) = archive::explode(&src.payload);
+                let (entries, warnings) = match archive::explode(&src.payload, &self.opts.limits) {
+                    Ok(exploded) => exploded,
+                    Err(refused) => {
+                        return self.over_limit(UserDataError::Yaml {
+                            part: format!("{} (#cloud-config-archive)", src.origin),
+                            what: refused.what,
+                            limit: refused.limit,
+                        })
+                    }
+                };
                 self.warnings
                     .extend(warnings.into_iter().map(|w| format!("{}: {w}", src.origin)));
                 for e in entries {
@@ -297,7 +344,9 @@ impl Run<'_> {
             if !self.opts.include.enabled {
                 self.warnings.push(format!(
                     "{} line {}: include {} not fetched (includes are off)",
-                    src.origin, inc.line, inc.url
+                    src.origin,
+                    inc.line,
+                    shown(&inc.url)
                 ));
                 continue;
             }
@@ -305,42 +354,101 @@ impl Run<'_> {
                 return Err(UserDataError::IncludeLoop {
                     part: src.origin.clone(),
                     line: inc.line,
-                    url: inc.url.clone(),
-                    chain: self.chain.join(" -> "),
+                    url: shown(&inc.url),
+                    chain: self
+                        .chain
+                        .iter()
+                        .map(|u| shown(u))
+                        .collect::<Vec<_>>()
+                        .join(" -> "),
                 });
             }
             if depth + 1 > self.opts.limits.max_depth {
-                return Err(UserDataError::TooDeep {
-                    part: src.origin.clone(),
+                self.over_limit(UserDataError::TooDeep {
+                    part: format!("{} line {}", src.origin, inc.line),
                     max: self.opts.limits.max_depth,
-                });
+                })?;
+                continue;
             }
-            match include::fetch(&inc, &self.opts.include, self.max_bytes()).await {
+            let limits = self.opts.limits;
+            if self.fetches >= limits.max_include_fetches {
+                self.over_limit(UserDataError::TooManyFetches {
+                    part: src.origin.clone(),
+                    line: inc.line,
+                    url: shown(&inc.url),
+                    max: limits.max_include_fetches,
+                })?;
+                continue;
+            }
+            self.fetches += 1;
+            let time_over = || UserDataError::IncludeTime {
+                part: src.origin.clone(),
+                line: inc.line,
+                url: shown(&inc.url),
+                secs: limits.include_time.as_secs(),
+            };
+            let left = match self.include_deadline {
+                Some(deadline) => deadline.checked_duration_since(std::time::Instant::now()),
+                None => Some(std::time::Duration::MAX),
+            };
+            let Some(left) = left.filter(|left| !left.is_zero()) else {
+                self.over_limit(time_over())?;
+                continue;
+            };
+            let max = limits.max_include_bytes.min(self.max_bytes());
+            let fetched =
+                tokio::time::timeout(left, include::fetch(&inc, &self.opts.include, max)).await;
+            let Ok(fetched) = fetched else {
+                self.over_limit(time_over())?;
+                continue;
+            };
+            match fetched {
                 Ok(body) => {
                     self.chain.push(inc.url.clone());
                     let result = self
-                        .process_blob(body, format!("include {}", inc.url), depth + 1)
+                        .process_blob(body, format!("include {}", shown(&inc.url)), depth + 1)
                         .await;
                     self.chain.pop();
                     result?;
                 }
                 Err(include::FetchError::TooLarge { max }) => {
-                    return Err(UserDataError::TooLarge {
-                        part: format!("include {}", inc.url),
+                    self.over_limit(UserDataError::TooLarge {
+                        part: format!(
+                            "{} line {}: include {}",
+                            src.origin,
+                            inc.line,
+                            shown(&inc.url)
+                        ),
                         max,
-                    })
+                        limit: if max == limits.max_include_bytes {
+                            "max_include_bytes"
+                        } else {
+                            "max_decoded_bytes"
+                        },
+                    })?;
                 }
                 Err(source) => {
                     let err = UserDataError::Include {
                         part: src.origin.clone(),
                         line: inc.line,
-                        url: inc.url.clone(),
+                        url: shown(&inc.url),
                         attempts: self.opts.include.retries + 1,
                         source: Box::new(source),
                     };
                     self.handle_error(err)?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// A limit gone past: the error is kept (once) and decoding goes on without the
+    /// part. Always `Ok`; the `Result` lets callers return it.
+    fn over_limit(&mut self, err: UserDataError) -> Result<(), UserDataError> {
+        let text = err.to_string();
+        tracing::debug!("{text}");
+        if !self.errors.contains(&text) {
+            self.errors.push(text);
         }
         Ok(())
     }
@@ -364,22 +472,28 @@ impl Run<'_> {
     /// `_attach_part`: number the part, settle its filename and launch index.
     fn attach(&mut self, src: Source) -> Result<(), UserDataError> {
         let limits = self.opts.limits;
+        if self.parts_full {
+            return Ok(());
+        }
         if self.parts.len() >= limits.max_parts {
-            return Err(UserDataError::TooManyParts {
+            self.parts_full = true;
+            return self.over_limit(UserDataError::TooManyParts {
+                part: src.origin,
                 max: limits.max_parts,
             });
         }
-        self.total_bytes = self.total_bytes.saturating_add(src.payload.len());
-        if self.total_bytes > limits.max_bytes {
-            return Err(UserDataError::TooLarge {
+        if self.total_bytes.saturating_add(src.payload.len()) > limits.max_bytes {
+            return self.over_limit(UserDataError::TooLarge {
                 part: src.origin,
                 max: limits.max_bytes,
+                limit: "max_decoded_bytes",
             });
         }
+        self.total_bytes = self.total_bytes.saturating_add(src.payload.len());
         let number = self.parts.len() + 1;
         let launch_index = src.launch_index.or_else(|| {
             (src.content_type == ct::CLOUD_CONFIG)
-                .then(|| payload_launch_index(&src.payload))
+                .then(|| payload_launch_index(&src.payload, &limits))
                 .flatten()
         });
         self.parts.push(Part {
@@ -491,9 +605,21 @@ fn transcode(payload: Vec<u8>, charset: Option<&str>) -> (Vec<u8>, Option<String
     )
 }
 
-/// A `launch-index:` key in a cloud-config payload, as an integer string.
-fn payload_launch_index(payload: &[u8]) -> Option<String> {
+/// A `launch-index:` key in a cloud-config payload, as an integer string. Only a
+/// payload that names the key is loaded, and only once [`super::yamlguard`] finds it
+/// within the YAML limits (the cloud-config loader reports the rest).
+fn payload_launch_index(payload: &[u8], limits: &super::Limits) -> Option<String> {
     let text = std::str::from_utf8(payload).ok()?;
+    if !text.contains("launch-index") {
+        return None;
+    }
+    super::yamlguard::check(
+        text,
+        limits.yaml_max_depth,
+        limits.yaml_max_nodes,
+        usize::MAX,
+    )
+    .ok()?;
     let value: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
     match value.get("launch-index")? {
         serde_yaml::Value::Number(n) => n
@@ -592,6 +718,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn long_urls_are_cut_where_they_are_quoted() {
+        assert_eq!(shown("http://a/b"), "http://a/b");
+        let long = format!("http://a/{}", "é".repeat(10_000));
+        assert_eq!(shown(&long).chars().count(), SHOWN_URL + 1);
+    }
+
+    #[test]
     fn maybe_b64_decodes_only_whole_padded_base64() {
         assert_eq!(
             maybe_b64decode(b"IyEvYmluL3NoCmVjaG8gaGk="),
@@ -677,9 +810,16 @@ mod tests {
     #[test]
     fn launch_index_from_payload() {
         assert_eq!(
-            payload_launch_index(b"#cloud-config\nlaunch-index: 1\n").as_deref(),
+            payload_launch_index(
+                b"#cloud-config\nlaunch-index: 1\n",
+                &super::super::Limits::default()
+            )
+            .as_deref(),
             Some("1")
         );
-        assert_eq!(payload_launch_index(b"#cloud-config\na: 1\n"), None);
+        assert_eq!(
+            payload_launch_index(b"#cloud-config\na: 1\n", &super::super::Limits::default()),
+            None
+        );
     }
 }

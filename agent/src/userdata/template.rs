@@ -129,16 +129,43 @@ pub fn render(payload: &[u8], context: &Value) -> Result<Rendered, TemplateError
             missing.push(name);
         }
     }
-    let mut text = tmpl
-        .render(minijinja::Value::from_serialize(&ctx))
-        .map_err(|e| TemplateError::Render(e.to_string()))?;
+    // The output cap holds while rendering: a template that writes more stops there.
+    let mut out = Capped(Vec::new());
+    let rendered = tmpl
+        .render_captured_to(minijinja::Value::from_serialize(&ctx), &mut out)
+        .map(|_| ());
+    let too_large = || TemplateError::Render(format!("output larger than {MAX_OUTPUT} bytes"));
+    if out.0.len() > MAX_OUTPUT {
+        return Err(too_large());
+    }
+    rendered.map_err(|e| TemplateError::Render(e.to_string()))?;
+    let mut text = String::from_utf8(out.0)
+        .map_err(|_| TemplateError::Render("the rendered output is not valid UTF-8".into()))?;
     text.push_str(add);
     if text.len() > MAX_OUTPUT {
-        return Err(TemplateError::Render(format!(
-            "output larger than {MAX_OUTPUT} bytes"
-        )));
+        return Err(too_large());
     }
     Ok(Rendered { text, missing })
+}
+
+/// A buffer that refuses to grow past [`MAX_OUTPUT`] (it keeps one byte more, so the
+/// caller can tell).
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_OUTPUT {
+            let room = MAX_OUTPUT + 1 - self.0.len().min(MAX_OUTPUT + 1);
+            self.0.extend_from_slice(&buf[..room.min(buf.len())]);
+            return Err(std::io::Error::other("output cap reached"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The environment cloud-init's Jinja2 gives a template: `trim_blocks`, the trailing
@@ -388,6 +415,17 @@ mod tests {
             Ok(r) => assert!(r.text.len() <= MAX_OUTPUT),
             Err(e) => assert!(!e.to_string().is_empty()),
         }
+    }
+
+    #[test]
+    fn an_output_bomb_stops_at_the_cap_while_rendering() {
+        // 3 GB of output in a few thousand instructions: before, all of it was rendered
+        // and only then measured.
+        let t = b"## template: jinja\n{% for i in range(1000) %}{{ 'a' * 3000000 }}{% endfor %}";
+        let started = std::time::Instant::now();
+        let err = render(t, &json!({})).unwrap_err();
+        assert!(err.to_string().contains("output larger than"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     /// Templates cloud-init users write, rendered by strap and by cloud-init's own

@@ -288,9 +288,11 @@ fn a_failed_script_is_recorded_the_rest_runs_and_it_reruns_next_boot() {
 
 #[test]
 fn a_boot_killed_mid_script_resumes_without_rerunning_finished_work() {
-    // The runcmd kills strap itself the first time, as a power loss would.
+    // The runcmd kills strap itself the first time, as a power loss would (and then
+    // waits in its own process, which dies with strap: a `sleep` child left behind would
+    // be ended by the next boot, with a warning).
     let m = Machine::new(
-        "#cloud-config\nbootcmd:\n  - echo bootcmd >> \"$STRAP_ROOT/ran\"\nruncmd:\n  - echo runcmd >> \"$STRAP_ROOT/ran\"\n  - 'if [ ! -e \"$STRAP_ROOT/crashed\" ]; then touch \"$STRAP_ROOT/crashed\"; kill -9 $PPID; sleep 5; fi'\n  - echo after >> \"$STRAP_ROOT/ran\"\n",
+        "#cloud-config\nbootcmd:\n  - echo bootcmd >> \"$STRAP_ROOT/ran\"\nruncmd:\n  - echo runcmd >> \"$STRAP_ROOT/ran\"\n  - 'if [ ! -e \"$STRAP_ROOT/crashed\" ]; then touch \"$STRAP_ROOT/crashed\"; kill -9 $PPID; exec sleep 5; fi'\n  - echo after >> \"$STRAP_ROOT/ran\"\n",
     );
     image_script(&m, "per-instance");
     let out = m.run();

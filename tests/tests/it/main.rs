@@ -8,6 +8,7 @@ mod boot_disk;
 mod cli;
 mod creds;
 mod imds_client;
+mod limits;
 mod mock;
 mod mock_clients;
 mod net;

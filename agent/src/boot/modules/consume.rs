@@ -30,6 +30,7 @@ pub(crate) fn decode(boot: &Boot<'_>, raw: &[u8]) -> Result<Decoded, userdata::U
             context: boot.ctx.clone(),
             ..Default::default()
         },
+        limits: boot.system.limits,
         ..Default::default()
     };
     userdata::decode_blocking(raw, &opts)
@@ -77,6 +78,15 @@ pub fn consume(boot: &mut Boot<'_>) {
     };
     for w in &decoded.warnings {
         boot.warn(w);
+    }
+    // A limit gone past skipped a part; the others run and the boot ends `error`.
+    for e in &decoded.errors {
+        let msg = format!("user data: {e}");
+        boot.log.line("ERROR", &msg);
+        boot.out.message(&msg);
+        if let Some(stage) = boot.report.stage_mut() {
+            stage.errors.push(msg);
+        }
     }
     let stage = boot.stage.clone();
     let mut configs = Vec::new();
@@ -151,7 +161,10 @@ pub fn consume(boot: &mut Boot<'_>) {
     if let Err(err) =
         crate::boot::durable::write_rebuilt(&boot.paths.root, &file, text.as_bytes(), Some(0o600))
     {
-        boot.warn(&format!("cannot save the merged cloud-config: {err}"));
+        boot.warn(&format!(
+            "cannot save the merged cloud-config: {}",
+            error_chain(&err)
+        ));
     }
     // The image's system config sits under the user data's (cloud-config.txt above keeps
     // only the user data's, as cloud-init's does).

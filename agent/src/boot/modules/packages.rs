@@ -323,6 +323,7 @@ fn run_steps(
             env: env.clone(),
             cwd: boot.ctx.root().to_path_buf(),
             timeout: boot.opts.part_timeout,
+            group_record: Some(boot.paths.running_part()),
         };
         let argv: Vec<OsString> = step.iter().map(OsString::from).collect();
         match exec::run_command(&spec, &argv, &boot.out) {

@@ -323,6 +323,7 @@ pub fn run_on_machine(boot: &Boot<'_>, label: &str, argv: &[String]) -> Ran {
         env,
         cwd: boot.ctx.root().to_path_buf(),
         timeout: boot.opts.part_timeout,
+        group_record: Some(boot.paths.running_part()),
     };
     let os: Vec<OsString> = argv.iter().map(OsString::from).collect();
     match exec::run_command(&spec, &os, &boot.out) {
