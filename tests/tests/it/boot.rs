@@ -1571,6 +1571,38 @@ fn account_fields_cannot_inject_lines_into_the_roots_account_files() {
 }
 
 #[test]
+fn hostnames_and_keys_cannot_add_lines_to_hosts_or_authorized_keys() {
+    let m = Machine::new(
+        "#cloud-config\nmanage_etc_hosts: true\nhostname: \"web1\\n10.6.6.6 bank.example\"\nusers:\n  - name: alice\n    ssh_authorized_keys: [\"ssh-ed25519 AAAAgood alice\", \"ssh-ed25519 AAAAx\\ncommand=\\\"evil\\\" ssh-rsa AAAAbad\"]\n",
+    );
+    let out = m.run();
+    assert_eq!(
+        code(&out),
+        1,
+        "the bad values fail their modules: {}",
+        stderr(&out)
+    );
+    let hosts = m.read("/etc/hosts");
+    assert!(!hosts.contains("bank.example"), "{hosts}");
+    assert!(
+        !m.read("/etc/hostname").contains("bank"),
+        "{}",
+        m.read("/etc/hostname")
+    );
+    let keys = m.read("/home/alice/.ssh/authorized_keys");
+    assert!(
+        !keys.contains("AAAAbad") && !keys.contains("evil"),
+        "{keys}"
+    );
+    let text = stdout(&m.strap(&["status", "--long"]));
+    assert!(text.contains("users.alice.ssh_authorized_keys.1"), "{text}");
+    assert!(
+        text.contains("which /etc/hosts would read as a new field or line"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_second_boot_on_the_same_state_folder_is_refused_and_names_the_first() {
     // The first boot's part waits for the test's word, so the second surely meets it.
     let m = Machine::new(

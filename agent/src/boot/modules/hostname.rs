@@ -37,6 +37,8 @@ pub fn set_hostname(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
             "no hostname in cloud-config or metadata".into(),
         ));
     };
+    super::check_host_name("hostname", &short)?;
+    super::check_host_name("fqdn", &fqdn)?;
     let name = if truthy(boot.cfg("prefer_fqdn_over_hostname"), false) {
         fqdn
     } else {
@@ -96,6 +98,8 @@ pub fn update_etc_hosts(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     let Some((short, fqdn)) = resolve(boot) else {
         return Ok(Outcome::Skipped("no hostname to put in /etc/hosts".into()));
     };
+    super::check_host_name("hostname", &short)?;
+    super::check_host_name("fqdn", &fqdn)?;
     let path = boot
         .ctx
         .path("/etc/hosts")

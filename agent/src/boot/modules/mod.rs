@@ -292,3 +292,58 @@ mod tests {
         assert!(err.to_string().contains("runcmd.0"), "{err}");
     }
 }
+
+/// A value written as one line of a line-based file (a sudo rule, an authorized key):
+/// no newline, carriage return or NUL, which would add a line other than the one meant.
+pub fn one_line(key: &str, value: &str) -> Result<(), ModuleError> {
+    match value.chars().find(|c| matches!(c, '\n' | '\r' | '\0')) {
+        None => Ok(()),
+        Some(c) => Err(ModuleError::Invalid {
+            key: key.to_string(),
+            message: format!(
+                "holds {}: it would add a line of its own to the file; write one entry per list item",
+                c.escape_debug()
+            ),
+        }),
+    }
+}
+
+/// A host name for `/etc/hostname`, `/etc/hosts` and `hostname`: no whitespace or control
+/// character (a field or line of its own in `/etc/hosts`), no leading `-` (an option to
+/// `hostname`), at most 253 characters.
+pub fn check_host_name(key: &str, name: &str) -> Result<(), ModuleError> {
+    let bad = |message: String| ModuleError::Invalid {
+        key: key.to_string(),
+        message,
+    };
+    if name.is_empty() || name.len() > 253 {
+        return Err(bad(format!("{name:?} is not 1 to 253 characters long")));
+    }
+    if name.starts_with('-') {
+        return Err(bad(format!("{name:?} starts with `-`")));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad(format!(
+            "{name:?} holds {}, which /etc/hosts would read as a new field or line",
+            c.escape_debug()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::*;
+
+    #[test]
+    fn values_of_line_files_stay_one_line() {
+        assert!(one_line("users.a.sudo", "ALL=(ALL) NOPASSWD:ALL").is_ok());
+        let err = one_line("users.a.sudo", "ALL=(ALL) ALL\nmallory ALL=(ALL) ALL").unwrap_err();
+        assert!(err.to_string().contains("users.a.sudo"), "{err}");
+        assert!(one_line("k", "ssh-ed25519 AAAA\r\nssh-rsa BBBB").is_err());
+        assert!(check_host_name("hostname", "web-1.example.com").is_ok());
+        for bad in ["", "-n", "web 1", "web1\n10.0.0.1 evil", &"a".repeat(254)] {
+            assert!(check_host_name("hostname", bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -806,6 +806,9 @@ fn add_sudo_rules(boot: &Boot<'_>, user: &str, rules: &[String]) -> Result<(), M
         .unwrap_or_else(|_| "# Created by strap v. boot on first boot.\n".to_string());
     let mut changed = false;
     for rule in rules {
+        super::one_line(&format!("users.{user}.sudo"), rule)?;
+    }
+    for rule in rules {
         let line = format!("{user} {rule}");
         if !text.lines().any(|l| l == line) {
             text.push_str(&format!("\n# User rules for {user}\n{line}\n"));
@@ -853,6 +856,12 @@ pub fn add_authorized_keys(
             path: shown.clone(),
             source,
         })?;
+    for key in keys {
+        super::one_line(&format!("users.{user}.ssh_authorized_keys"), key)?;
+    }
+    if let Some(p) = prefix {
+        super::one_line("disable_root_opts", p)?;
+    }
     let mut text = std::fs::read_to_string(&file).unwrap_or_default();
     for key in keys {
         let line = match prefix {
