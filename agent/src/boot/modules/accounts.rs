@@ -19,6 +19,67 @@ pub struct Accounts<'c> {
     gshadow: String,
     /// The files as loaded or last saved, to write only what changed.
     saved: [String; 4],
+    /// The shadow tools' lock (`/etc/.pwd.lock`), held from load to drop.
+    _lock: Option<std::fs::File>,
+}
+
+/// How long to wait for the shadow tools' lock, as their `lckpwdf` does.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Take the shadow tools' lock on the root's account files (`/etc/.pwd.lock`, a write
+/// lock on the whole file, as `lckpwdf` takes it: `useradd`, `passwd`, `vipw` wait for
+/// strap's edit and strap for theirs), waiting up to `wait`. An open-file-description
+/// lock, so that it conflicts with `lckpwdf`'s and with another of strap's own.
+pub fn lock_account_files(
+    ctx: &Context,
+    wait: std::time::Duration,
+) -> Result<std::fs::File, ModuleError> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = ctx
+        .path("/etc/.pwd.lock")
+        .map_err(|source| ModuleError::Path {
+            path: "/etc/.pwd.lock".into(),
+            source,
+        })?;
+    let io = |source| ModuleError::Io {
+        op: "lock",
+        path: path.clone(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(io)?;
+    let whole = nix::libc::flock {
+        l_type: nix::libc::F_WRLCK as i16,
+        l_whence: nix::libc::SEEK_SET as i16,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    let start = std::time::Instant::now();
+    loop {
+        match nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_OFD_SETLK(&whole)) {
+            Ok(_) => return Ok(file),
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES)
+                if start.elapsed() < wait =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => {
+                return Err(io(std::io::Error::other(format!(
+                    "another program is editing the account files (it holds this lock); waited {:.0} s",
+                    wait.as_secs_f64()
+                ))))
+            }
+            Err(e) => return Err(io(std::io::Error::from(e))),
+        }
+    }
 }
 
 fn read(ctx: &Context, file: &str) -> Result<String, ModuleError> {
@@ -114,6 +175,20 @@ fn push_line(text: &mut String, line: &str) {
 impl<'c> Accounts<'c> {
     /// Load the files of the context's root.
     pub fn load(ctx: &'c Context) -> Result<Self, ModuleError> {
+        // A read-only root cannot be edited anyway (the error comes at the write), and a
+        // root without /etc has no account files for another program to edit.
+        let lock = match lock_account_files(ctx, LOCK_WAIT) {
+            Ok(lock) => Some(lock),
+            Err(ModuleError::Io { source, .. })
+                if matches!(
+                    source.raw_os_error(),
+                    Some(nix::libc::EROFS | nix::libc::ENOENT)
+                ) =>
+            {
+                None
+            }
+            Err(e) => return Err(e),
+        };
         let passwd = read(ctx, "/etc/passwd")?;
         let group = read(ctx, "/etc/group")?;
         let shadow = read(ctx, "/etc/shadow")?;
@@ -131,6 +206,7 @@ impl<'c> Accounts<'c> {
             shadow,
             gshadow,
             saved,
+            _lock: lock,
         })
     }
 
@@ -432,5 +508,26 @@ mod tests {
             "{shadow}"
         );
         assert!(dir.path().join("home/alice").is_dir());
+    }
+}
+
+#[cfg(test)]
+mod lock_tests {
+    use super::*;
+
+    #[test]
+    fn a_second_editor_waits_for_the_lock_and_then_gives_up_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        let ctx = Context::fixed::<_, &str, &str>([], dir.path());
+        let held = lock_account_files(&ctx, LOCK_WAIT).unwrap();
+        let err = lock_account_files(&ctx, std::time::Duration::from_millis(100)).unwrap_err();
+        assert!(err.to_string().contains(".pwd.lock"), "{err}");
+        assert!(
+            super::super::super::records::error_chain(&err).contains("another program is editing"),
+            "{err}"
+        );
+        drop(held);
+        assert!(lock_account_files(&ctx, std::time::Duration::ZERO).is_ok());
     }
 }
