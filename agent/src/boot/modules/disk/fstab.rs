@@ -52,6 +52,12 @@ fn field(key: &str, node: &Node) -> Result<Option<String>, ModuleError> {
     }
 }
 
+/// Whether a field would split its fstab line: whitespace (the field separator) or a
+/// control character (a line break).
+fn splits_a_line(text: &str) -> bool {
+    text.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 /// Read `mount_default_fields`: six strings or nulls.
 pub fn parse_default_fields(node: Option<&Node>, systemd: bool) -> Result<Entry, ModuleError> {
     let Some(node) = node.filter(|n| !n.is_null()) else {
@@ -66,11 +72,24 @@ pub fn parse_default_fields(node: Option<&Node>, systemd: bool) -> Result<Entry,
             message: format!("has {} fields; it needs 6 (null for none)", items.len()),
         });
     }
-    items
+    let fields: Entry = items
         .iter()
         .enumerate()
         .map(|(i, n)| field(&format!("mount_default_fields.{i}"), n))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    if let Some((i, text)) = fields
+        .iter()
+        .enumerate()
+        .find_map(|(i, f)| f.as_ref().filter(|t| splits_a_line(t)).map(|t| (i, t)))
+    {
+        return Err(ModuleError::Invalid {
+            key: format!("mount_default_fields.{i}"),
+            message: format!(
+                "{text:?} holds whitespace or a control character, which would add fields or lines of its own to /etc/fstab"
+            ),
+        });
+    }
+    Ok(fields)
 }
 
 /// Read `mounts`: its list entries with their index, and warnings for the others
@@ -98,6 +117,18 @@ pub fn parse_mounts(node: Option<&Node>) -> Result<(Vec<Entry>, Vec<String>), Mo
             .enumerate()
             .map(|(j, n)| field(&format!("mounts.{i}.{j}"), n))
             .collect::<Result<_, _>>()?;
+        if let Some((j, text)) = entry
+            .iter()
+            .enumerate()
+            .find_map(|(j, f)| f.as_ref().filter(|t| splits_a_line(t)).map(|t| (j, t)))
+        {
+            warnings.push(format!(
+                "mounts.{i}.{j} (line {}): {:?} holds whitespace or a control character, which would add fields or lines of its own to /etc/fstab (write a space as \\040); skipped",
+                item.mark.line,
+                text
+            ));
+            continue;
+        }
         match entry.first() {
             Some(Some(_)) => entries.push(entry),
             _ => warnings.push(format!(
@@ -411,6 +442,18 @@ mod tests {
         // No ephemeral device: no /mnt line, and nothing to write.
         let p = plan(Vec::new(), &defaults, Some(fstab), None, &mut |_| None);
         assert_eq!(p.text, None);
+    }
+
+    #[test]
+    fn fields_that_would_split_a_line_are_refused() {
+        let (kept, warnings) = parse_mounts(Some(&yaml(
+            "- [\"/dev/xvdb\\n/dev/evil /evil ext4 defaults 0 0\", /data]\n- [/dev/xvdc, \"/da ta\"]\n- [/dev/xvdd, /ok]\n",
+        )))
+        .unwrap();
+        assert_eq!(kept.len(), 1, "{warnings:?}");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("mounts.0.0") && warnings[1].contains("mounts.1.1"));
+        assert!(parse_default_fields(Some(&yaml("[a, b, \"c d\", e, f, g]\n")), true).is_err());
     }
 
     #[test]
