@@ -76,8 +76,12 @@ pub fn consumed(boot: &mut Boot<'_>) {
         boot.applied.user_data_sha256 = Some(sha256(boot.instance.user_data.expose()));
         boot.applied.config = boot.config.to_json();
     }
-    if let Some(b) = before(boot, "boothooks") {
-        succeeded(boot, b);
+    // Steps that are not modules of the stage table: the boothooks ran while the user
+    // data was consumed, and `output` is read again at every stage.
+    for step in ["boothooks", "output"] {
+        if let Some(b) = before(boot, step) {
+            succeeded(boot, b);
+        }
     }
 }
 
