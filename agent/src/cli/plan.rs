@@ -79,15 +79,6 @@ pub struct ApplyArgs {
 /// -detailed-exitcode`).
 pub const EXIT_CHANGES: u8 = 2;
 
-fn rooted(ctx: &Context, root: Option<&Path>) -> anyhow::Result<Context> {
-    let Some(root) = root else {
-        return Ok(ctx.clone());
-    };
-    let abs = std::fs::canonicalize(root)
-        .with_context(|| format!("the root {} does not exist", root.display()))?;
-    Ok(ctx.clone().with_root(abs))
-}
-
 /// The source of the new user data (and the embedded service to stop afterwards).
 async fn open_source(
     ctx: &Context,
@@ -156,7 +147,7 @@ async fn with_plan<T: Send + 'static>(
 
 /// `strap plan`.
 pub async fn plan(args: PlanArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
-    let ctx = rooted(ctx, args.source.root.as_deref())?;
+    let ctx = super::run::rooted(ctx, args.source.root.as_deref(), false)?;
     let plan = with_plan(&ctx, &args.source, |_, planned| Ok(planned.plan)).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
@@ -172,7 +163,7 @@ pub async fn plan(args: PlanArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
 
 /// `strap apply`.
 pub async fn apply(args: ApplyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
-    let ctx = rooted(ctx, args.source.root.as_deref())?;
+    let ctx = super::run::rooted(ctx, args.source.root.as_deref(), false)?;
     if args.source.local.is_some() && ctx.root() == Path::new("/") {
         anyhow::bail!(
             "`--local` would apply the embedded service's user data to this machine itself; pass --root DIR (the root `strap run --local` booted)"

@@ -139,7 +139,8 @@ pub struct QueryArgs {
     pub at: RecordArgs,
 }
 
-fn rooted(ctx: &Context, root: Option<&Path>, create: bool) -> anyhow::Result<Context> {
+/// The context rooted at `root` (made absolute; created when `create`).
+pub(super) fn rooted(ctx: &Context, root: Option<&Path>, create: bool) -> anyhow::Result<Context> {
     let Some(root) = root else {
         return Ok(ctx.clone());
     };

@@ -175,20 +175,28 @@ pub fn item_names(boot: &Boot<'_>, item: &Node) -> Vec<String> {
     names_of(0, item, kind).unwrap_or_default()
 }
 
-/// Whether dpkg says a package (`name` or `name=version`) is installed in the root.
-pub fn installed(ctx: &crate::context::Context, package: &str) -> bool {
-    let name = package.split('=').next().unwrap_or(package);
-    let Ok(status) = ctx.path("/var/lib/dpkg/status") else {
-        return false;
+/// The packages dpkg says are installed in the root (none without dpkg's status file).
+pub fn installed(ctx: &crate::context::Context) -> std::collections::BTreeSet<String> {
+    let Some(text) = ctx
+        .path("/var/lib/dpkg/status")
+        .ok()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+    else {
+        return Default::default();
     };
-    let Ok(text) = std::fs::read_to_string(status) else {
-        return false;
-    };
-    text.split("\n\n").any(|stanza| {
-        let mut lines = stanza.lines();
-        let is_it = lines.clone().any(|l| l == format!("Package: {name}"));
-        is_it && lines.any(|l| l.starts_with("Status:") && l.ends_with(" installed"))
-    })
+    text.split("\n\n")
+        .filter(|stanza| {
+            stanza
+                .lines()
+                .any(|l| l.starts_with("Status:") && l.ends_with(" installed"))
+        })
+        .filter_map(|stanza| {
+            stanza
+                .lines()
+                .find_map(|l| l.strip_prefix("Package: "))
+                .map(str::to_string)
+        })
+        .collect()
 }
 
 /// Remove packages strap installed (`strap apply --prune`), with the module's manager;

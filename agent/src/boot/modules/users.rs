@@ -525,6 +525,17 @@ pub fn users_groups(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     super::entries_outcome(Vec::new(), failures, attempted)
 }
 
+/// The fields of a `users` entry [`ensure_user`] applies to a user that exists already
+/// (as cloud-init's users module does); the others count only when it creates the user.
+pub const APPLIED_TO_EXISTING_USERS: &[&str] = &[
+    "groups",
+    "default_groups",
+    "lock_passwd",
+    "sudo",
+    "ssh_authorized_keys",
+    "ssh_import_id",
+];
+
 fn ensure_user(
     boot: &mut Boot<'_>,
     mut accounts: Option<&mut Accounts<'_>>,

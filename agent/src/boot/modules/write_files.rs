@@ -125,13 +125,48 @@ pub fn permissions(entry: &Node) -> Option<u32> {
     }
 }
 
+/// One `write_files` entry as the module reads it (also what `strap plan` compares).
+pub struct FileEntry {
+    pub path: String,
+    /// The decoded content.
+    pub content: Vec<u8>,
+    /// `None` when `permissions` cannot be read (the module then uses 0644).
+    pub mode: Option<u32>,
+    /// `user:group`, `root:root` by default.
+    pub owner: String,
+    pub append: bool,
+}
+
+/// Read entry `i`: `None` without a `path`, an error when its content does not decode.
+pub fn read_entry(i: usize, entry: &Node) -> Result<Option<FileEntry>, ModuleError> {
+    let Some(path) = entry.get("path").and_then(scalar_text) else {
+        return Ok(None);
+    };
+    Ok(Some(FileEntry {
+        path,
+        content: decode_content(i, entry)?,
+        mode: permissions(entry),
+        owner: entry
+            .get("owner")
+            .and_then(scalar_text)
+            .unwrap_or_else(|| "root:root".into()),
+        append: truthy(entry.get("append"), false),
+    }))
+}
+
 fn write_entry(boot: &mut Boot<'_>, i: usize, entry: &Node) -> Result<(), ModuleError> {
-    let Some(path_text) = entry.get("path").and_then(scalar_text) else {
+    let Some(FileEntry {
+        path: path_text,
+        content,
+        mode,
+        owner,
+        append,
+    }) = read_entry(i, entry)?
+    else {
         boot.warn(&format!("write_files.{i}: no `path`; entry skipped"));
         return Ok(());
     };
-    let content = decode_content(i, entry)?;
-    let mode = match permissions(entry) {
+    let mode = match mode {
         Some(m) => m,
         None => {
             boot.warn(&format!(
@@ -141,10 +176,6 @@ fn write_entry(boot: &mut Boot<'_>, i: usize, entry: &Node) -> Result<(), Module
         }
     };
     // Resolve the owner first: a missing user fails before anything is written.
-    let owner = entry
-        .get("owner")
-        .and_then(scalar_text)
-        .unwrap_or_else(|| "root:root".into());
     let mut ids = resolve_owner(boot, i, &owner)?;
     if ids.is_some() && !boot.on_real_root() && !nix::unistd::geteuid().is_root() {
         // An ordinary user cannot give files away: under --root the owner is noted only.
@@ -180,7 +211,7 @@ fn write_entry(boot: &mut Boot<'_>, i: usize, entry: &Node) -> Result<(), Module
         mode: Some(mode & 0o7777),
         owner: ids,
     };
-    if truthy(entry.get("append"), false) {
+    if append {
         crate::context::append_file(root, &target, &content, opts).map_err(as_path_error)?;
     } else {
         crate::boot::durable::write_with(root, &target, &content, opts).map_err(as_path_error)?;

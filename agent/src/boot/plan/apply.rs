@@ -206,26 +206,13 @@ fn ids(m: &ModulePlan, ops: &[Op]) -> BTreeSet<String> {
 /// them, and `--prune` never removes them).
 fn existing(boot: &Boot<'_>, m: &ModulePlan) -> BTreeSet<String> {
     let creating = ids(m, &[Op::Create]);
+    let machine = super::Machine::read(boot);
     m.declared
         .resources
         .iter()
-        .filter(|r| creating.contains(&r.id()) && present(boot, r))
+        .filter(|r| creating.contains(&r.id()) && machine.has(boot, r))
         .map(Resource::id)
         .collect()
-}
-
-/// Whether a resource is on the machine now.
-pub fn present(boot: &Boot<'_>, r: &Resource) -> bool {
-    match r {
-        Resource::File { path, .. } => boot
-            .ctx
-            .path(path)
-            .is_ok_and(|p| std::fs::symlink_metadata(p).is_ok()),
-        Resource::User { name, .. } => users::lookup_user(boot.ctx, name).is_some(),
-        Resource::Group { name, .. } => users::lookup_group(boot.ctx, name).is_some(),
-        Resource::Package { name, .. } => packages::installed(boot.ctx, name),
-        Resource::Script { .. } => false,
-    }
 }
 
 /// The state to record after a module succeeded: what it declares, each resource marked

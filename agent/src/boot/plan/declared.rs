@@ -307,21 +307,16 @@ fn files(boot: &Boot<'_>, deferred: bool) -> Result<Vec<Resource>, PlanError> {
         if modules::truthy(entry.get("defer"), false) != deferred {
             continue;
         }
-        let Some(path) = entry.get("path").and_then(modules::scalar_text) else {
-            continue;
-        };
-        let content = write_files::decode_content(i, entry)
+        let file = write_files::read_entry(i, entry)
             .map_err(|e| at(entry, &format!("write_files.{i}: {e}")))?;
+        let Some(file) = file else { continue };
         out.push(Resource::File {
-            path,
-            sha256: sha256(&content),
-            size: content.len() as u64,
-            mode: write_files::permissions(entry).unwrap_or(0o644) & 0o7777,
-            owner: entry
-                .get("owner")
-                .and_then(modules::scalar_text)
-                .unwrap_or_else(|| "root:root".into()),
-            append: modules::truthy(entry.get("append"), false),
+            path: file.path,
+            sha256: sha256(&file.content),
+            size: file.content.len() as u64,
+            mode: file.mode.unwrap_or(0o644) & 0o7777,
+            owner: file.owner,
+            append: file.append,
             created: false,
         });
     }

@@ -319,14 +319,16 @@ fn action(spec: &Spec, changes: &[Change], opts: &PlanOptions) -> (Action, Optio
     }
 }
 
-/// The parts of the machine a plan looks at: files by path, accounts.
-struct Machine {
+/// What of the machine a plan, an apply or a boot's record looks at, each file read once:
+/// the account names and the installed packages; files are looked at by path.
+pub(super) struct Machine {
     passwd: BTreeSet<String>,
     group: BTreeSet<String>,
+    packages: BTreeSet<String>,
 }
 
 impl Machine {
-    fn read(boot: &Boot<'_>) -> Self {
+    pub(super) fn read(boot: &Boot<'_>) -> Self {
         let names = |file: &str| -> BTreeSet<String> {
             boot.ctx
                 .path(file)
@@ -344,6 +346,23 @@ impl Machine {
         Self {
             passwd: names("/etc/passwd"),
             group: names("/etc/group"),
+            packages: super::modules::packages::installed(boot.ctx),
+        }
+    }
+
+    /// Whether a resource is on the machine now.
+    pub(super) fn has(&self, boot: &Boot<'_>, r: &Resource) -> bool {
+        match r {
+            Resource::File { path, .. } => boot
+                .ctx
+                .path(path)
+                .is_ok_and(|p| std::fs::symlink_metadata(p).is_ok()),
+            Resource::User { name, .. } => self.passwd.contains(name),
+            Resource::Group { name, .. } => self.group.contains(name),
+            Resource::Package { name, .. } => self
+                .packages
+                .contains(name.split('=').next().unwrap_or(name)),
+            Resource::Script { .. } => false,
         }
     }
 }
@@ -425,17 +444,6 @@ fn changes(
     }
     out
 }
-
-/// The fields of a `users` entry the users module applies to a user that exists already
-/// (as cloud-init's does); the others only count when it creates the user.
-const APPLIED_TO_EXISTING_USERS: &[&str] = &[
-    "groups",
-    "default_groups",
-    "lock_passwd",
-    "sudo",
-    "ssh_authorized_keys",
-    "ssh_import_id",
-];
 
 /// A value for the plan, secrets masked.
 fn shown(key: &str, value: Option<&serde_json::Value>) -> String {
@@ -559,7 +567,7 @@ fn changed(boot: &Boot<'_>, old: &Resource, new: &Resource) -> Change {
         (Resource::User { spec: old_spec, .. }, Resource::User { spec, .. }) => {
             for d in user_details(Some(old_spec), spec) {
                 let field = d.split(' ').next().unwrap_or_default();
-                if APPLIED_TO_EXISTING_USERS.contains(&field) {
+                if super::modules::users::APPLIED_TO_EXISTING_USERS.contains(&field) {
                     c.details.push(d);
                 } else {
                     c.details.push(format!(
@@ -687,9 +695,10 @@ fn file_diff(boot: &Boot<'_>, path: &str, disk: &[u8]) -> Option<String> {
 pub fn declared_content(boot: &Boot<'_>, path: &str) -> Option<Vec<u8>> {
     let entries = boot.cfg("write_files")?.as_seq()?;
     entries.iter().enumerate().rev().find_map(|(i, e)| {
-        let p = e.get("path").and_then(super::modules::scalar_text)?;
-        (p == path)
-            .then(|| super::modules::write_files::decode_content(i, e).ok())
+        super::modules::write_files::read_entry(i, e)
+            .ok()
             .flatten()
+            .filter(|f| f.path == path)
+            .map(|f| f.content)
     })
 }

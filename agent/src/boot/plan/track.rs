@@ -26,10 +26,11 @@ pub struct Before {
 pub fn before(boot: &Boot<'_>, module: &str) -> Option<Before> {
     let spec = declared::spec(module)?;
     let state = declared::module_state(boot, spec).ok()?;
+    let machine = super::Machine::read(boot);
     let existed = state
         .resources
         .iter()
-        .filter(|r| apply::present(boot, r))
+        .filter(|r| machine.has(boot, r))
         .map(|r| r.id())
         .collect();
     Some(Before {
