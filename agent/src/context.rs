@@ -400,6 +400,42 @@ pub fn append_file(
     Ok(())
 }
 
+/// Remove the file `target` (a real path beneath `root`) by its folder's handle, never
+/// following a link out of the root; `Ok(false)` when it is not there.
+pub fn remove_file(root: &Path, target: &Path) -> Result<bool, ContextError> {
+    let rel = beneath::beneath(root, target)?;
+    let name = rel.file_name().ok_or_else(|| ContextError::Escapes {
+        path: target.to_path_buf(),
+        root: root.to_path_buf(),
+    })?;
+    let parent = rel.parent().unwrap_or(Path::new(""));
+    let folder = match beneath::open_folder(root, parent, None, target) {
+        Ok(folder) => folder,
+        Err(ContextError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(false)
+        }
+        Err(err) => return Err(err),
+    };
+    folder.unlink(name)
+}
+
+/// Open (creating it, `mode`, when missing) the regular file `target` beneath `root` for
+/// writing, by its folder's handle: a lock file, say. Its folder must exist.
+pub fn open_file(root: &Path, target: &Path, mode: u32) -> Result<std::fs::File, ContextError> {
+    let rel = beneath::beneath(root, target)?;
+    let name = rel.file_name().ok_or_else(|| ContextError::Escapes {
+        path: target.to_path_buf(),
+        root: root.to_path_buf(),
+    })?;
+    let parent = rel.parent().unwrap_or(Path::new(""));
+    let folder = beneath::open_folder(root, parent, None, target)?;
+    folder.open_regular(
+        name,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CREAT,
+        mode,
+    )
+}
+
 /// `mkdir -p` of the real path `dir` beneath `root`, through the same walk (no link is
 /// followed out of the root); a folder this call creates last gets `opts` (owner, then
 /// mode) on its handle. Answers the open folder.

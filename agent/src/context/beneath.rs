@@ -487,6 +487,23 @@ impl Folder {
         Ok(())
     }
 
+    /// Remove the file `name` from this folder; `Ok(false)` when it is not there.
+    pub fn unlink(&self, name: &OsStr) -> Result<bool, ContextError> {
+        match nix::unistd::unlinkat(
+            Some(self.fd.as_raw_fd()),
+            name,
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        ) {
+            Ok(()) => Ok(true),
+            Err(nix::errno::Errno::ENOENT) => Ok(false),
+            Err(e) => Err(ContextError::Io {
+                op: "remove",
+                path: self.path.join(name),
+                source: std::io::Error::from(e),
+            }),
+        }
+    }
+
     /// Remove `name` from this folder, quietly (a temp file being abandoned).
     pub fn remove(&self, name: &OsStr) {
         let _ = nix::unistd::unlinkat(

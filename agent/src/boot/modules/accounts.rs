@@ -35,7 +35,6 @@ pub fn lock_account_files(
     wait: std::time::Duration,
 ) -> Result<std::fs::File, ModuleError> {
     use std::os::fd::AsRawFd;
-    use std::os::unix::fs::OpenOptionsExt;
     let path = ctx
         .path("/etc/.pwd.lock")
         .map_err(|source| ModuleError::Path {
@@ -47,14 +46,12 @@ pub fn lock_account_files(
         path: path.clone(),
         source,
     };
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
-        .open(&path)
-        .map_err(io)?;
+    let file = crate::context::open_file(ctx.root(), &path, 0o600).map_err(|source| {
+        ModuleError::Path {
+            path: "/etc/.pwd.lock".into(),
+            source,
+        }
+    })?;
     let whole = nix::libc::flock {
         l_type: nix::libc::F_WRLCK as i16,
         l_whence: nix::libc::SEEK_SET as i16,
@@ -179,11 +176,13 @@ impl<'c> Accounts<'c> {
         // root without /etc has no account files for another program to edit.
         let lock = match lock_account_files(ctx, LOCK_WAIT) {
             Ok(lock) => Some(lock),
-            Err(ModuleError::Io { source, .. })
-                if matches!(
-                    source.raw_os_error(),
-                    Some(nix::libc::EROFS | nix::libc::ENOENT)
-                ) =>
+            Err(ModuleError::Path {
+                source: crate::context::ContextError::Io { source, .. },
+                ..
+            }) if matches!(
+                source.raw_os_error(),
+                Some(nix::libc::EROFS | nix::libc::ENOENT)
+            ) =>
             {
                 None
             }

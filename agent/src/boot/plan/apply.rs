@@ -486,16 +486,15 @@ fn prune(
                 path: path.to_string(),
                 source,
             })?;
-            match std::fs::remove_file(&real) {
-                Ok(()) => boot.log.line("INFO", &format!("apply: removed {path}")),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(ModuleError::Io {
-                        op: "remove",
-                        path: real,
+            let removed =
+                crate::context::remove_file(boot.ctx.root(), &real).map_err(|source| {
+                    ModuleError::Path {
+                        path: path.to_string(),
                         source,
-                    })
-                }
+                    }
+                })?;
+            if removed {
+                boot.log.line("INFO", &format!("apply: removed {path}"));
             }
         } else if let Some(name) = c.resource.strip_prefix("user ") {
             users::remove_user(boot, name)?;
