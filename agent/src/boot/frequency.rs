@@ -84,6 +84,14 @@ impl Semaphores {
         }
     }
 
+    /// Forget that the work succeeded, so that it runs again (`strap apply --rerun`).
+    pub fn clear(&self, name: &str, freq: Frequency) -> Result<(), ContextError> {
+        match self.marker(name, freq) {
+            Some(path) => crate::context::remove_file(std::path::Path::new("/"), &path).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
     /// Record that the work succeeded (atomically).
     pub fn mark(&self, name: &str, freq: Frequency) -> Result<(), ContextError> {
         let Some(path) = self.marker(name, freq) else {

@@ -447,18 +447,12 @@ fn rerun(boot: &mut Boot<'_>, m: &ModulePlan) -> Result<Outcome, ModuleError> {
 
 /// Remove a marker, so that its work runs again.
 fn clear(boot: &Boot<'_>, name: &str, freq: Frequency) -> Result<(), ModuleError> {
-    let Some(path) = boot.sems.marker(name, freq) else {
-        return Ok(());
-    };
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(ModuleError::Io {
-            op: "remove the marker",
-            path,
+    boot.sems
+        .clear(name, freq)
+        .map_err(|source| ModuleError::Path {
+            path: format!("the marker of {name}"),
             source,
-        }),
-    }
+        })
 }
 
 /// `--prune`: remove what strap made and the module no longer declares.
