@@ -66,6 +66,77 @@ pub fn have_program(program: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// One cloud-init the conformance tests compare with.
+#[derive(Clone, Debug)]
+pub struct CloudInit {
+    /// `22.4` (Debian 12's package) or `25` (Debian 13's, unpacked beside the system).
+    pub name: &'static str,
+    /// The `dist-packages` folder holding its `cloudinit` package; `None` for the
+    /// system's own.
+    pythonpath: Option<PathBuf>,
+}
+
+impl CloudInit {
+    /// `/usr/bin/python3` set up to import this cloud-init.
+    pub fn python(&self) -> Command {
+        let mut cmd = Command::new("/usr/bin/python3");
+        if let Some(path) = &self.pythonpath {
+            cmd.env("PYTHONPATH", path);
+        }
+        cmd
+    }
+
+    fn importable(&self) -> bool {
+        self.python()
+            .args(["-c", "from cloudinit.user_data import UserDataProcessor"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+}
+
+/// Where `.ci/run` unpacks Debian 13's cloud-init when `STRAP_TEST_CLOUD_INIT_25` is unset.
+const CLOUD_INIT_25_DEFAULT: &str =
+    "/var/cache/strap-ci/cloud-init-25/usr/lib/python3/dist-packages";
+
+/// The cloud-inits available here: Debian 12's 22.4 when installed, and today's (25.x,
+/// unpacked from Debian 13's package by `.ci/run`; `STRAP_TEST_CLOUD_INIT_25` names its
+/// `dist-packages`). Each missing one is named on stderr, so a test comparing with
+/// them says what it skipped.
+pub fn cloud_inits() -> Vec<CloudInit> {
+    let newer = std::env::var_os("STRAP_TEST_CLOUD_INIT_25")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(CLOUD_INIT_25_DEFAULT));
+    let all = [
+        (
+            CloudInit {
+                name: "22.4",
+                pythonpath: None,
+            },
+            "apt-get install cloud-init",
+        ),
+        (
+            CloudInit {
+                name: "25",
+                pythonpath: Some(newer),
+            },
+            "run .ci/run, or unpack Debian 13's cloud-init and set STRAP_TEST_CLOUD_INIT_25",
+        ),
+    ];
+    all.into_iter()
+        .filter_map(|(ci, how)| {
+            if ci.importable() {
+                Some(ci)
+            } else {
+                eprintln!("skipped for cloud-init {}: not importable ({how})", ci.name);
+                None
+            }
+        })
+        .collect()
+}
+
 /// Start the `imds-mock` binary on `127.0.0.1:0` with `args` and `stderr` going where the
 /// test wants it; answers the child and the base URL (`http://127.0.0.1:port`) read from
 /// its first stdout line, so the test waits on the bound address and never sleeps.
