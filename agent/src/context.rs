@@ -436,6 +436,48 @@ pub fn open_file(root: &Path, target: &Path, mode: u32) -> Result<std::fs::File,
     )
 }
 
+/// Read the regular file `target` (a real path beneath `root`, as [`Context::path`]
+/// answers it) by its folder's handle: no link is followed, out of the root or at all,
+/// so a link swapped in after the path was resolved is refused, and a device or FIFO is
+/// never read. At most `cap` bytes; a larger file is refused. `Ok(None)` when the file
+/// or its folder is not there.
+pub fn read_file(root: &Path, target: &Path, cap: u64) -> Result<Option<Vec<u8>>, ContextError> {
+    use std::io::Read as _;
+    let rel = beneath::beneath(root, target)?;
+    let name = rel.file_name().ok_or_else(|| ContextError::Escapes {
+        path: target.to_path_buf(),
+        root: root.to_path_buf(),
+    })?;
+    let parent = rel.parent().unwrap_or(Path::new(""));
+    let not_found = |err: &ContextError| matches!(err, ContextError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
+    let folder = match beneath::open_folder(root, parent, None, target) {
+        Ok(folder) => folder,
+        Err(err) if not_found(&err) => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let file = match folder.open_regular(name, nix::fcntl::OFlag::O_RDONLY, 0) {
+        Ok(file) => file,
+        Err(err) if not_found(&err) => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let io = |source: std::io::Error| ContextError::Io {
+        op: "read",
+        path: target.to_path_buf(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    file.take(cap.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > cap {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("more than {cap} bytes"),
+        )));
+    }
+    Ok(Some(bytes))
+}
+
 /// `mkdir -p` of the real path `dir` beneath `root`, through the same walk (no link is
 /// followed out of the root); a folder this call creates last gets `opts` (owner, then
 /// mode) on its handle. Answers the open folder.
@@ -522,6 +564,38 @@ mod tests {
         want.extend(planted.iter().cloned());
         want.sort();
         assert_eq!(left, want, "no temp file is left behind");
+    }
+
+    #[test]
+    fn a_file_read_before_an_edit_is_never_read_through_a_link_or_a_fifo() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, outside) = (dir.path().join("root"), dir.path().join("shadow"));
+        fs::create_dir_all(root.join("etc/sudoers.d")).unwrap();
+        fs::write(&outside, "secret\n").unwrap();
+        fs::write(root.join("etc/hosts"), "127.0.0.1 localhost\n").unwrap();
+        assert_eq!(
+            read_file(&root, &root.join("etc/hosts"), 1024).unwrap(),
+            Some(b"127.0.0.1 localhost\n".to_vec())
+        );
+        assert_eq!(
+            read_file(&root, &root.join("etc/missing"), 1024).unwrap(),
+            None
+        );
+        assert_eq!(
+            read_file(&root, &root.join("nowhere/x"), 1024).unwrap(),
+            None
+        );
+        // A link swapped in after the path was resolved: refused, whatever it points to.
+        let link = root.join("etc/sudoers.d/90-cloud-init-users");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        assert!(read_file(&root, &link, 1024).is_err());
+        nix::unistd::mkfifo(&root.join("etc/fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert!(read_file(&root, &root.join("etc/fifo"), 1024).is_err());
+        fs::write(root.join("etc/big"), vec![b'x'; 2048]).unwrap();
+        assert!(read_file(&root, &root.join("etc/big"), 1024).is_err());
+        assert!(read_file(&root, &root.join("etc/big"), 2048)
+            .unwrap()
+            .is_some());
     }
 
     #[test]

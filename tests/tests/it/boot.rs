@@ -1571,6 +1571,36 @@ fn account_fields_cannot_inject_lines_into_the_roots_account_files() {
 }
 
 #[test]
+fn a_sudo_rule_visudo_refuses_is_never_written() {
+    if !strap_e2e::have_program("visudo") {
+        eprintln!("skipped: visudo is not on PATH (apt-get install sudo)");
+        return;
+    }
+    // A broken rule would make sudo refuse the whole drop-in, and every user's rules.
+    let m = Machine::new(
+        "#cloud-config\nusers:\n  - name: bob\n    sudo: \"ALL=(ALL NOPASSWD:ALL\"\n  - name: alice\n    sudo: \"ALL=(ALL) ALL\"\n",
+    );
+    let out = m.run();
+    assert_eq!(
+        code(&out),
+        1,
+        "the bad rule fails the module: {}",
+        stderr(&out)
+    );
+    let sudoers = m.read("/etc/sudoers.d/90-cloud-init-users");
+    assert!(!sudoers.contains("bob "), "{sudoers}");
+    assert!(sudoers.contains("alice ALL=(ALL) ALL\n"), "{sudoers}");
+    let text = stdout(&m.strap(&["status", "--long"]));
+    assert!(
+        text.contains("users.bob.sudo")
+            && text.contains(
+                "visudo -c rejects the sudoers drop-in (/etc/sudoers.d/90-cloud-init-users:"
+            ),
+        "{text}"
+    );
+}
+
+#[test]
 fn hostnames_and_keys_cannot_add_lines_to_hosts_or_authorized_keys() {
     let m = Machine::new(
         "#cloud-config\nmanage_etc_hosts: true\nhostname: \"web1\\n10.6.6.6 bank.example\"\nusers:\n  - name: alice\n    ssh_authorized_keys: [\"ssh-ed25519 AAAAgood alice\", \"ssh-ed25519 AAAAx\\ncommand=\\\"evil\\\" ssh-rsa AAAAbad\"]\n",

@@ -84,15 +84,7 @@ fn read(ctx: &Context, file: &str) -> Result<String, ModuleError> {
         path: file.into(),
         source,
     })?;
-    match std::fs::read_to_string(&path) {
-        Ok(t) => Ok(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(source) => Err(ModuleError::Io {
-            op: "read",
-            path,
-            source,
-        }),
-    }
+    Ok(super::system::read_path(ctx, file, &path)?.unwrap_or_default())
 }
 
 /// Longest user or group name `useradd` takes (the utmp name field).

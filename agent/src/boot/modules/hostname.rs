@@ -112,7 +112,7 @@ pub fn update_etc_hosts(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
             "# Your system has configured 'manage_etc_hosts' as True.\n# As a result, if you wish for changes to this file to persist\n# then you will need to change the strap user data instead.\n127.0.1.1 {fqdn} {short}\n127.0.0.1 localhost\n\n# The following lines are desirable for IPv6 capable hosts\n::1 localhost ip6-localhost ip6-loopback\nff02::1 ip6-allnodes\nff02::2 ip6-allrouters\n"
         ),
         "localhost" => {
-            let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+            let mut text = super::system::read_path(boot.ctx, "/etc/hosts", &path)?.unwrap_or_default();
             let line = format!("127.0.1.1 {fqdn} {short}");
             if !text.lines().any(|l| l.trim() == line) {
                 if !text.is_empty() && !text.ends_with('\n') {

@@ -177,10 +177,9 @@ pub fn item_names(boot: &Boot<'_>, item: &Node) -> Vec<String> {
 
 /// The packages dpkg says are installed in the root (none without dpkg's status file).
 pub fn installed(ctx: &crate::context::Context) -> std::collections::BTreeSet<String> {
-    let Some(text) = ctx
-        .path("/var/lib/dpkg/status")
+    let Some(text) = super::system::read_opt(ctx, "/var/lib/dpkg/status")
         .ok()
-        .and_then(|p| std::fs::read_to_string(p).ok())
+        .flatten()
     else {
         return Default::default();
     };

@@ -501,6 +501,17 @@ fn apply_pwauth(boot: &mut Boot<'_>, pwauth: PwAuth) -> Result<Option<String>, M
     }))
 }
 
+/// The line rule for an sshd option strap writes: a one-word name, a value on one line.
+pub fn check_sshd_option(key: &str, value: &str) -> Result<(), ModuleError> {
+    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ModuleError::Invalid {
+            key: "sshd_config".into(),
+            message: format!("{key:?} is not an sshd option name (letters and digits only)"),
+        });
+    }
+    super::one_line(&format!("sshd_config {key}"), value)
+}
+
 /// What [`update_sshd_config`] did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SshdUpdate {
@@ -514,12 +525,14 @@ pub enum SshdUpdate {
 
 /// Set one sshd option as cloud-init does: in `sshd_config`, or in its
 /// `sshd_config.d/50-cloud-init.conf` drop-in (created 0600) when the main file includes
-/// that folder. The main file keeps its mode.
+/// that folder. The main file keeps its mode. The option and its value must each stay
+/// one line, and the option one word: sshd reads a newline as a new option of its own.
 pub fn update_sshd_config(
     boot: &mut Boot<'_>,
     key: &str,
     value: &str,
 ) -> Result<SshdUpdate, ModuleError> {
+    check_sshd_option(key, value)?;
     let Some(main) = system::read_opt(boot.ctx, SSHD_CONFIG)? else {
         return Ok(SshdUpdate::NoSshd);
     };
@@ -557,6 +570,28 @@ mod tests {
 
     fn yaml(text: &str) -> Node {
         crate::cloudconfig::load(text).unwrap()
+    }
+
+    #[test]
+    fn sshd_options_stay_one_line() {
+        assert!(check_sshd_option("PasswordAuthentication", "no").is_ok());
+        assert!(check_sshd_option("HostCertificate", "/etc/ssh/ssh_host_rsa_key-cert.pub").is_ok());
+        for (key, value) in [
+            ("HostCertificate", "/x\nPermitRootLogin yes"),
+            ("HostCertificate", "/x\rPermitRootLogin yes"),
+            ("HostCertificate", "/x\0"),
+            ("Permit RootLogin", "yes"),
+            ("Match", "\nUser x"),
+            ("", "yes"),
+        ] {
+            assert!(
+                matches!(
+                    check_sshd_option(key, value),
+                    Err(ModuleError::Invalid { .. })
+                ),
+                "{key:?} {value:?}"
+            );
+        }
     }
 
     #[test]

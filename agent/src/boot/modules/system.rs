@@ -24,15 +24,36 @@ pub fn root_path(ctx: &Context, machine: &str) -> Result<PathBuf, ModuleError> {
     })
 }
 
-/// A file under the root, `None` when it does not exist.
+/// The most strap reads of a machine file it is about to edit (an account file, hosts,
+/// fstab, a sudoers drop-in, `authorized_keys`): files this size are not configuration.
+pub const READ_CAP: u64 = 64 << 20;
+
+/// A file under the root, `None` when it does not exist. It is read by its folder's
+/// handle, never through a link (one swapped in after the path was resolved is refused,
+/// so a file outside the root is never copied into the one strap writes back), and only
+/// when it is a regular file of at most [`READ_CAP`] bytes.
 pub fn read_opt(ctx: &Context, machine: &str) -> Result<Option<String>, ModuleError> {
     let path = root_path(ctx, machine)?;
-    match std::fs::read_to_string(&path) {
-        Ok(t) => Ok(Some(t)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(ModuleError::Io {
-            op: "read",
-            path,
+    read_path(ctx, machine, &path)
+}
+
+/// [`read_opt`] of a path already resolved under the root (`shown` names it in errors).
+pub fn read_path(
+    ctx: &Context,
+    shown: &str,
+    path: &std::path::Path,
+) -> Result<Option<String>, ModuleError> {
+    match crate::context::read_file(ctx.root(), path, READ_CAP) {
+        Ok(None) => Ok(None),
+        Ok(Some(bytes)) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|e| ModuleError::Io {
+                op: "read",
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            }),
+        Err(source) => Err(ModuleError::Path {
+            path: shown.into(),
             source,
         }),
     }

@@ -45,11 +45,7 @@ pub fn lookup_user(ctx: &Context, name: &str) -> Option<Account> {
         gid: 0,
         home: "/root".into(),
     };
-    let Some(text) = ctx
-        .path("/etc/passwd")
-        .ok()
-        .and_then(|p| std::fs::read_to_string(p).ok())
-    else {
+    let Some(text) = super::system::read_opt(ctx, "/etc/passwd").ok().flatten() else {
         // root is uid 0 on every system, even a fresh root without account files.
         return (name == "root").then(root);
     };
@@ -67,10 +63,9 @@ pub fn lookup_user(ctx: &Context, name: &str) -> Option<Account> {
 
 /// A group in the root's `/etc/group`.
 pub fn lookup_group(ctx: &Context, name: &str) -> Option<Group> {
-    let text = ctx
-        .path("/etc/group")
+    let text = super::system::read_opt(ctx, "/etc/group")
         .ok()
-        .and_then(|p| std::fs::read_to_string(p).ok())
+        .flatten()
         .unwrap_or_default();
     let found = text.lines().find_map(|line| {
         let f: Vec<&str> = line.split(':').collect();
@@ -813,8 +808,8 @@ fn add_sudo_rules(boot: &Boot<'_>, user: &str, rules: &[String]) -> Result<(), M
             path: SUDOERS_FILE.into(),
             source,
         })?;
-    let mut text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| "# Created by strap v. boot on first boot.\n".to_string());
+    let mut text = super::system::read_path(boot.ctx, SUDOERS_FILE, &path)?
+        .unwrap_or_else(|| "# Created by strap v. boot on first boot.\n".to_string());
     let mut changed = false;
     for rule in rules {
         super::one_line(&format!("users.{user}.sudo"), rule)?;
@@ -827,6 +822,7 @@ fn add_sudo_rules(boot: &Boot<'_>, user: &str, rules: &[String]) -> Result<(), M
         }
     }
     if changed {
+        check_sudoers(boot, user, &text)?;
         crate::boot::durable::write(boot.ctx.root(), &path, text.as_bytes(), Some(0o440)).map_err(
             |source| ModuleError::Path {
                 path: SUDOERS_FILE.into(),
@@ -835,6 +831,99 @@ fn add_sudo_rules(boot: &Boot<'_>, user: &str, rules: &[String]) -> Result<(), M
         )?;
     }
     Ok(())
+}
+
+/// How long `visudo -c` may take on the drop-in.
+const VISUDO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Check the sudoers drop-in strap is about to write with `visudo -c` (read from its
+/// stdin, so nothing is written first), where visudo exists: a rule sudo would refuse
+/// makes sudo refuse the whole file, and every rule in it. Only visudo's own
+/// `stdin:LINE:COLUMN: message` lines are quoted: it echoes the lines of files the
+/// drop-in includes, which may be secret. Without visudo the file is written unchecked,
+/// as cloud-init writes it.
+fn check_sudoers(boot: &Boot<'_>, user: &str, text: &str) -> Result<(), ModuleError> {
+    use std::io::Write as _;
+    let path_var = boot.ctx.var("PATH");
+    let Some(visudo) = crate::boot::exec::on_path(path_var.as_deref(), "visudo") else {
+        boot.log.line(
+            "DEBUG",
+            "visudo not found: the sudoers drop-in is not checked",
+        );
+        return Ok(());
+    };
+    let rejected = |message: String| ModuleError::Invalid {
+        key: format!("users.{user}.sudo"),
+        message,
+    };
+    let mut child = std::process::Command::new(&visudo)
+        .args(["-c", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| rejected(format!("cannot run {} -c: {e}", visudo.display())))?;
+    let stdin = child.stdin.take();
+    let stderr_pipe = child.stderr.take();
+    let (status, stderr) = std::thread::scope(|scope| {
+        // visudo's stderr is drained beside the wait, so a long one never blocks it.
+        let drain = stderr_pipe.map(|mut pipe| {
+            crate::threads::scoped(scope, "visudo-stderr", move || {
+                use std::io::Read as _;
+                let mut kept = Vec::new();
+                let _ = pipe.by_ref().take(64 * 1024).read_to_end(&mut kept);
+                let _ = std::io::copy(&mut pipe, &mut std::io::sink());
+                kept
+            })
+        });
+        if let Some(mut stdin) = stdin {
+            // A visudo that stops reading early ends with its verdict; the write's
+            // error is not the point.
+            let _ = stdin.write_all(text.as_bytes());
+        }
+        let deadline = std::time::Instant::now() + VISUDO_TIMEOUT;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Ok(None) | Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+            }
+        };
+        let stderr = match drain {
+            Some(Ok(handle)) => handle.join().unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        (status, stderr)
+    });
+    let Some(status) = status else {
+        return Err(rejected(format!(
+            "visudo -c did not answer within {} s; the drop-in is not written",
+            VISUDO_TIMEOUT.as_secs()
+        )));
+    };
+    if status.success() {
+        return Ok(());
+    }
+    let found: Vec<String> = String::from_utf8_lossy(&stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("stdin:"))
+        .map(|l| format!("{}{l}", SUDOERS_FILE.to_owned() + ":"))
+        .take(5)
+        .collect();
+    Err(rejected(format!(
+        "visudo -c rejects the sudoers drop-in ({}); it is left as it was",
+        if found.is_empty() {
+            format!("{status}")
+        } else {
+            found.join("; ")
+        }
+    )))
 }
 
 /// Add keys to a user's `~/.ssh/authorized_keys` (existing lines kept), `prefix` before
@@ -873,7 +962,7 @@ pub fn add_authorized_keys(
     if let Some(p) = prefix {
         super::one_line("disable_root_opts", p)?;
     }
-    let mut text = std::fs::read_to_string(&file).unwrap_or_default();
+    let mut text = super::system::read_path(boot.ctx, &shown, &file)?.unwrap_or_default();
     for key in keys {
         let line = match prefix {
             Some(p) => format!("{p} {}", key.trim()),

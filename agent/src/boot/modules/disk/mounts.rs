@@ -120,7 +120,7 @@ pub fn mounts(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         path: FSTAB.into(),
         source,
     })?;
-    let old = std::fs::read_to_string(&fstab).ok();
+    let old = super::super::system::read_path(boot.ctx, FSTAB, &fstab)?;
     let mut report = Vec::new();
     let swap_file = match &swap_cfg {
         Some(cfg) => setup_swap(boot, &view, cfg, dry.as_deref(), &mut report),
