@@ -1,8 +1,11 @@
 //! One boot at a time per state folder: an exclusive `flock` on `<state>/strap.lock`
 //! (or `/run/strap/strap.lock` where the state folder cannot hold it, as on a read-only
 //! root), held for the whole boot and released when the process ends, however it ends.
-//! The holder's pid is in the file, so a second `strap run` names it. This module only
-//! takes and describes the lock; the runner decides what a held lock means.
+//! The holder's pid is in the file, so a second `strap run` names it. The holder also
+//! takes over what a killed holder left: the temp files of writes it never renamed,
+//! found through the journal of folders beside the lock (`temp-folders`), which the new
+//! holder then keeps in turn. This module only takes and describes the lock; the runner
+//! decides what a held lock means.
 
 use std::fs;
 use std::io::Write as _;
@@ -30,11 +33,22 @@ pub enum LockError {
     },
 }
 
+/// The journal of the folders the holder made temp files in, beside the lock file.
+pub const TEMP_JOURNAL: &str = "temp-folders";
+
 /// A held lock; dropping it releases the lock.
 #[derive(Debug)]
 pub struct StateLock {
     _lock: Flock<fs::File>,
     pub path: PathBuf,
+    /// Temp files a killed holder left, removed when the lock was taken.
+    pub cleaned: usize,
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        crate::context::beneath::end_journal();
+    }
 }
 
 fn open(path: &Path) -> std::io::Result<fs::File> {
@@ -93,7 +107,16 @@ pub fn acquire(paths: &Paths) -> Result<StateLock, LockError> {
         Ok(mut lock) => {
             let _ = lock.set_len(0);
             let _ = writeln!(lock, "{}", std::process::id());
-            Ok(StateLock { _lock: lock, path })
+            let journal = path.with_file_name(TEMP_JOURNAL);
+            let cleaned = crate::context::beneath::clean_journaled(&journal);
+            // Without a journal (a read-only state folder), a killed write's temp file
+            // is still removed when its target is written again.
+            let _ = crate::context::beneath::journal_temps(&journal);
+            Ok(StateLock {
+                _lock: lock,
+                path,
+                cleaned,
+            })
         }
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(LockError::Held {
             holder: holder(&path),

@@ -67,7 +67,7 @@ pub fn run_boot(
     // One boot at a time per state folder: a second one would run once-per-instance
     // parts again while the first still runs them.
     let mut lock_problem = None;
-    let _lock = match super::lock::acquire(&paths) {
+    let state_lock = match super::lock::acquire(&paths) {
         Ok(lock) => Some(lock),
         Err(e @ super::lock::LockError::Held { .. }) => return Err(BootError::Locked(e)),
         Err(e) => {
@@ -96,6 +96,15 @@ pub fn run_boot(
             OutputLog::console_only(out_clock)
         });
     early_problems.extend(lock_problem);
+    if let Some(lock) = state_lock.as_ref().filter(|l| l.cleaned > 0) {
+        log.line(
+            "INFO",
+            &format!(
+                "removed {} temp file(s) an earlier, killed run left behind",
+                lock.cleaned
+            ),
+        );
+    }
     // This boot holds the lock: what a killed boot's part left running ends now, before
     // the part can be started again.
     if let Some(ended) = super::exec::end_leftover_group(&paths.running_part()) {

@@ -265,6 +265,99 @@ fn started() -> SystemTime {
     *STARTED.get_or_init(SystemTime::now)
 }
 
+/// Where this process notes each folder it creates a temp file in, once per folder, so
+/// that the next run can clean what a kill left behind ([`clean_journaled`]). Set by a
+/// boot (and an apply) while it holds the state folder's lock; unset, nothing is noted.
+static JOURNAL: std::sync::Mutex<Option<Journal>> = std::sync::Mutex::new(None);
+
+struct Journal {
+    file: File,
+    noted: std::collections::HashSet<PathBuf>,
+}
+
+/// Longest journal read back: a boot writes into a few dozen folders.
+const JOURNAL_CAP: u64 = 1 << 20;
+
+/// Note the folders of this process's temp files in `journal` (appended, one real path
+/// per line) from now on.
+pub fn journal_temps(journal: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(journal)?;
+    if let Ok(mut slot) = JOURNAL.lock() {
+        *slot = Some(Journal {
+            file,
+            noted: Default::default(),
+        });
+    }
+    Ok(())
+}
+
+/// Stop noting temp folders (the lock is about to be released).
+pub fn end_journal() {
+    if let Ok(mut slot) = JOURNAL.lock() {
+        *slot = None;
+    }
+}
+
+fn note_folder(path: &Path) {
+    let Ok(mut slot) = JOURNAL.lock() else {
+        return;
+    };
+    if let Some(journal) = slot.as_mut() {
+        if journal.noted.insert(path.to_path_buf()) {
+            let mut line = path.as_os_str().as_bytes().to_vec();
+            line.push(b'\n');
+            // A folder the journal could not note is cleaned when its target is
+            // written again, as before.
+            let _ = journal.file.write_all(&line);
+        }
+    }
+}
+
+/// Remove the temp files a killed run left in the folders its journal names: regular
+/// files with strap's temp names (`.NAME.strap-` and 16 hex digits) older than this run,
+/// never a link and never anything else; then empty the journal. Answers how many were
+/// removed. A folder that is gone, or that is now a link, is skipped.
+pub fn clean_journaled(journal: &Path) -> usize {
+    let Ok(bytes) = super::read_regular(journal, JOURNAL_CAP, true) else {
+        return 0;
+    };
+    let folders: std::collections::BTreeSet<&[u8]> = bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| l.starts_with(b"/"))
+        .collect();
+    let mut removed = 0;
+    for folder in folders {
+        let path = Path::new(OsStr::from_bytes(folder));
+        let Ok(fd) = nix::fcntl::open(path, dir_flags(), Mode::empty()) else {
+            continue;
+        };
+        let dir = Folder {
+            fd: own(fd),
+            path: path.to_path_buf(),
+        };
+        removed += dir.remove_stale(is_any_temp_name);
+    }
+    if let Ok(file) = std::fs::OpenOptions::new().write(true).open(journal) {
+        let _ = file.set_len(0);
+    }
+    removed
+}
+
+/// Whether `name` is one of strap's temp names, whatever its target.
+fn is_any_temp_name(name: &[u8]) -> bool {
+    const SUFFIX: usize = ".strap-".len() + 16;
+    name.len() > SUFFIX + 1
+        && name.starts_with(b".")
+        && name[name.len() - SUFFIX..].starts_with(b".strap-")
+        && name[name.len() - 16..].iter().all(u8::is_ascii_hexdigit)
+}
+
 /// Whether `name` is a temp name for `target` (`.TARGET.strap-` and 16 hex digits).
 pub fn is_temp_name(name: &[u8], target: &[u8]) -> bool {
     let prefix = [b".", target, b".strap-"].concat();
@@ -285,6 +378,7 @@ impl Folder {
         use rand::Rng as _;
         let flags =
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        note_folder(&self.path);
         let mut last = Errno::EEXIST;
         for _ in 0..8 {
             let suffix: u64 = rand::thread_rng().gen();
@@ -311,11 +405,17 @@ impl Folder {
     /// Remove temp files for `name` left by a run that was killed before it renamed
     /// them: regular files only (a planted link is left alone), older than this run.
     pub fn clean_stale(&self, name: &OsStr) {
+        self.remove_stale(|n| is_temp_name(n, name.as_bytes()));
+    }
+
+    /// Remove the regular files of this folder whose names `is_temp` accepts and that
+    /// are older than this run; answers how many.
+    fn remove_stale(&self, is_temp: impl Fn(&[u8]) -> bool) -> usize {
         let Ok(dup) = nix::unistd::dup(self.fd.as_raw_fd()) else {
-            return;
+            return 0;
         };
         let Ok(mut dir) = nix::dir::Dir::from_fd(dup) else {
-            return;
+            return 0;
         };
         let cutoff = started()
             .checked_sub(Duration::from_secs(2))
@@ -328,8 +428,9 @@ impl Folder {
             .iter()
             .filter_map(Result::ok)
             .map(|e| OsStr::from_bytes(e.file_name().to_bytes()).to_owned())
-            .filter(|n| is_temp_name(n.as_bytes(), name.as_bytes()))
+            .filter(|n| is_temp(n.as_bytes()))
             .collect();
+        let mut removed = 0;
         for n in stale {
             let Ok(st) = nix::sys::stat::fstatat(
                 Some(self.fd.as_raw_fd()),
@@ -338,18 +439,23 @@ impl Folder {
             ) else {
                 continue;
             };
-            if is_kind(&st, SFlag::S_IFREG) && st.st_mtime < cutoff {
-                let _ = nix::unistd::unlinkat(
+            if is_kind(&st, SFlag::S_IFREG)
+                && st.st_mtime < cutoff
+                && nix::unistd::unlinkat(
                     Some(self.fd.as_raw_fd()),
                     n.as_os_str(),
                     nix::unistd::UnlinkatFlags::NoRemoveDir,
-                );
+                )
+                .is_ok()
+            {
+                removed += 1;
                 tracing::debug!(
                     "removed {}: left by an earlier run",
                     self.path.join(n).display()
                 );
             }
         }
+        removed
     }
 
     /// Write `contents` into a new temp file for `name`, its mode and owner set on the

@@ -1571,6 +1571,55 @@ fn account_fields_cannot_inject_lines_into_the_roots_account_files() {
 }
 
 #[test]
+fn temp_files_a_killed_boot_left_are_removed_by_the_next_run() {
+    let mut m = Machine::new(
+        "#cloud-config\nhostname: web1\nwrite_files:\n  - path: /opt/app/app.conf\n    content: x\n",
+    );
+    assert_eq!(code(&m.run()), 0);
+    // What a boot killed between creating a temp file and renaming it leaves behind;
+    // beside it, files that only look alike, and a link under a temp name.
+    let outside = m.root.parent().unwrap().join("outside");
+    fs::write(&outside, "untouched\n").unwrap();
+    let stale = [
+        "/etc/.hostname.strap-0123456789abcdef",
+        "/opt/app/.app.conf.strap-fedcba9876543210",
+    ];
+    let kept = [
+        "/etc/.hostname.strap-notahexsuffix00",
+        "/opt/app/app.conf.strap-0123456789abcdef",
+    ];
+    for p in stale.iter().chain(kept.iter()) {
+        m.write(p, "half-written");
+    }
+    let link = m.path("/etc/.hosts.strap-00000000000000aa");
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    for p in stale.iter().chain(kept.iter()) {
+        let out = Command::new("touch")
+            .args(["-h", "-d", "2 minutes ago"])
+            .arg(m.path(p))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    m.reboot();
+    assert_eq!(code(&m.run()), 0);
+    for p in stale {
+        assert!(!m.path(p).exists(), "{p} was left");
+    }
+    for p in kept {
+        assert!(m.path(p).exists(), "{p} was removed");
+    }
+    assert!(link.symlink_metadata().is_ok(), "the link is left alone");
+    assert_eq!(fs::read_to_string(&outside).unwrap(), "untouched\n");
+    assert!(
+        m.read("/var/log/strap.log")
+            .contains("removed 2 temp file(s) an earlier, killed run left behind"),
+        "{}",
+        m.read("/var/log/strap.log")
+    );
+}
+
+#[test]
 fn a_sudo_rule_visudo_refuses_is_never_written() {
     if !strap_e2e::have_program("visudo") {
         eprintln!("skipped: visudo is not on PATH (apt-get install sudo)");
