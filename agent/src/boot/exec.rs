@@ -125,6 +125,8 @@ pub struct OutputLog {
     console: bool,
     clock: Arc<dyn Fn() -> String + Send + Sync>,
     redirect: Arc<Mutex<Option<Redirect>>>,
+    /// The longest output line kept ([`MAX_LINE`] unless the system config says).
+    max_line: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl OutputLog {
@@ -140,6 +142,7 @@ impl OutputLog {
             console,
             clock,
             redirect: Arc::new(Mutex::new(None)),
+            max_line: Arc::new(MAX_LINE.into()),
         })
     }
 
@@ -150,7 +153,14 @@ impl OutputLog {
             console: true,
             clock,
             redirect: Arc::new(Mutex::new(None)),
+            max_line: Arc::new(MAX_LINE.into()),
         }
+    }
+
+    /// Cut output lines at `bytes` from now on (`strap_limits.max_log_line`).
+    pub fn set_max_line(&self, bytes: usize) {
+        self.max_line
+            .store(bytes.max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Send what follows also to `redirect` (`None`: nowhere else); the previous
@@ -375,6 +385,7 @@ pub fn run_command(
     let mut status = None;
     let pid = child.id() as i32;
     let mut buf = [0u8; 8192];
+    let max_line = out.max_line.load(std::sync::atomic::Ordering::Relaxed);
     // Both pipes are read from this thread: poll, read what is there, hand out whole
     // lines; a stream ends at end of file.
     while !streams.is_empty() {
@@ -407,14 +418,14 @@ pub fn run_command(
                 }
                 Ok(n) => {
                     // Only the bytes just read are searched for a newline: a long line
-                    // costs linear time, and is cut at MAX_LINE.
+                    // costs linear time, and is cut at `max_line`.
                     let mut searched = pending.len();
                     pending.extend_from_slice(&buf[..n]);
                     loop {
                         let found = pending[searched..].iter().position(|b| *b == b'\n');
                         let end = match found {
-                            Some(pos) if searched + pos < MAX_LINE => searched + pos + 1,
-                            _ if pending.len() >= MAX_LINE => MAX_LINE,
+                            Some(pos) if searched + pos < max_line => searched + pos + 1,
+                            _ if pending.len() >= max_line => max_line,
                             _ => break,
                         };
                         let line: Vec<u8> = pending.drain(..end).collect();

@@ -151,6 +151,7 @@ pub fn run_boot(
 
     // The system config is read before the first request: it says how long to wait.
     let system = super::sysconfig::load(ctx);
+    out.set_max_line(system.limits.max_log_line);
     let wait = if opts.wait_for_source {
         let (from_config, problem) = source::MetadataWait::from_system_config(system.node.as_ref());
         if let Some(problem) = problem {

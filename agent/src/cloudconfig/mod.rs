@@ -319,4 +319,4 @@ impl CloudConfigError {
     }
 }
 
-pub use yaml::{load, load_bytes, MAX_DEPTH, MAX_NODES};
+pub use yaml::{load, load_bytes, load_limited, MAX_DEPTH, MAX_NODES};

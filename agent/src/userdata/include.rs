@@ -164,6 +164,22 @@ pub async fn fetch(
     Ok(body)
 }
 
+/// Run a blocking read on its own thread, for at most `timeout`: a read still blocked
+/// then is left to its thread and answered as `TimedOut`.
+async fn within(
+    timeout: Duration,
+    read: impl FnOnce() -> std::io::Result<Vec<u8>> + Send + 'static,
+) -> std::io::Result<Vec<u8>> {
+    match tokio::time::timeout(timeout, crate::threads::blocking("include-file", read)).await {
+        Ok(Ok(read)) => read,
+        Ok(Err(thread)) => Err(thread),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer within {} s", timeout.as_secs_f64()),
+        )),
+    }
+}
+
 async fn fetch_once(
     url: &str,
     opts: &IncludeOptions,
@@ -180,8 +196,10 @@ async fn fetch_once(
     if let Some(path) = local {
         // A regular file only: a device (`/dev/zero`) or a FIFO is refused at once,
         // never read without end or waited on.
+        // The read has the fetch's timeout too (a file on a hung network or FUSE mount):
+        // a read still blocked then is left to its thread, and the include fails.
         let real = opts.context.path(path)?;
-        return crate::context::read_regular(&real, max_bytes as u64, false).map_err(|source| {
+        let file_error = |source: std::io::Error| {
             if source.kind() == std::io::ErrorKind::FileTooLarge {
                 FetchError::TooLarge { max: max_bytes }
             } else {
@@ -190,7 +208,12 @@ async fn fetch_once(
                     source,
                 }
             }
-        });
+        };
+        return within(opts.timeout, move || {
+            crate::context::read_regular(&real, max_bytes as u64, false)
+        })
+        .await
+        .map_err(file_error);
     }
     let client = reqwest::Client::builder()
         .timeout(opts.timeout)
@@ -270,6 +293,24 @@ mod tests {
             ..IncludeOptions::default()
         };
         assert!(!format!("{opts:?}").contains("s3cr3t"));
+    }
+
+    #[tokio::test]
+    async fn a_file_read_that_hangs_ends_with_the_fetch_timeout() {
+        // A read that never returns (a hung network or FUSE mount): the include fails
+        // after the timeout, its thread left behind.
+        let (keep, wait) = std::sync::mpsc::channel::<()>();
+        let err = within(Duration::from_millis(50), move || {
+            let _ = wait.recv();
+            Ok(Vec::new())
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert!(err.to_string().contains("no answer within 0.05 s"), "{err}");
+        drop(keep);
+        let ok = within(Duration::from_secs(5), || Ok(b"x".to_vec())).await;
+        assert_eq!(ok.unwrap(), b"x");
     }
 
     #[test]

@@ -126,12 +126,20 @@ pub struct Limits {
     pub max_include_bytes: usize,
     /// Time all include fetches may take together (`include_time`, in seconds).
     pub include_time: std::time::Duration,
-    /// Nesting of collections in a YAML document decoding reads itself (the
-    /// `#cloud-config-archive` list, a cloud-config's `launch-index`) (`yaml_max_depth`).
+    /// Nesting of collections in a YAML document of the user data: one decoding reads
+    /// itself (the `#cloud-config-archive` list, a cloud-config's `launch-index`), and
+    /// each cloud-config part the boot loads (`yaml_max_depth`).
     pub yaml_max_depth: usize,
     /// Nodes such a document may produce, counting every copy an alias makes
     /// (`yaml_max_nodes`).
     pub yaml_max_nodes: usize,
+    /// Instructions one `## template: jinja` part may execute (`jinja_fuel`).
+    pub jinja_fuel: u64,
+    /// Bytes one template may render (`jinja_max_output`).
+    pub jinja_max_output: usize,
+    /// Longest line of a script's output kept in the output log and in the records;
+    /// longer lines are cut there (`max_log_line`).
+    pub max_log_line: usize,
 }
 
 impl Default for Limits {
@@ -143,8 +151,11 @@ impl Default for Limits {
             max_include_fetches: 100,
             max_include_bytes: 16 << 20,
             include_time: std::time::Duration::from_secs(120),
-            yaml_max_depth: 200,
-            yaml_max_nodes: 1_000_000,
+            yaml_max_depth: crate::cloudconfig::MAX_DEPTH,
+            yaml_max_nodes: crate::cloudconfig::MAX_NODES,
+            jinja_fuel: template::FUEL,
+            jinja_max_output: template::MAX_OUTPUT,
+            max_log_line: 64 << 10,
         }
     }
 }
@@ -153,7 +164,7 @@ impl Limits {
     /// The system config key that holds the limits.
     pub const CONFIG_KEY: &'static str = "strap_limits";
     /// The keys under [`Limits::CONFIG_KEY`].
-    pub const KEYS: [&'static str; 8] = [
+    pub const KEYS: [&'static str; 11] = [
         "max_depth",
         "max_parts",
         "max_decoded_bytes",
@@ -162,6 +173,9 @@ impl Limits {
         "include_time",
         "yaml_max_depth",
         "yaml_max_nodes",
+        "jinja_fuel",
+        "jinja_max_output",
+        "max_log_line",
     ];
 
     /// Set one limit by its key (a positive number; `include_time` in seconds). `false`
@@ -182,6 +196,9 @@ impl Limits {
             "include_time" => self.include_time = std::time::Duration::from_secs(value),
             "yaml_max_depth" => self.yaml_max_depth = n,
             "yaml_max_nodes" => self.yaml_max_nodes = n,
+            "jinja_fuel" => self.jinja_fuel = value,
+            "jinja_max_output" => self.jinja_max_output = n,
+            "max_log_line" => self.max_log_line = n,
             _ => return false,
         }
         true

@@ -82,7 +82,7 @@ pub(super) async fn decode(raw: &[u8], opts: &DecodeOptions) -> Result<Decoded, 
     let Run {
         mut parts,
         mut warnings,
-        errors,
+        mut errors,
         ..
     } = run;
     if let Some(wanted) = opts.launch_index {
@@ -92,7 +92,7 @@ pub(super) async fn decode(raw: &[u8], opts: &DecodeOptions) -> Result<Decoded, 
         });
     }
     if let Some(data) = &opts.instance_data {
-        parts = render_templates(parts, data, &mut warnings);
+        parts = render_templates(parts, data, &opts.limits, &mut warnings, &mut errors);
     }
     for part in &parts {
         handler_warnings(part, &mut warnings);
@@ -636,7 +636,9 @@ fn payload_launch_index(payload: &[u8], limits: &super::Limits) -> Option<String
 fn render_templates(
     parts: Vec<Part>,
     data: &serde_json::Value,
+    limits: &super::Limits,
     warnings: &mut Vec<String>,
+    errors: &mut Vec<String>,
 ) -> Vec<Part> {
     let context = template::jinja_context(data);
     let mut out = Vec::with_capacity(parts.len());
@@ -645,7 +647,11 @@ fn render_templates(
             out.push(part);
             continue;
         }
-        match template::render(&part.payload, &context) {
+        let budget = template::Budget {
+            fuel: limits.jinja_fuel,
+            max_output: limits.jinja_max_output,
+        };
+        match template::render_with(&part.payload, &context, budget) {
             Ok(rendered) => {
                 for name in &rendered.missing {
                     warnings.push(format!(
@@ -666,6 +672,11 @@ fn render_templates(
                         other.unwrap_or("None")
                     )),
                 }
+            }
+            // A bound gone past is an error of the boot, as for the other limits; a
+            // template that fails otherwise is dropped with cloud-init's warning.
+            Err(e @ template::TemplateError::Limit { .. }) => {
+                errors.push(format!("{}: {e}; the part is skipped", part.filename))
             }
             Err(e) => warnings.push(format!(
                 "Ignoring jinja template for {}. Failed to render template. {e}",

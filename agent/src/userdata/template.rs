@@ -20,6 +20,9 @@ pub const MISSING_PREFIX: &str = "CI_MISSING_JINJA_VAR/";
 pub enum TemplateError {
     #[error("failed to render template: {0}")]
     Render(String),
+    /// The template went past a bound of its [`Budget`].
+    #[error("{what} (limit strap_limits.{limit})")]
+    Limit { what: String, limit: &'static str },
 }
 
 /// The rendered text and the names of variables that were undefined.
@@ -93,14 +96,43 @@ fn aliased(v: &Value) -> Value {
     }
 }
 
-/// Render a `## template: jinja` payload against the (already prepared) context.
+/// What one template may spend: instructions and output bytes (`strap_limits`'
+/// `jinja_fuel` and `jinja_max_output`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub fuel: u64,
+    pub max_output: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self {
+            fuel: FUEL,
+            max_output: MAX_OUTPUT,
+        }
+    }
+}
+
+/// Render a `## template: jinja` payload against the (already prepared) context, on the
+/// default [`Budget`].
 pub fn render(payload: &[u8], context: &Value) -> Result<Rendered, TemplateError> {
+    render_with(payload, context, Budget::default())
+}
+
+/// [`render`] on another budget.
+pub fn render_with(
+    payload: &[u8],
+    context: &Value,
+    budget: Budget,
+) -> Result<Rendered, TemplateError> {
+    let max_output = budget.max_output;
     let text = String::from_utf8_lossy(payload);
     let body = match text.split_once('\n') {
         Some((_, rest)) => rest,
         None => "",
     };
-    let env = environment();
+    let mut env = environment();
+    env.set_fuel(Some(budget.fuel));
     // Jinja2 drops one trailing newline of the source and cloud-init adds it back after
     // rendering (even where `trim_blocks` ate it).
     let add = if body.ends_with('\n') { "\n" } else { "" };
@@ -130,32 +162,45 @@ pub fn render(payload: &[u8], context: &Value) -> Result<Rendered, TemplateError
         }
     }
     // The output cap holds while rendering: a template that writes more stops there.
-    let mut out = Capped(Vec::new());
+    let mut out = Capped(Vec::new(), max_output);
     let rendered = tmpl
         .render_captured_to(minijinja::Value::from_serialize(&ctx), &mut out)
         .map(|_| ());
-    let too_large = || TemplateError::Render(format!("output larger than {MAX_OUTPUT} bytes"));
-    if out.0.len() > MAX_OUTPUT {
+    let too_large = || TemplateError::Limit {
+        what: format!("the template renders more than {max_output} bytes"),
+        limit: "jinja_max_output",
+    };
+    if out.0.len() > max_output {
         return Err(too_large());
     }
-    rendered.map_err(|e| TemplateError::Render(e.to_string()))?;
+    rendered.map_err(|e| {
+        if e.kind() == minijinja::ErrorKind::OutOfFuel {
+            TemplateError::Limit {
+                what: format!("the template runs more than {} instructions", budget.fuel),
+                limit: "jinja_fuel",
+            }
+        } else {
+            TemplateError::Render(e.to_string())
+        }
+    })?;
     let mut text = String::from_utf8(out.0)
         .map_err(|_| TemplateError::Render("the rendered output is not valid UTF-8".into()))?;
     text.push_str(add);
-    if text.len() > MAX_OUTPUT {
+    if text.len() > max_output {
         return Err(too_large());
     }
     Ok(Rendered { text, missing })
 }
 
-/// A buffer that refuses to grow past [`MAX_OUTPUT`] (it keeps one byte more, so the
-/// caller can tell).
-struct Capped(Vec<u8>);
+/// A buffer that refuses to grow past its cap (it keeps one byte more, so the caller can
+/// tell).
+struct Capped(Vec<u8>, usize);
 
 impl std::io::Write for Capped {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.0.len() + buf.len() > MAX_OUTPUT {
-            let room = MAX_OUTPUT + 1 - self.0.len().min(MAX_OUTPUT + 1);
+        let cap = self.1;
+        if self.0.len() + buf.len() > cap {
+            let room = cap + 1 - self.0.len().min(cap + 1);
             self.0.extend_from_slice(&buf[..room.min(buf.len())]);
             return Err(std::io::Error::other("output cap reached"));
         }
@@ -176,7 +221,6 @@ impl std::io::Write for Capped {
 fn environment() -> minijinja::Environment<'static> {
     let mut env = minijinja::Environment::new();
     env.set_trim_blocks(true);
-    env.set_fuel(Some(FUEL));
     minijinja_contrib::add_to_environment(&mut env);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     // Jinja2's signatures where minijinja-contrib's differ, and what it lacks.
@@ -405,7 +449,42 @@ mod tests {
     #[test]
     fn runaway_templates_run_out_of_fuel() {
         let t = b"## template: jinja\n{% for a in range(10000) %}{% for b in range(10000) %}x{% endfor %}{% endfor %}";
-        assert!(render(t, &json!({})).is_err());
+        let err = render(t, &json!({})).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TemplateError::Limit {
+                    limit: "jinja_fuel",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // A smaller budget stops a loop the default one lets through.
+        let t = b"## template: jinja\n{% for a in range(100) %}x{% endfor %}";
+        assert!(render(t, &json!({})).is_ok());
+        let small = Budget {
+            fuel: 50,
+            max_output: MAX_OUTPUT,
+        };
+        assert!(matches!(
+            render_with(t, &json!({}), small),
+            Err(TemplateError::Limit {
+                limit: "jinja_fuel",
+                ..
+            })
+        ));
+        let narrow = Budget {
+            fuel: FUEL,
+            max_output: 10,
+        };
+        assert!(matches!(
+            render_with(t, &json!({}), narrow),
+            Err(TemplateError::Limit {
+                limit: "jinja_max_output",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -424,7 +503,11 @@ mod tests {
         let t = b"## template: jinja\n{% for i in range(1000) %}{{ 'a' * 3000000 }}{% endfor %}";
         let started = std::time::Instant::now();
         let err = render(t, &json!({})).unwrap_err();
-        assert!(err.to_string().contains("output larger than"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("renders more than 16777216 bytes (limit strap_limits.jinja_max_output)"),
+            "{err}"
+        );
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 

@@ -151,6 +151,42 @@ fn include_fan_out_stops_at_the_fetch_limit() {
 }
 
 #[test]
+fn the_yaml_jinja_and_log_line_limits_are_set_in_the_system_config() {
+    // Each bound from the system config: a template past its fuel, a cloud-config part
+    // past its depth, a script line past the log's line length. The other parts run,
+    // and the boot ends `error` naming each limit.
+    let m = Machine::new("");
+    m.write(
+        "/etc/cloud/cloud.cfg.d/90-limits.cfg",
+        "strap_limits:\n  jinja_fuel: 200\n  yaml_max_depth: 4\n  max_log_line: 16\n",
+    );
+    let ud = "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=LIM\n\n\
+         --LIM\nContent-Type: text/jinja2\n\n## template: jinja\n#!/bin/sh\n{% for i in range(1000) %}echo {{ i }}\n{% endfor %}\n\
+         --LIM\nContent-Type: text/cloud-config\n\n#cloud-config\nwrite_files: [{path: /deep, content: {a: {b: {c: [x]}}}}]\n\
+         --LIM\nContent-Type: text/x-shellscript\n\n#!/bin/sh\necho 0123456789abcdefXYZ\necho after >> \"$STRAP_ROOT/ran\"\n--LIM--\n";
+    m.set_user_data(ud);
+    let out = m.run();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(m.ran(), ["after"]);
+    let status = status_long(&m);
+    assert!(
+        status.contains("runs more than 200 instructions (limit strap_limits.jinja_fuel)"),
+        "{status}"
+    );
+    assert!(
+        status.contains("nest deeper than 4 levels (limit strap_limits.yaml_max_depth)"),
+        "{status}"
+    );
+    assert!(!m.path("/deep").exists());
+    let log = m.read("/var/log/strap-output.log");
+    assert!(
+        log.lines().any(|l| l.ends_with("0123456789abcdef"))
+            && log.lines().any(|l| l.ends_with("XYZ")),
+        "{log}"
+    );
+}
+
+#[test]
 fn a_script_printing_one_endless_line_keeps_strap_small() {
     let m = Machine::new(
         "#!/bin/sh\nhead -c 268435456 /dev/zero | tr '\\0' a\necho after >> \"$STRAP_ROOT/ran\"\n",

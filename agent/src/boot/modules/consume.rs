@@ -96,7 +96,9 @@ pub fn consume(boot: &mut Boot<'_>) {
         let (status, reason, freq) = match part.content_type.as_str() {
             ct::CLOUD_CONFIG => {
                 let text = String::from_utf8_lossy(&part.payload);
-                match cloudconfig::load(&text) {
+                let limits = &boot.system.limits;
+                match cloudconfig::load_limited(&text, limits.yaml_max_depth, limits.yaml_max_nodes)
+                {
                     Ok(node) if node.is_null() => (
                         ItemStatus::Ran,
                         Some("empty cloud-config".to_string()),
@@ -112,6 +114,20 @@ pub fn consume(boot: &mut Boot<'_>) {
                         format!("{name}: cloud-config is not a mapping; ignored"),
                         Frequency::Always,
                     ),
+                    // A bound gone past is an error of the boot, as the decoding's are;
+                    // YAML that does not load is cloud-init's warning.
+                    Err(err @ cloudconfig::CloudConfigError::Limit { .. }) => {
+                        let msg = format!(
+                            "user data: {name}: {}; the part is skipped",
+                            error_chain(&err)
+                        );
+                        boot.log.line("ERROR", &msg);
+                        boot.out.message(&msg);
+                        if let Some(stage) = boot.report.stage_mut() {
+                            stage.errors.push(msg.clone());
+                        }
+                        (ItemStatus::Failed, Some(msg), Frequency::Always)
+                    }
                     Err(err) => warned(
                         boot,
                         ItemStatus::Failed,

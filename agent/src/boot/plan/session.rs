@@ -86,6 +86,7 @@ pub fn with_plan<T>(
         now,
     };
     let system = super::super::sysconfig::load(ctx);
+    out.set_max_line(system.limits.max_log_line);
     let user_data_sha = sha256(instance.user_data.expose());
     let mut boot = Boot {
         ctx,
@@ -155,7 +156,10 @@ pub fn decode_strict(boot: &Boot<'_>) -> Result<(Vec<userdata::Part>, Node), Pla
                 },
             });
         }
-        if let Ok(node) = cloudconfig::load(&text) {
+        let limits = &boot.system.limits;
+        if let Ok(node) =
+            cloudconfig::load_limited(&text, limits.yaml_max_depth, limits.yaml_max_nodes)
+        {
             if node.as_map().is_some() {
                 configs.push((node, part.merge_how.clone()));
             }

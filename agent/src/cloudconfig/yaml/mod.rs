@@ -34,10 +34,26 @@ pub fn load_bytes(bytes: &[u8]) -> Result<Node, CloudConfigError> {
 
 /// Loads one YAML document as `yaml.safe_load` would. An empty document is `Null`.
 pub fn load(text: &str) -> Result<Node, CloudConfigError> {
+    load_limited(text, MAX_DEPTH, MAX_NODES)
+}
+
+/// [`load`] with other caps on nesting and on the nodes produced (`strap_limits`'
+/// `yaml_max_depth` and `yaml_max_nodes`). The parser itself holds at most 255 levels of
+/// flow collections, whatever `max_depth` says.
+pub fn load_limited(
+    text: &str,
+    max_depth: usize,
+    max_nodes: usize,
+) -> Result<Node, CloudConfigError> {
     check_printable(text)?;
     // PyYAML skips one byte-order mark at the start of the stream.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    Builder::default().run(text)
+    Builder {
+        max_depth,
+        max_nodes,
+        ..Builder::default()
+    }
+    .run(text)
 }
 
 fn decode(bytes: &[u8]) -> Result<String, CloudConfigError> {
@@ -161,6 +177,10 @@ enum Collection {
 
 #[derive(Default)]
 struct Builder {
+    /// Deepest nesting accepted, and most nodes produced ([`MAX_DEPTH`], [`MAX_NODES`]
+    /// unless the caller said otherwise; 0 stands for those defaults).
+    max_depth: usize,
+    max_nodes: usize,
     stack: Vec<Frame>,
     anchors: HashMap<usize, (Node, usize)>,
     /// Nodes produced so far, alias copies included.
@@ -334,13 +354,18 @@ impl Builder {
 
     fn count(&mut self, n: usize, mark: Mark) -> Result<(), CloudConfigError> {
         self.produced = self.produced.saturating_add(n);
-        if self.produced > MAX_NODES {
+        let max_nodes = if self.max_nodes == 0 {
+            MAX_NODES
+        } else {
+            self.max_nodes
+        };
+        if self.produced > max_nodes {
             return Err(CloudConfigError::Limit {
                 line: mark.line,
                 column: mark.column,
                 message: format!(
-                    "the document expands to more than {MAX_NODES} nodes (aliases included); \
-                     remove the nested aliases"
+                    "the document expands to more than {max_nodes} nodes (aliases included; \
+                     limit strap_limits.yaml_max_nodes); remove the nested aliases"
                 ),
             });
         }
@@ -348,11 +373,18 @@ impl Builder {
     }
 
     fn open(&mut self, frame: Frame, mark: Mark) -> Result<(), CloudConfigError> {
-        if self.stack.len() >= MAX_DEPTH {
+        let max_depth = if self.max_depth == 0 {
+            MAX_DEPTH
+        } else {
+            self.max_depth
+        };
+        if self.stack.len() >= max_depth {
             return Err(CloudConfigError::Limit {
                 line: mark.line,
                 column: mark.column,
-                message: format!("collections nest deeper than {MAX_DEPTH} levels"),
+                message: format!(
+                    "collections nest deeper than {max_depth} levels (limit strap_limits.yaml_max_depth)"
+                ),
             });
         }
         self.stack.push(frame);
