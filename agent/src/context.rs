@@ -419,6 +419,33 @@ pub fn remove_file(root: &Path, target: &Path) -> Result<bool, ContextError> {
     folder.unlink(name)
 }
 
+/// Make `link` (a real path beneath `root`, its folders created) a symbolic link to
+/// `target`, replacing it in one step, by its folder's handle.
+pub fn replace_symlink(root: &Path, link: &Path, target: &Path) -> Result<(), ContextError> {
+    let (folder, name) = beneath::folder_of(root, link)?;
+    folder.replace_symlink(target, &name)
+}
+
+/// Open the regular file `target` beneath `root` with `flags` (creating it, `mode`, with
+/// `O_CREAT`), by its folder's handle, creating its folders first: a log or a lock file
+/// of strap's own. Answers the folder too.
+pub fn open_in_folders(
+    root: &Path,
+    target: &Path,
+    flags: nix::fcntl::OFlag,
+    mode: u32,
+) -> Result<(Folder, std::fs::File), ContextError> {
+    let rel = beneath::beneath(root, target)?;
+    let name = rel.file_name().ok_or_else(|| ContextError::Escapes {
+        path: target.to_path_buf(),
+        root: root.to_path_buf(),
+    })?;
+    let dir = target.parent().unwrap_or(root);
+    let folder = create_folder(root, dir, FileOptions::default())?;
+    let file = folder.open_regular(name, flags, mode)?;
+    Ok((folder, file))
+}
+
 /// Open (creating it, `mode`, when missing) the regular file `target` beneath `root` for
 /// writing, by its folder's handle: a lock file, say. Its folder must exist.
 pub fn open_file(root: &Path, target: &Path, mode: u32) -> Result<std::fs::File, ContextError> {

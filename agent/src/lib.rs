@@ -11,6 +11,7 @@
 //! - [`userdata`]: raw user-data bytes to an ordered list of typed parts.
 //! - [`net`]: network interfaces from the metadata to renderer files.
 //! - [`imds`]: the instance-metadata client.
+//! - [`bounded`]: HTTP answers read with a cap on their size.
 //! - [`context`]: environment, filesystem root and clock, injected.
 //! - [`secret`]: values that must never be printed.
 //! - [`pyjson`]: strings as Python's `json.dumps` writes them (credential caches, `tojson`).
@@ -18,6 +19,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod boot;
+pub mod bounded;
 pub mod cli;
 pub mod cloudconfig;
 pub mod context;

@@ -130,13 +130,15 @@ pub struct OutputLog {
 }
 
 impl OutputLog {
-    /// Append to `path` (created 0600); `console` also shows lines on stderr.
+    /// Append to `path` beneath `root` (created 0600); `console` also shows lines on
+    /// stderr.
     pub fn open(
+        root: &Path,
         path: &Path,
         console: bool,
         clock: Arc<dyn Fn() -> String + Send + Sync>,
     ) -> std::io::Result<Self> {
-        let file = super::records::open_log(path)?;
+        let file = super::records::open_log(root, path)?;
         Ok(Self {
             file: Arc::new(Mutex::new(Some(file))),
             console,
@@ -344,8 +346,19 @@ pub fn run_command(
     };
     let leader = child.id();
     let noted = spec.group_record.as_ref().filter(|record| {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
         let ticks = super::records::start_ticks(leader).unwrap_or(0);
-        std::fs::write(record, format!("{leader} {ticks}\n")).is_ok()
+        // Never through a link planted under the record's name.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(record)
+            .and_then(|mut f| f.write_all(format!("{leader} {ticks}\n").as_bytes()))
+            .is_ok()
     });
     let mut streams: Vec<(File, Vec<u8>, Stream)> = Vec::with_capacity(2);
     if let Some(stdout) = child.stdout.take() {
@@ -520,7 +533,8 @@ fn die_with_strap(cmd: &mut Command) {
 /// group of that number has members, so processes in the group are the killed part's
 /// own, unless a new process with that pid leads it. Returns what was done, for the log.
 pub fn end_leftover_group(record: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(record).ok()?;
+    let text = super::records::read_regular(record, 64, false).ok()?;
+    let text = String::from_utf8(text).ok()?;
     let _ = std::fs::remove_file(record);
     let mut words = text.split_whitespace();
     let pgid: i32 = words.next()?.parse().ok()?;
@@ -579,7 +593,13 @@ mod tests {
     }
 
     fn log(dir: &Path) -> OutputLog {
-        OutputLog::open(&dir.join("out.log"), false, Arc::new(|| "T".to_string())).unwrap()
+        OutputLog::open(
+            dir,
+            &dir.join("out.log"),
+            false,
+            Arc::new(|| "T".to_string()),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -51,20 +51,20 @@ impl Drop for StateLock {
     }
 }
 
-fn open(path: &Path) -> std::io::Result<fs::File> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
+/// Open (creating it and its folders) the lock file beneath the root, by handle.
+fn open(root: &Path, path: &Path) -> std::io::Result<fs::File> {
+    use nix::fcntl::OFlag;
+    crate::context::open_in_folders(root, path, OFlag::O_RDWR | OFlag::O_CREAT, 0o644)
+        .map(|(_, file)| file)
+        .map_err(|err| match err {
+            crate::context::ContextError::Io { source, .. } => source,
+            other => std::io::Error::other(other.to_string()),
+        })
 }
 
 fn holder(path: &Path) -> String {
-    let pid = fs::read_to_string(path).unwrap_or_default();
+    let pid = crate::context::read_regular(path, 64, false).unwrap_or_default();
+    let pid = String::from_utf8_lossy(&pid);
     let pid = pid.trim();
     if pid.is_empty() {
         return "pid unknown".into();
@@ -88,11 +88,11 @@ fn holder(path: &Path) -> String {
 /// Take the boot's lock without waiting.
 pub fn acquire(paths: &Paths) -> Result<StateLock, LockError> {
     let first = paths.state.join(LOCK_FILE);
-    let (file, path) = match open(&first) {
+    let (file, path) = match open(&paths.root, &first) {
         Ok(f) => (f, first),
         Err(_) => {
             let fallback = paths.run.join(LOCK_FILE);
-            match open(&fallback) {
+            match open(&paths.root, &fallback) {
                 Ok(f) => (f, fallback),
                 Err(source) => {
                     return Err(LockError::Unavailable {

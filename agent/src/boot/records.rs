@@ -198,12 +198,13 @@ pub struct EventLog {
 }
 
 impl EventLog {
-    /// Append to `path` (created 0600).
+    /// Append to `path` beneath `root` (created 0600).
     pub fn open(
+        root: &Path,
         path: &Path,
         clock: Arc<dyn Fn() -> String + Send + Sync>,
     ) -> std::io::Result<Self> {
-        let file = open_log(path)?;
+        let file = open_log(root, path)?;
         Ok(Self {
             file: Arc::new(Mutex::new(Some(file))),
             clock,
@@ -241,17 +242,26 @@ pub fn read_report(path: &Path) -> Option<Report> {
     serde_json::from_value(read_record(path)?).ok()
 }
 
-/// Open a log for appending, creating it (mode 0600) and its folder when missing.
-pub fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+/// Open a log beneath `root` for appending, creating it (mode 0600) and its folder when
+/// missing, by its folder's handle (never through a link).
+pub fn open_log(root: &Path, path: &Path) -> std::io::Result<std::fs::File> {
+    use nix::fcntl::OFlag;
+    crate::context::open_in_folders(
+        root,
+        path,
+        OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT,
+        0o600,
+    )
+    .map(|(_, file)| file)
+    .map_err(into_io)
+}
+
+/// A context error as the I/O error it carries (else as an error of its own text).
+fn into_io(err: crate::context::ContextError) -> std::io::Error {
+    match err {
+        crate::context::ContextError::Io { source, .. } => source,
+        other => std::io::Error::other(other.to_string()),
     }
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
 }
 
 /// Whether a write failed because its file system is full (`ENOSPC`, or `EDQUOT` for a
@@ -287,8 +297,8 @@ pub struct RecordError {
 /// Write a JSON record atomically: a reader sees the old record or the new one, never a
 /// mix. Records are rewritten as the boot goes and are not worth an fsync each: the
 /// markers, which decide what runs again, are synced.
-pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), RecordError> {
-    write_record(path, &record_bytes(value))
+pub fn write_json(root: &Path, path: &Path, value: &serde_json::Value) -> Result<(), RecordError> {
+    write_record(root, path, &record_bytes(value))
 }
 
 /// A record's bytes (pretty JSON).
@@ -303,33 +313,45 @@ pub(super) fn record_bytes(value: &serde_json::Value) -> Vec<u8> {
 /// later file creation slower for minutes). Where the file system cannot exchange, or on
 /// the first write, a plain rename. A reader that opened the record just before a swap
 /// and reads it only after the next write may see a torn file: readers retry a record
-/// that does not parse ([`read_record`]).
-pub(super) fn write_record(path: &Path, text: &[u8]) -> Result<(), RecordError> {
+/// that does not parse ([`read_record`]). Everything goes through the folder's handle,
+/// beneath `root`: a link planted under the spare's name is removed, never written
+/// through.
+pub(super) fn write_record(root: &Path, path: &Path, text: &[u8]) -> Result<(), RecordError> {
+    use nix::fcntl::OFlag;
+    use std::io::Write as _;
     let io = |source| RecordError {
         path: path.to_path_buf(),
         source,
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let spare = path.with_file_name(format!(".{name}.next"));
-    std::fs::write(&spare, text).map_err(io)?;
-    let swapped = nix::fcntl::renameat2(
-        None,
-        &spare,
-        None,
-        path,
-        nix::fcntl::RenameFlags::RENAME_EXCHANGE,
-    );
-    match swapped {
-        Ok(()) => Ok(()),
-        // No record yet, or a file system without the exchange.
-        Err(_) => std::fs::rename(&spare, path).map_err(io),
-    }
+    let name = path.file_name().unwrap_or_default();
+    let mut spare = std::ffi::OsString::from(".");
+    spare.push(name);
+    spare.push(".next");
+    let spare_path = path.with_file_name(&spare);
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC;
+    let (folder, mut file) = match crate::context::open_in_folders(root, &spare_path, flags, 0o600)
+    {
+        Ok(opened) => opened,
+        Err(crate::context::ContextError::Io { source, .. })
+            if matches!(source.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENXIO))
+                || source.kind() == std::io::ErrorKind::InvalidInput =>
+        {
+            // Not a regular file (a link, a FIFO): not strap's spare; replace it.
+            let (folder, _) = crate::context::beneath::folder_of(root, &spare_path)
+                .map_err(into_io)
+                .map_err(io)?;
+            folder.unlink(&spare).map_err(into_io).map_err(io)?;
+            let file = folder
+                .open_regular(&spare, flags | OFlag::O_EXCL, 0o600)
+                .map_err(into_io)
+                .map_err(io)?;
+            (folder, file)
+        }
+        Err(err) => return Err(io(into_io(err))),
+    };
+    file.write_all(text).map_err(io)?;
+    drop(file);
+    folder.exchange(&spare, name).map_err(into_io).map_err(io)
 }
 
 /// Read a JSON record written by [`write_json`], retrying briefly when it does not parse
@@ -414,7 +436,7 @@ mod record_tests {
         let path = dir.path().join("run/status.json");
         let mut inodes = std::collections::BTreeSet::new();
         for i in 0..5 {
-            write_json(&path, &serde_json::json!({ "n": i })).unwrap();
+            write_json(dir.path(), &path, &serde_json::json!({ "n": i })).unwrap();
             inodes.insert(std::fs::metadata(&path).unwrap().ino());
             assert_eq!(read_record(&path).unwrap()["n"], i);
         }
@@ -432,6 +454,54 @@ mod record_tests {
         }
         let spare = dir.path().join("run/.status.json.next");
         assert!(spare.is_file());
+    }
+
+    #[test]
+    fn records_and_logs_are_never_written_through_a_planted_link() {
+        // The spare of a record, the record itself, a log: each replaced by a link to a
+        // file outside the root. The outside file stays as it was.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, "untouched\n").unwrap();
+        std::fs::create_dir_all(root.join("run/strap")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("run/strap/.status.json.next")).unwrap();
+        write_json(
+            &root,
+            &root.join("run/strap/status.json"),
+            &serde_json::json!({"a": 1}),
+        )
+        .unwrap();
+        assert_eq!(
+            read_record(&root.join("run/strap/status.json")).unwrap()["a"],
+            1
+        );
+        std::os::unix::fs::symlink(&outside, root.join("run/strap/result.json")).unwrap();
+        write_json(
+            &root,
+            &root.join("run/strap/result.json"),
+            &serde_json::json!({"b": 2}),
+        )
+        .unwrap();
+        assert!(!root
+            .join("run/strap/result.json")
+            .symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        std::fs::create_dir_all(root.join("var/log")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("var/log/strap.log")).unwrap();
+        assert!(open_log(&root, &root.join("var/log/strap.log")).is_err());
+        // A folder on the way that is a link out of the root: followed as a chroot
+        // would follow it, so the record lands inside the root.
+        std::os::unix::fs::symlink(dir.path(), root.join("var/lib")).unwrap();
+        write_json(&root, &root.join("var/lib/x.json"), &serde_json::json!({})).unwrap();
+        assert!(!dir.path().join("x.json").exists());
+        assert!(root
+            .join(dir.path().strip_prefix("/").unwrap())
+            .join("x.json")
+            .is_file());
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "untouched\n");
     }
 
     #[test]

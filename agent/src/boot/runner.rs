@@ -79,7 +79,7 @@ pub fn run_boot(
     // has recorded why it fails: the run-time records in /run still say so.
     let mut early_problems = Vec::new();
     let log_clock = clock_fn(ctx, "%Y-%m-%d %H:%M:%S,%3f");
-    let log = EventLog::open(&paths.log, log_clock.clone()).unwrap_or_else(|err| {
+    let log = EventLog::open(&paths.root, &paths.log, log_clock.clone()).unwrap_or_else(|err| {
         early_problems.push(format!(
             "cannot open the log {}: {err}",
             paths.log.display()
@@ -87,14 +87,19 @@ pub fn run_boot(
         EventLog::discard(log_clock)
     });
     let out_clock = clock_fn(ctx, "%Y-%m-%dT%H:%M:%S%.3fZ");
-    let out =
-        OutputLog::open(&paths.output_log, opts.console, out_clock.clone()).unwrap_or_else(|err| {
-            early_problems.push(format!(
-                "cannot open the output log {}: {err}",
-                paths.output_log.display()
-            ));
-            OutputLog::console_only(out_clock)
-        });
+    let out = OutputLog::open(
+        &paths.root,
+        &paths.output_log,
+        opts.console,
+        out_clock.clone(),
+    )
+    .unwrap_or_else(|err| {
+        early_problems.push(format!(
+            "cannot open the output log {}: {err}",
+            paths.output_log.display()
+        ));
+        OutputLog::console_only(out_clock)
+    });
     early_problems.extend(lock_problem);
     if let Some(lock) = state_lock.as_ref().filter(|l| l.cleaned > 0) {
         log.line(
@@ -119,7 +124,7 @@ pub fn run_boot(
         release_file(&paths),
         paths.run.join("apply.json"),
     ] {
-        let _ = std::fs::remove_file(p);
+        let _ = crate::context::remove_file(&paths.root, &p);
     }
     let mut report = Report {
         version: 1,
@@ -135,7 +140,7 @@ pub fn run_boot(
         ..Default::default()
     });
     let first_status = record_bytes(&report.status_json(Some("init-local")));
-    write_record(&paths.status(), &first_status)?;
+    write_record(&paths.root, &paths.status(), &first_status)?;
     out.message(&format!(
         "strap v. {VERSION} running 'init-local' at {}.",
         rfc2822(ctx)
@@ -311,7 +316,7 @@ fn fail_early(ctx: &Context, paths: &Paths, log: &EventLog, report: &mut Report,
             serde_json::to_value(&*report).unwrap_or_default(),
         ),
     ] {
-        if let Err(err) = write_json(&path, &value) {
+        if let Err(err) = write_json(&paths.root, &path, &value) {
             tracing::warn!("cannot record the failed boot in {}: {err}", path.display());
         }
     }
@@ -364,7 +369,11 @@ impl Boot<'_> {
         self.report.finished = Some(epoch(self.ctx.now()));
         self.report.imds_requests = self.source.requests();
         self.save()?;
-        write_json(&self.paths.result(), &self.report.result_json())?;
+        write_json(
+            &self.paths.root,
+            &self.paths.result(),
+            &self.report.result_json(),
+        )?;
         Ok(())
     }
 
@@ -455,7 +464,7 @@ impl Boot<'_> {
     fn save_status(&mut self, running: Option<&str>) -> Result<(), BootError> {
         let bytes = record_bytes(&self.report.status_json(running));
         if bytes != self.last_status {
-            write_record(&self.paths.status(), &bytes)?;
+            write_record(&self.paths.root, &self.paths.status(), &bytes)?;
             self.last_status = bytes;
         }
         Ok(())
@@ -463,6 +472,7 @@ impl Boot<'_> {
 
     fn save_report(&self) -> Result<(), BootError> {
         write_json(
+            &self.paths.root,
             &self.paths.report(),
             &serde_json::to_value(&self.report).unwrap_or_default(),
         )?;

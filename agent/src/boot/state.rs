@@ -99,10 +99,13 @@ pub fn reflect_instance(paths: &Paths, instance_id: &str) -> Result<Tracked, Boo
     let link = paths.instance_link();
     let target = Path::new("instances").join(instance_id.replace('/', "_"));
     if std::fs::read_link(&link).ok().as_deref() != Some(target.as_path()) {
-        let tmp = paths.state.join(".instance.tmp");
-        let _ = std::fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&target, &tmp).map_err(io("create the symlink", &tmp))?;
-        std::fs::rename(&tmp, &link).map_err(io("replace the symlink", &link))?;
+        crate::context::replace_symlink(&paths.root, &link, &target).map_err(|e| {
+            BootError::Io {
+                op: "replace the symlink",
+                path: link.clone(),
+                source: std::io::Error::other(e.to_string()),
+            }
+        })?;
     }
     Ok(Tracked {
         new_instance,
@@ -112,7 +115,11 @@ pub fn reflect_instance(paths: &Paths, instance_id: &str) -> Result<Tracked, Boo
 
 /// Write `/run/strap/instance-data.json` (world-readable: no user data).
 pub fn write_instance_data(boot: &Boot<'_>) -> Result<(), BootError> {
-    write_json(&boot.paths.instance_data(), &instance_data(boot))?;
+    write_json(
+        &boot.paths.root,
+        &boot.paths.instance_data(),
+        &instance_data(boot),
+    )?;
     Ok(())
 }
 

@@ -570,6 +570,44 @@ impl Folder {
         Ok(File::from(fd))
     }
 
+    /// Open `name` in this folder for writing with `flags`, never through a link, a
+    /// regular file or a device (a console): a FIFO without a reader is refused rather
+    /// than waited on. The handle blocks as usual afterwards.
+    pub fn open_for_output(
+        &self,
+        name: &OsStr,
+        flags: OFlag,
+        mode: u32,
+    ) -> Result<File, ContextError> {
+        let shown = self.path.join(name);
+        let fd = nix::fcntl::openat(
+            Some(self.fd.as_raw_fd()),
+            name,
+            flags | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(mode),
+        )
+        .map(own)
+        .map_err(io_err("open", &shown))?;
+        let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(io_err("look at", &shown))?;
+        if !is_kind(&st, SFlag::S_IFREG) && !is_kind(&st, SFlag::S_IFCHR) {
+            return Err(ContextError::Io {
+                op: "open",
+                path: shown,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a regular file or a device",
+                ),
+            });
+        }
+        let blocking = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)
+            .map(|bits| OFlag::from_bits_truncate(bits) & !OFlag::O_NONBLOCK)
+            .and_then(|bits| {
+                nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(bits))
+            });
+        blocking.map_err(io_err("open", &shown))?;
+        Ok(File::from(fd))
+    }
+
     /// Set the owner and then the mode of `name` in this folder, on an open handle.
     pub fn set_owner_mode(
         &self,
@@ -608,6 +646,43 @@ impl Folder {
                 source: std::io::Error::from(e),
             }),
         }
+    }
+
+    /// Swap `spare` and `name` in this folder in one step (`renameat2(RENAME_EXCHANGE)`),
+    /// or rename `spare` over `name` where there is no `name` yet or the file system
+    /// cannot exchange.
+    pub fn exchange(&self, spare: &OsStr, name: &OsStr) -> Result<(), ContextError> {
+        let fd = Some(self.fd.as_raw_fd());
+        match nix::fcntl::renameat2(
+            fd,
+            spare,
+            fd,
+            name,
+            nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+        ) {
+            Ok(()) => Ok(()),
+            Err(_) => nix::fcntl::renameat(fd, spare, fd, name)
+                .map_err(io_err("rename into place", &self.path.join(name))),
+        }
+    }
+
+    /// Make `name` in this folder a symbolic link to `target`, replacing what is there in
+    /// one step: the link is made under an unguessable temp name (`symlinkat` never
+    /// follows anything) and renamed over `name` within the folder.
+    pub fn replace_symlink(&self, target: &Path, name: &OsStr) -> Result<(), ContextError> {
+        use rand::Rng as _;
+        let fd = self.fd.as_raw_fd();
+        let suffix: u64 = rand::thread_rng().gen();
+        let mut tmp = OsString::from(".");
+        tmp.push(name);
+        tmp.push(format!(".strap-{suffix:016x}"));
+        note_folder(&self.path);
+        nix::unistd::symlinkat(target, Some(fd), tmp.as_os_str())
+            .map_err(io_err("create the symbolic link", &self.path.join(&tmp)))?;
+        nix::fcntl::renameat(Some(fd), tmp.as_os_str(), Some(fd), name).map_err(|e| {
+            self.remove(&tmp);
+            io_err("replace", &self.path.join(name))(e)
+        })
     }
 
     /// Remove `name` from this folder, quietly (a temp file being abandoned).

@@ -18,6 +18,20 @@ use crate::imds::settings::{IPV4_ENDPOINT, IPV6_ENDPOINT, TOKEN_PATH};
 use crate::imds::{ImdsClient, ImdsError, ImdsSettings, V1Fallback};
 use crate::secret::Secret;
 
+/// The largest answer read from a container credentials endpoint or IMDS credentials
+/// path: a credentials document is well under 4 KiB.
+pub const MAX_CREDENTIALS_ANSWER: usize = 64 << 10;
+
+/// The largest authorization token file read (`AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`):
+/// EKS Pod Identity tokens are about 1 KiB.
+pub const MAX_TOKEN_FILE: u64 = 64 << 10;
+
+/// Read a token file: a regular file of at most [`MAX_TOKEN_FILE`] bytes (never a device
+/// or a FIFO, which would be read without end or waited on).
+pub fn read_token_file(path: &std::path::Path) -> std::io::Result<String> {
+    let bytes = crate::context::read_regular(path, MAX_TOKEN_FILE, false)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
 /// Where ECS serves relative container-credential URIs.
 pub const ECS_HOST: &str = "http://169.254.170.2";
 /// Per-request timeout for IMDS (botocore's `metadata_service_timeout` default).
@@ -187,7 +201,7 @@ pub fn parse_role_credentials(body: &[u8], source: &str) -> Result<Credentials, 
 /// Fetch container credentials from `uri`.
 pub async fn fetch_container(ctx: &Context, uri: &str) -> Outcome {
     let token = match ctx.var(AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) {
-        Some(path) => match std::fs::read_to_string(super::files::real_path(ctx, &path)) {
+        Some(path) => match read_token_file(&super::files::real_path(ctx, &path)) {
             Ok(t) => Some(t.trim().to_string()),
             Err(e) => {
                 return Outcome::ProviderError(format!(
@@ -220,7 +234,13 @@ pub async fn fetch_container(ctx: &Context, uri: &str) -> Outcome {
         }
     };
     let status = resp.status();
-    let body = resp.bytes().await.unwrap_or_default();
+    let body = match crate::bounded::body(resp, MAX_CREDENTIALS_ANSWER).await {
+        Ok(body) => body,
+        Err(e @ crate::bounded::BodyError::TooLarge { .. }) => {
+            return Outcome::ProviderError(format!("the container endpoint {uri}: {e}"))
+        }
+        Err(_) => Default::default(),
+    };
     if !status.is_success() {
         return Outcome::ProviderError(format!(
             "the container endpoint {uri} answered HTTP {}",
@@ -573,5 +593,21 @@ mod tests {
             matches!(got, Outcome::Loaded(Method::IamRole, _)),
             "{got:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_container_endpoint_or_token_file_without_end_is_refused_at_its_cap() {
+        let server =
+            TestServer::start(|_, _| Reply::ok(vec![b'{'; MAX_CREDENTIALS_ANSWER + 1])).await;
+        let ctx = Context::fixed(Vec::<(String, String)>::new(), "/");
+        let uri = format!("{}/creds", server.url());
+        match fetch_container(&ctx, &uri).await {
+            Outcome::ProviderError(e) => {
+                assert!(e.contains("larger than 65536 bytes"), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = read_token_file(std::path::Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
     }
 }

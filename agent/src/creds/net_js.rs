@@ -184,15 +184,17 @@ async fn get(url: &str, auth: Option<&str>) -> Result<(u16, Vec<u8>), String> {
         }
     })?;
     let status = resp.status().as_u16();
-    let body = resp.bytes().await.map_err(|e| e.to_string())?;
+    let body = crate::bounded::body(resp, super::net::MAX_CREDENTIALS_ANSWER)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok((status, body.to_vec()))
 }
 
 /// One `fromHttp` attempt.
 async fn http_attempt(ctx: &Context, url: &str) -> Attempt {
     let token = match ctx.var(AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) {
-        Some(path) => match std::fs::read(super::files::real_path(ctx, &path)) {
-            Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Some(path) => match super::net::read_token_file(&super::files::real_path(ctx, &path)) {
+            Ok(text) => Some(text),
             Err(e) => {
                 return Attempt::Hard(format!(
                     "cannot read {AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE}={path}: {e}"

@@ -45,6 +45,12 @@ pub const DEFAULT_STALE_GRACE: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// The expiry announced for stale credentials: clients come back this soon.
 pub const STALE_EXTENSION: Duration = Duration::from_secs(5 * 60);
+/// Connections served at once; more wait in the kernel's queue (a client that opens
+/// connections without end cannot take the server's memory or descriptors).
+pub const MAX_CONNECTIONS: usize = 128;
+/// How long a client may take to send a request's headers (a client that sends them a
+/// byte at a time cannot hold a connection for ever).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An error from a credentials source (any error type).
 pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
@@ -241,12 +247,22 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(err) => {
+                    // Out of descriptors, say: wait a moment rather than spin on it.
                     tracing::warn!(%err, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
@@ -259,11 +275,14 @@ pub async fn serve(
                 async move { Ok::<_, Infallible>(handle(&state, &req).await) }
             });
             if let Err(err) = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {
                 tracing::debug!(%err, "connection ended with an error");
             }
+            drop(slot);
         });
     }
 }
@@ -297,6 +316,19 @@ pub async fn handle<B>(state: &ServeState, req: &hyper::Request<B>) -> Response 
             "no such path; credentials are at /v1/credentials",
         );
     }
+    let on_loopback = state
+        .options
+        .listen
+        .parse::<SocketAddr>()
+        .is_ok_and(|a| a.ip().is_loopback());
+    if on_loopback && !loopback_host(req.headers().get(hyper::header::HOST)) {
+        // A web page that rebinds its own name to 127.0.0.1 sends its name as Host.
+        return error_response(
+            403,
+            "AccessDenied",
+            "the Host header must be a loopback address or localhost",
+        );
+    }
     if req.method() != hyper::Method::GET {
         let mut resp = error_response(405, "MethodNotAllowed", "use GET");
         resp.headers_mut().insert(
@@ -320,6 +352,25 @@ pub async fn handle<B>(state: &ServeState, req: &hyper::Request<B>) -> Response 
         Ok(creds) => json_response(200, credentials_json(&creds)),
         Err(message) => error_response(502, "CredentialsUnavailable", &message),
     }
+}
+
+/// Whether a request's `Host` names this machine's loopback (`127.0.0.1:PORT`, `[::1]`,
+/// `localhost`), as every SDK sends it for the URL `strap creds serve` gives; no Host
+/// at all (HTTP/1.0) is accepted. A name that resolves to loopback only for the moment
+/// (DNS rebinding) is refused.
+fn loopback_host(host: Option<&hyper::header::HeaderValue>) -> bool {
+    let Some(host) = host.and_then(|h| h.to_str().ok()) else {
+        return host.is_none();
+    };
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The ECS / Pod Identity JSON body for a set of credentials.
@@ -551,6 +602,48 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(resp.status().as_u16(), 404);
+    }
+
+    #[tokio::test]
+    async fn a_rebound_host_name_is_refused_and_idle_connections_do_not_block_others() {
+        let (server, calls, token) = serve_script(vec![Some(60)], false).await;
+        // A page at evil.example whose name now resolves to 127.0.0.1 sends it as Host.
+        let resp = reqwest::Client::new()
+            .get(server.url())
+            .header("host", format!("evil.example:{}", server.addr().port()))
+            .header("authorization", &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 403);
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        for host in ["localhost", "127.0.0.1:9", "[::1]:80", "LOCALHOST:1"] {
+            let value = hyper::header::HeaderValue::from_static(host);
+            assert!(loopback_host(Some(&value)), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "127.0.0.1.evil.example:80",
+            "10.0.0.1:80",
+            "",
+        ] {
+            let value = hyper::header::HeaderValue::from_static(host);
+            assert!(!loopback_host(Some(&value)), "{host}");
+        }
+        // More idle connections than the server serves at once, each sending half a
+        // request: a real client still gets its answer once their headers time out.
+        let mut idle = Vec::new();
+        for _ in 0..MAX_CONNECTIONS + 8 {
+            let mut s = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+            tokio::io::AsyncWriteExt::write_all(&mut s, b"GET /v1/cred")
+                .await
+                .unwrap();
+            idle.push(s);
+        }
+        let (status, body) = tokio::time::timeout(HEADER_TIMEOUT * 3, fetch(&server, Some(&token)))
+            .await
+            .expect("answered once the idle connections timed out");
+        assert_eq!((status, body["AccessKeyId"].as_str()), (200, Some("AKID0")));
     }
 
     #[tokio::test]

@@ -85,6 +85,12 @@ pub enum ImdsError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// An answer larger than any metadata document: not what the service sends.
+    #[error("IMDS {path} answered more than {max} bytes: that is not the metadata service (check --imds / AWS_EC2_METADATA_SERVICE_ENDPOINT)")]
+    TooLarge { path: String, max: usize },
+    /// A tree walk went past its bounds (a listing that never ends).
+    #[error("the metadata tree under {root} {what}: that is not the metadata service (check --imds / AWS_EC2_METADATA_SERVICE_ENDPOINT)")]
+    WalkTooLarge { root: String, what: String },
     /// A read of a tree walk was cancelled (the runtime is shutting down).
     #[error("walking the metadata tree under {root} was interrupted")]
     WalkCancelled { root: String },

@@ -12,6 +12,14 @@ use super::{ImdsClient, ImdsError};
 /// How many reads a walk keeps in flight by default.
 pub const DEFAULT_CONCURRENCY: usize = 8;
 
+/// Deepest folder a walk enters below its root: EC2's deepest
+/// (`network/interfaces/macs/MAC/ipv4-associations/IP`) is 6 levels down.
+pub const MAX_WALK_DEPTH: usize = 16;
+
+/// Most reads (listings and leaves) one walk makes: an instance with many interfaces and
+/// addresses has a few hundred.
+pub const MAX_WALK_READS: usize = 10_000;
+
 /// One read of the walk: a folder to list or a leaf to fetch (absolute IMDS paths).
 enum Job {
     List(String),
@@ -21,12 +29,35 @@ enum Job {
 /// The outcome of one read.
 type Read = Result<Option<Vec<u8>>, ImdsError>;
 
-/// The children of folder `dir` (ending in `/`) from its listing.
+/// Whether a listed name can be a metadata path component: not empty, not `.` or
+/// `..` (which would walk elsewhere on the server), no control character, `?` or `#`.
+fn plausible(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains('/')
+        && !name.chars().any(|c| c.is_control() || c == '?' || c == '#')
+}
+
+/// The children of folder `dir` (ending in `/`) from its listing; names that cannot be
+/// metadata paths are skipped.
 pub fn children(dir: &str, listing: &str) -> Vec<(String, bool)> {
     let in_public_keys = dir.ends_with("/public-keys/");
     listing
         .split('\n')
-        .filter(|line| !line.is_empty())
+        .filter(|line| {
+            let name = line.strip_suffix('/').unwrap_or(line);
+            let name = if in_public_keys {
+                name.split_once('=').map_or(name, |(index, _)| index)
+            } else {
+                name
+            };
+            let ok = plausible(name);
+            if !ok && !line.is_empty() {
+                tracing::debug!(dir, "skipped a listed name that is not a metadata path");
+            }
+            ok
+        })
         .map(|line| {
             if in_public_keys {
                 if let Some((index, _name)) = line.split_once('=') {
@@ -43,7 +74,8 @@ pub fn children(dir: &str, listing: &str) -> Vec<(String, bool)> {
 
 /// Every leaf under `root` (a folder path such as `/latest/meta-data/`), keyed by its path
 /// relative to `root`, with at most `concurrency` reads in flight. `Ok(None)` when `root`
-/// itself is missing; children that were listed but answer 404 are left out.
+/// itself is missing; children that were listed but answer 404 are left out. A walk
+/// deeper than [`MAX_WALK_DEPTH`] or longer than [`MAX_WALK_READS`] reads is an error.
 pub async fn walk(
     client: &ImdsClient,
     root: &str,
@@ -58,11 +90,28 @@ pub async fn walk(
     let mut leaves = BTreeMap::new();
     let mut pending = VecDeque::from([Job::List(root.clone())]);
     let mut running: JoinSet<(Job, Read)> = JoinSet::new();
+    let mut reads = 0usize;
+    let too_large = |what: String| ImdsError::WalkTooLarge {
+        root: root.clone(),
+        what,
+    };
     while !pending.is_empty() || !running.is_empty() {
         while running.len() < concurrency {
             let Some(job) = pending.pop_front() else {
                 break;
             };
+            reads += 1;
+            if reads > MAX_WALK_READS {
+                return Err(too_large(format!("needs more than {MAX_WALK_READS} reads")));
+            }
+            if let Job::List(dir) = &job {
+                let depth = dir[root.len().min(dir.len())..].matches('/').count();
+                if depth > MAX_WALK_DEPTH {
+                    return Err(too_large(format!(
+                        "nests deeper than {MAX_WALK_DEPTH} folders ({dir})"
+                    )));
+                }
+            }
             let client = client.clone();
             running.spawn(async move {
                 let path = match &job {
@@ -204,5 +253,70 @@ mod tests {
             "ssh-ed25519 AAAA k"
         );
         assert_eq!(walk(&client, "/nothing/", 3).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_hostile_tree_is_bounded_and_its_odd_names_skipped() {
+        // Every folder lists a folder `a/` again (a walk without end), and names that
+        // would leave the tree.
+        let server = TestServer::start(|req, _| match req.method.as_str() {
+            "PUT" => Reply::ok("tok"),
+            _ if req.path.ends_with('/') => Reply::ok("a/\n../\n.\nx\u{1b}[2J\nleaf"),
+            _ => Reply::ok("v"),
+        })
+        .await;
+        let mut s = ImdsSettings::default().with_endpoint(server.url());
+        s.retry_base = Duration::ZERO;
+        let client = ImdsClient::from_settings(&s).unwrap();
+        let err = walk(&client, "/latest/meta-data/", 4).await.unwrap_err();
+        assert!(
+            matches!(&err, ImdsError::WalkTooLarge { what, .. } if what.contains("deeper than 16")),
+            "{err}"
+        );
+        assert!(server
+            .lines()
+            .iter()
+            .all(|l| !l.contains("..") && !l.contains('\u{1b}')));
+        // A listing of many leaves stops at the read bound.
+        let wide = (0..MAX_WALK_READS + 10)
+            .map(|i| format!("k{i}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let server = TestServer::start(move |req, _| match req.method.as_str() {
+            "PUT" => Reply::ok("tok"),
+            _ if req.path.ends_with('/') => Reply::ok(wide.clone()),
+            _ => Reply::ok("v"),
+        })
+        .await;
+        let client =
+            ImdsClient::from_settings(&ImdsSettings::default().with_endpoint(server.url()))
+                .unwrap();
+        let err = walk(&client, "/latest/meta-data/", 16).await.unwrap_err();
+        assert!(
+            matches!(&err, ImdsError::WalkTooLarge { what, .. } if what.contains("more than 10000 reads")),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_past_the_cap_is_refused_once_not_retried() {
+        let server = TestServer::start(|req, _| match req.method.as_str() {
+            "PUT" => Reply::ok("tok"),
+            _ => Reply::ok(vec![b'x'; crate::imds::client::MAX_ANSWER + 1]),
+        })
+        .await;
+        let mut s = ImdsSettings::default().with_endpoint(server.url());
+        s.retry_base = Duration::ZERO;
+        let client = ImdsClient::from_settings(&s).unwrap();
+        let err = client.get("/latest/meta-data/x").await.unwrap_err();
+        assert!(matches!(err, ImdsError::TooLarge { .. }), "{err}");
+        assert_eq!(
+            server
+                .lines()
+                .iter()
+                .filter(|l| l.starts_with("GET"))
+                .count(),
+            1
+        );
     }
 }

@@ -1620,6 +1620,44 @@ fn temp_files_a_killed_boot_left_are_removed_by_the_next_run() {
 }
 
 #[test]
+fn strap_never_writes_its_own_records_through_links_planted_in_the_root() {
+    // An image tree whose strap folders hold links out of it: under the record names,
+    // the spare of a record, the lock, the output log and a user data `output` target.
+    let m = Machine::new(
+        "#cloud-config\noutput: {all: '>> /var/log/app-boot.log'}\nruncmd: [echo hi]\n",
+    );
+    let outside = m.root.parent().unwrap().join("outside");
+    fs::write(&outside, "untouched\n").unwrap();
+    for p in [
+        "/run/strap/status.json",
+        "/run/strap/.result.json.next",
+        "/var/lib/strap/strap.lock",
+        "/var/lib/strap/data/.report.json.next",
+        "/var/log/strap-output.log",
+        "/var/log/app-boot.log",
+    ] {
+        let link = m.path(p);
+        fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+    }
+    let out = m.run();
+    assert_eq!(fs::read_to_string(&outside).unwrap(), "untouched\n");
+    let status = m.strap(&["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&status)).unwrap_or_default();
+    assert!(
+        json["extended_status"].is_string(),
+        "the boot still recorded its status: {}\n{}",
+        stdout(&status),
+        stderr(&out)
+    );
+    // Each link is still a link, or was replaced by a regular file: never followed.
+    for p in ["/run/strap/status.json", "/var/lib/strap/data/report.json"] {
+        let meta = m.path(p).symlink_metadata().unwrap();
+        assert!(meta.is_file(), "{p} is a regular file now");
+    }
+}
+
+#[test]
 fn a_sudo_rule_visudo_refuses_is_never_written() {
     if !strap_e2e::have_program("visudo") {
         eprintln!("skipped: visudo is not on PATH (apt-get install sudo)");

@@ -10,9 +10,8 @@
 //! `--root` it is recorded, not run. This module never fails a boot: a target that
 //! cannot be opened is a warning and the stage goes on without it.
 
-use std::fs::OpenOptions;
+use nix::fcntl::OFlag;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::process::{Command, Stdio};
 
 use crate::cloudconfig::{Node, Value};
@@ -209,18 +208,20 @@ fn open(
             } else {
                 format!("/{p}")
             };
+            // Beneath the root, by the folder's handle, never through a link.
             let path = boot.ctx.path(machine).map_err(|e| e.to_string())?;
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-            }
-            let mut opts = OpenOptions::new();
-            opts.create(true).mode(FILE_MODE);
-            if matches!(target, Target::Append(_)) {
-                opts.append(true);
+            let (folder, name) = crate::context::beneath::folder_of(boot.ctx.root(), &path)
+                .map_err(|e| e.to_string())?;
+            let flags = if matches!(target, Target::Append(_)) {
+                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_APPEND
             } else {
-                opts.write(true).truncate(true);
-            }
-            Box::new(opts.open(&path).map_err(|e| e.to_string())?)
+                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC
+            };
+            Box::new(
+                folder
+                    .open_for_output(&name, flags, FILE_MODE)
+                    .map_err(|e| e.to_string())?,
+            )
         }
         Target::Pipe(cmd) => {
             if !boot.on_real_root() {

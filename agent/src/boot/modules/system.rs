@@ -73,15 +73,10 @@ pub fn write(ctx: &Context, machine: &str, text: &str, mode: u32) -> Result<(), 
 /// Remove a file under the root if it exists.
 pub fn remove(ctx: &Context, machine: &str) -> Result<bool, ModuleError> {
     let path = root_path(ctx, machine)?;
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(source) => Err(ModuleError::Io {
-            op: "remove",
-            path,
-            source,
-        }),
-    }
+    crate::context::remove_file(ctx.root(), &path).map_err(|source| ModuleError::Path {
+        path: machine.into(),
+        source,
+    })
 }
 
 /// Whether a program is installed under the root: an absolute path is looked up as is,

@@ -63,17 +63,10 @@ pub fn timezone(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
             path: "/etc/localtime".into(),
             source,
         })?;
-    let tmp = localtime.with_file_name(".localtime.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let io = |op: &'static str, p: &Path| {
-        let p = p.to_path_buf();
-        move |source| ModuleError::Io {
-            op,
-            path: p,
+    crate::context::replace_symlink(boot.ctx.root(), &localtime, Path::new(&zone_machine))
+        .map_err(|source| ModuleError::Path {
+            path: "/etc/localtime".into(),
             source,
-        }
-    };
-    std::os::unix::fs::symlink(&zone_machine, &tmp).map_err(io("create the symlink", &tmp))?;
-    std::fs::rename(&tmp, &localtime).map_err(io("replace", &localtime))?;
+        })?;
     Ok(Outcome::ran())
 }

@@ -1041,7 +1041,7 @@ fn host_keys(boot: &mut Boot<'_>) -> Result<bool, ModuleError> {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if name.starts_with("ssh_host_") && name.contains("key") {
-                    let _ = std::fs::remove_file(e.path());
+                    let _ = crate::context::remove_file(boot.ctx.root(), &e.path());
                 }
             }
         }

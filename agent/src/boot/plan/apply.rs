@@ -182,6 +182,7 @@ pub fn write_summary(
     outcome: &ApplyOutcome,
 ) -> Result<(), super::super::context::BootError> {
     super::super::records::write_json(
+        &boot.paths.root,
         &boot.paths.run.join("apply.json"),
         &serde_json::json!({
             "finished": epoch(boot.ctx.now()),

@@ -66,12 +66,16 @@ pub fn with_plan<T>(
         ));
     }
     let clock = super::super::context::clock_fn(ctx, "%Y-%m-%d %H:%M:%S,%3f");
-    let log =
-        EventLog::open(&paths.log, clock.clone()).unwrap_or_else(|_| EventLog::discard(clock));
+    let log = EventLog::open(&paths.root, &paths.log, clock.clone())
+        .unwrap_or_else(|_| EventLog::discard(clock));
     let out_clock = super::super::context::clock_fn(ctx, "%Y-%m-%dT%H:%M:%S%.3fZ");
-    let out =
-        super::super::exec::OutputLog::open(&paths.output_log, opts.console, out_clock.clone())
-            .unwrap_or_else(|_| super::super::exec::OutputLog::console_only(out_clock));
+    let out = super::super::exec::OutputLog::open(
+        &paths.root,
+        &paths.output_log,
+        opts.console,
+        out_clock.clone(),
+    )
+    .unwrap_or_else(|_| super::super::exec::OutputLog::console_only(out_clock));
     let now = epoch(ctx.now());
     let mut report = records::read_report(&paths.report()).unwrap_or_default();
     report.stages.push(StageRecord {
@@ -198,6 +202,7 @@ pub fn finish(boot: &mut Boot<'_>, outcome: &apply::ApplyOutcome) -> Result<(), 
         }
     }
     records::write_json(
+        &boot.paths.root,
         &boot.paths.report(),
         &serde_json::to_value(&boot.report).unwrap_or_default(),
     )?;

@@ -33,6 +33,9 @@ pub const SIGNING_NAME: &str = "sts";
 /// Time one STS call may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The largest STS answer read: its documents are a few KiB.
+pub const MAX_STS_ANSWER: usize = 1 << 20;
+
 /// Errors from STS calls, each naming the action and the endpoint.
 #[derive(Debug, thiserror::Error)]
 pub enum StsError {
@@ -56,6 +59,13 @@ pub enum StsError {
         endpoint: String,
         #[source]
         source: reqwest::Error,
+    },
+    /// The answer passed [`MAX_STS_ANSWER`]: not an STS endpoint.
+    #[error("STS {action} at {endpoint} answered more than {max} bytes: that is not STS (check the endpoint)")]
+    TooLarge {
+        action: &'static str,
+        endpoint: String,
+        max: usize,
     },
     /// A 200 answer lacked a field or held one that does not parse.
     #[error(
@@ -305,7 +315,17 @@ async fn call(
     };
     let resp = req.send().await.map_err(transport)?;
     let status = resp.status().as_u16();
-    let text = resp.text().await.map_err(transport)?;
+    let text = match crate::bounded::text(resp, MAX_STS_ANSWER).await {
+        Ok(text) => text,
+        Err(crate::bounded::BodyError::Read(source)) => return Err(transport(source)),
+        Err(crate::bounded::BodyError::TooLarge { max }) => {
+            return Err(StsError::TooLarge {
+                action,
+                endpoint: endpoint.to_string(),
+                max,
+            })
+        }
+    };
     if status == 200 {
         return Ok(text);
     }

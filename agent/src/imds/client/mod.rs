@@ -87,6 +87,13 @@ struct Req<'a> {
     header: Option<(&'static str, String)>,
 }
 
+/// The largest answer read from the metadata service: its largest documents (user data,
+/// 16 KiB on EC2; the identity signature) are far below it.
+pub const MAX_ANSWER: usize = 1 << 20;
+
+/// The [`TransportError`] kind of an answer larger than [`MAX_ANSWER`]: not retried.
+const TOO_LARGE: &str = "answer too large";
+
 /// Why one attempt got no answer.
 struct TransportError {
     /// `timed out`, `connection failed` or `request failed`.
@@ -141,7 +148,16 @@ impl Http {
                 let resp = builder.send().await.map_err(plain)?;
                 let status = resp.status().as_u16();
                 let headers = resp.headers().clone();
-                let body = resp.bytes().await.map_err(plain)?;
+                let body =
+                    crate::bounded::body(resp, MAX_ANSWER)
+                        .await
+                        .map_err(|err| match err {
+                            crate::bounded::BodyError::Read(err) => plain(err),
+                            too_large => TransportError {
+                                kind: TOO_LARGE,
+                                source: Box::new(too_large),
+                            },
+                        })?;
                 Ok(Answer {
                     status,
                     headers,
@@ -166,13 +182,16 @@ impl Http {
                     let resp = client.request(request).await.map_err(marked_error)?;
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
-                    let body = resp
-                        .into_body()
+                    let body = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER)
                         .collect()
                         .await
                         .map_err(|e| TransportError {
-                            kind: "request failed",
-                            source: Box::new(e),
+                            kind: if e.is::<http_body_util::LengthLimitError>() {
+                                TOO_LARGE
+                            } else {
+                                "request failed"
+                            },
+                            source: e,
                         })?
                         .to_bytes();
                     Ok(Answer {
@@ -261,6 +280,8 @@ enum Failure {
     Transport(Box<dyn std::error::Error + Send + Sync>, &'static str),
     /// The overall deadline passed.
     Deadline,
+    /// The answer passed [`MAX_ANSWER`].
+    TooLarge,
 }
 
 impl ImdsClient {
@@ -590,6 +611,7 @@ impl ImdsClient {
                     Failure::Server(answer.status)
                 }
                 Ok(answer) => return Ok(answer),
+                Err(err) if err.kind == TOO_LARGE => return Err((Failure::TooLarge, attempt)),
                 Err(_) if Instant::now() >= deadline => return Err((Failure::Deadline, attempt)),
                 Err(err) => Failure::Transport(err.source, err.kind),
             };
@@ -633,6 +655,10 @@ impl ImdsClient {
                 attempts,
                 kind,
                 source,
+            },
+            Failure::TooLarge => ImdsError::TooLarge {
+                path: path.to_string(),
+                max: MAX_ANSWER,
             },
             Failure::Deadline => ImdsError::DeadlineExceeded {
                 path: path.to_string(),
