@@ -265,3 +265,46 @@ fn not_run_keys_are_judged_as_cloud_init_judges_them() {
             .join("\n")
     );
 }
+
+/// Every top-level key each cloud-init's schema knows is known to strap: run, not run or
+/// base configuration, never "Additional properties are not allowed".
+#[test]
+fn every_key_cloud_init_knows_is_classified() {
+    let cis = cloud_inits();
+    if cis.is_empty() {
+        eprintln!("skipped: no cloud-init to compare with");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for ci in &cis {
+        let keys: Vec<String> = serde_json::from_value(ask(ci, &["keys"], b"")).unwrap();
+        assert!(keys.len() > 80, "{}: {} keys", ci.name, keys.len());
+        let mut text = String::from("#cloud-config\n");
+        for key in &keys {
+            text.push_str(&format!("'{key}': null\n"));
+        }
+        let file = tmp.path().join(format!("keys-{}.yaml", ci.name));
+        std::fs::write(&file, text).unwrap();
+        let out = command("strap")
+            .args(["-qq", "userdata", "validate", "--json"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let unknown: Vec<&str> = doc["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| {
+                p["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("Additional properties are not allowed"))
+                    && p["path"]
+                        .as_str()
+                        .is_some_and(|p| keys.iter().any(|k| k == p))
+            })
+            .filter_map(|p| p["path"].as_str())
+            .collect();
+        assert!(unknown.is_empty(), "cloud-init {}: {unknown:?}", ci.name);
+    }
+}

@@ -4,6 +4,8 @@
         prints a JSON list of cloud-configs (YAML texts) for the modules named: each
         module-docs example of theirs, and variants of them and of their schema with a
         wrong value, an unknown property or a value outside an enum at each place.
+    python3 schema_oracle.py keys
+        prints the top-level keys this cloud-init's schema knows.
     python3 schema_oracle.py judge
         reads such a list on stdin and prints, for each text, the sorted error paths of
         cloud-init's validator (strict, as `cloud-init schema` runs it; deprecations are
@@ -92,12 +94,12 @@ def generate(examples_dir, modules):
                 seen.add(key)
             docs.append(text)
 
-    def variants(doc, module):
+    def variants(doc, module, tag=""):
         for path in places(doc):
             if not path:
                 continue
             # One variant per place shape (list indices folded) and wrong value.
-            shape = tuple("#" if isinstance(p, int) else p for p in path)
+            shape = (tag,) + tuple("#" if isinstance(p, int) else p for p in path)
             node = doc
             for step in path:
                 node = node[step]
@@ -123,6 +125,18 @@ def generate(examples_dir, modules):
             variants({key: {}}, module)
             for name in props:
                 variants({key: {name: "x"}}, module)
+            # Entries under any name: each property alone, under each `type` they name.
+            for child in resolve(sub, defs).get("patternProperties", {}).values():
+                kinds = [None]
+                for option in resolve(child, defs).get("oneOf", []):
+                    kinds += option.get("properties", {}).get("type", {}).get("enum", [])
+                for kind in kinds:
+                    entry = {} if kind is None else {"type": kind}
+                    variants({key: {"entry": entry}}, module, str(kind))
+                    for name in property_names(child, defs):
+                        if name != "type":
+                            doc = {key: {"entry": dict(entry, **{name: "x"})}}
+                            variants(doc, module, str(kind))
     json.dump(docs, sys.stdout)
 
 
@@ -154,5 +168,7 @@ def judge():
 if __name__ == "__main__":
     if sys.argv[1] == "generate":
         generate(sys.argv[2], sys.argv[3:])
+    elif sys.argv[1] == "keys":
+        json.dump(sorted(known_keys(cs.get_schema())), sys.stdout)
     else:
         judge()

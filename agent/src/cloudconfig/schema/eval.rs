@@ -437,6 +437,7 @@ fn depth_below(problem: &Problem, path: &str) -> usize {
 fn names_type(option: &S, kind: &Node) -> bool {
     match option {
         S::All(parts) => parts.iter().any(|p| names_type(p, kind)),
+        S::Only(_, inner) | S::Deprecated(inner, _) => names_type(inner, kind),
         S::Object { props, .. } => props
             .iter()
             .find(|(name, _)| *name == "type")

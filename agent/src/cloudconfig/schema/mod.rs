@@ -137,6 +137,8 @@ const BASE: &[(&str, S)] = &[
     ("cloud_final_modules", defs::MODULE_LIST),
     ("launch-index", defs::INTEGER),
     ("system_info", defs::SYSTEM_INFO),
+    // Listed by cloud-init 25 at the top with no schema (the version of a config).
+    ("version", not_run::ANY),
 ];
 
 /// Top-level keys of cloud-init modules strap does not run, with their module and their
