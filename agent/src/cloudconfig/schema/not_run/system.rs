@@ -43,7 +43,11 @@ pub(crate) const GRUB_DPKG: S = S::Object {
     props: &[
         ("enabled", BOOL),
         ("grub-pc/install_devices", STR),
-        ("grub-pc/install_devices_empty", S::OneOf(&[BOOL, STR])),
+        // Text is `changed` in cloud-init 25, which reports it with the deprecations.
+        (
+            "grub-pc/install_devices_empty",
+            S::OneOf(&[BOOL, S::Deprecated(&STR, "Use a boolean value instead.")]),
+        ),
         ("grub-efi/install_devices", STR),
     ],
     required: &[],
