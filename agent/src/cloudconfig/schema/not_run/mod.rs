@@ -1,10 +1,10 @@
 //! The schema of the top-level keys of cloud-init modules strap does not run, written
 //! from cloud-init 25's cloud-config schema (`schema-cloud-config-v1.json`), so that
 //! `strap userdata validate` judges them as `cloud-init schema` does. One definition per
-//! key, grouped by area. `format` (`uri`, `hostname`) is not
-//! checked: cloud-init checks it only when optional Python packages are installed;
-//! `changed` (text where a boolean is now wanted) warns as a deprecation, as in 25.
-//! Where cloud-init 22.4's schema differs, the definition says so and follows 25.
+//! key, grouped by area. `format` (`uri`, `hostname`) is not checked: cloud-init checks
+//! it only when optional Python packages are installed. `changed` (text where a boolean
+//! is now wanted) warns as a deprecation, as in 25. Where cloud-init 22.4's schema
+//! differs, the definition says so and follows 25.
 
 mod config_management;
 mod disks;
