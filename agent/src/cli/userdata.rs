@@ -67,6 +67,10 @@ pub struct InspectArgs {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub decode: DecodeArgs,
+    /// Print JSON: `{"valid", "problems": [{part, line, column, path, message, level}]}`
+    /// (`path`: the key's dotted path as cloud-init prints it, or null).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `strap userdata make-mime`.
@@ -260,19 +264,48 @@ pub struct Problem {
     pub part: String,
     pub line: usize,
     pub column: usize,
+    /// The dotted path of a schema problem (`write_files.0.permissions`).
+    pub path: Option<String>,
     pub message: String,
     /// `false` for a warning.
     pub error: bool,
 }
 
+impl Problem {
+    fn level(&self) -> &'static str {
+        if self.error {
+            "error"
+        } else {
+            "warning"
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "part": self.part,
+            "line": self.line,
+            "column": self.column,
+            "path": self.path,
+            "message": self.message,
+            "level": self.level(),
+        })
+    }
+}
+
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let level = if self.error { "error" } else { "warning" };
         write!(
             f,
-            "{level}: {} line {} column {}: {}",
-            self.part, self.line, self.column, self.message
-        )
+            "{}: {} line {} column {}: ",
+            self.level(),
+            self.part,
+            self.line,
+            self.column
+        )?;
+        if let Some(path) = &self.path {
+            write!(f, "{path}: ")?;
+        }
+        f.write_str(&self.message)
     }
 }
 
@@ -281,11 +314,25 @@ pub async fn validate(args: ValidateArgs, ctx: &Context) -> anyhow::Result<ExitC
     let decoded = decode_input(&args.decode, ctx).await?;
     let problems = validate_decoded(&decoded);
     let mut out = std::io::stdout().lock();
+    let errors = problems.iter().filter(|p| p.error).count();
+    let warnings = problems.len() - errors;
+    if args.json {
+        let doc = serde_json::json!({
+            "valid": errors == 0,
+            "problems": problems.iter().map(Problem::to_json).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(if errors > 0 {
+            ExitCode::FAILURE
+        } else if warnings > 0 {
+            ExitCode::from(EXIT_VALID_WITH_WARNINGS)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     for p in &problems {
         writeln!(out, "{p}")?;
     }
-    let errors = problems.iter().filter(|p| p.error).count();
-    let warnings = problems.len() - errors;
     let configs = decoded
         .parts
         .iter()
@@ -335,6 +382,7 @@ pub fn validate_decoded(decoded: &Decoded) -> Vec<Problem> {
             part: "user data".into(),
             line: 1,
             column: 1,
+            path: None,
             message: w.clone(),
             error: false,
         })
@@ -342,6 +390,7 @@ pub fn validate_decoded(decoded: &Decoded) -> Vec<Problem> {
             part: "user data".into(),
             line: 1,
             column: 1,
+            path: None,
             message: e.clone(),
             error: true,
         }))
@@ -351,6 +400,7 @@ pub fn validate_decoded(decoded: &Decoded) -> Vec<Problem> {
             part: part.filename.clone(),
             line,
             column,
+            path: None,
             message,
             error,
         };
@@ -391,7 +441,10 @@ pub fn validate_decoded(decoded: &Decoded) -> Vec<Problem> {
         let report = cloudconfig::schema::validate(&doc);
         for (list, error) in [(report.errors, true), (report.warnings, false)] {
             for p in list {
-                problems.push(at(p.line, p.column, p.to_string(), error));
+                problems.push(Problem {
+                    path: Some(p.path),
+                    ..at(p.line, p.column, p.message, error)
+                });
             }
         }
     }
@@ -553,6 +606,14 @@ mod tests {
         assert!(problems[0].error);
         assert_eq!((problems[0].line, problems[0].column), (2, 9));
         assert!(problems[0].message.contains("is not of type 'array'"));
+        assert_eq!(problems[0].path.as_deref(), Some("runcmd"));
+        assert_eq!(
+            problems[0].to_json()["message"],
+            "'echo hi' is not of type 'array'"
+        );
+        assert!(problems[0]
+            .to_string()
+            .ends_with("line 2 column 9: runcmd: 'echo hi' is not of type 'array'"));
     }
 
     #[test]

@@ -14,5 +14,6 @@ mod mock_clients;
 mod net;
 mod plan;
 mod sandbox;
+mod schema;
 mod systemd;
 mod userdata;

@@ -181,6 +181,14 @@ pub(crate) const GROUPS: S = S::ByType(&[
 ]);
 
 pub(crate) const STRING: S = STR;
+pub(crate) const INTEGER: S = INT;
+
+/// `system_info`: the image's own settings, deprecated in user data since 24.2.
+pub(crate) const SYSTEM_INFO: S = S::Deprecated(
+    &S::Type(&[Ty::Object]),
+    "System and/or distro specific settings. This is not intended to be overridden by \
+     user-data or vendor-data.",
+);
 pub(crate) const BOOLEAN: S = BOOL;
 pub(crate) const SSH_AUTHORIZED_KEYS: S = STRINGS_NONEMPTY;
 pub(crate) const SSH_IMPORT_ID: S = STRINGS;
@@ -330,28 +338,25 @@ fn is_ssh_key_name(name: &str) -> bool {
     let Some((kind, part)) = name.split_once('_') else {
         return false;
     };
-    matches!(kind, "dsa" | "ecdsa" | "ed25519" | "rsa")
+    matches!(kind, "ecdsa" | "ed25519" | "rsa")
         && matches!(part, "public" | "private" | "certificate")
 }
 
+/// Host keys by type; cloud-init 25 dropped DSA (22.4 accepted `dsa_*`).
 pub(crate) const SSH_KEYS: S = S::Object {
     props: &[],
     required: &[],
     extra: Extra::Named(
         is_ssh_key_name,
-        "^(dsa|ecdsa|ed25519|rsa)_(public|private|certificate)$",
+        "^(ecdsa|ed25519|rsa)_(public|private|certificate)$",
         &STR,
     ),
     min_props: 0,
 };
 
+/// Key types to generate; cloud-init 25 dropped DSA (22.4 accepted `dsa`).
 pub(crate) const SSH_GENKEYTYPES: S = array(
-    &S::Enum(&[
-        Lit::Str("dsa"),
-        Lit::Str("ecdsa"),
-        Lit::Str("ed25519"),
-        Lit::Str("rsa"),
-    ]),
+    &S::Enum(&[Lit::Str("ecdsa"), Lit::Str("ed25519"), Lit::Str("rsa")]),
     1,
 );
 
@@ -438,8 +443,9 @@ fn is_user_password(s: &str) -> bool {
         .is_some_and(|(u, p)| !u.is_empty() && !p.is_empty())
 }
 
-/// `chpasswd.users` items: a RANDOM password, or a given one (hash or text).
-const CHPASSWD_USER: S = S::OneOf(&[
+/// `chpasswd.users` items: a RANDOM password, or a given one (hash or text); `anyOf`
+/// as in cloud-init 25 (22.4: `oneOf`).
+const CHPASSWD_USER: S = S::AnyOf(&[
     object(
         &[("name", STR), ("type", S::Enum(&[Lit::Str("RANDOM")]))],
         &["name", "type"],

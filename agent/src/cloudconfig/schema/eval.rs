@@ -11,6 +11,8 @@ pub(crate) enum Ty {
     Str,
     Bool,
     Int,
+    /// An integer or a float (never a boolean).
+    Number,
     Null,
     Array,
     Object,
@@ -22,6 +24,7 @@ impl Ty {
             Ty::Str => "string",
             Ty::Bool => "boolean",
             Ty::Int => "integer",
+            Ty::Number => "number",
             Ty::Null => "null",
             Ty::Array => "array",
             Ty::Object => "object",
@@ -33,6 +36,7 @@ impl Ty {
             Ty::Str => matches!(v, Value::Str(_) | Value::Bytes(_)),
             Ty::Bool => matches!(v, Value::Bool(_)),
             Ty::Int => matches!(v, Value::Int(_)),
+            Ty::Number => matches!(v, Value::Int(_) | Value::Float(_)),
             Ty::Null => matches!(v, Value::Null),
             Ty::Array => matches!(v, Value::Seq(_)),
             Ty::Object => matches!(v, Value::Map(_)),
@@ -67,6 +71,8 @@ impl Lit {
 /// What to do with properties an object schema does not list.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Extra {
+    /// No `additionalProperties`: other properties may hold anything.
+    Allow,
     /// `additionalProperties: false`.
     Deny,
     /// Every other property's value must match this schema (keys of any text).
@@ -97,7 +103,18 @@ pub(crate) enum S {
     },
     /// An integer with a minimum.
     IntMin(i64),
+    /// `minimum` alone: numbers below it fail, other values pass.
+    Min(i64),
+    /// Every schema must match (the keywords of one schema object, each reporting).
+    All(&'static [S]),
+    /// The schema applies only to values of this type; others pass (keywords such as
+    /// `items` or `properties` beside a `type` list).
+    Only(Ty, &'static S),
+    /// cloud-init 25's `oneOf`: when no option matches, the deepest failures of all
+    /// options are reported (`cloud_init_deepest_matches`), not the `oneOf` itself.
     OneOf(&'static [S]),
+    /// `anyOf`: when no option matches, one error at the value.
+    AnyOf(&'static [S]),
     /// `type: [..]` with keywords per type: the value must have one of the types, then
     /// match that type's schema.
     ByType(&'static [(Ty, S)]),
@@ -151,6 +168,11 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
+/// Python's `repr()` of a pattern, as jsonschema quotes it: `'^\\+?[0-9]+$'`.
+fn pattern_repr(pattern: &str) -> String {
+    format!("'{}'", pattern.replace('\\', "\\\\"))
+}
+
 /// Python's `repr()` of a node, as jsonschema quotes instances in messages.
 pub(crate) fn repr(node: &Node) -> String {
     node.to_python_repr()
@@ -180,7 +202,7 @@ impl S {
                 Value::Str(_) => walk.fail(
                     node,
                     path,
-                    format!("{} does not match '{pattern}'", repr(node)),
+                    format!("{} does not match {}", repr(node), pattern_repr(pattern)),
                 ),
                 _ => S::Type(&[Ty::Str]).check(node, path, walk),
             },
@@ -259,6 +281,7 @@ impl S {
                     match props.iter().find(|(name, _)| k.as_str() == Some(name)) {
                         Some((_, schema)) => ok &= schema.check(v, &child, walk),
                         None => match extra {
+                            Extra::Allow => {}
                             Extra::Deny => unexpected.push(repr(k)),
                             Extra::Each(schema) => ok &= schema.check(v, &child, walk),
                             Extra::Named(accepts, pattern, schema) => {
@@ -269,8 +292,9 @@ impl S {
                                         node,
                                         path,
                                         format!(
-                                            "{} does not match any of the regexes: '{pattern}'",
-                                            repr(k)
+                                            "{} does not match any of the regexes: {}",
+                                            repr(k),
+                                            pattern_repr(pattern)
                                         ),
                                     );
                                 }
@@ -291,38 +315,81 @@ impl S {
                 }
                 ok
             }
+            S::Min(min) => {
+                let below = match node.value {
+                    Value::Int(i) => i < *min,
+                    Value::Float(f) => f < *min as f64,
+                    _ => false,
+                };
+                if below {
+                    return walk.fail(
+                        node,
+                        path,
+                        format!("{} is less than the minimum of {min}", repr(node)),
+                    );
+                }
+                true
+            }
+            S::All(schemas) => {
+                let mut ok = true;
+                for schema in *schemas {
+                    ok &= schema.check(node, path, walk);
+                }
+                ok
+            }
+            S::Only(ty, schema) => !ty.accepts(&node.value) || schema.check(node, path, walk),
             S::OneOf(options) => {
-                // Try each option quietly; report once if none or several match.
                 let mut matched = Vec::new();
+                let mut failures = Vec::new();
                 for (i, option) in options.iter().enumerate() {
-                    let mut errors = Vec::new();
-                    let mut warnings = Vec::new();
-                    let mut quiet = Walk {
-                        errors: &mut errors,
-                        warnings: &mut warnings,
-                    };
-                    if option.check(node, path, &mut quiet) {
-                        matched.push((i, warnings));
+                    let (ok, errors, warnings) = quietly(option, node, path);
+                    if ok {
+                        matched.push(warnings);
+                    } else {
+                        failures.push((i, errors));
                     }
                 }
                 match matched.len() {
                     1 => {
-                        if let Some((_, warnings)) = matched.pop() {
+                        if let Some(warnings) = matched.pop() {
                             walk.warnings.extend(warnings);
                         }
                         true
                     }
-                    0 => walk.fail(
-                        node,
-                        path,
-                        format!("{} is not valid under any of the given schemas", repr(node)),
-                    ),
+                    0 => {
+                        let best = deepest(options, failures, node, path);
+                        // cloud-init 25 finds no best failure for a mapping with a
+                        // `type` that no option's own `type` names: it reports nothing.
+                        let ok = best.is_empty();
+                        walk.errors.extend(best);
+                        ok
+                    }
                     _ => walk.fail(
                         node,
                         path,
                         format!("{} is valid under each of the given schemas", repr(node)),
                     ),
                 }
+            }
+            S::AnyOf(options) => {
+                let mut failures = Vec::new();
+                for option in *options {
+                    let (ok, errors, warnings) = quietly(option, node, path);
+                    if ok {
+                        walk.warnings.extend(warnings);
+                        return true;
+                    }
+                    failures.extend(errors);
+                }
+                // jsonschema's `best_match`: the first of the failures nearest the value.
+                if let Some(best) = failures.iter().min_by_key(|e| depth_below(e, path)) {
+                    walk.errors.push(best.clone());
+                }
+                walk.fail(
+                    node,
+                    path,
+                    format!("{} is not valid under any of the given schemas", repr(node)),
+                )
             }
             S::ByType(options) => match options.iter().find(|(t, _)| t.accepts(&node.value)) {
                 Some((_, schema)) => schema.check(node, path, walk),
@@ -341,4 +408,86 @@ impl S {
             }
         }
     }
+}
+
+/// Checks `node` against one option without reporting: (valid, errors, warnings).
+fn quietly(schema: &S, node: &Node, path: &str) -> (bool, Vec<Problem>, Vec<Problem>) {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let mut walk = Walk {
+        errors: &mut errors,
+        warnings: &mut warnings,
+    };
+    let ok = schema.check(node, path, &mut walk);
+    (ok, errors, warnings)
+}
+
+/// How many path segments `problem` lies below `path`.
+fn depth_below(problem: &Problem, path: &str) -> usize {
+    let rest = problem.path.strip_prefix(path).unwrap_or(&problem.path);
+    let rest = rest.trim_start_matches('.');
+    if rest.is_empty() {
+        0
+    } else {
+        rest.split('.').count()
+    }
+}
+
+/// Whether an option is an object whose own `type` property is an enum holding `kind`.
+fn names_type(option: &S, kind: &Node) -> bool {
+    match option {
+        S::All(parts) => parts.iter().any(|p| names_type(p, kind)),
+        S::Only(_, inner) | S::Deprecated(inner, _) => names_type(inner, kind),
+        S::Object { props, .. } => props
+            .iter()
+            .find(|(name, _)| *name == "type")
+            .is_some_and(|(_, schema)| holds(schema, kind)),
+        _ => false,
+    }
+}
+
+fn holds(schema: &S, value: &Node) -> bool {
+    match schema {
+        S::Enum(lits) => lits.iter().any(|l| l.matches(&value.value)),
+        S::All(parts) => parts.iter().any(|p| holds(p, value)),
+        _ => false,
+    }
+}
+
+/// The failures cloud-init 25 reports for a `oneOf` no option matched
+/// (`cloud_init_deepest_matches`): for a mapping with a `type` key, the first failure of
+/// the option whose `type` names it, else the failures of `type` keys; otherwise every
+/// failure at the greatest depth below the value.
+fn deepest(
+    options: &[S],
+    failures: Vec<(usize, Vec<Problem>)>,
+    node: &Node,
+    path: &str,
+) -> Vec<Problem> {
+    if let Some(kind) = node.get("type") {
+        for (i, errors) in &failures {
+            if options.get(*i).is_some_and(|o| names_type(o, kind)) {
+                if let Some(e) = errors.iter().find(|e| depth_below(e, path) == 0) {
+                    return vec![e.clone()];
+                }
+            }
+        }
+        return failures
+            .into_iter()
+            .flat_map(|(_, errors)| errors)
+            .filter(|e| depth_below(e, path) > 0 && e.path.ends_with("type"))
+            .collect();
+    }
+    let mut best: Vec<Problem> = Vec::new();
+    let mut depth = 0;
+    for e in failures.into_iter().flat_map(|(_, errors)| errors) {
+        let d = depth_below(&e, path);
+        if d == depth {
+            best.push(e);
+        } else if d > depth {
+            depth = d;
+            best = vec![e];
+        }
+    }
+    best
 }

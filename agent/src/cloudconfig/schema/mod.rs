@@ -1,11 +1,12 @@
 //! Checking a cloud-config against cloud-init's schema, as `cloud-init schema` judges it.
 //! Keys of the modules strap runs are checked for type and value ([`defs`]); keys of
-//! cloud-init modules strap does not run are accepted with a warning; keys cloud-init
-//! does not know are warned about. It only reads the tree and never fails: every finding
+//! cloud-init modules strap does not run are checked the same way ([`not_run`]) and,
+//! when valid, named with a warning; keys cloud-init does not know are warned about. It only reads the tree and never fails: every finding
 //! is a [`Problem`] in the [`Report`], located by line, column and dotted path.
 
 mod defs;
 mod eval;
+mod not_run;
 
 use super::{load, Node, Value};
 use eval::{Walk, S};
@@ -48,8 +49,8 @@ impl Report {
 enum Key {
     /// A key of a module strap runs: checked.
     Run(&'static S),
-    /// A key of a cloud-init module strap does not run, with a check when we have one.
-    NotRun(&'static str, Option<&'static S>),
+    /// A key of a cloud-init module strap does not run: checked, then named as not run.
+    NotRun(&'static str, &'static S),
     /// A key of the base configuration (module lists): checked, not a module.
     Base(&'static S),
 }
@@ -130,73 +131,96 @@ const RUN: &[(&str, S)] = &[
     ("add_apt_repo_match", defs::LEGACY_APT_STRING),
 ];
 
-/// Keys of modules strap runs that it checks but does not act on: publishing host keys
-/// (EC2 has nowhere to publish them, as in cloud-init's EC2 datasource).
-const CHECKED_NOT_RUN: &[(&str, &str, S)] =
-    &[("ssh_publish_hostkeys", "cc_ssh", defs::SSH_PUBLISH_HOSTKEYS)];
-
 const BASE: &[(&str, S)] = &[
     ("cloud_init_modules", defs::MODULE_LIST),
     ("cloud_config_modules", defs::MODULE_LIST),
     ("cloud_final_modules", defs::MODULE_LIST),
+    ("launch-index", defs::INTEGER),
+    ("system_info", defs::SYSTEM_INFO),
+    // Listed by cloud-init 25 at the top with no schema (the version of a config).
+    ("version", not_run::ANY),
 ];
 
-/// Top-level keys of cloud-init modules strap does not run, with their module.
-const NOT_RUN: &[(&str, &str)] = &[
-    ("ansible", "cc_ansible"),
-    ("apk_repos", "cc_apk_configure"),
-    ("apt_pipelining", "cc_apt_pipelining"),
-    ("authkey_hash", "cc_ssh_authkey_fingerprints"),
-    ("autoinstall", "cc_ubuntu_autoinstall"),
-    ("byobu_by_default", "cc_byobu"),
-    ("chef", "cc_chef"),
-    ("device_aliases", "cc_disk_setup"),
-    ("disk_setup", "cc_disk_setup"),
-    ("drivers", "cc_ubuntu_drivers"),
-    ("fan", "cc_fan"),
-    ("fs_setup", "cc_disk_setup"),
-    ("grub-dpkg", "cc_grub_dpkg"),
-    ("grub_dpkg", "cc_grub_dpkg"),
-    ("keyboard", "cc_keyboard"),
-    ("landscape", "cc_landscape"),
-    ("lxd", "cc_lxd"),
-    ("manage_resolv_conf", "cc_resolv_conf"),
-    ("mcollective", "cc_mcollective"),
-    ("migrate", "cc_migrator"),
-    ("no_ssh_fingerprints", "cc_ssh_authkey_fingerprints"),
-    ("phone_home", "cc_phone_home"),
-    ("puppet", "cc_puppet"),
-    ("random_seed", "cc_seed_random"),
-    ("reporting", "reporting"),
-    ("resolv_conf", "cc_resolv_conf"),
-    ("rh_subscription", "cc_rh_subscription"),
-    ("rpi", "cc_raspberry_pi"),
-    ("rsyslog", "cc_rsyslog"),
-    ("salt_minion", "cc_salt_minion"),
-    ("snap", "cc_snap"),
-    ("spacewalk", "cc_spacewalk"),
-    ("ubuntu_advantage", "cc_ubuntu_advantage"),
-    ("ubuntu_pro", "cc_ubuntu_pro"),
-    ("updates", "cc_install_hotplug"),
-    ("vendor_data", "cc_scripts_vendor"),
-    ("wireguard", "cc_wireguard"),
-    ("zypper", "cc_zypper_add_repo"),
+/// Top-level keys of cloud-init modules strap does not run, with their module and their
+/// schema, every one cloud-init 25's schema knows. `ssh_publish_hostkeys` belongs to a
+/// module strap runs, but publishing host keys has nowhere to go on EC2 (as in
+/// cloud-init's EC2 datasource); `migrate` is listed by cloud-init 25 with no schema.
+const NOT_RUN: &[(&str, &str, S)] = &[
+    ("ansible", "cc_ansible", not_run::ANSIBLE),
+    ("apk_repos", "cc_apk_configure", not_run::APK_REPOS),
+    (
+        "apt_pipelining",
+        "cc_apt_pipelining",
+        not_run::APT_PIPELINING,
+    ),
+    (
+        "authkey_hash",
+        "cc_ssh_authkey_fingerprints",
+        not_run::AUTHKEY_HASH,
+    ),
+    ("autoinstall", "cc_ubuntu_autoinstall", not_run::AUTOINSTALL),
+    ("byobu_by_default", "cc_byobu", not_run::BYOBU_BY_DEFAULT),
+    ("chef", "cc_chef", not_run::CHEF),
+    ("device_aliases", "cc_disk_setup", not_run::DEVICE_ALIASES),
+    ("disk_setup", "cc_disk_setup", not_run::DISK_SETUP),
+    ("drivers", "cc_ubuntu_drivers", not_run::DRIVERS),
+    ("fan", "cc_fan", not_run::FAN),
+    ("fs_setup", "cc_disk_setup", not_run::FS_SETUP),
+    ("grub-dpkg", "cc_grub_dpkg", not_run::GRUB_DPKG_HYPHENATED),
+    ("grub_dpkg", "cc_grub_dpkg", not_run::GRUB_DPKG),
+    ("keyboard", "cc_keyboard", not_run::KEYBOARD),
+    ("landscape", "cc_landscape", not_run::LANDSCAPE),
+    ("lxd", "cc_lxd", not_run::LXD),
+    (
+        "manage_resolv_conf",
+        "cc_resolv_conf",
+        not_run::MANAGE_RESOLV_CONF,
+    ),
+    ("mcollective", "cc_mcollective", not_run::MCOLLECTIVE),
+    ("migrate", "cc_migrator", not_run::ANY),
+    (
+        "no_ssh_fingerprints",
+        "cc_ssh_authkey_fingerprints",
+        not_run::NO_SSH_FINGERPRINTS,
+    ),
+    ("phone_home", "cc_phone_home", not_run::PHONE_HOME),
+    ("puppet", "cc_puppet", not_run::PUPPET),
+    ("random_seed", "cc_seed_random", not_run::RANDOM_SEED),
+    ("reporting", "reporting", not_run::REPORTING),
+    ("resolv_conf", "cc_resolv_conf", not_run::RESOLV_CONF),
+    (
+        "rh_subscription",
+        "cc_rh_subscription",
+        not_run::RH_SUBSCRIPTION,
+    ),
+    ("rsyslog", "cc_rsyslog", not_run::RSYSLOG),
+    ("salt_minion", "cc_salt_minion", not_run::SALT_MINION),
+    ("snap", "cc_snap", not_run::SNAP),
+    ("spacewalk", "cc_spacewalk", not_run::SPACEWALK),
+    ("ssh_publish_hostkeys", "cc_ssh", defs::SSH_PUBLISH_HOSTKEYS),
+    (
+        "ubuntu_advantage",
+        "cc_ubuntu_pro",
+        not_run::UBUNTU_ADVANTAGE,
+    ),
+    ("ubuntu_pro", "cc_ubuntu_pro", not_run::UBUNTU_PRO),
+    ("updates", "cc_install_hotplug", not_run::UPDATES),
+    ("vendor_data", "cc_scripts_vendor", not_run::VENDOR_DATA),
+    ("wireguard", "cc_wireguard", not_run::WIREGUARD),
+    ("zypper", "cc_zypper_add_repo", not_run::ZYPPER),
 ];
 
 fn classify(key: &str) -> Option<Key> {
     if let Some((_, s)) = RUN.iter().find(|(k, _)| *k == key) {
         return Some(Key::Run(s));
     }
-    if let Some((_, m, s)) = CHECKED_NOT_RUN.iter().find(|(k, _, _)| *k == key) {
-        return Some(Key::NotRun(m, Some(s)));
-    }
     if let Some((_, s)) = BASE.iter().find(|(k, _)| *k == key) {
         return Some(Key::Base(s));
     }
     NOT_RUN
         .iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, m)| Key::NotRun(m, None))
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, m, s)| Key::NotRun(m, s))
 }
 
 /// Whether strap runs the module that reads this top-level key.
@@ -241,12 +265,11 @@ pub fn validate(node: &Node) -> Report {
                 schema.check(v, &key, &mut walk);
             }
             Some(Key::NotRun(module, schema)) => {
-                if let Some(schema) = schema {
-                    schema.check(v, &key, &mut walk);
+                if schema.check(v, &key, &mut walk) {
+                    walk.warnings.push(at(format!(
+                        "valid for cloud-init, not run by strap (cloud-init module {module})"
+                    )));
                 }
-                walk.warnings.push(at(format!(
-                    "accepted, not run by strap (cloud-init module {module})"
-                )));
             }
             None => walk.warnings.push(at(format!(
                 "Additional properties are not allowed ({} was unexpected)",
