@@ -117,6 +117,16 @@ pub const STAGES: &[(&str, &[StageModule])] = &[
                 Frequency::PerInstance,
                 modules::write_files::write_files_deferred,
             ),
+            (
+                "ansible",
+                Frequency::PerInstance,
+                modules::config_mgmt::ansible,
+            ),
+            (
+                "salt_minion",
+                Frequency::PerInstance,
+                modules::config_mgmt::salt_minion,
+            ),
             ("scripts_per_once", Frequency::PerOnce, scripts_per_once),
             ("scripts_per_boot", Frequency::PerBoot, scripts_per_boot),
             (

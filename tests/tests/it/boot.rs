@@ -1658,6 +1658,43 @@ fn strap_never_writes_its_own_records_through_links_planted_in_the_root() {
 }
 
 #[test]
+fn salt_minion_and_ansible_are_configured_and_their_commands_recorded_under_root() {
+    let m = Machine::new(
+        "#cloud-config\nsalt_minion:\n  conf: {master: salt.example}\n  grains: {role: web}\n  public_key: PUBKEY\n  private_key: PRIVATE-KEY-never-logged\nansible:\n  install_method: distro\n  package_name: ansible-core\n  pull: {url: 'https://git.example/site.git', playbook_name: site.yml}\n",
+    );
+    m.write("/etc/os-release", "ID=debian\nVERSION_ID=12\n");
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(m
+        .read("/etc/salt/minion")
+        .contains("\"master\": \"salt.example\""));
+    assert!(m.read("/etc/salt/grains").contains("\"role\": \"web\""));
+    let pem = m.path("/etc/salt/pki/minion.pem");
+    assert_eq!(
+        fs::read_to_string(&pem).unwrap(),
+        "PRIVATE-KEY-never-logged"
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        fs::metadata(&pem).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let log = m.read("/var/log/strap-output.log");
+    for line in [
+        "salt_minion: would run `apt-get install --assume-yes --quiet salt-minion` (not run under --root)",
+        "salt_minion: would run `systemctl restart salt-minion` (not run under --root)",
+        "ansible: would run `apt-get install --assume-yes --quiet ansible-core` (not run under --root)",
+        "ansible: would run `ansible-pull --url=https://git.example/site.git site.yml` (not run under --root)",
+    ] {
+        assert!(log.contains(line), "{line}\n{log}");
+    }
+    let mut seen = stdout(&out) + &stderr(&out) + &log;
+    seen.push_str(&m.read("/var/log/strap.log"));
+    seen.push_str(&m.read("/var/lib/strap/data/report.json"));
+    assert!(!seen.contains("PRIVATE-KEY-never-logged"));
+}
+
+#[test]
 fn a_sudo_rule_visudo_refuses_is_never_written() {
     if !strap_e2e::have_program("visudo") {
         eprintln!("skipped: visudo is not on PATH (apt-get install sudo)");

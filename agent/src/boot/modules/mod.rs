@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod apt_configure;
 pub mod ca_certs;
 pub mod commands;
+pub mod config_mgmt;
 pub mod consume;
 pub mod credstore;
 pub mod disable_ec2_metadata;

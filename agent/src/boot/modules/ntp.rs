@@ -359,29 +359,6 @@ pub fn render(
     Ok((out, warnings))
 }
 
-/// The package manager command installing packages on a family.
-fn install_command(boot: &Boot<'_>, family: Family, packages: &[String]) -> Vec<String> {
-    let mut argv: Vec<String> = match family {
-        Family::Rhel => {
-            let path = boot.ctx.var("PATH");
-            let dnf = super::super::exec::on_path(path.as_deref(), "dnf").is_some();
-            vec![
-                if dnf { "dnf" } else { "yum" }.into(),
-                "install".into(),
-                "-y".into(),
-            ]
-        }
-        Family::Debian | Family::Other => vec![
-            "apt-get".into(),
-            "install".into(),
-            "--assume-yes".into(),
-            "--quiet".into(),
-        ],
-    };
-    argv.extend(packages.iter().cloned());
-    argv
-}
-
 /// `ntp`.
 pub fn ntp(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     let Some(plan) = plan(&boot.config)? else {
@@ -415,7 +392,7 @@ pub fn ntp(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
             client.packages.join(" ")
         ));
     } else if !present && !client.packages.is_empty() {
-        let argv = install_command(boot, family, &client.packages);
+        let argv = system::install_command(boot, family, &client.packages).unwrap_or_default();
         if let Some(line) = system::run_or_record(boot, "ntp", &argv, None)? {
             tail.push(line);
         }

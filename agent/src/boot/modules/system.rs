@@ -102,6 +102,36 @@ pub fn installed(ctx: &Context, program: &str) -> bool {
         .any(|c| ctx.path(c).map(|p| p.is_file()).unwrap_or(false))
 }
 
+/// The package manager command installing `packages` on a distro family (`dnf` or `yum`
+/// on the RHEL family, `apt-get` on Debian's); `None` where strap knows no package
+/// manager.
+pub fn install_command(
+    boot: &Boot<'_>,
+    family: Family,
+    packages: &[String],
+) -> Option<Vec<String>> {
+    let mut argv: Vec<String> = match family {
+        Family::Rhel => {
+            let path = boot.ctx.var("PATH");
+            let dnf = super::super::exec::on_path(path.as_deref(), "dnf").is_some();
+            vec![
+                if dnf { "dnf" } else { "yum" }.into(),
+                "install".into(),
+                "-y".into(),
+            ]
+        }
+        Family::Debian => vec![
+            "apt-get".into(),
+            "install".into(),
+            "--assume-yes".into(),
+            "--quiet".into(),
+        ],
+        Family::Other => return None,
+    };
+    argv.extend(packages.iter().cloned());
+    Some(argv)
+}
+
 /// Run a command that changes the running machine, or record it.
 ///
 /// On the real root the command runs (with `stdin` fed to it, never shown) and a

@@ -206,6 +206,16 @@ pub const SPECS: &[Spec] = &[
         live: Live::Yes,
     },
     Spec {
+        module: "ansible",
+        keys: &["ansible"],
+        live: Live::OneShot,
+    },
+    Spec {
+        module: "salt_minion",
+        keys: &["salt_minion"],
+        live: Live::Yes,
+    },
+    Spec {
         module: "scripts_per_once",
         keys: &[],
         live: Live::OneShot,

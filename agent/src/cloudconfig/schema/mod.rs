@@ -58,6 +58,9 @@ enum Key {
 /// The top-level keys strap runs, with their schema.
 const RUN: &[(&str, S)] = &[
     ("bootcmd", defs::BOOTCMD),
+    // Defined with the not-run keys' definitions (cloud-init 25's schema).
+    ("ansible", not_run::ANSIBLE),
+    ("salt_minion", not_run::SALT_MINION),
     ("runcmd", defs::RUNCMD),
     ("write_files", defs::WRITE_FILES),
     ("users", defs::USERS),
@@ -146,7 +149,6 @@ const BASE: &[(&str, S)] = &[
 /// module strap runs, but publishing host keys has nowhere to go on EC2 (as in
 /// cloud-init's EC2 datasource); `migrate` is listed by cloud-init 25 with no schema.
 const NOT_RUN: &[(&str, &str, S)] = &[
-    ("ansible", "cc_ansible", not_run::ANSIBLE),
     ("apk_repos", "cc_apk_configure", not_run::APK_REPOS),
     (
         "apt_pipelining",
@@ -194,7 +196,6 @@ const NOT_RUN: &[(&str, &str, S)] = &[
         not_run::RH_SUBSCRIPTION,
     ),
     ("rsyslog", "cc_rsyslog", not_run::RSYSLOG),
-    ("salt_minion", "cc_salt_minion", not_run::SALT_MINION),
     ("snap", "cc_snap", not_run::SNAP),
     ("spacewalk", "cc_spacewalk", not_run::SPACEWALK),
     ("ssh_publish_hostkeys", "cc_ssh", defs::SSH_PUBLISH_HOSTKEYS),
