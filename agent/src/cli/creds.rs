@@ -78,14 +78,14 @@ impl ChainArgs {
             sdk: Some(sdk),
             profile: self.profile.clone(),
             probe: false,
-            sts: Some(Arc::new(sts_client(ctx)?)),
+            sts: Some(Arc::new(sts_client(ctx))),
             child_env: Vec::new(),
             rewrite: Vec::new(),
         })
     }
 }
 
-/// `strap creds explain`.
+// `strap creds explain`.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
     #[command(flatten)]
@@ -110,9 +110,10 @@ pub struct ExportArgs {
     pub format: Format,
 }
 
-/// The STS client the chain uses for assume-role and web identity.
-fn sts_client(ctx: &Context) -> anyhow::Result<RealSts> {
-    RealSts::new(ctx, None).map_err(anyhow::Error::msg)
+/// The STS client the chain uses for assume-role and web identity (its HTTP client is
+/// built when a provider first calls STS).
+fn sts_client(ctx: &Context) -> RealSts {
+    RealSts::new(ctx, None)
 }
 
 /// Run a credential subcommand.
@@ -446,9 +447,10 @@ async fn whoami(args: WhoamiArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_NO_CREDENTIALS));
         }
     };
-    let client = sts_client(ctx)?;
+    let client = sts_client(ctx);
     let endpoint = client.endpoint(None).map_err(anyhow::Error::msg)?;
-    let id = sts::get_caller_identity(client.http(), &endpoint, client.region(), &creds)
+    let http = client.http().map_err(anyhow::Error::msg)?;
+    let id = sts::get_caller_identity(http, &endpoint, client.region(), &creds)
         .await
         .context("cannot ask STS who these credentials belong to")?;
     let text = format!(
