@@ -25,6 +25,7 @@ pub const EXIT_NO_CREDENTIALS: u8 = 253;
 
 /// Credential subcommands.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum CredsCommand {
     /// Every provider of the chain in order, with its status and the reason.
     Explain(ExplainArgs),
@@ -37,7 +38,7 @@ pub enum CredsCommand {
     Whoami(WhoamiArgs),
 }
 
-/// `strap creds serve`.
+// `strap creds serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -47,14 +48,14 @@ pub struct ServeArgs {
     pub listen: String,
 }
 
-/// `strap creds whoami`.
+// `strap creds whoami`.
 #[derive(Debug, Args)]
 pub struct WhoamiArgs {
     #[command(flatten)]
     pub chain: ChainArgs,
 }
 
-/// Options every credential subcommand shares.
+// Options every credential subcommand shares.
 #[derive(Debug, Args)]
 pub struct ChainArgs {
     /// Use this profile, as `aws --profile` does (environment keys are then ignored
@@ -100,7 +101,7 @@ pub struct ExplainArgs {
     pub all_sdks: bool,
 }
 
-/// `strap creds export`.
+// `strap creds export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     #[command(flatten)]

@@ -33,8 +33,15 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The subcommands.
+/// The subcommands. Each one's arguments are defined when it is the one being parsed
+/// (`defer`, here and on the nested subcommand enums): a run builds the definition of its
+/// own subcommand only, not of all of them (`--help`, completions, the man page and the
+/// book's reference build the whole tree). A deferred definition is applied after the
+/// variant's own, so the argument structs carry `//` comments, not doc comments: a doc
+/// comment there would replace the variant's line in the help (the reference pages'
+/// test, `cli::docs`, catches it).
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Boot this instance from its user data: stages, modules, frequencies, records.
     Run(run::RunArgs),
