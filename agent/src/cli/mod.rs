@@ -113,21 +113,22 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Run one parsed command line against a context.
+/// Run one parsed command line against a context. Each subcommand's future is boxed, so
+/// a run holds its own subcommand's state only, not room for the largest of them all.
 pub async fn dispatch(cli: Cli, ctx: &Context) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run(args) => run::run(args, ctx).await,
-        Command::Clean(args) => run::clean(args, ctx).await,
-        Command::Status(args) => run::status(args, ctx).await,
-        Command::Analyze(args) => run::analyze(args, ctx).await,
-        Command::Query(args) => run::query(args, ctx).await,
-        Command::Plan(args) => plan::plan(args, ctx).await,
-        Command::Apply(args) => plan::apply(args, ctx).await,
-        Command::Creds(cmd) => creds::run(cmd, ctx).await,
-        Command::Metadata(cmd) => metadata::run(cmd, ctx).await,
-        Command::Net(cmd) => net::run(cmd, ctx).await,
-        Command::Userdata(cmd) => userdata::run(cmd, ctx).await,
-        Command::Try(args) => try_::run(args, ctx).await,
+        Command::Run(args) => Box::pin(run::run(args, ctx)).await,
+        Command::Clean(args) => Box::pin(run::clean(args, ctx)).await,
+        Command::Status(args) => Box::pin(run::status(args, ctx)).await,
+        Command::Analyze(args) => Box::pin(run::analyze(args, ctx)).await,
+        Command::Query(args) => Box::pin(run::query(args, ctx)).await,
+        Command::Plan(args) => Box::pin(plan::plan(args, ctx)).await,
+        Command::Apply(args) => Box::pin(plan::apply(args, ctx)).await,
+        Command::Creds(cmd) => Box::pin(creds::run(cmd, ctx)).await,
+        Command::Metadata(cmd) => Box::pin(metadata::run(cmd, ctx)).await,
+        Command::Net(cmd) => Box::pin(net::run(cmd, ctx)).await,
+        Command::Userdata(cmd) => Box::pin(userdata::run(cmd, ctx)).await,
+        Command::Try(args) => Box::pin(try_::run(args, ctx)).await,
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "strap", &mut std::io::stdout());
