@@ -25,6 +25,7 @@ pub const EXIT_NO_CREDENTIALS: u8 = 253;
 
 /// Credential subcommands.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum CredsCommand {
     /// Every provider of the chain in order, with its status and the reason.
     Explain(ExplainArgs),
@@ -37,7 +38,7 @@ pub enum CredsCommand {
     Whoami(WhoamiArgs),
 }
 
-/// `strap creds serve`.
+// `strap creds serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -47,14 +48,14 @@ pub struct ServeArgs {
     pub listen: String,
 }
 
-/// `strap creds whoami`.
+// `strap creds whoami`.
 #[derive(Debug, Args)]
 pub struct WhoamiArgs {
     #[command(flatten)]
     pub chain: ChainArgs,
 }
 
-/// Options every credential subcommand shares.
+// Options every credential subcommand shares.
 #[derive(Debug, Args)]
 pub struct ChainArgs {
     /// Use this profile, as `aws --profile` does (environment keys are then ignored
@@ -78,14 +79,14 @@ impl ChainArgs {
             sdk: Some(sdk),
             profile: self.profile.clone(),
             probe: false,
-            sts: Some(Arc::new(sts_client(ctx)?)),
+            sts: Some(Arc::new(sts_client(ctx))),
             child_env: Vec::new(),
             rewrite: Vec::new(),
         })
     }
 }
 
-/// `strap creds explain`.
+// `strap creds explain`.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
     #[command(flatten)]
@@ -100,7 +101,7 @@ pub struct ExplainArgs {
     pub all_sdks: bool,
 }
 
-/// `strap creds export`.
+// `strap creds export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     #[command(flatten)]
@@ -110,9 +111,10 @@ pub struct ExportArgs {
     pub format: Format,
 }
 
-/// The STS client the chain uses for assume-role and web identity.
-fn sts_client(ctx: &Context) -> anyhow::Result<RealSts> {
-    RealSts::new(ctx, None).map_err(anyhow::Error::msg)
+/// The STS client the chain uses for assume-role and web identity (its HTTP client is
+/// built when a provider first calls STS).
+fn sts_client(ctx: &Context) -> RealSts {
+    RealSts::new(ctx, None)
 }
 
 /// Run a credential subcommand.
@@ -446,9 +448,10 @@ async fn whoami(args: WhoamiArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_NO_CREDENTIALS));
         }
     };
-    let client = sts_client(ctx)?;
+    let client = sts_client(ctx);
     let endpoint = client.endpoint(None).map_err(anyhow::Error::msg)?;
-    let id = sts::get_caller_identity(client.http(), &endpoint, client.region(), &creds)
+    let http = client.http().map_err(anyhow::Error::msg)?;
+    let id = sts::get_caller_identity(http, &endpoint, client.region(), &creds)
         .await
         .context("cannot ask STS who these credentials belong to")?;
     let text = format!(

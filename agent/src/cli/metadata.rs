@@ -18,6 +18,7 @@ pub const META_DATA_ROOT: &str = "/latest/meta-data/";
 
 /// Metadata subcommands.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum MetadataCommand {
     /// Print one metadata value, raw.
     Get {
@@ -43,7 +44,7 @@ pub enum MetadataCommand {
     },
 }
 
-/// Which metadata service to ask.
+// Which metadata service to ask.
 #[derive(Debug, Args)]
 pub struct EndpointArgs {
     /// The IMDS endpoint (`http://127.0.0.1:1338`); default from

@@ -33,8 +33,15 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The subcommands.
+/// The subcommands. Each one's arguments are defined when it is the one being parsed
+/// (`defer`, here and on the nested subcommand enums): a run builds the definition of its
+/// own subcommand only, not of all of them (`--help`, completions, the man page and the
+/// book's reference build the whole tree). A deferred definition is applied after the
+/// variant's own, so the argument structs carry `//` comments, not doc comments: a doc
+/// comment there would replace the variant's line in the help (the reference pages'
+/// test, `cli::docs`, catches it).
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Boot this instance from its user data: stages, modules, frequencies, records.
     Run(run::RunArgs),
@@ -106,21 +113,22 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Run one parsed command line against a context.
+/// Run one parsed command line against a context. Each subcommand's future is boxed, so
+/// a run holds its own subcommand's state only, not room for the largest of them all.
 pub async fn dispatch(cli: Cli, ctx: &Context) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run(args) => run::run(args, ctx).await,
-        Command::Clean(args) => run::clean(args, ctx).await,
-        Command::Status(args) => run::status(args, ctx).await,
-        Command::Analyze(args) => run::analyze(args, ctx).await,
-        Command::Query(args) => run::query(args, ctx).await,
-        Command::Plan(args) => plan::plan(args, ctx).await,
-        Command::Apply(args) => plan::apply(args, ctx).await,
-        Command::Creds(cmd) => creds::run(cmd, ctx).await,
-        Command::Metadata(cmd) => metadata::run(cmd, ctx).await,
-        Command::Net(cmd) => net::run(cmd, ctx).await,
-        Command::Userdata(cmd) => userdata::run(cmd, ctx).await,
-        Command::Try(args) => try_::run(args, ctx).await,
+        Command::Run(args) => Box::pin(run::run(args, ctx)).await,
+        Command::Clean(args) => Box::pin(run::clean(args, ctx)).await,
+        Command::Status(args) => Box::pin(run::status(args, ctx)).await,
+        Command::Analyze(args) => Box::pin(run::analyze(args, ctx)).await,
+        Command::Query(args) => Box::pin(run::query(args, ctx)).await,
+        Command::Plan(args) => Box::pin(plan::plan(args, ctx)).await,
+        Command::Apply(args) => Box::pin(plan::apply(args, ctx)).await,
+        Command::Creds(cmd) => Box::pin(creds::run(cmd, ctx)).await,
+        Command::Metadata(cmd) => Box::pin(metadata::run(cmd, ctx)).await,
+        Command::Net(cmd) => Box::pin(net::run(cmd, ctx)).await,
+        Command::Userdata(cmd) => Box::pin(userdata::run(cmd, ctx)).await,
+        Command::Try(args) => Box::pin(try_::run(args, ctx)).await,
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "strap", &mut std::io::stdout());

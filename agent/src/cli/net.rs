@@ -16,6 +16,7 @@ use super::metadata::EndpointArgs;
 
 /// `strap net`.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum NetCommand {
     /// Per interface: what strap rendered and why, or why it left it alone.
     Show(ShowArgs),
@@ -24,7 +25,7 @@ pub enum NetCommand {
     Apply(ApplyArgs),
 }
 
-/// Arguments of `strap net show`.
+// Arguments of `strap net show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The root the boot ran under.
@@ -41,7 +42,7 @@ pub struct ShowArgs {
     pub endpoint: EndpointArgs,
 }
 
-/// Arguments of `strap net apply`.
+// Arguments of `strap net apply`.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     /// Configure only this interface (a name, MAC or interface id); its metadata

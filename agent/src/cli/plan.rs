@@ -12,7 +12,7 @@ use crate::boot::plan::{self, apply, render, session};
 use crate::boot::{self, Datasource};
 use crate::context::Context;
 
-/// Where the new user data comes from, and where the machine is.
+// Where the new user data comes from, and where the machine is.
 #[derive(Debug, Args)]
 pub struct SourceArgs {
     /// The metadata service (default: the SDKs' settings, then http://169.254.169.254).
@@ -49,7 +49,7 @@ pub struct SourceArgs {
     pub prune: bool,
 }
 
-/// Arguments of `strap plan`.
+// Arguments of `strap plan`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
@@ -59,7 +59,7 @@ pub struct PlanArgs {
     pub json: bool,
 }
 
-/// Arguments of `strap apply`.
+// Arguments of `strap apply`.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     #[command(flatten)]

@@ -11,7 +11,7 @@ use clap::Args;
 use crate::boot::{self, source, Datasource, PowerAction};
 use crate::context::Context;
 
-/// Arguments of `strap run`.
+// Arguments of `strap run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The metadata service (default: the SDKs' settings, then http://169.254.169.254).
@@ -72,7 +72,7 @@ pub enum StageArg {
     Final,
 }
 
-/// Where the records are (shared by clean, status, analyze, query).
+// Where the records are (shared by clean, status, analyze, query).
 #[derive(Debug, Args)]
 pub struct RecordArgs {
     /// The root the boot ran under.
@@ -83,7 +83,7 @@ pub struct RecordArgs {
     pub state_dir: PathBuf,
 }
 
-/// Arguments of `strap clean`.
+// Arguments of `strap clean`.
 #[derive(Debug, Args)]
 pub struct CleanArgs {
     /// Also remove the logs (and their rotated copies).
@@ -96,7 +96,7 @@ pub struct CleanArgs {
     pub at: RecordArgs,
 }
 
-/// Arguments of `strap status`.
+// Arguments of `strap status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Wait until the boot has finished.
@@ -112,8 +112,8 @@ pub struct StatusArgs {
     pub at: RecordArgs,
 }
 
-/// Arguments of `strap analyze`: every boot's modules and scripts, slowest first (the
-/// earlier boots from strap.log, the last from report.json), then the last boot's stages.
+// Arguments of `strap analyze`: every boot's modules and scripts, slowest first (the
+// earlier boots from strap.log, the last from report.json), then the last boot's stages.
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
     /// Print the last boot's whole report (report.json) instead of the table.
@@ -123,7 +123,7 @@ pub struct AnalyzeArgs {
     pub at: RecordArgs,
 }
 
-/// Arguments of `strap query`.
+// Arguments of `strap query`.
 #[derive(Debug, Args)]
 pub struct QueryArgs {
     /// A dotted key: `v1.instance_id`, `ds.meta_data.local_ipv4`.

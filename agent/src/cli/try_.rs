@@ -17,7 +17,7 @@ pub const TMPDIR_VAR: &str = "TMPDIR";
 /// Exit status when the boot failed or hit a limit in the sandbox.
 pub const EXIT_BOOT_FAILED: u8 = 2;
 
-/// Arguments of `strap try`.
+// Arguments of `strap try`.
 #[derive(Debug, Args)]
 pub struct TryArgs {
     /// The user-data file to boot with (script, cloud-config, MIME, …).

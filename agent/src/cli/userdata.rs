@@ -24,6 +24,7 @@ pub const EXIT_VALID_WITH_WARNINGS: u8 = 2;
 
 /// User-data subcommands.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum UserdataCommand {
     /// The flattened parts in order, with what strap will do with each.
     Inspect(InspectArgs),
@@ -33,7 +34,7 @@ pub enum UserdataCommand {
     MakeMime(MakeMimeArgs),
 }
 
-/// How user data is read and decoded (shared by inspect and validate).
+// How user data is read and decoded (shared by inspect and validate).
 #[derive(Debug, Args)]
 pub struct DecodeArgs {
     /// The user-data file, or `-` for standard input.
@@ -52,7 +53,7 @@ pub struct DecodeArgs {
     pub include_retries: u32,
 }
 
-/// `strap userdata inspect`.
+// `strap userdata inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     #[command(flatten)]
@@ -62,7 +63,7 @@ pub struct InspectArgs {
     pub json: bool,
 }
 
-/// `strap userdata validate`.
+// `strap userdata validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     #[command(flatten)]
@@ -73,7 +74,7 @@ pub struct ValidateArgs {
     pub json: bool,
 }
 
-/// `strap userdata make-mime`.
+// `strap userdata make-mime`.
 #[derive(Debug, Args)]
 pub struct MakeMimeArgs {
     /// `FILE:TYPE` pairs; TYPE is short (`cloud-config`, `x-shellscript`) or full

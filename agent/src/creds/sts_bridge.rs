@@ -3,6 +3,8 @@
 //! endpoint the SDKs would use (`AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, else the
 //! regional endpoint).
 
+use std::sync::OnceLock;
+
 use super::chain::{RoleRequest, StsApi, StsFuture};
 use super::env_vars::{AWS_DEFAULT_REGION, AWS_REGION};
 use super::{sts, Credentials};
@@ -17,26 +19,25 @@ pub const DEFAULT_STS_REGION: &str = "us-east-1";
 pub struct RealSts {
     ctx: Context,
     region: String,
-    http: reqwest::Client,
+    /// Built on the first call: most resolutions never reach STS, and a TLS client's
+    /// set-up (roots, crypto provider, proxy rules from the environment) is most of what
+    /// a `strap creds` run would otherwise spend before the chain starts.
+    http: OnceLock<Result<reqwest::Client, String>>,
 }
 
 impl RealSts {
     /// STS in `region` (or the environment's region, or [`DEFAULT_STS_REGION`]).
-    pub fn new(ctx: &Context, region: Option<String>) -> Result<Self, String> {
+    pub fn new(ctx: &Context, region: Option<String>) -> Self {
         let region = region
             .or_else(|| ctx.var(AWS_REGION))
             .or_else(|| ctx.var(AWS_DEFAULT_REGION))
             .filter(|r| !r.trim().is_empty())
             .unwrap_or_else(|| DEFAULT_STS_REGION.to_string());
-        let http = reqwest::Client::builder()
-            .timeout(sts::DEFAULT_TIMEOUT)
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client for STS: {e}"))?;
-        Ok(Self {
+        Self {
             ctx: ctx.clone(),
             region,
-            http,
-        })
+            http: OnceLock::new(),
+        }
     }
 
     /// The region calls are signed for.
@@ -44,9 +45,17 @@ impl RealSts {
         &self.region
     }
 
-    /// The HTTP client.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// The HTTP client, built on first use.
+    pub fn http(&self) -> Result<&reqwest::Client, String> {
+        self.http
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .timeout(sts::DEFAULT_TIMEOUT)
+                    .build()
+                    .map_err(|e| format!("cannot build the HTTP client for STS: {e}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// The endpoint for a request.
@@ -70,7 +79,7 @@ impl StsApi for RealSts {
                 duration_seconds: None,
                 external_id: req.external_id.clone(),
             };
-            sts::assume_role(&self.http, &endpoint, &self.region, source, &request)
+            sts::assume_role(self.http()?, &endpoint, &self.region, source, &request)
                 .await
                 .map(|r| r.credentials)
                 .map_err(|e| e.to_string())
@@ -86,7 +95,7 @@ impl StsApi for RealSts {
             let endpoint = self.endpoint(req.endpoint.as_deref())?;
             let token = Secret::new(token.to_string());
             sts::assume_role_with_web_identity(
-                &self.http,
+                self.http()?,
                 &endpoint,
                 &req.role_arn,
                 &req.session_name,
