@@ -19,6 +19,8 @@
 
 pub mod boot;
 pub mod cli;
+#[cfg(test)]
+mod cloud_init_peers;
 pub mod cloudconfig;
 pub mod context;
 pub mod creds;
