@@ -668,8 +668,9 @@ fn render_templates(
                 }
             }
             Err(e) => warnings.push(format!(
-                "Ignoring jinja template for {}. Failed to render template. {e}",
-                part.filename
+                "Ignoring jinja template for {}. Failed to render template. {}",
+                part.filename,
+                e.cloud_init_text()
             )),
         }
     }

@@ -20,6 +20,58 @@ pub const MISSING_PREFIX: &str = "CI_MISSING_JINJA_VAR/";
 pub enum TemplateError {
     #[error("failed to render template: {0}")]
     Render(String),
+    /// The template does not parse. `line` counts the header line, as cloud-init 25
+    /// counts it; `content` is the template's line there, trimmed.
+    #[error("syntax error: {message} on line {line}: {content}")]
+    Syntax {
+        message: String,
+        line: usize,
+        content: String,
+    },
+}
+
+impl TemplateError {
+    /// The text cloud-init 25 gives after "Failed to render template." for this error
+    /// (22.4 let a syntax error escape its handler, with a traceback instead).
+    pub fn cloud_init_text(&self) -> String {
+        match self {
+            Self::Render(_) => self.to_string(),
+            Self::Syntax {
+                message,
+                line,
+                content,
+            } => {
+                let content = if content.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {content}")
+                };
+                format!(
+                    "Unable to parse Jinja template due to syntax error: {message} on line \
+                     {line}{content}"
+                )
+            }
+        }
+    }
+}
+
+/// A parse error of `body` (the template after its header line) as cloud-init 25 reports
+/// it: the line counted from the header, the body's line there.
+fn syntax_error(e: &minijinja::Error, body: &str) -> TemplateError {
+    if e.kind() != minijinja::ErrorKind::SyntaxError {
+        return TemplateError::Render(e.to_string());
+    }
+    let at = e.line().unwrap_or(1).max(1);
+    TemplateError::Syntax {
+        message: e.detail().unwrap_or("unknown syntax error").to_string(),
+        line: at + 1,
+        content: body
+            .lines()
+            .nth(at - 1)
+            .map(str::trim)
+            .unwrap_or("")
+            .to_string(),
+    }
 }
 
 /// The rendered text and the names of variables that were undefined.
@@ -106,7 +158,7 @@ pub fn render(payload: &[u8], context: &Value) -> Result<Rendered, TemplateError
     let add = if body.ends_with('\n') { "\n" } else { "" };
     let tmpl = env
         .template_from_str(body)
-        .map_err(|e| TemplateError::Render(e.to_string()))?;
+        .map_err(|e| syntax_error(&e, body))?;
     let mut ctx = context.clone();
     let mut missing = Vec::new();
     for path in tmpl.undeclared_variables(true) {
@@ -547,5 +599,37 @@ for line in sys.stdin:
     #[test]
     fn syntax_errors_fail() {
         assert!(render(b"## template: jinja\n{% if %}\n", &json!({})).is_err());
+    }
+
+    /// cloud-init 25 names a syntax error's line (counting the header) and quotes it;
+    /// the message itself is the template engine's own (Jinja2's in cloud-init).
+    #[test]
+    fn syntax_errors_name_the_line_as_cloud_init_25_does() {
+        let t = b"## template: jinja\n#cloud-config\nruncmd:\n - {% if %}\n";
+        let err = render(t, &json!({})).unwrap_err();
+        let text = err.cloud_init_text();
+        assert!(
+            text.starts_with("Unable to parse Jinja template due to syntax error: "),
+            "{text}"
+        );
+        assert!(text.ends_with(" on line 4: - {% if %}"), "{text}");
+        for ci in crate::cloud_init_peers::cloud_inits("cloudinit.templater") {
+            let script = "import sys\nfrom cloudinit import templater\n\
+                try:\n    templater.render_string(sys.stdin.read(), {})\n\
+                except Exception as e:\n    print(str(e).splitlines()[0])\n";
+            let theirs = ci.run(script, std::str::from_utf8(t).unwrap());
+            if ci.name == "22.4" {
+                // 22.4 lets Jinja2's own error out, with no line named.
+                assert!(!theirs.contains("on line"), "cloud-init 22.4: {theirs}");
+            } else {
+                let (head, _) = text.split_once(": ").unwrap();
+                assert!(theirs.starts_with(head), "cloud-init {}: {theirs}", ci.name);
+                assert!(
+                    theirs.trim_end().ends_with(" on line 4: - {% if %}"),
+                    "cloud-init {}: {theirs}",
+                    ci.name
+                );
+            }
+        }
     }
 }
