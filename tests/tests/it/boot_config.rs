@@ -663,15 +663,16 @@ fn locale_on_debian_rhel_and_disabled() {
 }
 
 /// `yum_repos` on Amazon Linux: one `.repo` file per repository as cloud-init writes
-/// it, an existing file kept, a repository without `baseurl` skipped with a warning;
-/// on Debian nothing is written.
+/// it, an existing file kept, a repository without `baseurl`, `metalink` or `mirrorlist`
+/// skipped with a warning; on Debian nothing is written.
 #[test]
 fn yum_repos_write_repo_files_on_the_rhel_family() {
     let m = Machine::new(
         "#cloud-config\nyum_repos:\n  my epel:\n    name: Extra Packages\n    \
          baseurl: http://download.example.com/epel/$releasever/$basearch\n    \
          enabled: true\n    gpgcheck: false\n    Skip-If-Unavailable: 1\n  \
-         kept:\n    baseurl: http://k\n  nourl:\n    name: x\n",
+         kept:\n    baseurl: http://k\n  nourl:\n    name: x\n  \
+         meta:\n    metalink: https://m/metalink?repo=x\n",
     );
     m.file(
         "/etc/os-release",
@@ -697,11 +698,17 @@ fn yum_repos_write_repo_files_on_the_rhel_family() {
         "[kept]\nbaseurl = http://old\n"
     );
     assert!(!m.path("/etc/yum.repos.d/nourl.repo").exists());
+    // A metalink (or mirrorlist) stands for the baseurl, as in cloud-init 25.
+    assert!(m
+        .read("/etc/yum.repos.d/meta.repo")
+        .contains("\nmetalink = https://m/metalink?repo=x\n"));
     let item = m.item("config-yum_add_repo");
     assert_eq!(item["stage"], "modules-config");
     let log = m.read("/var/log/strap.log");
     assert!(
-        log.contains("yum_repos.nourl (line 11): no `baseurl`; repository skipped"),
+        log.contains(
+            "yum_repos.nourl (line 11): no `baseurl`, `metalink` or `mirrorlist`; repository skipped"
+        ),
         "{log}"
     );
 
