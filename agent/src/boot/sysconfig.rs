@@ -83,7 +83,7 @@ pub fn listing(config: &Node, module: &str) -> Listing {
 /// The system-config key that keeps cloud-init 22.4's behaviour where strap follows
 /// cloud-init 25 and images that still ship 22.x (Amazon Linux 2023 ships 22.2) have
 /// users relying on the old one: `strap_cloud_init_compat: "22.4"`. The behaviours it
-/// covers are listed in the book's "cloud-init versions" page.
+/// covers are listed in the book's "cloud-init 22.4 and 25" page.
 pub const CLOUD_INIT_COMPAT_KEY: &str = "strap_cloud_init_compat";
 
 /// Which cloud-init's behaviour strap follows where 22.4 and 25 differ.
@@ -96,11 +96,22 @@ pub enum CloudInitCompat {
     V22,
 }
 
+/// A [`CLOUD_INIT_COMPAT_KEY`] value that names no version strap knows.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "strap_cloud_init_compat: {value:?} (line {line}) is not \"22.4\" or \"25\"; following \
+     cloud-init 25"
+)]
+pub struct CompatError {
+    pub value: String,
+    pub line: usize,
+}
+
 impl CloudInitCompat {
-    /// Reads [`CLOUD_INIT_COMPAT_KEY`] from the merged config: `None` (absent) is the
-    /// current behaviour; a value other than a 22.x or 25.x version is an error the
-    /// caller reports (and then follows the current one).
-    pub fn of(config: &Node) -> Result<Self, String> {
+    /// Reads [`CLOUD_INIT_COMPAT_KEY`] from the merged config: absent is the current
+    /// behaviour; a value other than a 22.x or 25.x version is an error the caller
+    /// reports (and then follows the current one).
+    pub fn of(config: &Node) -> Result<Self, CompatError> {
         let Some(node) = config.get(CLOUD_INIT_COMPAT_KEY).filter(|n| !n.is_null()) else {
             return Ok(Self::Current);
         };
@@ -114,11 +125,10 @@ impl CloudInitCompat {
         match major {
             "22" => Ok(Self::V22),
             "25" => Ok(Self::Current),
-            _ => Err(format!(
-                "{CLOUD_INIT_COMPAT_KEY}: {text:?} (line {}) is not \"22.4\" or \"25\"; \
-                 following cloud-init 25",
-                node.mark.line
-            )),
+            _ => Err(CompatError {
+                value: text,
+                line: node.mark.line,
+            }),
         }
     }
 }
@@ -320,7 +330,9 @@ mod tests {
             Ok(CloudInitCompat::Current)
         );
         let err = of("a: 1\nstrap_cloud_init_compat: 19.1\n").unwrap_err();
-        assert!(err.contains("line 2") && err.contains("19.1"), "{err}");
+        assert_eq!(err.line, 2);
+        let text = err.to_string();
+        assert!(text.contains("line 2") && text.contains("19.1"), "{text}");
     }
 
     #[test]
