@@ -21,6 +21,8 @@
 pub mod boot;
 pub mod bounded;
 pub mod cli;
+#[cfg(test)]
+mod cloud_init_peers;
 pub mod cloudconfig;
 pub mod context;
 pub mod creds;

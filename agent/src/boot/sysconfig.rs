@@ -80,6 +80,59 @@ pub fn listing(config: &Node, module: &str) -> Listing {
     }
 }
 
+/// The system-config key that keeps cloud-init 22.4's behaviour where strap follows
+/// cloud-init 25 and images that still ship 22.x (Amazon Linux 2023 ships 22.2) have
+/// users relying on the old one: `strap_cloud_init_compat: "22.4"`. The behaviours it
+/// covers are listed in the book's "cloud-init 22.4 and 25" page.
+pub const CLOUD_INIT_COMPAT_KEY: &str = "strap_cloud_init_compat";
+
+/// Which cloud-init's behaviour strap follows where 22.4 and 25 differ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CloudInitCompat {
+    /// Today's cloud-init (25.x): the default.
+    #[default]
+    Current,
+    /// cloud-init 22.4 (`strap_cloud_init_compat: "22.4"`, or any 22.x).
+    V22,
+}
+
+/// A [`CLOUD_INIT_COMPAT_KEY`] value that names no version strap knows.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "strap_cloud_init_compat: {value:?} (line {line}) is not \"22.4\" or \"25\"; following \
+     cloud-init 25"
+)]
+pub struct CompatError {
+    pub value: String,
+    pub line: usize,
+}
+
+impl CloudInitCompat {
+    /// Reads [`CLOUD_INIT_COMPAT_KEY`] from the merged config: absent is the current
+    /// behaviour; a value other than a 22.x or 25.x version is an error the caller
+    /// reports (and then follows the current one).
+    pub fn of(config: &Node) -> Result<Self, CompatError> {
+        let Some(node) = config.get(CLOUD_INIT_COMPAT_KEY).filter(|n| !n.is_null()) else {
+            return Ok(Self::Current);
+        };
+        let text = match &node.value {
+            Value::Str(s) => s.trim().to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => f.to_string(),
+            _ => String::new(),
+        };
+        let major = text.split('.').next().unwrap_or("");
+        match major {
+            "22" => Ok(Self::V22),
+            "25" => Ok(Self::Current),
+            _ => Err(CompatError {
+                value: text,
+                line: node.mark.line,
+            }),
+        }
+    }
+}
+
 /// The system config file.
 pub const SYSTEM_CONFIG: &str = "/etc/cloud/cloud.cfg";
 /// Its drop-in folder: `*.cfg` files, read in name order, later files winning.
@@ -254,6 +307,32 @@ mod tests {
         }
         let ctx = Context::fixed(Vec::<(String, String)>::new(), dir.path());
         (dir, ctx)
+    }
+
+    #[test]
+    fn cloud_init_compat_is_25_unless_the_config_says_22() {
+        let of = |doc: &str| CloudInitCompat::of(&cloudconfig::load(doc).unwrap());
+        assert_eq!(of("runcmd: [x]\n"), Ok(CloudInitCompat::Current));
+        assert_eq!(
+            of("strap_cloud_init_compat: '22.4'\n"),
+            Ok(CloudInitCompat::V22)
+        );
+        assert_eq!(
+            of("strap_cloud_init_compat: 22.2\n"),
+            Ok(CloudInitCompat::V22)
+        );
+        assert_eq!(
+            of("strap_cloud_init_compat: '25'\n"),
+            Ok(CloudInitCompat::Current)
+        );
+        assert_eq!(
+            of("strap_cloud_init_compat: null\n"),
+            Ok(CloudInitCompat::Current)
+        );
+        let err = of("a: 1\nstrap_cloud_init_compat: 19.1\n").unwrap_err();
+        assert_eq!(err.line, 2);
+        let text = err.to_string();
+        assert!(text.contains("line 2") && text.contains("19.1"), "{text}");
     }
 
     #[test]

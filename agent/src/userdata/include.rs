@@ -117,6 +117,8 @@ pub enum FetchError {
     Path(#[from] crate::context::ContextError),
     #[error("body larger than {max} bytes")]
     TooLarge { max: usize },
+    #[error("cannot start the fetch: {0}")]
+    Runtime(String),
 }
 
 /// The cache file name of a URL: cloud-init's `md5(url)` in hex.
@@ -144,7 +146,7 @@ pub async fn fetch(
     }
     let mut attempt = 0;
     let body = loop {
-        match fetch_once(&inc.url, opts, max_bytes).await {
+        match fetch_once(&inc.url, &[], opts, max_bytes).await {
             Ok(body) => break body,
             Err(err) if attempt >= opts.retries || matches!(err, FetchError::TooLarge { .. }) => {
                 return Err(err)
@@ -180,20 +182,83 @@ async fn within(
     }
 }
 
+/// Fetch one URL with extra request headers (`write_files`' `source`), for synchronous
+/// callers: on a scoped thread with its own runtime, retrying as `opts` says; a local
+/// file that cannot be read, and a body over `max_bytes`, are not retried.
+pub fn fetch_blocking(
+    url: &str,
+    headers: &[(String, String)],
+    opts: &IncludeOptions,
+    max_bytes: usize,
+) -> Result<Vec<u8>, FetchError> {
+    let run = || -> Result<Vec<u8>, FetchError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| FetchError::Runtime(e.to_string()))?;
+        runtime.block_on(async {
+            let mut attempt = 0;
+            loop {
+                match fetch_once(url, headers, opts, max_bytes).await {
+                    Ok(body) => return Ok(body),
+                    Err(err)
+                        if attempt >= opts.retries
+                            || matches!(
+                                err,
+                                FetchError::TooLarge { .. }
+                                    | FetchError::File { .. }
+                                    | FetchError::Path(_)
+                            ) =>
+                    {
+                        return Err(err)
+                    }
+                    Err(err) => {
+                        tracing::debug!(attempt, "fetch failed, retrying: {err}");
+                        attempt += 1;
+                        tokio::time::sleep(opts.retry_delay).await;
+                    }
+                }
+            }
+        })
+    };
+    std::thread::scope(|scope| {
+        let worker = crate::threads::scoped(scope, "fetch", run)
+            .map_err(|e| FetchError::Runtime(e.to_string()))?;
+        worker.join().unwrap_or_else(|_| {
+            Err(FetchError::Runtime(
+                "the fetching thread stopped unexpectedly".into(),
+            ))
+        })
+    })
+}
+
+/// The file a `file://` URL or an absolute path names, as cloud-init 25 reads it: the
+/// path of Python's `urlparse`, without the host, the query and the fragment
+/// (`file:///srv/a?v=2` is `/srv/a`). cloud-init 22.4 kept them in the name.
+fn local_path(url: &str) -> Option<&str> {
+    let rest = if url.len() >= 7 && url[..7].eq_ignore_ascii_case("file://") {
+        &url[5..]
+    } else if url.starts_with('/') {
+        url
+    } else {
+        return None;
+    };
+    // `//host/path`: the host is not part of the path.
+    let rest = match rest.strip_prefix("//") {
+        Some(after) => after.find('/').map_or("", |at| &after[at..]),
+        None => rest,
+    };
+    Some(rest.find(['?', '#']).map_or(rest, |at| &rest[..at]))
+}
+
 async fn fetch_once(
     url: &str,
+    headers: &[(String, String)],
     opts: &IncludeOptions,
     max_bytes: usize,
 ) -> Result<Vec<u8>, FetchError> {
     let url = url.trim_start();
-    let local = if url.starts_with('/') {
-        Some(url)
-    } else if url.len() >= 7 && url[..7].eq_ignore_ascii_case("file://") {
-        Some(&url[7..])
-    } else {
-        None
-    };
-    if let Some(path) = local {
+    if let Some(path) = local_path(url) {
         // A regular file only: a device (`/dev/zero`) or a FIFO is refused at once,
         // never read without end or waited on.
         // The read has the fetch's timeout too (a file on a hung network or FUSE mount):
@@ -219,8 +284,11 @@ async fn fetch_once(
         .timeout(opts.timeout)
         .build()
         .map_err(|e| FetchError::Http(e.to_string()))?;
-    let mut resp = client
-        .get(url)
+    let mut request = client.get(url);
+    for (name, value) in headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let mut resp = request
         .send()
         .await
         .map_err(|e| FetchError::Http(without_url(&e)))?;
@@ -270,6 +338,17 @@ fn without_url(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_paths_are_read_as_cloud_init_25_reads_them() {
+        assert_eq!(local_path("file:///srv/a"), Some("/srv/a"));
+        assert_eq!(local_path("FILE:///srv/a?v=2#x"), Some("/srv/a"));
+        assert_eq!(local_path("file://host/srv/a"), Some("/srv/a"));
+        assert_eq!(local_path("file://host"), Some(""));
+        assert_eq!(local_path("/srv/a#b"), Some("/srv/a"));
+        assert_eq!(local_path("//h/srv/a"), Some("/srv/a"));
+        assert_eq!(local_path("http://h/a"), None);
+    }
 
     #[test]
     fn url_lines_and_once_mode() {

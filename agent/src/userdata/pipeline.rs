@@ -679,8 +679,9 @@ fn render_templates(
                 errors.push(format!("{}: {e}; the part is skipped", part.filename))
             }
             Err(e) => warnings.push(format!(
-                "Ignoring jinja template for {}. Failed to render template. {e}",
-                part.filename
+                "Ignoring jinja template for {}. Failed to render template. {}",
+                part.filename,
+                e.cloud_init_text()
             )),
         }
     }

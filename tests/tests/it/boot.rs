@@ -593,6 +593,50 @@ fn packages_under_a_root_say_what_would_run_and_a_failing_manager_fails_the_modu
     );
 }
 
+/// With apt, the packages `apt-cache pkgnames` does not list are left out of the install
+/// and the others installed, as cloud-init 25 does; the module then fails naming them.
+#[test]
+fn apt_installs_the_packages_it_knows_and_fails_naming_the_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let m =
+        Machine::new("#cloud-config\nusers: []\npackages: [jq, nosuchpkg, [curl, '7.0'], task^]\n");
+    let bin = m.root.parent().unwrap().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let log = m.root.parent().unwrap().join("apt.log");
+    let scripts = [
+        (
+            "apt-get",
+            format!("#!/bin/sh\necho \"$*\" >> {}\n", log.display()),
+        ),
+        (
+            "apt-cache",
+            "#!/bin/sh\nprintf 'curl\\njq\\ntask\\n'\n".to_string(),
+        ),
+    ];
+    for (name, text) in scripts {
+        let path = bin.join(name);
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let apt_get = bin.join("apt-get");
+    let out = m.run_with(&[], &[("STRAP_PACKAGE_MANAGER", apt_get.to_str().unwrap())]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let calls = fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = calls.lines().collect();
+    assert_eq!(lines.len(), 2, "{calls}");
+    assert!(lines[0].ends_with(" update"), "{calls}");
+    assert!(lines[1].ends_with(" install jq curl=7.0 task^"), "{calls}");
+    let item = m.item("config-package_update_upgrade_install");
+    assert_eq!(item["status"], "failed");
+    assert!(
+        item["reason"]
+            .as_str()
+            .unwrap()
+            .contains("apt does not know nosuchpkg"),
+        "{item}"
+    );
+}
+
 #[test]
 fn query_analyze_clean_and_then() {
     let mut m = Machine::new("#!/bin/sh\necho hi\n");

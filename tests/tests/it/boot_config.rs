@@ -663,15 +663,16 @@ fn locale_on_debian_rhel_and_disabled() {
 }
 
 /// `yum_repos` on Amazon Linux: one `.repo` file per repository as cloud-init writes
-/// it, an existing file kept, a repository without `baseurl` skipped with a warning;
-/// on Debian nothing is written.
+/// it, an existing file kept, a repository without `baseurl`, `metalink` or `mirrorlist`
+/// skipped with a warning; on Debian nothing is written.
 #[test]
 fn yum_repos_write_repo_files_on_the_rhel_family() {
     let m = Machine::new(
         "#cloud-config\nyum_repos:\n  my epel:\n    name: Extra Packages\n    \
          baseurl: http://download.example.com/epel/$releasever/$basearch\n    \
          enabled: true\n    gpgcheck: false\n    Skip-If-Unavailable: 1\n  \
-         kept:\n    baseurl: http://k\n  nourl:\n    name: x\n",
+         kept:\n    baseurl: http://k\n  nourl:\n    name: x\n  \
+         meta:\n    metalink: https://m/metalink?repo=x\n",
     );
     m.file(
         "/etc/os-release",
@@ -697,11 +698,17 @@ fn yum_repos_write_repo_files_on_the_rhel_family() {
         "[kept]\nbaseurl = http://old\n"
     );
     assert!(!m.path("/etc/yum.repos.d/nourl.repo").exists());
+    // A metalink (or mirrorlist) stands for the baseurl, as in cloud-init 25.
+    assert!(m
+        .read("/etc/yum.repos.d/meta.repo")
+        .contains("\nmetalink = https://m/metalink?repo=x\n"));
     let item = m.item("config-yum_add_repo");
     assert_eq!(item["stage"], "modules-config");
     let log = m.read("/var/log/strap.log");
     assert!(
-        log.contains("yum_repos.nourl (line 11): no `baseurl`; repository skipped"),
+        log.contains(
+            "yum_repos.nourl (line 11): no `baseurl`, `metalink` or `mirrorlist`; repository skipped"
+        ),
         "{log}"
     );
 
@@ -788,4 +795,84 @@ fn legacy_apt_keys_are_applied_as_apt() {
         log.contains("deprecated apt keys apt_sources, apt_mirror, apt_preserve_sources_list converted to `apt`"),
         "{log}"
     );
+}
+
+/// A server answering 200 with `body` to requests that carry `header`, 403 to others.
+fn server_wanting(header: &'static str, body: &'static [u8]) -> String {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let mut buf = [0u8; 8192];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+            let (status, body) = if request.contains(&header.to_ascii_lowercase()) {
+                ("200 OK", body)
+            } else {
+                ("403 Forbidden", &b""[..])
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(body);
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// `write_files` entries with a `source` (cloud-init 25): the body fetched with the
+/// entry's headers is the content; a fetch that fails falls back to `content` with a
+/// warning, or fails the entry when there is none; the URI's query never reaches the
+/// logs.
+#[test]
+fn write_files_source_is_fetched_with_headers_and_falls_back_to_content() {
+    let url = server_wanting("x-token: t1", b"fetched body\n");
+    let m = Machine::new(&format!(
+        r#"#cloud-config
+write_files:
+  - path: /etc/fetched
+    source:
+      uri: {url}/f?X-Amz-Signature=topsecret
+      headers: {{X-Token: t1}}
+    content: not this
+  - path: /etc/local
+    source: {{uri: 'file:///srv/src.txt'}}
+  - path: /etc/fallback
+    source: {{uri: 'file:///srv/missing?sig=topsecret'}}
+    content: inline
+  - path: /etc/nothing
+    source: {{uri: 'file:///srv/missing'}}
+  - path: /etc/refused
+    source: {{uri: '{url}/f'}}
+    content: fallback
+"#
+    ));
+    m.file("/srv/src.txt", "from the root\n");
+    let out = m.run();
+    let log = m.read("/var/log/strap.log");
+    // The entry with nothing to write fails the module (the others are written).
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(m.read("/etc/fetched"), "fetched body\n", "{log}");
+    assert_eq!(m.read("/etc/local"), "from the root\n");
+    assert_eq!(m.read("/etc/fallback"), "inline");
+    assert!(!m.path("/etc/nothing").exists());
+    // Without the header the server refuses: the content stands in.
+    assert_eq!(m.read("/etc/refused"), "fallback");
+    assert!(
+        log.contains("write_files.2: cannot fetch file:///srv/missing: reading /srv/missing:")
+            && log.contains("using `content` instead"),
+        "{log}"
+    );
+    assert!(
+        log.contains("write_files.3") && log.contains("there is no `content`"),
+        "{log}"
+    );
+    assert!(log.contains("HTTP status 403"), "{log}");
+    for record in ["/var/log/strap.log", "/var/lib/strap/data/report.json"] {
+        assert!(!m.read(record).contains("topsecret"), "{record}");
+    }
 }

@@ -341,3 +341,34 @@ fn validate_no_longer_says_the_disk_keys_are_not_run() {
     assert!(!text.contains("not run by strap"), "{text}");
     assert!(Path::new(&file).is_file());
 }
+
+/// The default `/mnt` line takes the built-in options, as cloud-init 25 does, whatever
+/// `mount_default_fields` says; `strap_cloud_init_compat: "22.4"` in the image's system
+/// config gives it `mount_default_fields`' options, as cloud-init 22.4 did.
+#[test]
+fn the_mnt_default_follows_cloud_init_25_unless_the_image_asks_for_22_4() {
+    let user_data = "#cloud-config\nusers: []\nmounts:\n  - [ xvdc, /data ]\n\
+                     mount_default_fields: [null, null, auto, 'defaults,noexec', '0', '2']\n";
+    let builtin = "defaults,nobootwait,comment=cloudconfig";
+    let theirs = "defaults,noexec,comment=cloudconfig";
+    for (compat, mnt) in [(None, builtin), (Some("\"22.4\""), theirs)] {
+        let m = Machine::new(user_data);
+        if let Some(value) = compat {
+            fs::create_dir_all(m.path("/etc/cloud/cloud.cfg.d")).unwrap();
+            fs::write(
+                m.path("/etc/cloud/cloud.cfg.d/90-compat.cfg"),
+                format!("strap_cloud_init_compat: {value}\n"),
+            )
+            .unwrap();
+        }
+        let out = m.run("b1");
+        assert_eq!(code(&out), 0, "{compat:?}: {}", stderr(&out));
+        assert_eq!(
+            m.read("/etc/fstab"),
+            format!(
+                "/dev/xvdc1\t/data\tauto\t{theirs}\t0\t2\n/dev/xvdb\t/mnt\tauto\t{mnt}\t0\t2\n"
+            ),
+            "{compat:?}"
+        );
+    }
+}

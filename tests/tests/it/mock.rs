@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
 
-use strap_e2e::{command, spawn_mock, stderr};
+use strap_e2e::{cloud_inits, command, spawn_mock, stderr};
 
 /// Start the mock on port 0 with `args`; returns the child and its address host:port.
 fn start(args: &[&str]) -> (Child, String) {
@@ -189,16 +189,13 @@ fn mock_example_configs_are_valid() {
 // ---- real clients against the mock (the AWS SDK for Rust, the AWS CLI and botocore are in
 // `mock_clients.rs`)
 
-/// cloud-init's own EC2 crawler (its Python helpers) walks the mock's whole tree with the
-/// version it prefers, reads user data and the identity document.
+/// cloud-init's own EC2 crawler (its Python helpers; each available cloud-init) walks
+/// the mock's whole tree with the version it prefers, reads user data and the identity
+/// document.
 #[tokio::test]
 async fn mock_crawled_by_cloud_init() {
-    let python = "/usr/bin/python3";
-    let probe = std::process::Command::new(python)
-        .args(["-c", "import cloudinit.sources.helpers.ec2"])
-        .output();
-    if !matches!(&probe, Ok(o) if o.status.success()) {
-        eprintln!("skipping: cloud-init's Python modules not importable by {python} (apt-get install cloud-init)");
+    let peers = cloud_inits();
+    if peers.is_empty() {
         return;
     }
     let mut config = imds_mock::Config {
@@ -224,40 +221,70 @@ ud = ec2.get_instance_userdata(api_version="2021-03-23", metadata_address=url, r
 ident = ec2.get_instance_identity(api_version="2021-03-23", metadata_address=url, retries=0, timeout=5)
 print(json.dumps({"md": md, "ud": ud.decode() if isinstance(ud, bytes) else ud, "ident": ident}, default=str))
 "#;
-    let url = mock.url();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .args(["-c", script, &url])
-            .env("NO_PROXY", "127.0.0.1")
-            .env("no_proxy", "127.0.0.1")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let md = &v["md"];
-    let cfg = mock.state().config();
-    assert_eq!(md["instance-id"], cfg.instance_id.as_str(), "{md}");
-    assert_eq!(md["placement"]["availability-zone"], "us-east-1a");
-    assert_eq!(md["public-keys"]["deploy"], "ssh-ed25519 AAAAC3Nza deploy");
-    assert_eq!(
-        md["network"]["interfaces"]["macs"][&cfg.mac]["device-number"],
-        "0"
-    );
-    assert_eq!(md["tags"]["instance"]["Name"], "web-1");
-    assert_eq!(md["iam"]["info"]["Code"], "Success", "JSON leaves decoded");
-    assert_eq!(md["spot"]["instance-action"]["action"], "terminate");
-    assert_eq!(v["ud"], "#cloud-config\nhostname: mock\n");
-    assert_eq!(
-        v["ident"]["document"]["instanceId"],
-        cfg.instance_id.as_str()
-    );
-    assert_eq!(
-        mock.state().counts().not_found,
-        0,
-        "every crawled path existed"
-    );
+    for ci in peers {
+        let version = ci.name;
+        let url = mock.url();
+        let out = tokio::task::spawn_blocking(move || {
+            ci.python()
+                .args(["-c", script, &url])
+                .env("NO_PROXY", "127.0.0.1")
+                .env("no_proxy", "127.0.0.1")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "cloud-init {version}: {}",
+            stderr(&out)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let md = &v["md"];
+        let cfg = mock.state().config();
+        assert_eq!(
+            md["instance-id"],
+            cfg.instance_id.as_str(),
+            "cloud-init {version}: {md}"
+        );
+        assert_eq!(
+            md["placement"]["availability-zone"], "us-east-1a",
+            "cloud-init {version}"
+        );
+        assert_eq!(
+            md["public-keys"]["deploy"], "ssh-ed25519 AAAAC3Nza deploy",
+            "cloud-init {version}"
+        );
+        assert_eq!(
+            md["network"]["interfaces"]["macs"][&cfg.mac]["device-number"], "0",
+            "cloud-init {version}"
+        );
+        assert_eq!(
+            md["tags"]["instance"]["Name"], "web-1",
+            "cloud-init {version}"
+        );
+        assert_eq!(
+            md["iam"]["info"]["Code"], "Success",
+            "cloud-init {version}: JSON leaves decoded"
+        );
+        assert_eq!(
+            md["spot"]["instance-action"]["action"], "terminate",
+            "cloud-init {version}"
+        );
+        assert_eq!(
+            v["ud"], "#cloud-config\nhostname: mock\n",
+            "cloud-init {version}"
+        );
+        assert_eq!(
+            v["ident"]["document"]["instanceId"],
+            cfg.instance_id.as_str(),
+            "cloud-init {version}"
+        );
+        assert_eq!(
+            mock.state().counts().not_found,
+            0,
+            "cloud-init {version}: every crawled path existed"
+        );
+    }
     mock.shutdown().await;
 }

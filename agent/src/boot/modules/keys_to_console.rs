@@ -16,8 +16,9 @@
 //!
 //! Keys are the root's `/etc/ssh/ssh_host_*key.pub`, in name order; fingerprints come from
 //! `ssh-keygen -l`. `ssh: {emit_keys_to_console: false}` turns it off;
-//! `ssh_fp_console_blacklist` and `ssh_key_console_blacklist` (default `ssh-dss`) leave key
-//! types out of either block. It only reads files, so it runs under `--root` too.
+//! `ssh_fp_console_blacklist` and `ssh_key_console_blacklist` (both empty by default, as in
+//! cloud-init 25; 22.4 left `ssh-dss` keys out) leave key types out of either block. It
+//! only reads files, so it runs under `--root` too.
 
 use super::super::context::Boot;
 use super::{string_list, truthy, ModuleError, Outcome};
@@ -37,7 +38,7 @@ pub fn keys_to_console(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         }
     };
     let fp_blacklist = list("ssh_fp_console_blacklist", &[])?;
-    let key_blacklist = list("ssh_key_console_blacklist", &["ssh-dss"])?;
+    let key_blacklist = list("ssh_key_console_blacklist", &[])?;
     let dir = super::system::root_path(boot.ctx, "/etc/ssh")?;
     let mut keys: Vec<(std::path::PathBuf, String, String)> = Vec::new();
     if let Ok(entries) = std::fs::read_dir(&dir) {

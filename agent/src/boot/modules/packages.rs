@@ -4,7 +4,10 @@
 //! `--exclude=`), then `packages`, with whichever manager the
 //! machine has (apt-get, dnf, yum, apk, zypper) and cloud-init's flags. Under a
 //! `--root` other than `/` nothing is installed: the module says what would be run and
-//! skips, unless `STRAP_PACKAGE_MANAGER` names a program to run instead.
+//! skips, unless `STRAP_PACKAGE_MANAGER` names a program to run instead. With apt, as in
+//! cloud-init 25, the packages apt does not know (`apt-cache pkgnames`, beside the
+//! manager) are left out of the install, which installs the others, and the module then
+//! fails naming them (cloud-init 22.4 and strap before failed the whole install).
 
 use std::ffi::OsString;
 
@@ -210,7 +213,37 @@ pub fn remove(boot: &mut Boot<'_>, pkgs: &[String]) -> Result<Outcome, ModuleErr
         boot,
         injected,
         vec![command(&program, kind, "remove", &names)],
+        None,
     )
+}
+
+/// The `apt-cache` that goes with an apt program: beside it when it is a path.
+fn apt_cache_of(program: &str) -> String {
+    match program.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/apt-cache"),
+        None => "apt-cache".into(),
+    }
+}
+
+/// The name apt looks a `packages` entry up by: without `=version`, a `/release`, and a
+/// trailing `-` (do not install) or `^` (a task), as cloud-init 25 strips them.
+fn apt_lookup_name(entry: &str) -> &str {
+    let name = entry.split('=').next().unwrap_or(entry);
+    let name = name.split('/').next().unwrap_or(name);
+    name.trim_end_matches(['-', '^'])
+}
+
+/// Splits `pkgs` into those apt knows and those it does not, by `apt-cache pkgnames`;
+/// everything is known when that cannot be asked.
+fn apt_known(program: &str, pkgs: &[String]) -> (Vec<String>, Vec<String>) {
+    let Ok(out) = super::run_tool(&apt_cache_of(program), &["pkgnames".as_ref()]) else {
+        return (pkgs.to_vec(), Vec::new());
+    };
+    let text = String::from_utf8_lossy(&out);
+    let names: std::collections::HashSet<&str> = text.lines().map(str::trim).collect();
+    pkgs.iter()
+        .cloned()
+        .partition(|p| names.contains(apt_lookup_name(p)))
 }
 
 /// What Amazon Linux's `repo_upgrade` asks for.
@@ -290,20 +323,30 @@ pub fn packages(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         }
         steps.push(step);
     }
+    // apt's install comes last, once the index is fresh, with the names it knows.
+    let mut apt_install = None;
     if !pkgs.is_empty() {
-        steps.push(command(&program, kind, "install", &pkgs));
+        if kind == Kind::Apt {
+            apt_install = Some((program.clone(), pkgs));
+        } else {
+            steps.push(command(&program, kind, "install", &pkgs));
+        }
     }
-    run_steps(boot, injected, steps)
+    run_steps(boot, injected, steps, apt_install)
 }
 
-/// Run package manager steps (or, under `--root` without an injected manager, say what
-/// would run and skip).
+/// Run package manager steps, then apt's install of the packages it knows, if any (or,
+/// under `--root` without an injected manager, say what would run and skip).
 fn run_steps(
     boot: &mut Boot<'_>,
     injected: bool,
-    steps: Vec<Vec<String>>,
+    mut steps: Vec<Vec<String>>,
+    apt_install: Option<(String, Vec<String>)>,
 ) -> Result<Outcome, ModuleError> {
     if !injected && !boot.on_real_root() {
+        if let Some((program, pkgs)) = &apt_install {
+            steps.push(command(program, Kind::Apt, "install", pkgs));
+        }
         let plan: Vec<String> = steps.iter().map(|s| s.join(" ")).collect();
         for line in &plan {
             boot.out.message(&format!(
@@ -320,8 +363,33 @@ fn run_steps(
     env.push(("DEBIAN_FRONTEND".into(), "noninteractive".into()));
     let mut failures = Vec::new();
     let mut last_tail = Vec::new();
-    let attempted = steps.len();
+    let mut attempted = steps.len();
+    let mut steps: Vec<Option<Vec<String>>> = steps.into_iter().map(Some).collect();
+    // The install is decided after the steps before it (the index update) have run.
+    if apt_install.is_some() {
+        attempted += 1;
+        steps.push(None);
+    }
     for step in steps {
+        let step = match step {
+            Some(step) => step,
+            None => {
+                let Some((program, pkgs)) = &apt_install else {
+                    continue;
+                };
+                let (known, unknown) = apt_known(program, pkgs);
+                if !unknown.is_empty() {
+                    failures.push(format!(
+                        "apt does not know {} (left out of the install)",
+                        unknown.join(", ")
+                    ));
+                }
+                if known.is_empty() {
+                    continue;
+                }
+                command(program, Kind::Apt, "install", &known)
+            }
+        };
         let shown = step.join(" ");
         let spec = ScriptSpec {
             label: "packages".into(),
@@ -360,6 +428,16 @@ fn run_steps(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apt_looks_names_up_as_cloud_init_25_does() {
+        assert_eq!(apt_lookup_name("curl=7.0"), "curl");
+        assert_eq!(apt_lookup_name("nginx/bookworm-backports"), "nginx");
+        assert_eq!(apt_lookup_name("lamp-server^"), "lamp-server");
+        assert_eq!(apt_lookup_name("exim4-"), "exim4");
+        assert_eq!(apt_cache_of("/usr/bin/apt-get"), "/usr/bin/apt-cache");
+        assert_eq!(apt_cache_of("apt-get"), "apt-cache");
+    }
 
     #[test]
     fn repo_upgrade_levels() {

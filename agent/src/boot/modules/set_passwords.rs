@@ -11,8 +11,6 @@
 //! `/etc/ssh/sshd_config` (or its `sshd_config.d/50-cloud-init.conf` when the main file
 //! includes that folder) and restarts sshd only on the real machine.
 
-use rand::Rng;
-
 use crate::cloudconfig::{Node, Value};
 use crate::secret::Secret;
 
@@ -27,9 +25,17 @@ pub const SSHD_CONFIG: &str = "/etc/ssh/sshd_config";
 /// The drop-in written when `sshd_config` includes `sshd_config.d/*.conf`.
 pub const SSHD_DROP_IN: &str = "/etc/ssh/sshd_config.d/50-cloud-init.conf";
 
-/// Characters of random passwords: letters and digits without the look-alikes
-/// (`l`, `o`, `L`, `O`, `I`, `0`, `1`), as cloud-init chooses them.
-const RANDOM_CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789";
+/// The character classes of random passwords, as cloud-init 25 chooses them (Python's
+/// `string.digits`, `ascii_lowercase`, `ascii_uppercase`, `punctuation`): one of each
+/// class, so that password-quality rules accept the password, the rest from all four.
+/// (cloud-init 22.4 took letters and digits without look-alikes, which `pam_pwquality`
+/// policies asking for several classes refuse.)
+const RANDOM_CLASSES: [&[u8]; 4] = [
+    b"0123456789",
+    b"abcdefghijklmnopqrstuvwxyz",
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~",
+];
 
 /// Length of a random password.
 const RANDOM_LEN: usize = 20;
@@ -288,14 +294,23 @@ pub fn plan(config: &Node, default_user: Option<&str>) -> Result<Plan, ModuleErr
     })
 }
 
-/// A random password of cloud-init's alphabet and length.
+/// A random password of cloud-init 25's classes and length: one character of each
+/// class, the others from all of them, shuffled.
 pub fn random_password() -> Secret<String> {
+    use rand::seq::SliceRandom as _;
     let mut rng = rand::thread_rng();
-    Secret::new(
-        (0..RANDOM_LEN)
-            .map(|_| RANDOM_CHARS[rng.gen_range(0..RANDOM_CHARS.len())] as char)
-            .collect(),
-    )
+    let all: Vec<u8> = RANDOM_CLASSES.concat();
+    let mut chars: Vec<u8> = RANDOM_CLASSES
+        .iter()
+        .filter_map(|class| class.choose(&mut rng).copied())
+        .collect();
+    while chars.len() < RANDOM_LEN {
+        if let Some(c) = all.choose(&mut rng) {
+            chars.push(*c);
+        }
+    }
+    chars.shuffle(&mut rng);
+    Secret::new(chars.into_iter().map(char::from).collect())
 }
 
 /// SHA-512 crypt of a password (`$6$salt$hash`, a random salt).
@@ -707,10 +722,14 @@ mod tests {
     }
 
     #[test]
-    fn random_passwords_use_the_unambiguous_alphabet() {
+    fn random_passwords_hold_every_class() {
         let a = random_password();
         assert_eq!(a.expose().len(), RANDOM_LEN);
-        assert!(a.expose().bytes().all(|b| RANDOM_CHARS.contains(&b)));
+        let all = RANDOM_CLASSES.concat();
+        assert!(a.expose().bytes().all(|b| all.contains(&b)));
+        for class in RANDOM_CLASSES {
+            assert!(a.expose().bytes().any(|b| class.contains(&b)));
+        }
         assert_ne!(a.expose(), random_password().expose());
     }
 
@@ -741,8 +760,7 @@ mod tests {
         let script = r#"
 import sys, json
 from cloudinit import ssh_util
-from cloudinit.config.cc_set_passwords import PW_SET
-import re
+import re, string
 cases = json.load(sys.stdin)
 out = []
 for text, value in cases["sshd"]:
@@ -751,7 +769,8 @@ for text, value in cases["sshd"]:
     out.append("\n".join(str(l) for l in lines) + "\n" if changed else None)
 prog = re.compile(r"\$(1|2a|2y|5|6)(\$.+){2}")
 hashed = [prog.match(p) is not None and ":" not in p for p in cases["hashes"]]
-print(json.dumps({"sshd": out, "hashed": hashed, "pw_set": PW_SET}))
+classes = [string.digits, string.ascii_lowercase, string.ascii_uppercase, string.punctuation]
+print(json.dumps({"sshd": out, "hashed": hashed, "classes": classes}))
 "#;
         let hashes = [
             "$6$salt$hashhash",
@@ -773,18 +792,26 @@ print(json.dumps({"sshd": out, "hashed": hashed, "pw_set": PW_SET}))
             }
         }
         let input = serde_json::json!({"sshd": sshd, "hashes": hashes}).to_string();
-        let Some(out) = system::cloud_init_oracle(script, &input) else {
-            return;
-        };
-        let want: serde_json::Value = serde_json::from_str(&out).unwrap();
-        for (i, (text, value)) in sshd.iter().enumerate() {
-            let ours = set_sshd_option(text, "PasswordAuthentication", value);
-            let theirs = want["sshd"][i].as_str().map(str::to_string);
-            assert_eq!(ours, theirs, "{text:?} -> {value}");
+        for (version, out) in system::cloud_init_oracles(script, &input) {
+            let want: serde_json::Value = serde_json::from_str(&out).unwrap();
+            for (i, (text, value)) in sshd.iter().enumerate() {
+                let ours = set_sshd_option(text, "PasswordAuthentication", value);
+                let theirs = want["sshd"][i].as_str().map(str::to_string);
+                assert_eq!(ours, theirs, "cloud-init {version}: {text:?} -> {value}");
+            }
+            for (i, h) in hashes.iter().enumerate() {
+                let theirs = want["hashed"][i].as_bool().unwrap();
+                assert_eq!(looks_hashed(h), theirs, "cloud-init {version}: {h}");
+            }
+            // 22.4's PW_SET (letters and digits without look-alikes) is gone: strap
+            // follows 25's `rand_user_password`, whose classes Python's `string` holds.
+            let classes: Vec<&[u8]> = want["classes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().as_bytes())
+                .collect();
+            assert_eq!(classes, RANDOM_CLASSES, "cloud-init {version}");
         }
-        for (i, h) in hashes.iter().enumerate() {
-            assert_eq!(looks_hashed(h), want["hashed"][i].as_bool().unwrap(), "{h}");
-        }
-        assert_eq!(want["pw_set"].as_str().unwrap().as_bytes(), RANDOM_CHARS);
     }
 }

@@ -189,43 +189,16 @@ pub fn run_or_record(
     }
 }
 
-/// Test helper: the distribution's interpreter, which has cloud-init's modules when the
-/// `cloud-init` package is installed (a `python3` earlier on PATH may not).
+/// Test helper: the available cloud-inits that can import `module` (each missing one
+/// named on stderr).
 #[cfg(test)]
-pub(crate) const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+pub(crate) use crate::cloud_init_peers::cloud_inits;
 
-/// Test helper: whether [`SYSTEM_PYTHON`] can import `module`; says why a test is
-/// skipped when it cannot.
+/// Test helper: run a Python snippet under every available cloud-init, feeding `input`
+/// on stdin: each version's name and output (none, with a message, when python3 or
+/// cloud-init is missing).
 #[cfg(test)]
-pub(crate) fn have_cloud_init(module: &str) -> bool {
-    let ok = Command::new(SYSTEM_PYTHON)
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("skipping the comparison with cloud-init: {SYSTEM_PYTHON} cannot import {module} (apt-get install cloud-init)");
-    }
-    ok
-}
-
-/// Test helper: run a Python snippet with cloud-init importable, feeding `input` on
-/// stdin; `None` (with a message) when python3 or cloud-init is missing.
-#[cfg(test)]
-pub(crate) fn cloud_init_oracle(script: &str, input: &str) -> Option<String> {
-    if !have_cloud_init("cloudinit") {
-        return None;
-    }
-    let mut child = Command::new(SYSTEM_PYTHON)
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .ok()?;
-    child.stdin.take()?.write_all(input.as_bytes()).ok()?;
-    let out = child.wait_with_output().ok()?;
-    assert!(out.status.success(), "the cloud-init oracle failed");
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
-}
+pub(crate) use crate::cloud_init_peers::oracles as cloud_init_oracles;
 
 #[cfg(test)]
 mod tests {

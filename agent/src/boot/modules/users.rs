@@ -1018,8 +1018,9 @@ pub fn ssh(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     }
 }
 
-/// Host key types `ssh_keys` may supply (cloud-init's list).
-const HOST_KEY_TYPES: [&str; 4] = ["rsa", "dsa", "ecdsa", "ed25519"];
+/// Host key types `ssh_keys` may supply (cloud-init 25's list: `dsa_*` entries are
+/// skipped as unrecognized, as OpenSSH no longer loads DSA keys; 22.4 still wrote them).
+const HOST_KEY_TYPES: [&str; 3] = ["rsa", "ecdsa", "ed25519"];
 
 /// Host keys, on a new instance, where sshd is installed (the root has `/etc/ssh`):
 /// `ssh_deletekeys` (default true) removes `/etc/ssh/ssh_host_*key*`; then either the keys

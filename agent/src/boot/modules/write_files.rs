@@ -1,8 +1,12 @@
 //! `write_files` (init stage) and `write_files_deferred` (final stage, entries with
 //! `defer: true`): content (text, base64, gzip, `!!binary`), permissions (octal string
 //! or number, default 0644), `owner` resolved in the root's `/etc/passwd` and
-//! `/etc/group`, `append`. Every path goes through the context, so nothing is written
-//! outside `--root`. A bad entry is reported and the other entries are still written.
+//! `/etc/group`, `append`, and `source` (cloud-init 25: `uri` and `headers`; the body
+//! fetched, with retries, is the file's content, and `content` is used only when the
+//! fetch fails; an entry with neither fails). Every path goes through the context, so
+//! nothing is written outside `--root`. A bad entry is reported and the other entries
+//! are still written. The URI's query (a presigned URL's signature) and the headers are
+//! never logged.
 
 use std::io::Read;
 
@@ -139,12 +143,25 @@ pub struct FileEntry {
 
 /// Read entry `i`: `None` without a `path`, an error when its content does not decode.
 pub fn read_entry(i: usize, entry: &Node) -> Result<Option<FileEntry>, ModuleError> {
+    read_entry_with(i, entry, None)
+}
+
+/// [`read_entry`], with the content already fetched from the entry's `source`, if any.
+fn read_entry_with(
+    i: usize,
+    entry: &Node,
+    fetched: Option<Vec<u8>>,
+) -> Result<Option<FileEntry>, ModuleError> {
     let Some(path) = entry.get("path").and_then(scalar_text) else {
         return Ok(None);
     };
+    let content = match fetched {
+        Some(body) => body,
+        None => decode_content(i, entry)?,
+    };
     Ok(Some(FileEntry {
         path,
-        content: decode_content(i, entry)?,
+        content,
         mode: permissions(entry),
         owner: entry
             .get("owner")
@@ -154,14 +171,118 @@ pub fn read_entry(i: usize, entry: &Node) -> Result<Option<FileEntry>, ModuleErr
     }))
 }
 
+/// The largest body a `source` may give.
+const MAX_SOURCE_BYTES: usize = 64 << 20;
+
+/// An entry's `source` (cloud-init 25).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Source {
+    pub uri: String,
+    /// Request headers, in the entry's order.
+    pub headers: Vec<(String, String)>,
+}
+
+/// An entry's `source`; `None` when absent or its `uri` is empty.
+pub fn source(i: usize, entry: &Node) -> Result<Option<Source>, ModuleError> {
+    let Some(src) = entry.get("source").filter(|n| !n.is_null()) else {
+        return Ok(None);
+    };
+    let key = format!("write_files.{i}.source");
+    if src.as_map().is_none() {
+        return Err(wrong_type(&key, "a mapping with `uri`", src));
+    }
+    let Some(uri) = src
+        .get("uri")
+        .and_then(scalar_text)
+        .filter(|u| !u.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let mut headers = Vec::new();
+    if let Some(h) = src.get("headers").filter(|n| !n.is_null()) {
+        let map = h
+            .as_map()
+            .ok_or_else(|| wrong_type(&format!("{key}.headers"), "a mapping", h))?;
+        for (k, v) in map {
+            let value = scalar_text(v)
+                .ok_or_else(|| wrong_type(&format!("{key}.headers"), "string values", v))?;
+            headers.push((k.key_text(), value));
+        }
+    }
+    Ok(Some(Source {
+        uri: uri.trim().to_string(),
+        headers,
+    }))
+}
+
+/// A URI as it may be logged: without its query and fragment (a presigned URL's
+/// signature) and without user information.
+fn shown_uri(uri: &str) -> String {
+    let cut = uri.find(['?', '#']).map_or(uri, |at| &uri[..at]);
+    match cut.split_once("://") {
+        Some((scheme, rest)) => {
+            let (host, path) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
+            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+            if path.is_empty() && !rest.contains('/') {
+                format!("{scheme}://{host}")
+            } else {
+                format!("{scheme}://{host}/{path}")
+            }
+        }
+        None => cut.to_string(),
+    }
+}
+
+/// The body of an entry's `source`: `Ok(None)` without one or when the fetch failed and
+/// `content` stands in (with a warning); an error when it failed and there is no
+/// `content`.
+fn fetch_source(
+    boot: &mut Boot<'_>,
+    i: usize,
+    entry: &Node,
+) -> Result<Option<Vec<u8>>, ModuleError> {
+    let Some(Source { uri, headers }) = source(i, entry)? else {
+        return Ok(None);
+    };
+    // cloud-init 25's settings: three retries, three seconds apart.
+    let opts = crate::userdata::IncludeOptions {
+        retries: 3,
+        retry_delay: std::time::Duration::from_secs(3),
+        timeout: std::time::Duration::from_secs(30),
+        context: boot.ctx.clone(),
+        ..Default::default()
+    };
+    match crate::userdata::include::fetch_blocking(&uri, &headers, &opts, MAX_SOURCE_BYTES) {
+        Ok(body) => Ok(Some(body)),
+        Err(err) => {
+            let shown = shown_uri(&uri);
+            if entry.get("content").is_none_or(Node::is_null) {
+                return Err(ModuleError::Invalid {
+                    key: format!("write_files.{i}.source"),
+                    message: format!("cannot fetch {shown}: {err}, and there is no `content`"),
+                });
+            }
+            boot.warn(&format!(
+                "write_files.{i}: cannot fetch {shown}: {err}; using `content` instead"
+            ));
+            Ok(None)
+        }
+    }
+}
+
 fn write_entry(boot: &mut Boot<'_>, i: usize, entry: &Node) -> Result<(), ModuleError> {
+    let fetched = if entry.get("path").and_then(scalar_text).is_some() {
+        fetch_source(boot, i, entry)?
+    } else {
+        None
+    };
     let Some(FileEntry {
         path: path_text,
         content,
         mode,
         owner,
         append,
-    }) = read_entry(i, entry)?
+    }) = read_entry_with(i, entry, fetched)?
     else {
         boot.warn(&format!("write_files.{i}: no `path`; entry skipped"));
         return Ok(());
@@ -274,5 +395,37 @@ mod tests {
         let b64 = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
         let n = crate::cloudconfig::load(&format!("content: {b64}\nencoding: gz+b64\n")).unwrap();
         assert_eq!(decode_content(0, &n).unwrap(), b"packed");
+    }
+
+    #[test]
+    fn source_uris_are_shown_without_secrets() {
+        assert_eq!(
+            shown_uri("https://b.s3.amazonaws.com/k/f?X-Amz-Signature=abc"),
+            "https://b.s3.amazonaws.com/k/f"
+        );
+        assert_eq!(shown_uri("https://u:p@h/x#frag"), "https://h/x");
+        assert_eq!(shown_uri("https://h"), "https://h");
+        assert_eq!(shown_uri("file:///etc/x"), "file:///etc/x");
+    }
+
+    #[test]
+    fn a_source_needs_a_uri_and_string_headers() {
+        let n = crate::cloudconfig::load(
+            "- {path: /a, source: {uri: 'http://h/x', headers: {Authorization: t, X-N: 1}}}\n\
+             - {path: /b, source: {uri: ''}}\n- {path: /c, source: x}\n",
+        )
+        .unwrap();
+        let e = n.as_seq().unwrap();
+        let Source { uri, headers } = source(0, &e[0]).unwrap().unwrap();
+        assert_eq!(uri, "http://h/x");
+        assert_eq!(
+            headers,
+            [
+                ("Authorization".to_string(), "t".to_string()),
+                ("X-N".to_string(), "1".to_string())
+            ]
+        );
+        assert!(source(1, &e[1]).unwrap().is_none());
+        assert!(source(2, &e[2]).is_err());
     }
 }

@@ -3,14 +3,18 @@
 //! file `<yum_repo_dir>/<id>.repo` per repository (spaces of the id become `-`), never
 //! over a file that exists. Option names are lowercased, trimmed and their `-` become
 //! `_`; booleans are written `1`/`0`, lists one item per line (continuation lines), other
-//! values as Python prints them; `baseurl` is required (a repository without it is
-//! skipped with a warning, as cloud-init does). Nothing is run: yum reads the files.
+//! values as Python prints them; one of `baseurl`, `metalink` or `mirrorlist` is required
+//! (a repository with none is skipped with a warning, as cloud-init 25 does; 22.4
+//! required `baseurl`). Nothing is run: yum reads the files.
 
 use crate::cloudconfig::{Node, Value};
 
 use super::super::context::{Boot, VERSION};
 use super::system::{self, Family, OsRelease};
 use super::{type_name, wrong_type, ModuleError, Outcome};
+
+/// The options that say where a repository is; it needs one (cloud-init 25's rule).
+const LOCATIONS: [&str; 3] = ["baseurl", "metalink", "mirrorlist"];
 
 /// Where the files go unless `yum_repo_dir` says otherwise.
 pub const DEFAULT_DIR: &str = "/etc/yum.repos.d/";
@@ -124,9 +128,10 @@ pub fn yum_add_repo(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
                 continue;
             }
         };
-        if !opts.iter().any(|(n, _)| n == "baseurl") {
+        if !opts.iter().any(|(n, _)| LOCATIONS.contains(&n.as_str())) {
             boot.warn(&format!(
-                "yum_repos.{id} (line {}): no `baseurl`; repository skipped",
+                "yum_repos.{id} (line {}): no `baseurl`, `metalink` or `mirrorlist`; \
+                 repository skipped",
                 k.mark.line
             ));
             continue;
@@ -180,7 +185,7 @@ mod tests {
         );
     }
 
-    /// cloud-init 22.4's `_format_repository_config` as the peer (its header line aside).
+    /// cloud-init's `_format_repository_config` (22.4 and 25) as the peer (its header line aside).
     #[test]
     fn agrees_with_cloud_init() {
         let doc = "yum_repos:\n  epel testing:\n    baseurl: http://x/$releasever\n    \
@@ -192,12 +197,11 @@ mod tests {
             \x20   c = {kk.lower().strip().replace('-', '_'): vv for kk, vv in v.items()}\n\
             \x20   t = m._format_repository_config(m._canonicalize_id(k), c)\n\
             \x20   sys.stdout.write('# H\\n' + t.split('\\n', 1)[1] + '\\x00')\n";
-        let Some(theirs) = system::cloud_init_oracle(script, doc) else {
-            return;
-        };
-        let theirs: Vec<&str> = theirs.split('\0').filter(|s| !s.is_empty()).collect();
         let ours: Vec<String> = repos(doc).into_iter().map(|(_, t)| t).collect();
-        assert_eq!(ours, theirs);
+        for (version, theirs) in system::cloud_init_oracles(script, doc) {
+            let theirs: Vec<&str> = theirs.split('\0').filter(|s| !s.is_empty()).collect();
+            assert_eq!(ours, theirs, "cloud-init {version}");
+        }
     }
 
     #[test]

@@ -23,11 +23,12 @@ pub const STRAP_UNIT: &str = "strap.service";
 /// One fstab entry being built: six fields, `None` where not given yet.
 pub type Entry = Vec<Option<String>>;
 
-/// The default `mount_default_fields`: systemd mounts wait for strap and do not block
-/// the boot when the device is missing.
+/// The default `mount_default_fields`: systemd mounts are ordered after strap (as
+/// cloud-init 25 does; 22.4 required its unit, which pulled a disabled agent back in) and
+/// do not block the boot when the device is missing.
 pub fn default_fields(systemd: bool) -> Entry {
     let opts = if systemd {
-        format!("defaults,nofail,x-systemd.requires={STRAP_UNIT},_netdev")
+        format!("defaults,nofail,x-systemd.after={STRAP_UNIT},_netdev")
     } else {
         "defaults,nobootwait".to_string()
     };
@@ -165,6 +166,7 @@ fn collapse(line: &str) -> String {
 pub fn plan(
     mut cfg: Vec<Entry>,
     defaults: &Entry,
+    mnt_options: Option<&str>,
     old: Option<&str>,
     swap_file: Option<&str>,
     sanitize: &mut dyn FnMut(&str) -> Option<String>,
@@ -229,7 +231,7 @@ pub fn plan(
             Some("ephemeral0".into()),
             Some("/mnt".into()),
             Some("auto".into()),
-            defaults.get(3).cloned().flatten(),
+            mnt_options.map(str::to_string),
             Some("0".into()),
             Some("2".into()),
         ],
@@ -347,11 +349,12 @@ mod tests {
         let p = plan(
             entries("[[xvdc, /data], [UUID=abc, /srv, xfs, 'defaults,noatime', 0, 0]]"),
             &defaults,
+            defaults[3].as_deref(),
             Some(FOREIGN),
             None,
             &mut devices,
         );
-        let opts = "defaults,nofail,x-systemd.requires=strap.service,_netdev,comment=cloudconfig";
+        let opts = "defaults,nofail,x-systemd.after=strap.service,_netdev,comment=cloudconfig";
         assert_eq!(
             p.text.unwrap(),
             format!(
@@ -374,6 +377,7 @@ mod tests {
         let first = plan(
             cfg(),
             &defaults,
+            defaults[3].as_deref(),
             Some(FOREIGN),
             Some("/swap.img"),
             &mut devices,
@@ -384,6 +388,7 @@ mod tests {
         let again = plan(
             cfg(),
             &defaults,
+            defaults[3].as_deref(),
             Some(&text),
             Some("/swap.img"),
             &mut devices,
@@ -395,6 +400,7 @@ mod tests {
         let next = plan(
             entries("[[xvdc, /other]]"),
             &defaults,
+            defaults[3].as_deref(),
             Some(&text),
             None,
             &mut devices,
@@ -418,6 +424,7 @@ mod tests {
         let p = plan(
             entries("[[xvdb, /scratch], [xvdb]]"),
             &defaults,
+            defaults[3].as_deref(),
             None,
             None,
             &mut devices,
@@ -432,6 +439,7 @@ mod tests {
         let p = plan(
             entries("[[xvdc, /data2]]"),
             &defaults,
+            defaults[3].as_deref(),
             Some(fstab),
             None,
             &mut devices,
@@ -440,7 +448,14 @@ mod tests {
         assert!(!text.contains("/data2"), "{text}");
         assert!(text.contains("/dev/xvdb\t/mnt\t"));
         // No ephemeral device: no /mnt line, and nothing to write.
-        let p = plan(Vec::new(), &defaults, Some(fstab), None, &mut |_| None);
+        let p = plan(
+            Vec::new(),
+            &defaults,
+            defaults[3].as_deref(),
+            Some(fstab),
+            None,
+            &mut |_| None,
+        );
         assert_eq!(p.text, None);
     }
 
@@ -498,36 +513,54 @@ mod tests {
     /// The harness that runs cloud-init's own cc_mounts over a case: device names map
     /// through the case's table, the swap file is given, nothing is run.
     const CLOUD_INIT_HARNESS: &str = r#"
-import json, logging, sys
+import inspect, json, logging, sys
 from unittest import mock
 from cloudinit import subp, util
 from cloudinit.config import cc_mounts
 case = json.load(open(sys.argv[1]))
 cc_mounts.FSTAB_PATH = case["fstab"]
-def sanitize(start, transformer, log, aliases=None):
+def sanitize(start, transformer, *log, aliases=None):
     return case["devices"].get("ephemeral0" if start == "ephemeral" else start)
 cc_mounts.sanitize_devname = sanitize
 cc_mounts.handle_swapcfg = lambda cfg: case["swap"]
 class Distro:
     def uses_systemd(self):
-        return False
+        return case["systemd"]
 class Cloud:
     distro = Distro()
     def device_name_to_device(self, name):
         return None
+# 22.4's handle takes a logger before the arguments; 25's does not.
+log = [logging.getLogger()] if "log" in inspect.signature(cc_mounts.handle).parameters else []
 with mock.patch.object(subp, "subp", lambda *a, **k: ("", "")), \
         mock.patch.object(util, "mounts", lambda: {}), \
-        mock.patch.object(util, "ensure_dir", lambda d: None):
-    cc_mounts.handle("mounts", case["cfg"], Cloud(), logging.getLogger(), [])
+        mock.patch.object(util, "ensure_dir", lambda d, **k: None):
+    cc_mounts.handle("mounts", case["cfg"], Cloud(), *log, [])
 "#;
 
-    use super::super::super::system::{have_cloud_init, SYSTEM_PYTHON};
+    use super::super::super::system::cloud_inits;
+
+    /// What strap writes differently from each cloud-init, with the reason:
+    /// - 22.4: under systemd the default options order mounts after the agent
+    ///   (`x-systemd.after=`, as 25 does) rather than pulling it in
+    ///   (`x-systemd.requires=`, which starts a disabled agent again and fails the
+    ///   mount when the agent fails);
+    /// - 25: the swap file's line keeps `comment=cloudconfig` (as 22.4 does): 25 writes
+    ///   it without the marker, so the next run keeps it as a foreign line and adds it
+    ///   again.
+    fn known_differences(version: &str, theirs: String) -> String {
+        let theirs = theirs
+            .replace("cloud-init-network.service", STRAP_UNIT)
+            .replace("cloud-init.service", STRAP_UNIT);
+        match version {
+            "22.4" => theirs.replace("x-systemd.requires=", "x-systemd.after="),
+            _ => theirs.replace("\tswap\tsw\t0\t0", "\tswap\tsw,comment=cloudconfig\t0\t0"),
+        }
+    }
 
     #[test]
     fn fstab_matches_cloud_inits_cc_mounts() {
-        if !have_cloud_init("cloudinit.config.cc_mounts") {
-            return;
-        }
+        let peers = cloud_inits("cloudinit.config.cc_mounts");
         let devices: HashMap<String, String> = [
             ("ephemeral0", "/dev/xvdb"),
             ("xvdb", "/dev/xvdb"),
@@ -539,75 +572,97 @@ with mock.patch.object(subp, "subp", lambda *a, **k: ("", "")), \
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
         let old = "LABEL=root\t/\text4\tdefaults\t0 1\n# comment\n/dev/xvdz\t/old\tauto\tdefaults,comment=cloudconfig\t0\t2\n";
-        // (config as JSON, old fstab, swap file)
-        let cases: &[(&str, Option<&str>, Option<&str>)] = &[
+        // (config as JSON, old fstab, swap file, under systemd)
+        let cases: &[(&str, Option<&str>, Option<&str>, bool)] = &[
             (
                 r#"{"mounts": [["xvdc", "/data"], ["UUID=abc", "/srv", "xfs", "defaults,noatime", "0", "0"], ["fs:/export", "/nfs", "nfs"]]}"#,
                 Some(old),
                 Some("/swap.img"),
+                false,
             ),
-            (r#"{}"#, Some(old), None),
-            (r#"{}"#, None, None),
+            (r#"{}"#, Some(old), None, false),
+            (r#"{}"#, None, None, false),
+            (r#"{}"#, Some(old), None, true),
+            (r#"{"mounts": [["xvdc", "/data"]]}"#, None, None, true),
             (
                 r#"{"mounts": [["xvdb", "/scratch"], ["xvdb"]]}"#,
                 Some(old),
                 None,
+                false,
             ),
             (
                 r#"{"mounts": [["xvdb", null]], "swap": {}}"#,
                 None,
                 Some("/swapfile"),
+                false,
             ),
             (
                 r#"{"mounts": [["/dev/xvdc", "/d"], ["sdq", "/q", null, null, "1"]], "mount_default_fields": [null, null, "ext4", "defaults,x", "0", "1"]}"#,
                 Some("# only a comment\n"),
                 None,
+                false,
             ),
-            (r#"{"mounts": [["ephemeral", "/eph"]]}"#, None, None),
+            (r#"{"mounts": [["ephemeral", "/eph"]]}"#, None, None, false),
         ];
         let dir = tempfile::tempdir().unwrap();
         let harness = dir.path().join("harness.py");
         std::fs::write(&harness, CLOUD_INIT_HARNESS).unwrap();
-        for (i, (cfg_json, old, swap_file)) in cases.iter().enumerate() {
-            let fstab = dir.path().join(format!("fstab-{i}"));
-            if let Some(text) = old {
-                std::fs::write(&fstab, text).unwrap();
-            }
-            let case = dir.path().join(format!("case-{i}.json"));
-            let cfg: serde_json::Value = serde_json::from_str(cfg_json).unwrap();
-            std::fs::write(
-                &case,
-                serde_json::json!({"cfg": cfg, "fstab": fstab, "devices": devices, "swap": swap_file})
+        for ci in &peers {
+            let version = ci.name;
+            for (i, (cfg_json, old, swap_file, systemd)) in cases.iter().enumerate() {
+                let fstab = dir.path().join(format!("fstab-{version}-{i}"));
+                if let Some(text) = old {
+                    std::fs::write(&fstab, text).unwrap();
+                }
+                let case = dir.path().join(format!("case-{version}-{i}.json"));
+                let cfg: serde_json::Value = serde_json::from_str(cfg_json).unwrap();
+                std::fs::write(
+                    &case,
+                    serde_json::json!({"cfg": cfg, "fstab": fstab, "devices": devices,
+                                       "swap": swap_file, "systemd": systemd})
                     .to_string(),
-            )
-            .unwrap();
-            let out = std::process::Command::new(SYSTEM_PYTHON)
-                .arg(&harness)
-                .arg(&case)
-                .output()
+                )
                 .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let theirs = std::fs::read_to_string(&fstab).ok();
+                let out = ci.python().arg(&harness).arg(&case).output().unwrap();
+                assert!(
+                    out.status.success(),
+                    "cloud-init {version}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let theirs = std::fs::read_to_string(&fstab)
+                    .ok()
+                    .map(|t| known_differences(version, t));
 
-            let node = crate::cloudconfig::load(cfg_json).unwrap();
-            let defaults = parse_default_fields(node.get("mount_default_fields"), false).unwrap();
-            let (entries, _) = parse_mounts(node.get("mounts")).unwrap();
-            let mut sanitize = |name: &str| {
-                devices
-                    .get(if name == "ephemeral" {
-                        "ephemeral0"
-                    } else {
-                        name
-                    })
-                    .cloned()
-            };
-            let p = plan(entries, &defaults, *old, *swap_file, &mut sanitize);
-            let ours = p.text.or(old.map(String::from));
-            assert_eq!(ours, theirs, "case {i}: {cfg_json}");
+                let node = crate::cloudconfig::load(cfg_json).unwrap();
+                let defaults =
+                    parse_default_fields(node.get("mount_default_fields"), *systemd).unwrap();
+                let (entries, _) = parse_mounts(node.get("mounts")).unwrap();
+                let mut sanitize = |name: &str| {
+                    devices
+                        .get(if name == "ephemeral" {
+                            "ephemeral0"
+                        } else {
+                            name
+                        })
+                        .cloned()
+                };
+                // The default `/mnt` line: `mount_default_fields`' options in 22.4 (strap
+                // with `strap_cloud_init_compat: "22.4"`), the built-in ones in 25.
+                let mnt = match version {
+                    "22.4" => defaults[3].clone(),
+                    _ => default_fields(*systemd)[3].clone(),
+                };
+                let p = plan(
+                    entries,
+                    &defaults,
+                    mnt.as_deref(),
+                    *old,
+                    *swap_file,
+                    &mut sanitize,
+                );
+                let ours = p.text.or(old.map(String::from));
+                assert_eq!(ours, theirs, "cloud-init {version}: case {i}: {cfg_json}");
+            }
         }
     }
 }

@@ -19,9 +19,10 @@ use super::super::super::context::Boot;
 use super::super::super::source;
 use super::super::{scalar_text, ModuleError, Outcome};
 use super::devices::{ec2_device, has_spare_disk, sanitize_devname};
-use super::fstab::{parse_default_fields, parse_mounts, plan, FSTAB};
+use super::fstab::{default_fields, parse_default_fields, parse_mounts, plan, FSTAB};
 use super::swap;
 use super::{dry_run_reason, mount_points, run_on_machine, MachineView};
+use crate::boot::sysconfig::CloudInitCompat;
 
 fn systemd_root(boot: &Boot<'_>) -> bool {
     [
@@ -105,6 +106,17 @@ fn setup_swap(
     }
 }
 
+/// Which cloud-init's behaviour the config asks for; a bad value is a warning.
+fn compat(boot: &mut Boot<'_>) -> CloudInitCompat {
+    match CloudInitCompat::of(&boot.config) {
+        Ok(c) => c,
+        Err(e) => {
+            boot.warn(&format!("mounts: {e}"));
+            CloudInitCompat::Current
+        }
+    }
+}
+
 /// `mounts`.
 pub fn mounts(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     let systemd = systemd_root(boot);
@@ -149,9 +161,16 @@ pub fn mounts(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
             })
             .clone()
     };
+    // The default `/mnt` line takes the built-in options (cloud-init 25); 22.4 took
+    // `mount_default_fields`' (kept with `strap_cloud_init_compat: "22.4"`).
+    let mnt_options = match compat(boot) {
+        CloudInitCompat::V22 => defaults[3].clone(),
+        CloudInitCompat::Current => default_fields(systemd)[3].clone(),
+    };
     let plan = plan(
         entries,
         &defaults,
+        mnt_options.as_deref(),
         old.as_deref(),
         swap_file.as_deref(),
         &mut |name| sanitize_devname(name, &view, &aliases, &mut meta),

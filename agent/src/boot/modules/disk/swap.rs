@@ -462,10 +462,7 @@ mod tests {
 
     #[test]
     fn auto_size_matches_cloud_inits_suggested_swapsize() {
-        use super::super::super::system::{have_cloud_init, SYSTEM_PYTHON as python};
-        if !have_cloud_init("cloudinit.config.cc_mounts") {
-            return;
-        }
+        use super::super::super::system::cloud_inits;
         let mems = [
             GIB / 2,
             2 * GIB,
@@ -503,23 +500,24 @@ for mem, mx, avail in json.loads(sys.argv[1]):
         out.append(cc_mounts.suggested_swapsize(memsize=mem, maxsize=mx, fsys="/x" if avail is not None else None))
 print(json.dumps(out))
 "#;
-        let out = std::process::Command::new(python)
-            .args(["-c", script, &serde_json::Value::from(input).to_string()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let theirs: Vec<u64> = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(theirs.len(), cases.len());
-        for ((m, x, a), want) in cases.iter().zip(theirs) {
-            assert_eq!(
-                suggested_size(*m, *x, *a),
-                want,
-                "memory {m} maxsize {x:?} free {a:?}"
+        let input = serde_json::Value::from(input).to_string();
+        for ci in cloud_inits("cloudinit.config.cc_mounts") {
+            let version = ci.name;
+            let out = ci.python().args(["-c", script, &input]).output().unwrap();
+            assert!(
+                out.status.success(),
+                "cloud-init {version}: {}",
+                String::from_utf8_lossy(&out.stderr)
             );
+            let theirs: Vec<u64> = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(theirs.len(), cases.len());
+            for ((m, x, a), want) in cases.iter().zip(theirs) {
+                assert_eq!(
+                    suggested_size(*m, *x, *a),
+                    want,
+                    "cloud-init {version}: memory {m} maxsize {x:?} free {a:?}"
+                );
+            }
         }
     }
 }
