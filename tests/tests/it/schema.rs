@@ -13,7 +13,18 @@ use std::process::Stdio;
 
 use strap_e2e::{cloud_inits, command, stderr, CloudInit};
 
-/// cloud-init 25's modules (its schema's `$defs`) whose keys strap checks but does not run.
+/// Top-level keys of the modules below that strap runs by now: a valid document of
+/// those alone is not named "not run".
+const RUN_BY_STRAP: &[&str] = &[
+    "ansible",
+    "salt_minion",
+    "disk_setup",
+    "fs_setup",
+    "device_aliases",
+];
+
+/// cloud-init 25's modules (its schema's `$defs`) whose keys strap checks, and did not
+/// run when this test was written (`RUN_BY_STRAP` names those it runs since).
 const NOT_RUN_MODULES: &[&str] = &[
     "cc_ansible",
     "cc_apk_configure",
@@ -208,7 +219,10 @@ fn not_run_keys_are_judged_as_cloud_init_judges_them() {
     });
     let mut failures = Vec::new();
     for (text, verdict) in docs.iter().zip(&ours) {
-        if verdict.paths.is_empty() && verdict.named_not_run == 0 {
+        let only_run_keys = top_keys(text)
+            .iter()
+            .all(|k| RUN_BY_STRAP.contains(&k.as_str()));
+        if verdict.paths.is_empty() && verdict.named_not_run == 0 && !only_run_keys {
             failures.push(format!("strap did not name a key as not run:\n{text}"));
         }
     }

@@ -627,16 +627,46 @@ fn is_repo_option(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-const YUM_REPO: S = S::Object {
-    props: &[("baseurl", STR), ("name", STR), ("enabled", BOOL)],
-    required: &["baseurl"],
-    extra: Extra::Named(
-        is_repo_option,
-        "^[0-9a-zA-Z_]+$",
-        &S::OneOf(&[INT, BOOL, STR]),
-    ),
-    min_props: 0,
-};
+/// One repository: its options, and (cloud-init 25; 22.4 required `baseurl`) one of
+/// `baseurl`, `metalink` or `mirrorlist`.
+const YUM_REPO: S = S::All(&[
+    S::Object {
+        props: &[
+            ("baseurl", STR),
+            ("metalink", STR),
+            ("mirrorlist", STR),
+            ("name", STR),
+            ("enabled", BOOL),
+        ],
+        required: &[],
+        extra: Extra::Named(
+            is_repo_option,
+            "^[0-9a-zA-Z_]+$",
+            &S::OneOf(&[INT, BOOL, STR]),
+        ),
+        min_props: 0,
+    },
+    S::AnyOf(&[
+        S::Object {
+            props: &[],
+            required: &["baseurl"],
+            extra: Extra::Allow,
+            min_props: 0,
+        },
+        S::Object {
+            props: &[],
+            required: &["metalink"],
+            extra: Extra::Allow,
+            min_props: 0,
+        },
+        S::Object {
+            props: &[],
+            required: &["mirrorlist"],
+            extra: Extra::Allow,
+            min_props: 0,
+        },
+    ]),
+]);
 
 /// `yum_repos`: repositories by id.
 pub(crate) const YUM_REPOS: S = S::Object {

@@ -147,10 +147,10 @@ fn errors_match_cloud_init() {
         ("ntp: {foo: 1}", &[("ntp", "Additional properties are not allowed ('foo' was unexpected)")]),
         ("merge_how: [{name: list, settings: [append]}]", &[]),
         ("yum_repos: {epel: {baseurl: 'http://x', enabled: 1}}", &[("yum_repos.epel.enabled", "1 is not of type 'boolean'")]),
-        // cloud-init 25 also takes `metalink` or `mirrorlist` for `baseurl` (an `anyOf`,
-        // which adds "{'name': 'x'} is not valid under any of the given schemas");
-        // strap's yum_add_repo writes only repositories with a `baseurl`.
-        ("yum_repos: {epel: {name: x}}", &[("yum_repos.epel", "'baseurl' is a required property")]),
+        // cloud-init 25 also takes `metalink` or `mirrorlist` for `baseurl` (an `anyOf`).
+        ("yum_repos: {epel: {name: x}}", &[("yum_repos.epel", "'baseurl' is a required property"), ("yum_repos.epel", "{'name': 'x'} is not valid under any of the given schemas")]),
+        ("yum_repos: {epel: {metalink: 'http://x'}}", &[]),
+        ("yum_repos: {epel: {mirrorlist: 5}}", &[("yum_repos.epel.mirrorlist", "5 is not of type 'string'")]),
         ("yum_repos: {epel: {baseurl: 'http://x', gpg-check: 1, gpgcheck: [a]}}", &[("yum_repos.epel", "'gpg-check' does not match any of the regexes: '^[0-9a-zA-Z_]+$'"), ("yum_repos.epel.gpgcheck", "['a'] is not of type 'boolean'"), ("yum_repos.epel.gpgcheck", "['a'] is not of type 'integer'"), ("yum_repos.epel.gpgcheck", "['a'] is not of type 'string'")]),
         ("yum_repos: {'a/b': {baseurl: 'http://x'}}", &[]),
         ("yum_repos: {}", &[("yum_repos", "{} does not have enough properties")]),

@@ -157,22 +157,6 @@ for name, cfg in json.load(sys.stdin):
 print(json.dumps(out))
 "#;
 
-fn cloud_init_25() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("STRAP_TEST_CLOUD_INIT_25")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            "/var/cache/strap-ci/cloud-init-25/usr/lib/python3/dist-packages".into()
-        });
-    if path.join("cloudinit").is_dir() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipped: cloud-init 25 is not unpacked (run .ci/run, or set STRAP_TEST_CLOUD_INIT_25)"
-        );
-        None
-    }
-}
-
 /// strap's steps in the oracle's shape; a written YAML file as the data it holds.
 fn shape(steps: &[Step]) -> Vec<serde_json::Value> {
     steps
@@ -191,8 +175,15 @@ fn shape(steps: &[Step]) -> Vec<serde_json::Value> {
 
 #[test]
 fn steps_match_cloud_init_25() {
-    use std::io::Write as _;
-    let Some(path) = cloud_init_25() else {
+    // cloud-init 22.4's modules took other arguments and ran salt as a service only:
+    // the steps are cloud-init 25's.
+    let Some(peer) = crate::cloud_init_peers::cloud_inits("cloudinit.config.cc_ansible")
+        .into_iter()
+        .find(|c| c.name == "25")
+    else {
+        eprintln!(
+            "skipped: cloud-init 25 is not unpacked (run .ci/run, or set STRAP_TEST_CLOUD_INIT_25)"
+        );
         return;
     };
     let cases: &[(&str, &str)] = &[
@@ -213,22 +204,8 @@ fn steps_match_cloud_init_25() {
             .map(|(m, c)| serde_json::json!([m, yaml(c).to_json()]))
             .collect(),
     );
-    let mut child = std::process::Command::new(system::SYSTEM_PYTHON)
-        .args(["-c", ORACLE])
-        .env("PYTHONPATH", &path)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let theirs: Vec<Vec<serde_json::Value>> = serde_json::from_slice(&out.stdout).unwrap();
+    let out = peer.run(ORACLE, &input.to_string());
+    let theirs: Vec<Vec<serde_json::Value>> = serde_json::from_str(&out).unwrap();
     let machine = AnsibleMachine {
         installed: false,
         python: "python3",
