@@ -400,23 +400,36 @@ pub fn append_file(
     Ok(())
 }
 
-/// Remove the file `target` (a real path beneath `root`) by its folder's handle, never
-/// following a link out of the root; `Ok(false)` when it is not there.
-pub fn remove_file(root: &Path, target: &Path) -> Result<bool, ContextError> {
+/// The folder holding `target` (a real path beneath `root`), opened without creating
+/// it, and the target's name in it; `Ok(None)` when the folder is not there.
+fn existing_folder_of(
+    root: &Path,
+    target: &Path,
+) -> Result<Option<(Folder, std::ffi::OsString)>, ContextError> {
     let rel = beneath::beneath(root, target)?;
     let name = rel.file_name().ok_or_else(|| ContextError::Escapes {
         path: target.to_path_buf(),
         root: root.to_path_buf(),
     })?;
     let parent = rel.parent().unwrap_or(Path::new(""));
-    let folder = match beneath::open_folder(root, parent, None, target) {
-        Ok(folder) => folder,
-        Err(ContextError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(false)
-        }
-        Err(err) => return Err(err),
-    };
-    folder.unlink(name)
+    match beneath::open_folder(root, parent, None, target) {
+        Ok(folder) => Ok(Some((folder, name.to_owned()))),
+        Err(err) if not_found(&err) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+fn not_found(err: &ContextError) -> bool {
+    matches!(err, ContextError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+}
+
+/// Remove the file `target` (a real path beneath `root`) by its folder's handle, never
+/// following a link out of the root; `Ok(false)` when it is not there.
+pub fn remove_file(root: &Path, target: &Path) -> Result<bool, ContextError> {
+    match existing_folder_of(root, target)? {
+        Some((folder, name)) => folder.unlink(&name),
+        None => Ok(false),
+    }
 }
 
 /// Make `link` (a real path beneath `root`, its folders created) a symbolic link to
@@ -450,14 +463,17 @@ pub fn open_in_folders(
 /// writing, by its folder's handle: a lock file, say. Its folder must exist.
 pub fn open_file(root: &Path, target: &Path, mode: u32) -> Result<std::fs::File, ContextError> {
     let rel = beneath::beneath(root, target)?;
-    let name = rel.file_name().ok_or_else(|| ContextError::Escapes {
-        path: target.to_path_buf(),
-        root: root.to_path_buf(),
-    })?;
     let parent = rel.parent().unwrap_or(Path::new(""));
-    let folder = beneath::open_folder(root, parent, None, target)?;
+    let (folder, name) = existing_folder_of(root, target)?.ok_or_else(|| ContextError::Io {
+        op: "open the folder of",
+        path: target.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} is not there", parent.display()),
+        ),
+    })?;
     folder.open_regular(
-        name,
+        &name,
         nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CREAT,
         mode,
     )
@@ -470,19 +486,10 @@ pub fn open_file(root: &Path, target: &Path, mode: u32) -> Result<std::fs::File,
 /// or its folder is not there.
 pub fn read_file(root: &Path, target: &Path, cap: u64) -> Result<Option<Vec<u8>>, ContextError> {
     use std::io::Read as _;
-    let rel = beneath::beneath(root, target)?;
-    let name = rel.file_name().ok_or_else(|| ContextError::Escapes {
-        path: target.to_path_buf(),
-        root: root.to_path_buf(),
-    })?;
-    let parent = rel.parent().unwrap_or(Path::new(""));
-    let not_found = |err: &ContextError| matches!(err, ContextError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
-    let folder = match beneath::open_folder(root, parent, None, target) {
-        Ok(folder) => folder,
-        Err(err) if not_found(&err) => return Ok(None),
-        Err(err) => return Err(err),
+    let Some((folder, name)) = existing_folder_of(root, target)? else {
+        return Ok(None);
     };
-    let file = match folder.open_regular(name, nix::fcntl::OFlag::O_RDONLY, 0) {
+    let file = match folder.open_regular(&name, nix::fcntl::OFlag::O_RDONLY, 0) {
         Ok(file) => file,
         Err(err) if not_found(&err) => return Ok(None),
         Err(err) => return Err(err),

@@ -550,6 +550,20 @@ impl Folder {
         flags: OFlag,
         mode: u32,
     ) -> Result<File, ContextError> {
+        self.open_kind(name, flags, mode, &[SFlag::S_IFREG], "not a regular file")
+            .map(File::from)
+    }
+
+    /// Open `name` with `flags`, never through a link and never blocking on a FIFO, and
+    /// refuse it unless it is one of `kinds` (`refused` says what it should have been).
+    fn open_kind(
+        &self,
+        name: &OsStr,
+        flags: OFlag,
+        mode: u32,
+        kinds: &[SFlag],
+        refused: &'static str,
+    ) -> Result<OwnedFd, ContextError> {
         let shown = self.path.join(name);
         let fd = nix::fcntl::openat(
             Some(self.fd.as_raw_fd()),
@@ -560,14 +574,14 @@ impl Folder {
         .map(own)
         .map_err(io_err("open", &shown))?;
         let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(io_err("look at", &shown))?;
-        if !is_kind(&st, SFlag::S_IFREG) {
+        if !kinds.iter().any(|k| is_kind(&st, *k)) {
             return Err(ContextError::Io {
                 op: "open",
                 path: shown,
-                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, refused),
             });
         }
-        Ok(File::from(fd))
+        Ok(fd)
     }
 
     /// Open `name` in this folder for writing with `flags`, never through a link, a
@@ -580,25 +594,13 @@ impl Folder {
         mode: u32,
     ) -> Result<File, ContextError> {
         let shown = self.path.join(name);
-        let fd = nix::fcntl::openat(
-            Some(self.fd.as_raw_fd()),
+        let fd = self.open_kind(
             name,
-            flags | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(mode),
-        )
-        .map(own)
-        .map_err(io_err("open", &shown))?;
-        let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(io_err("look at", &shown))?;
-        if !is_kind(&st, SFlag::S_IFREG) && !is_kind(&st, SFlag::S_IFCHR) {
-            return Err(ContextError::Io {
-                op: "open",
-                path: shown,
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "not a regular file or a device",
-                ),
-            });
-        }
+            flags,
+            mode,
+            &[SFlag::S_IFREG, SFlag::S_IFCHR],
+            "not a regular file or a device",
+        )?;
         let blocking = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)
             .map(|bits| OFlag::from_bits_truncate(bits) & !OFlag::O_NONBLOCK)
             .and_then(|bits| {
