@@ -462,15 +462,10 @@ pub fn open_in_folders(
 /// Open (creating it, `mode`, when missing) the regular file `target` beneath `root` for
 /// writing, by its folder's handle: a lock file, say. Its folder must exist.
 pub fn open_file(root: &Path, target: &Path, mode: u32) -> Result<std::fs::File, ContextError> {
-    let rel = beneath::beneath(root, target)?;
-    let parent = rel.parent().unwrap_or(Path::new(""));
     let (folder, name) = existing_folder_of(root, target)?.ok_or_else(|| ContextError::Io {
         op: "open the folder of",
         path: target.to_path_buf(),
-        source: std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("{} is not there", parent.display()),
-        ),
+        source: std::io::Error::from_raw_os_error(nix::libc::ENOENT),
     })?;
     folder.open_regular(
         &name,
