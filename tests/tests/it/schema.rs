@@ -13,7 +13,9 @@ use std::process::Stdio;
 
 use strap_e2e::{cloud_inits, command, stderr, CloudInit};
 
-/// cloud-init 25's modules (its schema's `$defs`) whose keys strap checks but does not run.
+/// cloud-init 25's modules (its schema's `$defs`) whose keys strap checks but does not run,
+/// and `cc_disk_setup`, whose schema strap keeps from that list though it runs it
+/// ([`RUN_KEYS`]).
 const NOT_RUN_MODULES: &[&str] = &[
     "cc_ansible",
     "cc_apk_configure",
@@ -46,6 +48,9 @@ const NOT_RUN_MODULES: &[&str] = &[
     "cc_zypper_add_repo",
     "reporting_config",
 ];
+
+/// Keys of the modules above that strap runs: judged the same, but not named as not run.
+const RUN_KEYS: &[&str] = &["disk_setup", "fs_setup", "device_aliases"];
 
 /// Known differences with 22.4: keys whose schema changed in 25 in a way the documents
 /// show; strap follows 25 (each definition in `agent/src/cloudconfig/schema/not_run.rs`
@@ -208,7 +213,10 @@ fn not_run_keys_are_judged_as_cloud_init_judges_them() {
     });
     let mut failures = Vec::new();
     for (text, verdict) in docs.iter().zip(&ours) {
-        if verdict.paths.is_empty() && verdict.named_not_run == 0 {
+        let run = top_keys(text)
+            .iter()
+            .all(|k| RUN_KEYS.contains(&k.as_str()));
+        if verdict.paths.is_empty() && verdict.named_not_run == 0 && !run {
             failures.push(format!("strap did not name a key as not run:\n{text}"));
         }
     }
