@@ -1662,4 +1662,187 @@ mod tests {
         assert!(!layout_matches(&want, &["83".into(), "83".into()]));
         assert!(!layout_matches(&Layout::Whole, &[]));
     }
+
+    /// The cloud-inits to compare with: Debian 12's 22.4 (the system's) and 25 (unpacked
+    /// where `STRAP_TEST_CLOUD_INIT_25` or the CI's cache says), each when importable.
+    fn cloud_inits() -> Vec<(&'static str, Option<String>)> {
+        let newer = std::env::var("STRAP_TEST_CLOUD_INIT_25").unwrap_or_else(|_| {
+            "/var/cache/strap-ci/cloud-init-25/usr/lib/python3/dist-packages".into()
+        });
+        [("22.4", None), ("25", Some(newer))]
+            .into_iter()
+            .filter(|(name, path)| {
+                let mut cmd = std::process::Command::new("/usr/bin/python3");
+                cmd.args(["-c", "import cloudinit.config.cc_disk_setup"]);
+                if let Some(p) = path {
+                    cmd.env("PYTHONPATH", p);
+                }
+                let ok = cmd.output().is_ok_and(|o| o.status.success());
+                if !ok {
+                    eprintln!("skipped for cloud-init {name}: not importable");
+                }
+                ok
+            })
+            .collect()
+    }
+
+    fn ask_cloud_init(
+        pythonpath: &Option<String>,
+        cases: &serde_json::Value,
+    ) -> Vec<serde_json::Value> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/cloud-init/disk_setup_oracle.py");
+        let mut cmd = std::process::Command::new("/usr/bin/python3");
+        cmd.arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        if let Some(p) = pythonpath {
+            cmd.env("PYTHONPATH", p);
+        }
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(cases.to_string().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// strap's commands in the oracle's form: those that change the disk.
+    fn changing(planned: Result<Planned, String>) -> serde_json::Value {
+        let steps = match planned {
+            Err(_) => return serde_json::json!({"error": true}),
+            Ok(Planned::Skip(_)) => Vec::new(),
+            Ok(Planned::Steps { steps, .. }) => steps,
+        };
+        let cmds: Vec<serde_json::Value> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Run { argv, input, .. } => {
+                    let p = argv[0].as_str();
+                    if p == "udevadm" || p == "partprobe" || argv.iter().any(|a| a == "--rereadpt")
+                    {
+                        return None;
+                    }
+                    let mut v: Vec<serde_json::Value> =
+                        argv.iter().map(|a| a.as_str().into()).collect();
+                    if let Some(text) = input {
+                        v.push(serde_json::json!({"input": text}));
+                    }
+                    Some(v.into())
+                }
+                Step::ZeroEnds(_) => None,
+            })
+            .collect();
+        serde_json::json!({"commands": cmds})
+    }
+
+    #[test]
+    fn commands_are_cloud_init_s() {
+        let peers = cloud_inits();
+        if peers.is_empty() {
+            eprintln!("skipped: no cloud-init to compare with");
+            return;
+        }
+        let a = vec![disk("xvdb")];
+        let b = vec![
+            disk("xvdc"),
+            part("xvdc1", "xvdc"),
+            with_fs(part("xvdc2", "xvdc"), "ext4", "data"),
+        ];
+        let c = vec![disk("nvme1n1"), part("nvme1n1p1", "nvme1n1")];
+        let d = vec![with_fs(disk("xvdd"), "xfs", "")];
+        // (machine, kind, device for mkpart, config, the oldest cloud-init that agrees)
+        let cases: Vec<(&[Dev], &str, &str, &str, &str)> = vec![
+            (&a, "mkfs", "", "{device: /dev/xvdb, filesystem: xfs, label: scratch, partition: none}", "22.4"),
+            (&a, "mkfs", "", "{device: /dev/xvdb, filesystem: ext4, label: data}", "22.4"),
+            (&b, "mkfs", "", "{device: /dev/xvdc, filesystem: ext4, partition: 1, extra_opts: [-E, lazy_itable_init=1]}", "22.4"),
+            (&b, "mkfs", "", "{device: /dev/xvdc, filesystem: ext4, label: data, partition: 2}", "22.4"),
+            (&b, "mkfs", "", "{device: /dev/xvdc, filesystem: ext4, label: data, partition: 2, overwrite: true}", "22.4"),
+            (&b, "mkfs", "", "{device: /dev/xvdc, filesystem: ext4, label: data, partition: auto}", "22.4"),
+            (&b, "mkfs", "", "{device: /dev/xvdc, filesystem: ext4, partition: any}", "22.4"),
+            (&b, "mkfs", "", "{device: /dev/xvdc, filesystem: xfs, partition: any, replace_fs: ext4}", "22.4"),
+            (&b, "mkfs", "", "{device: /dev/xvdc, filesystem: btrfs, label: b, partition: none, overwrite: true}", "22.4"),
+            (&b, "mkfs", "", "{device: /dev/xvdc, filesystem: ext4, partition: 7}", "25"),
+            (&c, "mkfs", "", "{device: /dev/nvme1n1, filesystem: swap, label: swap, partition: 1}", "25"),
+            (&a, "mkfs", "", "{device: /dev/xvdb, label: x, partition: none, cmd: 'mkfs -t %(filesystem)s -L %(label)s %(device)s'}", "22.4"),
+            (&d, "mkfs", "", "{device: /dev/xvdd, filesystem: xfs}", "22.4"),
+            (&d, "mkfs", "", "{device: /dev/xvdd, filesystem: ext4, partition: none}", "22.4"),
+            (&a, "mkfs", "", "{device: /dev/xvdb, partition: none}", "22.4"),
+            (&a, "mkpart", "/dev/xvdb", "{layout: true}", "25"),
+            (&a, "mkpart", "/dev/xvdb", "{layout: [33, [66, 82]]}", "25"),
+            (&a, "mkpart", "/dev/xvdb", "{table_type: gpt, layout: [[50, 82], 50]}", "22.4"),
+            (&a, "mkpart", "/dev/xvdb", "{table_type: gpt, layout: [25, 25, [50, 8e00]]}", "22.4"),
+            (&a, "mkpart", "/dev/xvdb", "{table_type: gpt, layout: true}", "22.4"),
+            (&a, "mkpart", "/dev/xvdb", "{layout: [10, 10, 10, 10, 60]}", "22.4"),
+            (&b, "mkpart", "/dev/xvdc", "{layout: [50, 50]}", "22.4"),
+            (&b, "mkpart", "/dev/xvdc", "{layout: [50, 50, 50]}", "22.4"),
+            (&b, "mkpart", "/dev/xvdc", "{layout: [50, 50, 50], overwrite: true}", "25"),
+            (&b, "mkpart", "/dev/xvdc", "{table_type: gpt, layout: [[50, 83], [50, 82]]}", "22.4"),
+            (&b, "mkpart", "/dev/xvdc", "{table_type: gpt, layout: [[50, 83], [50, 82]], overwrite: true}", "22.4"),
+            (&d, "mkpart", "/dev/xvdd", "{layout: true}", "22.4"),
+        ];
+        let mut questions = Vec::new();
+        let mut ours = Vec::new();
+        for (devs, kind, device, config, _) in &cases {
+            let dir = tempfile::tempdir().unwrap();
+            let view = machine(dir.path(), devs);
+            let probe = Probe::new(&view);
+            let node = yaml(config);
+            let json_devs: Vec<serde_json::Value> = devs
+                .iter()
+                .map(|d| {
+                    serde_json::json!({
+                        "name": d.name,
+                        "type": if d.parent.is_some() { "part" } else { "disk" },
+                        "parent": d.parent,
+                        "fstype": d.fstype,
+                        "label": d.label,
+                        "mbr_id": d.part_type.trim_start_matches("0x"),
+                    })
+                })
+                .collect();
+            let cfg = node.to_json();
+            if *kind == "mkfs" {
+                ours.push(changing(plan_fs(
+                    &parse_fs(0, &node).unwrap(),
+                    &probe,
+                    &all,
+                )));
+                questions
+                    .push(serde_json::json!({"kind": "mkfs", "cfg": cfg, "devices": json_devs}));
+            } else {
+                let entry = parse_disk(device, &node).unwrap();
+                ours.push(changing(plan_disk(&entry, &probe, &all)));
+                questions.push(serde_json::json!({
+                    "kind": "mkpart", "device": device, "definition": cfg,
+                    "devices": json_devs, "bytes": 1u64 << 30,
+                }));
+            }
+        }
+        let questions = serde_json::Value::Array(questions);
+        let mut failures = Vec::new();
+        for (name, path) in &peers {
+            let answers = ask_cloud_init(path, &questions);
+            for (((_, _, _, config, since), ours), theirs) in cases.iter().zip(&ours).zip(&answers)
+            {
+                if *name == "22.4" && *since == "25" {
+                    continue;
+                }
+                let same = match (ours.get("error"), theirs.get("error")) {
+                    (Some(_), Some(_)) => true,
+                    _ => ours == theirs,
+                };
+                if !same {
+                    failures.push(format!(
+                        "cloud-init {name}, {config}:\n  strap: {ours}\n  cloud-init: {theirs}"
+                    ));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
 }
