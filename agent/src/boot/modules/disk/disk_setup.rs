@@ -171,6 +171,19 @@ pub fn partition_name(disk: &str, n: usize) -> String {
     }
 }
 
+/// The number of a partition named after its disk (`xvdb2`, `nvme1n1p2`).
+fn partition_number(disk: &str, name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(disk)?;
+    let digits = if disk.ends_with(|c: char| c.is_ascii_digit()) {
+        rest.strip_prefix('p')?
+    } else {
+        rest
+    };
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
 impl<'v> Probe<'v> {
     pub fn new(view: &'v MachineView) -> Self {
         Self {
@@ -241,9 +254,12 @@ impl<'v> Probe<'v> {
         if self.view.path(&format!("/sys/block/{name}")).is_dir() {
             "disk".into()
         } else if self.is_planned(name)
-            || self
-                .sys_dir(name)
-                .is_some_and(|d| d.join("partition").is_file())
+            || self.sys_dir(name).is_some_and(|d| {
+                d.join("partition").is_file()
+                    || d.parent().and_then(|p| p.file_name()).is_some_and(|disk| {
+                        partition_number(&disk.to_string_lossy(), name).is_some()
+                    })
+            })
         {
             "part".into()
         } else {
@@ -285,11 +301,12 @@ impl<'v> Probe<'v> {
                 .map(|rd| {
                     rd.filter_map(Result::ok)
                         .filter_map(|e| {
-                            let n = std::fs::read_to_string(e.path().join("partition")).ok()?;
-                            Some((
-                                n.trim().parse().unwrap_or(0),
-                                e.file_name().to_string_lossy().into_owned(),
-                            ))
+                            let name = e.file_name().to_string_lossy().into_owned();
+                            let number = std::fs::read_to_string(e.path().join("partition"))
+                                .ok()
+                                .and_then(|n| n.trim().parse().ok())
+                                .or_else(|| partition_number(disk, &name))?;
+                            Some((number, name))
                         })
                         .collect()
                 })
