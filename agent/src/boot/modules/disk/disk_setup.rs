@@ -1188,8 +1188,15 @@ pub fn disk_setup(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     let mut probe = Probe::new(&view);
     let mut lines = Vec::new();
     let mut ran_any = false;
+    // A device udev has not made yet may appear once its events are handled.
+    let settle_for = |dev: &str, probe: &Probe<'_>| {
+        if dry.is_none() && !probe.exists(dev) && have_program(boot, "udevadm") {
+            run_on_machine(boot, "disk_setup", &["udevadm".into(), "settle".into()]);
+        }
+    };
     for entry in &disks {
         let what = format!("disk_setup `{}`", entry.name);
+        settle_for(&entry.device, &probe);
         let planned = plan_disk(entry, &probe, has);
         let count = match &entry.layout {
             Layout::Whole => 1,
@@ -1215,6 +1222,9 @@ pub fn disk_setup(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
             Some(d) => format!("fs_setup `{d}`"),
             None => "fs_setup".to_string(),
         };
+        if let Some(dev) = &entry.device {
+            settle_for(dev, &probe);
+        }
         let planned = plan_fs(entry, &probe, has);
         if let Some(device) = execute(
             boot,
