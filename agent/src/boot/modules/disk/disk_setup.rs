@@ -1017,13 +1017,6 @@ fn run_step(boot: &Boot<'_>, view: &MachineView, step: &Step) -> Result<(), Stri
             input,
             must_succeed,
         } => {
-            let program = argv.first().map(String::as_str).unwrap_or_default();
-            if !have_program(boot, program) {
-                return Err(format!(
-                    "{program} is not installed{}",
-                    package_hint(program)
-                ));
-            }
             let ran = match input {
                 None => run_on_machine(boot, "disk_setup", argv),
                 Some(text) => run_with_input(argv, text),
@@ -1185,64 +1178,12 @@ pub fn disk_setup(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     let on_path = |p: &str| have_program(boot, p);
     let any = |p: &str| p != "mkfs.swap";
     let has: &Has<'_> = if dry.is_some() { &any } else { &on_path };
-    let mut probe = Probe::new(&view);
-    let mut lines = Vec::new();
-    let mut ran_any = false;
-    // A device udev has not made yet may appear once its events are handled.
-    let settle_for = |dev: &str, probe: &Probe<'_>| {
-        if dry.is_none() && !probe.exists(dev) && have_program(boot, "udevadm") {
-            run_on_machine(boot, "disk_setup", &["udevadm".into(), "settle".into()]);
-        }
-    };
-    for entry in &disks {
-        let what = format!("disk_setup `{}`", entry.name);
-        settle_for(&entry.device, &probe);
-        let planned = plan_disk(entry, &probe, has);
-        let count = match &entry.layout {
-            Layout::Whole => 1,
-            Layout::Parts(p) => p.len(),
-            _ => 0,
-        };
-        match execute(
-            boot,
-            &view,
-            dry.as_deref(),
-            &what,
-            planned,
-            &mut lines,
-            &mut failures,
-        ) {
-            Some(device) if dry.is_some() => probe.partitioned(&device, count),
-            Some(_) => ran_any = true,
-            None => {}
-        }
-    }
-    for (_, entry) in &fss {
-        let what = match &entry.device {
-            Some(d) => format!("fs_setup `{d}`"),
-            None => "fs_setup".to_string(),
-        };
-        if let Some(dev) = &entry.device {
-            settle_for(dev, &probe);
-        }
-        let planned = plan_fs(entry, &probe, has);
-        if let Some(device) = execute(
-            boot,
-            &view,
-            dry.as_deref(),
-            &what,
-            planned,
-            &mut lines,
-            &mut failures,
-        ) {
-            ran_any |= dry.is_none();
-            probe.formatted(
-                &device,
-                entry.filesystem.as_deref().unwrap_or_default(),
-                entry.label.as_deref().unwrap_or_default(),
-            );
-        }
-    }
+    let fss: Vec<FsEntry> = fss.into_iter().map(|(_, e)| e).collect();
+    let done = apply(&disks, &fss, &view, dry.as_deref(), has, &mut |step| {
+        run_step(boot, &view, step)
+    });
+    failures.extend(done.failures);
+    let (lines, ran_any) = (done.lines, done.ran_any);
     for line in &lines {
         boot.log.line("INFO", &format!("disk_setup: {line}"));
     }
@@ -1267,35 +1208,112 @@ pub fn disk_setup(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     })
 }
 
-/// Run (or record) a planned entry; the device it worked on when it did.
-fn execute(
-    boot: &Boot<'_>,
+/// What [`apply`] did: a line per entry, the entries that failed, and whether anything
+/// ran on the machine.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub lines: Vec<String>,
+    pub failures: Vec<String>,
+    pub ran_any: bool,
+}
+
+/// Plan and run (`dry` is `None`) or record each `disk_setup` entry, then each `fs_setup`
+/// entry, in cloud-init's order; `run` carries out one step on the machine. A failed
+/// entry is noted and the next one goes on.
+pub fn apply(
+    disks: &[DiskEntry],
+    fss: &[FsEntry],
     view: &MachineView,
     dry: Option<&str>,
+    has: &Has<'_>,
+    run: &mut dyn FnMut(&Step) -> Result<(), String>,
+) -> Applied {
+    let mut probe = Probe::new(view);
+    let mut done = Applied::default();
+    // A device udev has not made yet may appear once its events are handled.
+    let settle_for =
+        |dev: &str, probe: &Probe<'_>, run: &mut dyn FnMut(&Step) -> Result<(), String>| {
+            if dry.is_none() && !probe.exists(dev) && has("udevadm") {
+                let _ = run(&settle());
+            }
+        };
+    for entry in disks {
+        let what = format!("disk_setup `{}`", entry.name);
+        settle_for(&entry.device, &probe, run);
+        let planned = plan_disk(entry, &probe, has);
+        let count = match &entry.layout {
+            Layout::Whole => 1,
+            Layout::Parts(p) => p.len(),
+            _ => 0,
+        };
+        match execute(dry, has, &what, planned, &mut done, run) {
+            Some(device) if dry.is_some() => probe.partitioned(&device, count),
+            Some(_) => done.ran_any = true,
+            None => {}
+        }
+    }
+    for entry in fss {
+        let what = match &entry.device {
+            Some(d) => format!("fs_setup `{d}`"),
+            None => "fs_setup".to_string(),
+        };
+        if let Some(dev) = &entry.device {
+            settle_for(dev, &probe, run);
+        }
+        let planned = plan_fs(entry, &probe, has);
+        if let Some(device) = execute(dry, has, &what, planned, &mut done, run) {
+            done.ran_any |= dry.is_none();
+            probe.formatted(
+                &device,
+                entry.filesystem.as_deref().unwrap_or_default(),
+                entry.label.as_deref().unwrap_or_default(),
+            );
+        }
+    }
+    done
+}
+
+/// Run (or record) a planned entry; the device it worked on when it did.
+fn execute(
+    dry: Option<&str>,
+    has: &Has<'_>,
     what: &str,
     planned: Result<Planned, String>,
-    lines: &mut Vec<String>,
-    failures: &mut Vec<String>,
+    done: &mut Applied,
+    run: &mut dyn FnMut(&Step) -> Result<(), String>,
 ) -> Option<String> {
     let (device, steps) = match planned {
         Err(e) => {
-            failures.push(format!("{what}: {e}"));
+            done.failures.push(format!("{what}: {e}"));
             return None;
         }
         Ok(Planned::Skip(why)) => {
-            lines.push(format!("{what}: skipped: {why}"));
+            done.lines.push(format!("{what}: skipped: {why}"));
             return None;
         }
         Ok(Planned::Steps { device, steps }) => (device, steps),
     };
     if dry.is_some() {
         let shown: Vec<String> = steps.iter().map(|s| format!("`{}`", s.shown())).collect();
-        lines.push(format!("{what}: would run {}", shown.join(", ")));
+        done.lines
+            .push(format!("{what}: would run {}", shown.join(", ")));
         return Some(device);
     }
+    // Every program first: a missing one fails the entry before anything has run.
+    let missing = steps.iter().find_map(|s| match s {
+        Step::Run { argv, .. } => argv.first().filter(|p| !has(p)),
+        Step::ZeroEnds(_) => None,
+    });
+    if let Some(program) = missing {
+        done.failures.push(format!(
+            "{what}: {program} is not installed{}",
+            package_hint(program)
+        ));
+        return None;
+    }
     for step in &steps {
-        if let Err(e) = run_step(boot, view, step) {
-            failures.push(format!("{what}: {e}"));
+        if let Err(e) = run(step) {
+            done.failures.push(format!("{what}: {e}"));
             return None;
         }
     }
@@ -1311,7 +1329,8 @@ fn execute(
             _ => None,
         })
         .unwrap_or_default();
-    lines.push(format!("{what}: done on {device} (`{last}`)"));
+    done.lines
+        .push(format!("{what}: done on {device} (`{last}`)"));
     Some(device)
 }
 
@@ -1871,5 +1890,64 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn a_real_run_runs_each_step_and_a_failed_entry_does_not_stop_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let view = machine(dir.path(), &[disk("xvdb"), disk("xvdc")]);
+        let disks = vec![
+            disk_entry("/dev/xvdb", "{layout: true}"),
+            disk_entry("/dev/xvdc", "{table_type: gpt, layout: true}"),
+        ];
+        let fss = vec![
+            fs_entry("{device: /dev/xvdb, partition: 1, filesystem: ext4, label: data}"),
+            fs_entry("{device: /dev/xvdb, partition: 1, filesystem: ext4, label: data}"),
+            fs_entry("{device: /dev/xvdc, partition: none, filesystem: xfs}"),
+        ];
+        let mut ran = Vec::new();
+        // sfdisk makes the partition the kernel then shows; sgdisk is not installed.
+        let has = |p: &str| p != "sgdisk" && p != "partprobe";
+        let done = apply(&disks, &fss, &view, None, &has, &mut |step| {
+            ran.push(step.shown());
+            if matches!(step, Step::Run { argv, .. } if argv[0] == "sfdisk") {
+                fs::create_dir_all(dir.path().join("sys/block/xvdb/xvdb1")).unwrap();
+                fs::write(dir.path().join("dev/xvdb1"), "").unwrap();
+            }
+            if step.shown().starts_with("mkfs.xfs") {
+                return Err("`mkfs.xfs -f /dev/xvdc` failed (exit code 1)".into());
+            }
+            Ok(())
+        });
+        assert_eq!(
+            ran,
+            [
+                "udevadm settle",
+                "sfdisk --force /dev/xvdb <<< ',,83'",
+                "udevadm settle",
+                "blockdev --rereadpt /dev/xvdb",
+                "udevadm settle",
+                "udevadm settle",
+                "mkfs.ext4 -L data /dev/xvdb1",
+                "udevadm settle",
+                "mkfs.xfs -f /dev/xvdc",
+            ]
+        );
+        assert_eq!(
+            done.failures,
+            [
+                "disk_setup `/dev/xvdc`: sgdisk is not installed (package gdisk)",
+                "fs_setup `/dev/xvdc`: `mkfs.xfs -f /dev/xvdc` failed (exit code 1)",
+            ]
+        );
+        assert_eq!(
+            done.lines,
+            [
+                "disk_setup `/dev/xvdb`: done on /dev/xvdb (`sfdisk --force /dev/xvdb <<< ',,83'`)",
+                "fs_setup `/dev/xvdb`: done on /dev/xvdb1 (`mkfs.ext4 -L data /dev/xvdb1`)",
+                "fs_setup `/dev/xvdb`: skipped: /dev/xvdb1 already has the ext4 filesystem labelled data",
+            ]
+        );
+        assert!(done.ran_any);
     }
 }
