@@ -67,8 +67,11 @@ fn run_step(boot: &Boot<'_>, view: &MachineView, step: &Step) -> Result<(), Stri
 
 /// `sfdisk` reads its table on standard input.
 fn run_with_input(argv: &[String], input: &str) -> Ran {
-    let child = Command::new(&argv[0])
-        .args(&argv[1..])
+    let Some((program, args)) = argv.split_first() else {
+        return Ran::default();
+    };
+    let child = Command::new(program)
+        .args(args)
         .env("LANG", "C")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -243,9 +243,9 @@ pub fn plan_disk(entry: &DiskEntry, probe: &Probe<'_>, has: &Has<'_>) -> Result<
         return Ok(Planned::Skip(format!("{device}: not to be partitioned")));
     }
     let all = probe.enumerate(&device);
-    if all.first().map(|d| d.kind.as_str()) != Some("disk") {
+    let Some((disk, parts)) = all.split_first().filter(|(d, _)| d.kind == "disk") else {
         return Err(format!("Device {device} is not a disk device!"));
-    }
+    };
     let mut steps = vec![settle()];
     if entry.layout == Layout::Remove {
         for d in all.iter().filter(|d| d.kind != "disk" && d.kind != "crypt") {
@@ -255,22 +255,22 @@ pub fn plan_disk(entry: &DiskEntry, probe: &Probe<'_>, has: &Has<'_>) -> Result<
         steps.extend(reread(&device, has));
         return Ok(Planned::Steps { device, steps });
     }
-    let found = found_layout(entry.table, &all[1..]);
+    let found = found_layout(entry.table, parts);
     if layout_matches(&entry.layout, &found) {
         return Ok(Planned::Skip(format!(
             "{device}: the partition layout matches"
         )));
     }
     if !entry.overwrite {
-        if all.len() > 1 {
+        if !parts.is_empty() {
             return Ok(Planned::Skip(format!(
                 "{device} already has partitions (set overwrite: true to replace them)"
             )));
         }
-        if !all[0].fstype.is_empty() {
+        if !disk.fstype.is_empty() {
             return Ok(Planned::Skip(format!(
                 "{device} already has a {} filesystem (set overwrite: true to replace it)",
-                all[0].fstype
+                disk.fstype
             )));
         }
     }

@@ -191,11 +191,13 @@ impl<'v> Probe<'v> {
     /// `lsblk DEVICE`: the device, then its partitions.
     pub fn enumerate(&self, dev: &str) -> Vec<BlockDev> {
         let name = base_name(dev);
-        let mut all = vec![self.block_dev(name)];
-        if all[0].kind == "disk" {
-            all.extend(self.partitions(name));
-        }
-        all
+        let first = self.block_dev(name);
+        let parts = if first.kind == "disk" {
+            self.partitions(name)
+        } else {
+            Vec::new()
+        };
+        std::iter::once(first).chain(parts).collect()
     }
 
     /// `blkid DEVICE`: label and filesystem type, `None` when absent.
