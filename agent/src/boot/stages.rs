@@ -39,6 +39,11 @@ pub const STAGES: &[(&str, &[StageModule])] = &[
                 modules::disk::resizefs::resizefs,
             ),
             (
+                "disk_setup",
+                Frequency::PerInstance,
+                modules::disk::disk_setup::disk_setup,
+            ),
+            (
                 "mounts",
                 Frequency::PerInstance,
                 modules::disk::mounts::mounts,

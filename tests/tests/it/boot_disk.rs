@@ -372,3 +372,70 @@ fn the_mnt_default_follows_cloud_init_25_unless_the_image_asks_for_22_4() {
         );
     }
 }
+
+const PARTITIONS: &str = r#"#cloud-config
+users: []
+device_aliases:
+  scratch: ephemeral0
+disk_setup:
+  scratch:
+    table_type: gpt
+    layout: [[50, 82], 50]
+  /dev/xvdc:
+    layout: true
+fs_setup:
+  - {label: swap, filesystem: swap, device: scratch.1}
+  - {label: data, filesystem: ext4, device: scratch.2}
+  - {label: logs, filesystem: xfs, device: /dev/xvdc, partition: auto}
+  - {label: data, filesystem: ext4, device: scratch.2}
+mounts:
+  - [ xvdc, /logs ]
+"#;
+
+#[test]
+fn disk_setup_records_its_commands_before_mounts() {
+    let m = Machine::new(PARTITIONS);
+    // The instance store is 1 GiB.
+    fs::write(m.view.join("sys/block/xvdb/size"), "2097152\n").unwrap();
+    let out = m.run("b1");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    let item = m.item("config-disk_setup");
+    assert_eq!(item["status"], "skipped", "{item}");
+    assert_eq!(item["frequency"], "once-per-instance");
+    let root = m.root.display().to_string();
+    // `scratch` is `ephemeral0` through the block-device-mapping (sdb → xvdb); renamed,
+    // it moves after /dev/xvdc, as in cloud-init. /dev/xvdc already has a partition.
+    // The filesystems go on the partitions the table would make; the second `data`
+    // entry finds the first's filesystem.
+    let want = [
+        format!("under --root {root}: disk_setup `/dev/xvdc`: skipped: /dev/xvdc: the partition layout matches"),
+        "disk_setup `scratch`: would run `udevadm settle`, `sgdisk -Z /dev/xvdb`, \
+         `sgdisk -n 1:0:+1048576 /dev/xvdb`, `sgdisk -t 1:8200 /dev/xvdb`, \
+         `sgdisk -n 2:0:0 /dev/xvdb`, `udevadm settle`, `partprobe /dev/xvdb`, `udevadm settle`"
+            .to_string(),
+        "fs_setup `/dev/xvdb`: would run `udevadm settle`, `mkswap -L swap /dev/xvdb1`".to_string(),
+        "fs_setup `/dev/xvdb`: would run `udevadm settle`, `mkfs.ext4 -L data /dev/xvdb2`".to_string(),
+        "fs_setup `/dev/xvdc`: would run `udevadm settle`, `mkfs.xfs -L logs /dev/xvdc1`".to_string(),
+        "fs_setup `/dev/xvdb`: skipped: /dev/xvdb2 already has the ext4 filesystem labelled data"
+            .to_string(),
+    ];
+    assert_eq!(item["reason"], want.join("; "));
+
+    // mounts still runs, after it.
+    let mounts = m.item("config-mounts");
+    assert_eq!(mounts["status"], "ran", "{mounts}");
+    assert!(m.read("/etc/fstab").contains("/dev/xvdc1\t/logs\tauto"));
+    let report: serde_json::Value =
+        serde_json::from_str(&m.read("/var/lib/strap/data/report.json")).unwrap();
+    let names: Vec<&str> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    let at = |n: &str| names.iter().position(|x| *x == n).unwrap();
+    assert!(at("config-resizefs") < at("config-disk_setup"));
+    assert!(at("config-disk_setup") < at("config-mounts"));
+    assert!(m.status_long().contains("errors: []"));
+}

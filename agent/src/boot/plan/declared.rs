@@ -108,6 +108,11 @@ pub const SPECS: &[Spec] = &[
         live: Live::No("runs at every boot: the change takes effect at the next boot"),
     },
     Spec {
+        module: "disk_setup",
+        keys: &["disk_setup", "fs_setup", "device_aliases"],
+        live: Live::No("partitions and filesystems are made once, before the disks are mounted"),
+    },
+    Spec {
         module: "mounts",
         keys: &["mounts", "mount_default_fields", "swap"],
         live: Live::Yes,

@@ -1,4 +1,5 @@
-//! The disk modules of the init stage — `growpart`, `resizefs` and `mounts` (with swap) —
+//! The disk modules of the init stage — `growpart`, `resizefs`, `disk_setup` (partitions
+//! and filesystems) and `mounts` (with swap) —
 //! and what they share: a [`MachineView`] of the kernel's tables (`/proc/self/mountinfo`,
 //! `/sys/class/block`, `/dev`, `/proc/swaps`, `/proc/meminfo`, `/proc/cmdline`) that tests
 //! replace with a folder, the mountinfo lookup cloud-init does, and one way to run or
@@ -10,6 +11,7 @@
 //! `mounts` still writes the root's `/etc/fstab`.
 
 pub mod devices;
+pub mod disk_setup;
 pub mod fstab;
 pub mod growpart;
 pub mod mounts;

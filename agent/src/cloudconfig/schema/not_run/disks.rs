@@ -1,4 +1,6 @@
-//! Disks: partitions and file systems (`cc_disk_setup`).
+//! Disks: partitions and file systems (`cc_disk_setup`). strap runs this module
+//! (`boot::modules::disk::disk_setup`); its keys are in the `RUN` table, their schema
+//! stays here beside the other definitions written from cloud-init 25's schema.
 
 use super::super::eval::{Extra, Lit, Ty, S};
 use super::{is_non_empty, BOOL, INT, STR, STRINGS};
