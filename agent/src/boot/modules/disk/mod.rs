@@ -340,6 +340,19 @@ pub fn run_on_machine(boot: &Boot<'_>, label: &str, argv: &[String]) -> Ran {
     }
 }
 
+/// `device_aliases` (a `disk_setup` key, read by `mounts` too) as a map; anything else
+/// is ignored.
+pub fn device_aliases(boot: &Boot<'_>) -> std::collections::HashMap<String, String> {
+    boot.cfg("device_aliases")
+        .and_then(crate::cloudconfig::Node::as_map)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((super::scalar_text(k)?, super::scalar_text(v)?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Whether a program is on the boot's PATH.
 pub fn have_program(boot: &Boot<'_>, program: &str) -> bool {
     let path_var = boot.ctx.var("PATH");

@@ -13,11 +13,9 @@
 
 use std::collections::HashMap;
 
-use crate::cloudconfig::Node;
-
 use super::super::super::context::Boot;
 use super::super::super::source;
-use super::super::{scalar_text, ModuleError, Outcome};
+use super::super::{ModuleError, Outcome};
 use super::devices::{ec2_device, has_spare_disk, sanitize_devname};
 use super::fstab::{default_fields, parse_default_fields, parse_mounts, plan, FSTAB};
 use super::swap;
@@ -34,17 +32,7 @@ fn systemd_root(boot: &Boot<'_>) -> bool {
     .any(|p| boot.ctx.path(p).is_ok_and(|p| p.exists()))
 }
 
-/// `device_aliases` (a `disk_setup` key) as a map; anything else is ignored.
-fn aliases(boot: &Boot<'_>) -> HashMap<String, String> {
-    boot.cfg("device_aliases")
-        .and_then(Node::as_map)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((scalar_text(k)?, scalar_text(v)?)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use super::device_aliases as aliases;
 
 /// The swap file to list in fstab, after making it on a real boot. Lines of what was
 /// done or would be done go to `report`.

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::io::{Seek, SeekFrom, Write};
 use std::process::{Command, Stdio};
 
-use crate::cloudconfig::{Node, Value};
+use crate::cloudconfig::Value;
 
 use super::super::super::context::Boot;
 use super::super::super::source;
@@ -120,17 +120,7 @@ fn zero_ends(path: &std::path::Path) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// `device_aliases` as a map.
-fn aliases(boot: &Boot<'_>) -> HashMap<String, String> {
-    boot.cfg("device_aliases")
-        .and_then(Node::as_map)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((scalar_text(k)?, scalar_text(v)?)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use super::device_aliases as aliases;
 
 /// `disk_setup` (both `disk_setup` and `fs_setup`).
 pub fn disk_setup(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::cloudconfig::Node;
 use std::fs;
 use std::path::Path;
 
