@@ -285,6 +285,9 @@ pub fn no_space_left(path: &Path) -> bool {
     nix::sys::statvfs::statvfs(path).is_ok_and(|st| st.blocks_available() == 0)
 }
 
+/// The mode of a new record (before the umask).
+const RECORD_MODE: u32 = 0o644;
+
 /// A record could not be written.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write {path}{}", disk_full_note(source))]
@@ -329,26 +332,28 @@ pub(super) fn write_record(root: &Path, path: &Path, text: &[u8]) -> Result<(), 
     spare.push(".next");
     let spare_path = path.with_file_name(&spare);
     let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC;
-    let (folder, mut file) = match crate::context::open_in_folders(root, &spare_path, flags, 0o600)
-    {
-        Ok(opened) => opened,
-        Err(crate::context::ContextError::Io { source, .. })
-            if matches!(source.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENXIO))
-                || source.kind() == std::io::ErrorKind::InvalidInput =>
-        {
-            // Not a regular file (a link, a FIFO): not strap's spare; replace it.
-            let (folder, _) = crate::context::beneath::folder_of(root, &spare_path)
-                .map_err(into_io)
-                .map_err(io)?;
-            folder.unlink(&spare).map_err(into_io).map_err(io)?;
-            let file = folder
-                .open_regular(&spare, flags | OFlag::O_EXCL, 0o600)
-                .map_err(into_io)
-                .map_err(io)?;
-            (folder, file)
-        }
-        Err(err) => return Err(io(into_io(err))),
-    };
+    // Readable by everyone, as cloud-init's status.json is: `strap status` works for
+    // any user (records hold no secret; the logs are 0600).
+    let (folder, mut file) =
+        match crate::context::open_in_folders(root, &spare_path, flags, RECORD_MODE) {
+            Ok(opened) => opened,
+            Err(crate::context::ContextError::Io { source, .. })
+                if matches!(source.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENXIO))
+                    || source.kind() == std::io::ErrorKind::InvalidInput =>
+            {
+                // Not a regular file (a link, a FIFO): not strap's spare; replace it.
+                let (folder, _) = crate::context::beneath::folder_of(root, &spare_path)
+                    .map_err(into_io)
+                    .map_err(io)?;
+                folder.unlink(&spare).map_err(into_io).map_err(io)?;
+                let file = folder
+                    .open_regular(&spare, flags | OFlag::O_EXCL, RECORD_MODE)
+                    .map_err(into_io)
+                    .map_err(io)?;
+                (folder, file)
+            }
+            Err(err) => return Err(io(into_io(err))),
+        };
     file.write_all(text).map_err(io)?;
     drop(file);
     folder.exchange(&spare, name).map_err(into_io).map_err(io)
@@ -476,6 +481,11 @@ mod record_tests {
             read_record(&root.join("run/strap/status.json")).unwrap()["a"],
             1
         );
+        // Readable by any user, as before (`strap status` as an ordinary user).
+        let mode = std::fs::metadata(root.join("run/strap/status.json"))
+            .unwrap()
+            .mode();
+        assert_eq!(mode & 0o044, 0o044, "{mode:o}");
         std::os::unix::fs::symlink(&outside, root.join("run/strap/result.json")).unwrap();
         write_json(
             &root,
