@@ -107,6 +107,29 @@ pub fn has_spare_disk(view: &MachineView) -> bool {
 
 /// The EC2 datasource's `device_name_to_device`: the mapped device if it exists, else
 /// the `sd` name remapped to `vd`/`xvd`/`vtb`; `ephemeral0` only when it exists.
+/// The machine's device for the block-device-mapping entry `name` (`ephemeral0`,
+/// `swap`), asked of the metadata once per name (`cache`) and found as
+/// [`ec2_device`] finds it.
+pub fn mapped_device(
+    src: &dyn crate::boot::source::Datasource,
+    name: &str,
+    view: &MachineView,
+    cache: &mut HashMap<String, Option<String>>,
+) -> Option<String> {
+    cache
+        .entry(name.to_string())
+        .or_insert_with(|| {
+            let path = format!("/latest/meta-data/block-device-mapping/{name}");
+            crate::boot::source::fetch_text(src, &path)
+                .ok()
+                .flatten()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .and_then(|mapped| ec2_device(name, &mapped, view))
+        })
+        .clone()
+}
+
 pub fn ec2_device(name: &str, mapped: &str, view: &MachineView) -> Option<String> {
     let found = if mapped.starts_with('/') {
         mapped.to_string()

@@ -14,9 +14,8 @@
 use std::collections::HashMap;
 
 use super::super::super::context::Boot;
-use super::super::super::source;
 use super::super::{ModuleError, Outcome};
-use super::devices::{ec2_device, has_spare_disk, sanitize_devname};
+use super::devices::{has_spare_disk, mapped_device, sanitize_devname};
 use super::fstab::{default_fields, parse_default_fields, parse_mounts, plan, FSTAB};
 use super::swap;
 use super::{dry_run_reason, mount_points, run_on_machine, MachineView};
@@ -136,18 +135,7 @@ pub fn mounts(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         if !spare {
             return None;
         }
-        cache
-            .entry(name.to_string())
-            .or_insert_with(|| {
-                let path = format!("/latest/meta-data/block-device-mapping/{name}");
-                source::fetch_text(src, &path)
-                    .ok()
-                    .flatten()
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .and_then(|mapped| ec2_device(name, &mapped, &view))
-            })
-            .clone()
+        mapped_device(src, name, &view, &mut cache)
     };
     // The default `/mnt` line takes the built-in options (cloud-init 25); 22.4 took
     // `mount_default_fields`' (kept with `strap_cloud_init_compat: "22.4"`).

@@ -26,9 +26,8 @@ use std::process::{Command, Stdio};
 use crate::cloudconfig::Value;
 
 use super::super::super::context::Boot;
-use super::super::super::source;
 use super::super::{scalar_text, wrong_type, ModuleError, Outcome};
-use super::devices::{ec2_device, has_spare_disk, is_meta_device_name};
+use super::devices::{has_spare_disk, is_meta_device_name, mapped_device};
 use super::{dry_run_reason, have_program, run_on_machine, MachineView, Ran};
 
 mod config;
@@ -176,18 +175,7 @@ pub fn disk_setup(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         let alias = aliases.get(cand).cloned();
         let name = alias.clone().unwrap_or_else(|| cand.to_string());
         let meta = if spare && is_meta_device_name(&name) {
-            cache
-                .entry(name.clone())
-                .or_insert_with(|| {
-                    let path = format!("/latest/meta-data/block-device-mapping/{name}");
-                    source::fetch_text(src, &path)
-                        .ok()
-                        .flatten()
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .and_then(|mapped| ec2_device(&name, &mapped, &view))
-                })
-                .clone()
+            mapped_device(src, &name, &view, &mut cache)
         } else {
             None
         };
