@@ -655,13 +655,7 @@ impl Folder {
     /// cannot exchange.
     pub fn exchange(&self, spare: &OsStr, name: &OsStr) -> Result<(), ContextError> {
         let fd = Some(self.fd.as_raw_fd());
-        match nix::fcntl::renameat2(
-            fd,
-            spare,
-            fd,
-            name,
-            nix::fcntl::RenameFlags::RENAME_EXCHANGE,
-        ) {
+        match rename_exchange(self.fd.as_raw_fd(), spare, name) {
             Ok(()) => Ok(()),
             Err(_) => nix::fcntl::renameat(fd, spare, fd, name)
                 .map_err(io_err("rename into place", &self.path.join(name))),
@@ -734,4 +728,42 @@ pub fn folder_of(root: &Path, target: &Path) -> Result<(Folder, OsString), Conte
     let parent = rel.parent().unwrap_or(Path::new(""));
     let folder = open_folder(root, parent, Some(0o755), target)?;
     Ok((folder, name))
+}
+
+/// `renameat2(RENAME_EXCHANGE)` of two names in one folder.
+#[cfg(target_env = "gnu")]
+fn rename_exchange(fd: RawFd, a: &OsStr, b: &OsStr) -> nix::Result<()> {
+    nix::fcntl::renameat2(
+        Some(fd),
+        a,
+        Some(fd),
+        b,
+        nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+    )
+}
+
+/// `renameat2(RENAME_EXCHANGE)` of two names in one folder, by its system call (the C
+/// library of a static build may not wrap it).
+#[cfg(not(target_env = "gnu"))]
+fn rename_exchange(fd: RawFd, a: &OsStr, b: &OsStr) -> nix::Result<()> {
+    let a = std::ffi::CString::new(a.as_bytes()).map_err(|_| nix::errno::Errno::EINVAL)?;
+    let b = std::ffi::CString::new(b.as_bytes()).map_err(|_| nix::errno::Errno::EINVAL)?;
+    // SAFETY: both names are NUL-terminated strings that outlive the call, and `fd` is
+    // an open folder.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            fd,
+            a.as_ptr(),
+            fd,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(nix::errno::Errno::last())
+    }
 }

@@ -60,13 +60,13 @@ fn ioctl(
 
 fn set_up(sock: &OwnedFd, name: &str, step: &'static str) -> Result<(), SandboxError> {
     let mut req = ifreq(name);
-    ioctl(sock, libc::SIOCGIFFLAGS, &mut req, step)?;
+    ioctl(sock, libc::SIOCGIFFLAGS as libc::Ioctl, &mut req, step)?;
     // SAFETY: SIOCGIFFLAGS filled the `ifru_flags` member of the union.
     #[allow(unsafe_code)]
     unsafe {
         req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
     }
-    ioctl(sock, libc::SIOCSIFFLAGS, &mut req, step)
+    ioctl(sock, libc::SIOCSIFFLAGS as libc::Ioctl, &mut req, step)
 }
 
 /// Bring `lo` up and give it `addr`/32 besides 127.0.0.1.
@@ -87,7 +87,7 @@ pub fn loopback_with(addr: Ipv4Addr) -> Result<(), SandboxError> {
     req.ifr_ifru.ifru_addr = sockaddr(addr);
     ioctl(
         &sock,
-        libc::SIOCSIFADDR,
+        libc::SIOCSIFADDR as libc::Ioctl,
         &mut req,
         "add the metadata address to lo",
     )?;
@@ -95,7 +95,7 @@ pub fn loopback_with(addr: Ipv4Addr) -> Result<(), SandboxError> {
     req.ifr_ifru.ifru_netmask = sockaddr(Ipv4Addr::BROADCAST);
     ioctl(
         &sock,
-        libc::SIOCSIFNETMASK,
+        libc::SIOCSIFNETMASK as libc::Ioctl,
         &mut req,
         "set the metadata address's netmask",
     )?;

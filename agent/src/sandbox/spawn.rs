@@ -332,7 +332,13 @@ fn drop_capabilities(keep_sys_admin: bool) -> io::Result<()> {
     Ok(())
 }
 
-fn set_rlimit(resource: libc::__rlimit_resource_t, limit: u64) -> io::Result<()> {
+/// The type of `setrlimit`'s resource argument in the C library strap is built with.
+#[cfg(target_env = "gnu")]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type Resource = libc::c_int;
+
+fn set_rlimit(resource: Resource, limit: u64) -> io::Result<()> {
     let rlim = libc::rlimit {
         rlim_cur: limit,
         rlim_max: limit,

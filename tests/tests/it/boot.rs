@@ -333,7 +333,7 @@ fn write_files_users_groups_keys_hostname_and_hosts() {
     let m = Machine::new(
         r#"#cloud-config
 groups:
-  - admins: []
+  - admins
 users:
   - default
   - name: alice
@@ -1085,6 +1085,43 @@ fn the_quick_start_works_for_an_ordinary_user() {
         fs::read_to_string(root.join("etc/motd")).unwrap(),
         "Booted by strap.\n"
     );
+}
+
+/// As cloud-init does once it has the user data, the boot checks the merged cloud-config
+/// against the schema and runs it anyway. A key cloud-init 25 does not know fails that
+/// check: a warning naming the path (never the value), the boot degraded; an image that
+/// keeps cloud-init 22.4's behaviour lets it pass, as 22.4's schema did.
+#[test]
+fn a_config_that_fails_the_schema_runs_with_a_warning_naming_only_paths() {
+    let user_data = "#cloud-config\nusers: []\ntypo_key: s3cr3t-value\nruncmd:\n  - [sh, -c, 'echo ran >> $STRAP_ROOT/ran']\nkeyboard: {layout: 5}\n";
+    for compat in [None, Some("22.4")] {
+        let m = Machine::new(user_data);
+        if let Some(v) = compat {
+            m.write(
+                "/etc/cloud/cloud.cfg.d/90-compat.cfg",
+                &format!("strap_cloud_init_compat: \"{v}\"\n"),
+            );
+        }
+        let out = m.run();
+        // Degraded either way: `keyboard.layout: 5` is an error for both cloud-inits.
+        assert_eq!(code(&out), 2, "{compat:?}: {}", stderr(&out));
+        assert_eq!(m.ran(), vec!["ran"], "{compat:?}: the config still runs");
+        let log = m.read("/var/log/strap.log");
+        let line = log
+            .lines()
+            .find(|l| l.contains("failed schema validation"))
+            .unwrap_or_else(|| panic!("{compat:?}: no schema warning in {log}"));
+        assert!(line.contains("keyboard.layout"), "{line}");
+        assert_eq!(
+            line.contains("typo_key"),
+            compat.is_none(),
+            "{compat:?}: {line}"
+        );
+        assert!(
+            !log.contains("s3cr3t") && !stderr(&out).contains("s3cr3t"),
+            "{log}"
+        );
+    }
 }
 
 #[test]

@@ -317,10 +317,16 @@ fn validate_exit_codes() {
         Some(1)
     );
 
-    let warn = write("warn", "#cloud-config\nruncmdd: [ls]\n");
+    // A key cloud-init 25 does not know is an error, as its schema has it.
+    let unknown = write("unknown", "#cloud-config\nruncmdd: [ls]\n");
+    let out = strap(&["userdata", "validate", &unknown]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("runcmdd"));
+
+    let warn = write("warn", "#cloud-config\nmanage_etc_hosts: template\n");
     let out = strap(&["userdata", "validate", &warn]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stdout(&out).contains("runcmdd"));
+    assert!(stdout(&out).contains("deprecated"), "{}", stdout(&out));
 }
 
 /// Lines continued at column 0 inside a quoted string or a flow list load as PyYAML

@@ -182,6 +182,7 @@ pub fn consume(boot: &mut Boot<'_>) {
             error_chain(&err)
         ));
     }
+    check_schema(boot);
     // The image's system config sits under the user data's (cloud-config.txt above keeps
     // only the user data's, as cloud-init's does).
     for problem in boot.system.problems.clone() {
@@ -201,6 +202,47 @@ pub fn consume(boot: &mut Boot<'_>) {
         let user = std::mem::replace(&mut boot.config, Node::new(Value::Null));
         boot.config = crate::boot::sysconfig::merge_under(user, system);
     }
+}
+
+/// Checks the user data's merged cloud-config against the schema, as cloud-init does once
+/// it has consumed the user data: a config that fails is still run, and the boot warns
+/// (cloud-init 25 then calls its boot degraded). The warning names only the paths, never
+/// the values (a password could be one), and points to `strap userdata validate`.
+fn check_schema(boot: &mut Boot<'_>) {
+    if boot.config.as_map().is_none() {
+        return;
+    }
+    let compat = boot
+        .system
+        .node
+        .as_ref()
+        .and_then(|system| crate::boot::sysconfig::CloudInitCompat::of(system).ok())
+        .unwrap_or_default();
+    let unknown = match compat {
+        crate::boot::sysconfig::CloudInitCompat::Current => cloudconfig::schema::UnknownKeys::Error,
+        crate::boot::sysconfig::CloudInitCompat::V22 => cloudconfig::schema::UnknownKeys::Allowed,
+    };
+    let report = cloudconfig::schema::validate_with(&boot.config, unknown);
+    if report.is_valid() {
+        return;
+    }
+    let mut paths: Vec<&str> = report
+        .errors
+        .iter()
+        .map(|p| {
+            if p.path.is_empty() {
+                "(top)"
+            } else {
+                p.path.as_str()
+            }
+        })
+        .collect();
+    paths.dedup();
+    boot.warn(&format!(
+        "cloud-config failed schema validation at {}; it runs anyway, as cloud-init runs it. \
+         Run `strap userdata validate` on the user data for the details",
+        paths.join(", ")
+    ));
 }
 
 /// Where a script part is stored (the instance's `scripts/`, or `<state>/scripts/per-*`

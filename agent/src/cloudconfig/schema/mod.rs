@@ -1,8 +1,10 @@
 //! Checking a cloud-config against cloud-init's schema, as `cloud-init schema` judges it.
 //! Keys of the modules strap runs are checked for type and value ([`defs`]); keys of
 //! cloud-init modules strap does not run are checked the same way ([`not_run`]) and,
-//! when valid, named with a warning; keys cloud-init does not know are warned about. It only reads the tree and never fails: every finding
-//! is a [`Problem`] in the [`Report`], located by line, column and dotted path.
+//! when valid, named with a warning; a top-level key cloud-init does not know is an error,
+//! as cloud-init 25's schema has it (22.4's schema let it pass: [`UnknownKeys`]). It only
+//! reads the tree and never fails: every finding is a [`Problem`] in the [`Report`],
+//! located by line, column and dotted path.
 
 mod defs;
 mod eval;
@@ -234,8 +236,23 @@ pub fn is_known(key: &str) -> bool {
     classify(key).is_some()
 }
 
-/// Validates a loaded cloud-config.
+/// How a top-level key cloud-init does not know is judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownKeys {
+    /// An error, "Additional properties are not allowed", as cloud-init 25 judges it
+    /// (its schema closes the top level with `additionalProperties: false`).
+    Error,
+    /// Let pass, as cloud-init 22.4 does (its schema has no rule for them).
+    Allowed,
+}
+
+/// Validates a loaded cloud-config as cloud-init 25 does.
 pub fn validate(node: &Node) -> Report {
+    validate_with(node, UnknownKeys::Error)
+}
+
+/// Validates a loaded cloud-config, judging unknown top-level keys as `unknown` says.
+pub fn validate_with(node: &Node, unknown: UnknownKeys) -> Report {
     let mut report = Report::default();
     let Value::Map(entries) = &node.value else {
         report.errors.push(Problem {
@@ -272,10 +289,14 @@ pub fn validate(node: &Node) -> Report {
                     )));
                 }
             }
-            None => walk.warnings.push(at(format!(
-                "Additional properties are not allowed ({} was unexpected)",
-                k.to_python_repr()
-            ))),
+            None => {
+                if unknown == UnknownKeys::Error {
+                    walk.errors.push(at(format!(
+                        "Additional properties are not allowed ({} was unexpected)",
+                        k.to_python_repr()
+                    )));
+                }
+            }
         }
     }
     for list in [&mut report.errors, &mut report.warnings] {

@@ -32,12 +32,18 @@ fn every_module_example_is_valid() {
     let examples = examples();
     assert_eq!(examples.len(), 128);
     // The examples come from a cloud-init newer than 25.1, whose schema strap follows:
-    // there `ansible.pull` became a list and `rh_subscription` gained new keys.
+    // there `ansible.pull` became a list, `rh_subscription` gained new keys and `rpi`
+    // (cc_raspberry_pi) was added, a top-level key 25.1's schema does not allow.
     let newer: &[(&str, &str)] = &[
         ("cc_ansible/example1.yaml", "ansible.pull"),
         ("cc_ansible/example2.yaml", "ansible.pull"),
         ("cc_rh_subscription/example2.yaml", "rh_subscription"),
         ("cc_rh_subscription/example3.yaml", "rh_subscription"),
+        ("cc_raspberry_pi/example1.yaml", "rpi"),
+        ("cc_raspberry_pi/example2.yaml", "rpi"),
+        ("cc_raspberry_pi/example3.yaml", "rpi"),
+        ("cc_raspberry_pi/example4.yaml", "rpi"),
+        ("cc_raspberry_pi/example5.yaml", "rpi"),
     ];
     for (name, text) in &examples {
         let report = validate_text(text);
@@ -223,7 +229,7 @@ fn problems_carry_positions_and_paths() {
 }
 
 #[test]
-fn warnings_for_unknown_deprecated_and_not_run_keys() {
+fn unknown_keys_are_errors_deprecated_and_not_run_keys_warnings() {
     let report = validate_text(
         "manage_etc_hosts: template\nusers: default\nfoo: 1\nsnap: {commands: [x]}\nfan: {config: x, foo: 1}\n\
          merge_how: [{name: lst, settings: [append]}]\npackages: [{apt: [x]}, [a, b], c]\n",
@@ -234,7 +240,6 @@ fn warnings_for_unknown_deprecated_and_not_run_keys() {
         vec![
             "manage_etc_hosts: 'template' is deprecated. Use true instead.",
             "users: 'default' is deprecated. Use a list of users.",
-            "foo: Additional properties are not allowed ('foo' was unexpected)",
             "snap: valid for cloud-init, not run by strap (cloud-init module cc_snap)",
         ]
     );
@@ -242,12 +247,17 @@ fn warnings_for_unknown_deprecated_and_not_run_keys() {
     assert_eq!(
         errors,
         vec![
+            "foo: Additional properties are not allowed ('foo' was unexpected)",
             "fan: Additional properties are not allowed ('foo' was unexpected)",
             "merge_how.0.name: 'lst' is not one of ['list', 'dict', 'str']"
         ]
     );
     assert!(is_run_by_strap("runcmd") && !is_run_by_strap("snap") && is_known("snap"));
     assert!(!is_known("foo"));
+    // cloud-init 22.4's schema has no rule for unknown top-level keys.
+    let node = crate::cloudconfig::load("foo: 1\nruncmd: [ls]\n").unwrap();
+    assert!(validate_with(&node, UnknownKeys::Allowed).is_valid());
+    assert!(!validate_with(&node, UnknownKeys::Error).is_valid());
 }
 
 #[test]
