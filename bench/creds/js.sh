@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Benchmark: `strap creds export --sdk js --format process` (release build) against
+# Benchmark: `strap creds export --sdk js --format process` (release builds: the static
+# image build, x86_64-unknown-linux-musl, and the glibc one `cargo install` makes) against
 # Node.js resolving with the AWS SDK for JavaScript v3's `fromNodeProviderChain` (the
 # release pinned in tests/js/) on the same three environments: keys in the environment,
 # keys in a profile, and the instance profile from imds-mock on loopback. Both must find
 # the same access key id before they are timed. Results in bench/creds/results-js.md.
 #
-# Needs: hyperfine (apt-get install -y hyperfine), node, `npm ci --prefix tests/js`.
+# Needs: hyperfine (apt-get install -y hyperfine), node, `npm ci --prefix tests/js`; for
+# the static build, `rustup target add x86_64-unknown-linux-musl` and musl-tools (without
+# them only the glibc build is measured, and the script says so).
 # Usage: bench/creds/js.sh [extra hyperfine args, e.g. --runs 30]
 set -euo pipefail
 
@@ -21,6 +24,14 @@ command -v hyperfine >/dev/null || { echo "hyperfine is missing: apt-get install
 (cd "$repo" && cargo build --release -q -p strap -p imds-mock)
 strap="$target/release/strap"
 mock="$target/release/imds-mock"
+static="$target/x86_64-unknown-linux-musl/release/strap"
+if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
+    && (cd "$repo" && cargo build --release -q -p strap --target x86_64-unknown-linux-musl); then
+    :
+else
+    echo "the static build cannot be made here (rustup target add x86_64-unknown-linux-musl; apt-get install musl-tools): measuring the glibc build only" >&2
+    static=
+fi
 
 work=$(mktemp -d)
 mock_pid=
@@ -59,28 +70,39 @@ imds="$base AWS_EC2_METADATA_SERVICE_ENDPOINT=$mock_url"
 
 for e in "$env_keys" "$profile" "$imds"; do
     n=$($e "$node" "$work/resolve.js")
-    s=$($e "$strap" creds export --sdk js --format process | sed -n 's/.*"AccessKeyId": "\([^"]*\)".*/\1/p')
-    [ "$n" = "$s" ] || { echo "key ids differ for: $e (node $n, strap $s)" >&2; exit 1; }
+    for b in "$strap" $static; do
+        s=$($e "$b" creds export --sdk js --format process | sed -n 's/.*"AccessKeyId": "\([^"]*\)".*/\1/p')
+        [ "$n" = "$s" ] || { echo "key ids differ for: $e (node $n, $b $s)" >&2; exit 1; }
+    done
 done
 
+# One hyperfine run, so that every command meets the same machine.
+runs=()
+for env in env profile imds-mock; do
+    case $env in env) e=$env_keys ;; profile) e=$profile ;; imds-mock) e=$imds ;; esac
+    if [ -n "$static" ]; then
+        runs+=(-n "strap static $env" "$e $static creds export --sdk js --format process")
+    fi
+    runs+=(-n "strap glibc $env" "$e $strap creds export --sdk js --format process")
+    runs+=(-n "node $env" "$e $node $work/resolve.js")
+done
 hyperfine --warmup 3 -N "$@" \
-    --export-markdown "$here/results-js.md" --export-json "$work/results.json" \
-    -n "strap js env" "$env_keys $strap creds export --sdk js --format process" \
-    -n "node env" "$env_keys $node $work/resolve.js" \
-    -n "strap js profile" "$profile $strap creds export --sdk js --format process" \
-    -n "node profile" "$profile $node $work/resolve.js" \
-    -n "strap js imds-mock" "$imds $strap creds export --sdk js --format process" \
-    -n "node imds-mock" "$imds $node $work/resolve.js"
+    --export-markdown "$here/results-js.md" --export-json "$work/results.json" "${runs[@]}"
 
 # Medians and minima (the means suffer from other work on a shared machine).
 python3 - "$work/results.json" <<'PY' | tee "$here/results-js-medians.md"
 import json, statistics, sys
 rows = json.load(open(sys.argv[1]))["results"]
 t = {r["command"]: r["times"] for r in rows}
-print("| Environment | strap --sdk js median (min) | node median (min) | speed-up (median) |")
-print("|---|---:|---:|---:|")
+print("| Environment | strap static median (min) | strap glibc median (min) | node median (min) | speed-up, static (min/min) | speed-up, glibc (min/min) |")
+print("|---|---:|---:|---:|---:|---:|")
+def cell(times):
+    if not times:
+        return "—"
+    return f"{statistics.median(times) * 1000:.2f} ms ({min(times) * 1000:.2f})"
+def ratio(node, strap):
+    return f"{min(node) / min(strap):.0f}×" if strap else "—"
 for env in ["env", "profile", "imds-mock"]:
-    s, n = t[f"strap js {env}"], t[f"node {env}"]
-    ms, mn = statistics.median(s) * 1000, statistics.median(n) * 1000
-    print(f"| {env} | {ms:.1f} ms ({min(s)*1000:.1f}) | {mn:.1f} ms ({min(n)*1000:.1f}) | {mn/ms:.0f}× |")
+    st, gl, n = t.get(f"strap static {env}"), t[f"strap glibc {env}"], t[f"node {env}"]
+    print(f"| {env} | {cell(st)} | {cell(gl)} | {cell(n)} | {ratio(n, st)} | {ratio(n, gl)} |")
 PY

@@ -1,7 +1,9 @@
 //! Real machines: `tests/vm/run.sh` boots strap's Debian 12 image under qemu against
 //! imds-mock, and `tests/vm/container.sh` runs it as a podman container's entrypoint.
 //! Each skips, saying why, where it cannot run: not root, or qemu, mmdebstrap, socat, ssh
-//! or podman missing (`.ci/run` installs them), or `STRAP_VM=0`.
+//! or podman missing (`.ci/run` installs them), or `STRAP_VM=0`. They install the debug
+//! build of strap in the image, or the binary `STRAP_TEST_IMAGE_BINARY` names (`.ci/run`
+//! gives them the static release build, the one images ship).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
@@ -43,6 +45,24 @@ fn nix_is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// The strap binary the suites put in the image: `STRAP_TEST_IMAGE_BINARY`, or the
+/// workspace's build.
+fn image_binary() -> PathBuf {
+    match std::env::var_os("STRAP_TEST_IMAGE_BINARY") {
+        Some(path) if !path.is_empty() => {
+            let path = PathBuf::from(path);
+            assert!(
+                path.is_file(),
+                "STRAP_TEST_IMAGE_BINARY names {}, which is not a file",
+                path.display()
+            );
+            eprintln!("the image gets {}", path.display());
+            path
+        }
+        _ => strap_e2e::bin("strap"),
+    }
+}
+
 /// Exit status of a suite that found it cannot run on this machine at all.
 const CANNOT_RUN_HERE: i32 = 77;
 
@@ -79,7 +99,7 @@ fn strap_boots_a_real_vm() {
     }
     run_suite(
         "tests/vm/run.sh",
-        &[strap_e2e::bin("strap"), strap_e2e::bin("imds-mock")],
+        &[image_binary(), strap_e2e::bin("imds-mock")],
     );
 }
 
@@ -89,5 +109,5 @@ fn strap_is_a_real_containers_entrypoint() {
         eprintln!("skipping the container suite: {why}");
         return;
     }
-    run_suite("tests/vm/container.sh", &[strap_e2e::bin("strap")]);
+    run_suite("tests/vm/container.sh", &[image_binary()]);
 }
