@@ -21,8 +21,9 @@ mkdir -p "$cache"
 # What both flavours hold: a kernel for a cloud, systemd with networkd (DHCP on every
 # Ethernet interface: strap configures no network yet), ssh, sudo, curl. The package
 # lists and jq's packages stay in the image, so user data can install a package with no
-# network beyond the metadata service.
-packages=linux-image-cloud-amd64,e2fsprogs,systemd,systemd-sysv,udev,dbus,openssh-server,sudo,curl,iproute2,ca-certificates,passwd,procps,less
+# network beyond the metadata service. fdisk brings sfdisk, which disk_setup partitions
+# with.
+packages=linux-image-cloud-amd64,e2fsprogs,fdisk,systemd,systemd-sysv,udev,dbus,openssh-server,sudo,curl,iproute2,ca-certificates,passwd,procps,less
 
 build() {
   local flavour=$1 extra=$2

@@ -180,17 +180,44 @@ fi
 # A second user-mode NIC, as restricted as the first, stands in for an ENI on subnet
 # 10.0.2.0/24 (its DHCP server hands out 10.0.2.10, its router is 10.0.2.1, as EC2's
 # subnets have it); the mock lists it with a second private address, 10.0.2.11.
+# The same boot gets an empty data disk (/dev/vdb) that the image's system config asks
+# disk_setup to partition, fs_setup to format and mounts to mount, as an image that
+# lays out its volumes does.
+disk_layout() {
+    mkdir -p "$1/etc/cloud/cloud.cfg.d"
+    cat > "$1/etc/cloud/cloud.cfg.d/60-data-disk.cfg" <<'CFG'
+disk_setup:
+  /dev/vdb:
+    table_type: mbr
+    layout: [60, 40]
+    overwrite: false
+fs_setup:
+  - {label: data, filesystem: ext4, device: /dev/vdb, partition: 1}
+  - {label: logs, filesystem: ext4, device: /dev/vdb, partition: 2}
+mounts:
+  - [ /dev/vdb1, /data ]
+  - [ LABEL=logs, /logs ]
+CFG
+}
 if want enis; then
     mock PUT user-data "$(user_data first.mime)" >/dev/null
     mock POST launch >/dev/null
     mock POST network-interfaces '{"mac": "0e:49:61:0f:c3:22", "device_number": 1, "subnet_cidr": "10.0.2.0/24", "private_ips": ["10.0.2.10", "10.0.2.11"], "delay_secs": 0}' >/dev/null
-    prepare_disk six
+    prepare_disk six disk_layout
+    truncate -s 256M "$work/data.img"
     extra_qemu=(-netdev "user,id=n1,restrict=on,net=10.0.2.0/24,host=10.0.2.1,dhcpstart=10.0.2.10"
-        -device virtio-net-pci,netdev=n1,mac=0e:49:61:0f:c3:22)
+        -device virtio-net-pci,netdev=n1,mac=0e:49:61:0f:c3:22
+        -drive "file=$work/data.img,if=virtio,format=raw")
     boot_and_report "$work/six.ext4" "$work/six.log"
     extra_qemu=()
     s=$work/six.log
     check "two ENIs: status done" eq "$(fact "$s" strap-extended)" "done"
+    check "data disk: disk_setup made two partitions" eq \
+        "$(ssh_vm tester lsblk -rno NAME /dev/vdb | tr '\n' ' ')" "vdb vdb1 vdb2 "
+    check "data disk: fs_setup formatted them with their labels" eq \
+        "$(ssh_vm tester lsblk -rno LABEL,FSTYPE /dev/vdb1 /dev/vdb2 | tr '\n' ' ')" "data ext4 logs ext4 "
+    check "data disk: mounts mounted both" eq \
+        "$(ssh_vm tester findmnt -rno SOURCE /data; ssh_vm tester findmnt -rno SOURCE /logs)" "$(printf '/dev/vdb1\n/dev/vdb2')"
     if1=$(ssh_vm tester "ip -o link | awk -F': ' '/$(primary_mac)/ {print \$2}'")
     if2=$(ssh_vm tester "ip -o link | awk -F': ' '/0e:49:61:0f:c3:22/ {print \$2}'")
     log "the ENIs are $if1 and $if2"
