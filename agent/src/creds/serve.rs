@@ -130,6 +130,8 @@ pub struct ServeState {
     source: Source,
     token: Secret<String>,
     options: ServeOptions,
+    /// Whether the listen address is a loopback one (then `Host` must name loopback).
+    on_loopback: bool,
     cache: Mutex<Cache>,
 }
 
@@ -316,12 +318,7 @@ pub async fn handle<B>(state: &ServeState, req: &hyper::Request<B>) -> Response 
             "no such path; credentials are at /v1/credentials",
         );
     }
-    let on_loopback = state
-        .options
-        .listen
-        .parse::<SocketAddr>()
-        .is_ok_and(|a| a.ip().is_loopback());
-    if on_loopback && !loopback_host(req.headers().get(hyper::header::HOST)) {
+    if state.on_loopback && !loopback_host(req.headers().get(hyper::header::HOST)) {
         // A web page that rebinds its own name to 127.0.0.1 sends its name as Host.
         return error_response(
             403,
@@ -403,6 +400,10 @@ impl ServeState {
             ctx: ctx.clone(),
             source,
             token: options.token.clone().unwrap_or_else(random_token),
+            on_loopback: options
+                .listen
+                .parse::<SocketAddr>()
+                .is_ok_and(|a| a.ip().is_loopback()),
             options,
             cache: Mutex::new(Cache::default()),
         }
