@@ -481,6 +481,35 @@ mod tests {
     }
 
     #[test]
+    fn the_entry_matches_cloud_inits_get_arch_package_mirror_info() {
+        let lists = [
+            serde_json::json!([{"arches": ["i386", "amd64"]}, {"arches": ["arm64", "armhf"]}, {"arches": ["default"]}]),
+            serde_json::json!([{"arches": ["default"]}, {"arches": ["default"]}, {"arches": ["s390x"]}]),
+            serde_json::json!([{"arches": ["default"]}, {"arches": ["amd64"]}, {"arches": ["amd64"]}]),
+            serde_json::json!([{"arches": ["s390x"]}]),
+        ];
+        let arches = ["amd64", "arm64", "riscv64"];
+        let script = r#"
+import sys, json
+from cloudinit.distros import _get_arch_package_mirror_info
+lists, arches = json.load(sys.stdin)
+print(json.dumps([[None if (e := _get_arch_package_mirror_info(l, a)) is None
+                   else next(i for i, x in enumerate(l) if x is e) for a in arches] for l in lists]))
+"#;
+        let input = serde_json::json!([lists, arches]).to_string();
+        for (version, out) in crate::cloud_init_peers::oracles(script, &input) {
+            let want: Vec<Vec<Option<usize>>> = serde_json::from_str(&out).unwrap();
+            for (list, theirs) in lists.iter().zip(want) {
+                let cfg = yaml(&format!("system_info:\n  package_mirrors: {list}\n"));
+                for (arch, theirs) in arches.iter().zip(theirs) {
+                    let ours = package_mirrors(&cfg, arch).unwrap().map(|e| e.index);
+                    assert_eq!(ours, theirs, "cloud-init {version}: {arch} in {list}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn placeholders_follow_the_placement() {
         let s = substitutions(&placement("eu-west-1a", "eu-west-1"));
         assert_eq!(
