@@ -47,11 +47,11 @@ pub fn ntp_client(config: &Node) -> Result<Option<String>, ModuleError> {
 /// `system_info.ssh_svcname`: the ssh service's name, `None` when absent. It becomes an
 /// argument of `systemctl`, so it must be one word that is not an option.
 pub fn ssh_svcname(config: &Node) -> Result<Option<String>, ModuleError> {
-    const KEY: &str = "system_info.ssh_svcname";
+    const SVC_KEY: &str = "system_info.ssh_svcname";
     let Some(si) = system_info(config) else {
         return Ok(None);
     };
-    let Some(name) = opt_string(KEY, si.get("ssh_svcname"))? else {
+    let Some(name) = opt_string(SVC_KEY, si.get("ssh_svcname"))? else {
         return Ok(None);
     };
     if name.is_empty()
@@ -59,7 +59,7 @@ pub fn ssh_svcname(config: &Node) -> Result<Option<String>, ModuleError> {
         || name.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(ModuleError::Invalid {
-            key: KEY.into(),
+            key: SVC_KEY.into(),
             message: format!("{name:?} is not a service name (one word, not starting with `-`)"),
         });
     }
@@ -82,7 +82,7 @@ pub struct MirrorEntry {
 /// holds `arch`, else the last whose `arches` holds `default`. `None` when there is no
 /// list or no entry fits.
 pub fn package_mirrors(config: &Node, arch: &str) -> Result<Option<MirrorEntry>, ModuleError> {
-    const KEY: &str = "system_info.package_mirrors";
+    const MIRRORS_KEY: &str = "system_info.package_mirrors";
     let Some(list) = system_info(config)
         .and_then(|si| si.get("package_mirrors"))
         .filter(|n| !n.is_null())
@@ -91,10 +91,10 @@ pub fn package_mirrors(config: &Node, arch: &str) -> Result<Option<MirrorEntry>,
     };
     let items = list
         .as_seq()
-        .ok_or_else(|| wrong_type(KEY, "a list of mirror entries", list))?;
+        .ok_or_else(|| wrong_type(MIRRORS_KEY, "a list of mirror entries", list))?;
     let mut chosen = None;
     for (i, item) in items.iter().enumerate() {
-        let key = format!("{KEY}.{i}");
+        let key = format!("{MIRRORS_KEY}.{i}");
         if item.as_map().is_none() {
             return Err(wrong_type(&key, "a mapping", item));
         }
@@ -127,7 +127,7 @@ pub fn package_mirrors(config: &Node, arch: &str) -> Result<Option<MirrorEntry>,
     let Some((index, item)) = chosen else {
         return Ok(None);
     };
-    let key = format!("{KEY}.{index}");
+    let key = format!("{MIRRORS_KEY}.{index}");
     let mut entry = MirrorEntry {
         index,
         ..Default::default()
