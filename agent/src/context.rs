@@ -1,9 +1,10 @@
 //! The one injected context through which every side effect of the agent passes: the
 //! process environment, the filesystem root that writes are confined to, the user's home
-//! directory and the clock. Product code never calls `std::env::var`, `SystemTime::now`
-//! or writes to an absolute path directly; it asks the [`Context`]. Tests build a context
-//! with a fixed environment, a temporary root and a fixed clock, so they run without
-//! touching the machine.
+//! directory, the clock and host-name lookups. Product code never calls `std::env::var`,
+//! `SystemTime::now`, the resolver or writes to an absolute path directly; it asks the
+//! [`Context`]. Tests build a context with a fixed environment, a temporary root, a fixed
+//! clock and a fixed set of resolvable names, so they run without touching the machine
+//! or the network.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -64,13 +65,23 @@ enum ClockSource {
     Fixed(SystemTime),
 }
 
-/// The injected context: environment, filesystem root, home directory and clock.
+/// Where host names are looked up.
+#[derive(Clone, Debug)]
+enum ResolverSource {
+    /// The system's resolver (`getaddrinfo`).
+    System,
+    /// Exactly these names resolve (tests); no lookup leaves the process.
+    Fixed(Arc<std::collections::BTreeSet<String>>),
+}
+
+/// The injected context: environment, filesystem root, home directory, clock and resolver.
 #[derive(Clone, Debug)]
 pub struct Context {
     env: EnvSource,
     root: PathBuf,
     home: Option<PathBuf>,
     clock: ClockSource,
+    resolver: ResolverSource,
 }
 
 impl Context {
@@ -82,6 +93,7 @@ impl Context {
             root: PathBuf::from("/"),
             home,
             clock: ClockSource::System,
+            resolver: ResolverSource::System,
         }
     }
 
@@ -106,6 +118,7 @@ impl Context {
             root: root.into(),
             home,
             clock: ClockSource::System,
+            resolver: ResolverSource::Fixed(Arc::default()),
         }
     }
 
@@ -119,6 +132,41 @@ impl Context {
     pub fn with_fixed_time(mut self, now: SystemTime) -> Self {
         self.clock = ClockSource::Fixed(now);
         self
+    }
+
+    /// The same context with a fixed resolver: exactly `hosts` resolve (a fixed
+    /// context starts with none).
+    pub fn with_resolvable_hosts<I, S>(mut self, hosts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let set = hosts
+            .into_iter()
+            .map(|h| h.into().to_ascii_lowercase())
+            .collect();
+        self.resolver = ResolverSource::Fixed(Arc::new(set));
+        self
+    }
+
+    /// Whether a host name resolves to an address, as cloud-init's `is_resolvable`
+    /// decides: an IP address needs no lookup; a name resolves when the system's
+    /// resolver gives it an address that is not the one a redirecting DNS server gives
+    /// to names that do not exist (`does-not-exist.example.com.`, `example.invalid.`).
+    pub fn resolves(&self, host: &str) -> bool {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if bare.parse::<std::net::IpAddr>().is_ok() {
+            return true;
+        }
+        match &self.resolver {
+            ResolverSource::Fixed(names) => names.contains(&host.to_ascii_lowercase()),
+            ResolverSource::System => {
+                let Some(first) = lookup(host).into_iter().next() else {
+                    return false;
+                };
+                !redirect_addresses().contains(&first)
+            }
+        }
     }
 
     /// The same context with a different home directory.
@@ -558,9 +606,40 @@ pub fn read_regular(path: &Path, cap: u64, tail: bool) -> std::io::Result<Vec<u8
     Ok(out)
 }
 
+/// The system resolver's addresses for a name (empty when it has none).
+fn lookup(host: &str) -> Vec<std::net::IpAddr> {
+    use std::net::ToSocketAddrs as _;
+    (host, 0)
+        .to_socket_addrs()
+        .map(|addrs| addrs.map(|a| a.ip()).collect())
+        .unwrap_or_default()
+}
+
+/// The addresses a redirecting DNS server gives to names that cannot exist, looked up
+/// once per process (cloud-init's `_DNS_REDIRECT_IP`).
+fn redirect_addresses() -> &'static [std::net::IpAddr] {
+    static BAD: std::sync::OnceLock<Vec<std::net::IpAddr>> = std::sync::OnceLock::new();
+    BAD.get_or_init(|| {
+        ["does-not-exist.example.com.", "example.invalid."]
+            .iter()
+            .flat_map(|name| lookup(name))
+            .collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fixed_context_resolves_only_the_names_it_is_given() {
+        let ctx = Context::fixed(Vec::<(String, String)>::new(), "/nowhere");
+        assert!(!ctx.resolves("archive.ubuntu.com"));
+        assert!(ctx.resolves("10.0.0.1") && ctx.resolves("[::1]"));
+        let ctx = ctx.with_resolvable_hosts(["Mirror.Example.com"]);
+        assert!(ctx.resolves("mirror.example.com"));
+        assert!(!ctx.resolves("other.example.com"));
+    }
 
     #[test]
     fn a_symlink_planted_under_a_temp_name_is_never_written_through() {

@@ -1170,6 +1170,100 @@ fn the_images_system_config_names_the_default_user_and_user_data_wins_over_it() 
     assert!(log.contains("50-broken.cfg"), "{log}");
 }
 
+/// An image's cloud.cfg with the `system_info` keys the modules read.
+const SYSTEM_INFO_CFG: &str = r#"system_info:
+  ntp_client: ntp
+  ssh_svcname: openssh-server
+  package_mirrors:
+    - arches: [default]
+      failsafe:
+        primary: http://failsafe.example/debian
+        security: http://failsafe.example/debian-security
+      search:
+        primary: ["http://%(ec2_region)s.mirror.example/debian/"]
+        security: []
+"#;
+
+const SYSTEM_INFO_USER_DATA: &str = "#cloud-config\nssh_pwauth: true\nntp: {servers: [ntp.example]}\napt:\n  sources:\n    extra: {source: 'deb $MIRROR $RELEASE main'}\n";
+
+fn system_info_machine(cloud_cfg: &str) -> Machine {
+    let m = Machine::new(SYSTEM_INFO_USER_DATA);
+    m.write("/etc/os-release", "ID=debian\nVERSION_CODENAME=bookworm\n");
+    m.write(
+        "/etc/apt/sources.list",
+        "deb http://deb.debian.org/debian bookworm main\ndeb http://deb.debian.org/debian-security bookworm-security main\n",
+    );
+    m.write("/etc/ssh/sshd_config", "PasswordAuthentication no\n");
+    m.write("/etc/cloud/cloud.cfg", cloud_cfg);
+    m
+}
+
+#[test]
+fn the_images_system_info_names_the_ntp_client_the_ssh_service_and_the_apt_mirrors() {
+    let m = system_info_machine(SYSTEM_INFO_CFG);
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // ntp_client: ntp, though the module says nothing of its client.
+    assert!(m
+        .read("/etc/ntp.conf")
+        .contains("server ntp.example iburst"));
+    assert!(!m.path("/etc/chrony/chrony.conf").exists());
+    // ssh_svcname: the unit set_passwords restarts.
+    let tail = m.item("config-set_passwords")["output_tail"].to_string();
+    assert!(
+        tail.contains("would run `systemctl try-restart openssh-server`"),
+        "{tail}"
+    );
+    // package_mirrors: under --root no name is looked up, the failsafe mirrors are used
+    // for $MIRROR and in place of the distro's URIs, and the log says why.
+    assert_eq!(
+        m.read("/etc/apt/sources.list"),
+        "deb http://failsafe.example/debian bookworm main\ndeb http://failsafe.example/debian-security bookworm-security main\n"
+    );
+    assert_eq!(
+        m.read("/etc/apt/sources.list.d/extra.list"),
+        "deb http://failsafe.example/debian bookworm main\n"
+    );
+    let log = m.read("/var/log/strap.log");
+    assert!(
+        log.contains("system_info.package_mirrors.0: mirror names are not looked up under --root"),
+        "{log}"
+    );
+}
+
+#[test]
+fn wrong_types_in_system_info_are_warnings_naming_the_key_and_the_defaults_apply() {
+    let m = system_info_machine(
+        "system_info:\n  ntp_client: [ntp]\n  ssh_svcname: 22\n  package_mirrors:\n    - arches: [default]\n      failsafe: {primary: [http://x]}\n",
+    );
+    let out = m.run();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let log = m.read("/var/log/strap.log");
+    for key in [
+        "`system_info.ntp_client`",
+        "`system_info.ssh_svcname`",
+        "`system_info.package_mirrors.0.failsafe.primary`",
+    ] {
+        assert!(log.contains(key), "{key}: {log}");
+    }
+    // The defaults: chrony on Debian, the `ssh` unit, deb.debian.org left as it is.
+    assert!(m
+        .read("/etc/chrony/chrony.conf")
+        .contains("server ntp.example iburst"));
+    let tail = m.item("config-set_passwords")["output_tail"].to_string();
+    assert!(
+        tail.contains("would run `systemctl try-restart ssh`"),
+        "{tail}"
+    );
+    assert!(m
+        .read("/etc/apt/sources.list")
+        .starts_with("deb http://deb.debian.org/debian bookworm main\n"));
+    assert_eq!(
+        m.read("/etc/apt/sources.list.d/extra.list"),
+        "deb http://deb.debian.org/debian bookworm main\n"
+    );
+}
+
 #[test]
 fn a_bare_root_has_no_default_user_and_does_not_fetch_the_key_pair() {
     let mock = Mock::start("#!/bin/sh\necho hi >> \"$STRAP_ROOT/ran\"\n", "");

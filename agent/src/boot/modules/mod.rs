@@ -30,6 +30,7 @@ pub mod scripts;
 pub mod set_passwords;
 pub mod ssh_import_id;
 pub mod system;
+pub mod system_info;
 pub mod timezone;
 pub mod users;
 pub mod write_files;

@@ -1,8 +1,9 @@
 //! `ntp`: `enabled`, `ntp_client`, `servers`, `pools`, `peers`, `allow` and `config`
 //! (`confpath`, `check_exe`, `packages`, `service_name`, `template`).
 //!
-//! The client is picked as cloud-init picks it: the one `ntp_client` names, or (`auto`,
-//! the default) the first of chrony, systemd-timesyncd, ntp and ntpdate whose program is
+//! The client is picked as cloud-init picks it: the one `ntp_client` names, else (absent
+//! or `auto`) the one the system config's `system_info.ntp_client` names, else (`auto`
+//! there too) the first of chrony, systemd-timesyncd, ntp and ntpdate whose program is
 //! installed *under the root*, else chrony (to be installed). Its configuration file is
 //! written under the root from strap's own text for that client, or from
 //! `config.template` (a Jinja template with `servers`, `pools`, `peers`, `allow`). With
@@ -80,12 +81,34 @@ pub fn builtin(name: &str, family: Family) -> Option<Client> {
     })
 }
 
+/// Where the client's name comes from (named in errors about it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientFrom {
+    /// `ntp.ntp_client`.
+    #[default]
+    Module,
+    /// `system_info.ntp_client`, used when the module's is absent or `auto`.
+    SystemInfo,
+}
+
+impl ClientFrom {
+    /// The key the name was read from.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Module => "ntp.ntp_client",
+            Self::SystemInfo => "system_info.ntp_client",
+        }
+    }
+}
+
 /// The module's settings.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     pub enabled: bool,
     /// `None` for `auto`.
     pub client: Option<String>,
+    /// Which key `client` comes from.
+    pub client_from: ClientFrom,
     pub servers: Vec<String>,
     pub pools: Vec<String>,
     pub peers: Vec<String>,
@@ -184,7 +207,7 @@ pub fn select(
                 // A client strap does not know needs its whole description in `config`.
                 let (Some(confpath), Some(template)) = (&plan.confpath, &plan.template) else {
                     return Err(ModuleError::Invalid {
-                        key: "ntp.ntp_client".into(),
+                        key: plan.client_from.key().into(),
                         message: format!(
                             "unknown client `{name}` (known: chrony, ntp, ntpdate, openntpd, systemd-timesyncd); give ntp.config.confpath and ntp.config.template for it"
                         ),
@@ -359,6 +382,31 @@ pub fn render(
     Ok((out, warnings))
 }
 
+/// The plan with `system_info.ntp_client` as its client when `ntp.ntp_client` is
+/// absent or `auto` (cloud-init's `select_ntp_client`). A wrong type there is a warning
+/// naming the key, and the client is picked as for `auto`.
+fn with_system_client(boot: &mut Boot<'_>, mut plan: Plan) -> Plan {
+    if plan.client.is_some() {
+        return plan;
+    }
+    match super::system_info::ntp_client(&boot.config) {
+        Ok(Some(name)) => {
+            boot.log.line(
+                "DEBUG",
+                &format!("ntp: client {name} from system_info.ntp_client"),
+            );
+            plan.client = Some(name);
+            plan.client_from = ClientFrom::SystemInfo;
+        }
+        Ok(None) => {}
+        Err(e) => boot.warn(&format!(
+            "ntp: {}; picking the client as for `auto`",
+            super::super::records::error_chain(&e)
+        )),
+    }
+    plan
+}
+
 /// `ntp`.
 pub fn ntp(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     let Some(plan) = plan(&boot.config)? else {
@@ -367,6 +415,7 @@ pub fn ntp(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     if !plan.enabled {
         return Ok(Outcome::Skipped("ntp.enabled is false".into()));
     }
+    let plan = with_system_client(boot, plan);
     let os = OsRelease::load(boot.ctx);
     let family = os.family();
     let ctx = boot.ctx;
@@ -506,6 +555,20 @@ mod tests {
     }
 
     #[test]
+    fn a_client_from_system_info_is_named_in_its_errors() {
+        let mut p = plan_of("ntp: {}\n");
+        p.client = Some("ntp".into());
+        p.client_from = ClientFrom::SystemInfo;
+        let (c, _) = select(&p, Family::Rhel, |_| false).unwrap();
+        assert_eq!((c.name.as_str(), c.service.as_str()), ("ntp", "ntpd"));
+        p.client = Some("myntp".into());
+        let err = select(&p, Family::Debian, |_| true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`system_info.ntp_client`"), "{err}");
+    }
+
+    #[test]
     fn default_pools_follow_the_distro() {
         assert_eq!(default_pools("debian")[0], "0.debian.pool.ntp.org");
         assert_eq!(default_pools("amzn")[3], "3.amazon.pool.ntp.org");
@@ -567,6 +630,78 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`ntp.config.template`"), "{err}");
+    }
+
+    #[test]
+    fn the_client_named_by_system_info_matches_cloud_inits_select_ntp_client() {
+        // (ntp.ntp_client, system_info.ntp_client) on Debian and RHEL; every name is
+        // known, so cloud-init never asks which programs are installed.
+        let cases = [
+            (None, Some("ntp")),
+            (Some("auto"), Some("systemd-timesyncd")),
+            (Some("chrony"), Some("ntp")),
+            (None, Some("chrony")),
+            (Some("ntpdate"), None),
+        ];
+        let script = r#"
+import sys, json
+from cloudinit.config.cc_ntp import select_ntp_client
+class Distro:
+    def __init__(self, name, cfg):
+        self.name = name
+        self.cfg = cfg
+        self.preferred_ntp_clients = ["chrony"]
+    def get_option(self, key, default=None):
+        return self.cfg.get(key, default)
+out = []
+for distro, module, system in json.load(sys.stdin):
+    cfg = {} if system is None else {"ntp_client": system}
+    c = select_ntp_client(module, Distro(distro, cfg))
+    out.append([c["confpath"], c["service_name"], c["check_exe"], c["packages"]])
+print(json.dumps(out))
+"#;
+        let mut input = Vec::new();
+        for distro in ["debian", "rhel"] {
+            for (module, system) in cases {
+                input.push(serde_json::json!([distro, module, system]));
+            }
+        }
+        for (version, out) in super::super::system::cloud_init_oracles(
+            script,
+            &serde_json::Value::Array(input.clone()).to_string(),
+        ) {
+            let want: Vec<(String, String, String, Vec<String>)> =
+                serde_json::from_str(&out).unwrap();
+            for (case, theirs) in input.iter().zip(want) {
+                let family = if case[0] == "debian" {
+                    Family::Debian
+                } else {
+                    Family::Rhel
+                };
+                let mut cfg = String::from("ntp: {}\n");
+                if let Some(m) = case[1].as_str() {
+                    cfg = format!("ntp: {{ntp_client: {m}}}\n");
+                }
+                let mut p = plan_of(&cfg);
+                if p.client.is_none() {
+                    if let Some(s) = case[2].as_str() {
+                        let si = yaml(&format!("system_info: {{ntp_client: {s}}}\n"));
+                        p.client = crate::boot::modules::system_info::ntp_client(&si).unwrap();
+                    }
+                }
+                let (mut c, _) = select(&p, family, |_| false).unwrap();
+                if family == Family::Rhel && c.name == "systemd-timesyncd" {
+                    // cloud-init checks `/lib/...` on RHEL, strap `/usr/lib/...`: the
+                    // same file on a merged-/usr RHEL.
+                    c.check_exe = c.check_exe.replacen("/usr/lib/", "/lib/", 1);
+                }
+                assert_eq!(
+                    (c.confpath, c.service, c.check_exe, c.packages),
+                    theirs,
+                    "cloud-init {version}: {case}"
+                );
+            }
+        }
     }
 
     #[test]

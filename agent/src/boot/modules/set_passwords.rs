@@ -9,7 +9,8 @@
 //! `RANDOM` passwords are made here and shown once, as cloud-init does, on the console
 //! and in the output log (never in strap's log). `ssh_pwauth` edits the root's
 //! `/etc/ssh/sshd_config` (or its `sshd_config.d/50-cloud-init.conf` when the main file
-//! includes that folder) and restarts sshd only on the real machine.
+//! includes that folder) and restarts sshd only on the real machine (the unit
+//! `system_info.ssh_svcname` names, else `ssh` on Debian and `sshd` elsewhere).
 
 use crate::cloudconfig::{Node, Value};
 use crate::secret::Secret;
@@ -503,17 +504,36 @@ fn apply_pwauth(boot: &mut Boot<'_>, pwauth: PwAuth) -> Result<Option<String>, M
         }
         SshdUpdate::Changed(target) => target,
     };
-    let service = match OsRelease::load(boot.ctx).family() {
-        Family::Debian => "ssh",
-        _ => "sshd",
-    };
+    let service = ssh_service(boot);
     // try-restart: a stopped sshd stays stopped, as cloud-init leaves it.
-    let argv = vec!["systemctl".into(), "try-restart".into(), service.into()];
+    let argv = vec!["systemctl".into(), "try-restart".into(), service.clone()];
     let recorded = system::run_or_record(boot, "set_passwords", &argv, None)?;
     Ok(Some(match recorded {
         Some(line) => format!("PasswordAuthentication {value} in {target}; {line}"),
         None => format!("PasswordAuthentication {value} in {target}; restarted {service}"),
     }))
+}
+
+/// The ssh service's unit: `system_info.ssh_svcname` when the config sets it (a wrong
+/// value is a warning naming the key), else `ssh` on Debian-family roots and `sshd`
+/// elsewhere.
+pub fn ssh_service(boot: &mut Boot<'_>) -> String {
+    let fallback = || match OsRelease::load(boot.ctx).family() {
+        Family::Debian => "ssh".to_string(),
+        _ => "sshd".to_string(),
+    };
+    match super::system_info::ssh_svcname(&boot.config) {
+        Ok(Some(name)) => name,
+        Ok(None) => fallback(),
+        Err(e) => {
+            let name = fallback();
+            boot.warn(&format!(
+                "set_passwords: {}; restarting {name}",
+                super::super::records::error_chain(&e)
+            ));
+            name
+        }
+    }
 }
 
 /// The line rule for an sshd option strap writes: a one-word name, a value on one line.

@@ -5,7 +5,11 @@
 //! (`/etc/apt/apt.conf.d/94cloud-init-config`), `primary`/`security` mirrors (their `uri`
 //! replaces the distro's archive and security URIs in `/etc/apt/sources.list`, unless
 //! `preserve_sources_list`), a `sources_list` template, `disable_suites` and
-//! `debconf_selections`.
+//! `debconf_selections`. Without a `uri` there, the mirrors come from the image's
+//! `system_info.package_mirrors` (its `search` candidates looked up on the real root
+//! only, else its `failsafe` ones; [`system_info::find_mirrors`]), then from strap's
+//! defaults for the distro ([`default_mirrors`]); only the first two replace the
+//! distro's URIs.
 //!
 //! In `source` lines and `sources_list`, `$MIRROR`/`$PRIMARY` (the primary mirror),
 //! `$SECURITY`, `$RELEASE` (the root's `VERSION_CODENAME`) and `$KEY_FILE` (the source's
@@ -15,6 +19,8 @@
 //! The deprecated top-level keys (`apt_sources`, `apt_preserve_sources_list`, …) are
 //! read as `apt` ([`legacy`]).
 
+use std::collections::BTreeMap;
+
 use crate::cloudconfig::{Node, Value};
 use crate::secret::Secret;
 
@@ -22,6 +28,7 @@ pub mod legacy;
 
 use super::super::context::Boot;
 use super::system::{self, Family, OsRelease};
+use super::system_info;
 use super::{wrong_type, ModuleError, Outcome};
 
 /// The main sources list.
@@ -392,6 +399,52 @@ fn key_name(source: &Source) -> String {
     base.strip_suffix(".list").unwrap_or(base).to_string()
 }
 
+/// The mirrors of the image's `system_info.package_mirrors` for `arch` (name → URI,
+/// `primary` and `security` among them): the entry's `search` candidates, filled from
+/// the instance's placement, are looked up on the real root only; under `--root` its
+/// `failsafe` ones are used (the log says so). A wrong type is a warning naming the
+/// key, and no mirror comes from there.
+fn system_mirrors(boot: &mut Boot<'_>, arch: &str) -> BTreeMap<String, String> {
+    let entry = match system_info::package_mirrors(&boot.config, arch) {
+        Ok(Some(entry)) => entry,
+        Ok(None) => return BTreeMap::new(),
+        Err(e) => {
+            boot.warn(&format!(
+                "apt_configure: {}; using the distro's default mirrors",
+                super::super::records::error_chain(&e)
+            ));
+            return BTreeMap::new();
+        }
+    };
+    let key = format!("system_info.package_mirrors.{}", entry.index);
+    let placement = system_info::Placement {
+        availability_zone: boot.instance.availability_zone.clone(),
+        region: boot.instance.region.clone(),
+    };
+    let found = if boot.on_real_root() {
+        let ctx = boot.ctx;
+        system_info::find_mirrors(&entry, &placement, |url| {
+            system_info::host_of(url).is_some_and(|h| ctx.resolves(&h))
+        })
+    } else {
+        if entry.search.iter().any(|(_, c)| !c.is_empty()) {
+            boot.log.line(
+                "INFO",
+                &format!(
+                    "apt_configure: {key}: mirror names are not looked up under --root; using its failsafe mirrors"
+                ),
+            );
+        }
+        system_info::find_mirrors(&entry, &placement, |_| false)
+    };
+    let shown: Vec<String> = found.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    boot.log.line(
+        "DEBUG",
+        &format!("apt_configure: mirrors from {key}: {}", shown.join(", ")),
+    );
+    found
+}
+
 /// `apt_configure`.
 pub fn apt_configure(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     let arch = dpkg_arch();
@@ -414,12 +467,21 @@ pub fn apt_configure(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     }
     let release = os.codename.clone().unwrap_or_default();
     let (default_primary, default_security) = default_mirrors(&os.id, arch);
-    let primary_uri = plan.primary.as_ref().and_then(|m| m.uri.clone());
+    let user_primary = plan.primary.as_ref().and_then(|m| m.uri.clone());
     // cloud-init: `security` falls back to `primary`'s configuration.
-    let security_uri = match &plan.security {
+    let user_security = match &plan.security {
         Some(m) => m.uri.clone(),
-        None => primary_uri.clone(),
+        None => user_primary.clone(),
     };
+    let user_asked = user_primary.is_some() || user_security.is_some();
+    // Then the image's `system_info.package_mirrors`, then strap's defaults.
+    let system = if user_primary.is_none() || user_security.is_none() {
+        system_mirrors(boot, arch)
+    } else {
+        BTreeMap::new()
+    };
+    let primary_uri = user_primary.or_else(|| system.get("primary").cloned());
+    let security_uri = user_security.or_else(|| system.get("security").cloned());
     let mirror = primary_uri.clone().unwrap_or(default_primary);
     let security = security_uri.clone().unwrap_or(default_security);
     let mut tail = Vec::new();
@@ -438,6 +500,7 @@ pub fn apt_configure(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
             (None, Some(c)) if primary_uri.is_some() || security_uri.is_some() => Some(
                 replace_uris(c, primary_uri.as_deref(), security_uri.as_deref()),
             ),
+            (None, None) if !user_asked => None,
             (None, None) if primary_uri.is_some() || security_uri.is_some() => {
                 boot.warn(&format!(
                     "apt_configure: no {SOURCES_LIST} to point at apt.primary/apt.security (deb822 .sources files are not edited)"
