@@ -211,6 +211,16 @@ pub const SPECS: &[Spec] = &[
         live: Live::Yes,
     },
     Spec {
+        module: "puppet",
+        keys: &["puppet"],
+        live: Live::Yes,
+    },
+    Spec {
+        module: "chef",
+        keys: &["chef"],
+        live: Live::Yes,
+    },
+    Spec {
         module: "ansible",
         keys: &["ansible"],
         live: Live::OneShot,

@@ -169,6 +169,7 @@ fn shape(steps: &[Step]) -> Vec<serde_json::Value> {
             }
             Step::Write { path, text, .. } => serde_json::json!(["write", path, text]),
             Step::Run { argv, .. } => serde_json::json!(["run", argv]),
+            other => panic!("unexpected step {other:?}"),
         })
         .collect()
 }
