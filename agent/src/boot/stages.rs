@@ -122,7 +122,11 @@ pub const STAGES: &[(&str, &[StageModule])] = &[
                 Frequency::PerInstance,
                 modules::write_files::write_files_deferred,
             ),
-            ("puppet", Frequency::PerInstance, modules::config_mgmt::puppet),
+            (
+                "puppet",
+                Frequency::PerInstance,
+                modules::config_mgmt::puppet,
+            ),
             ("chef", Frequency::Always, modules::config_mgmt::chef),
             (
                 "ansible",

@@ -582,7 +582,9 @@ fn carry_out(
                 retries,
                 name,
                 args,
-            } => tail.extend(run_installer(boot, module, family, url, *retries, name, args)?),
+            } => tail.extend(run_installer(
+                boot, module, family, url, *retries, name, args,
+            )?),
         }
     }
     Ok(tail)

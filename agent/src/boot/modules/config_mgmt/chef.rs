@@ -74,7 +74,10 @@ const CLIENT_RB_LINES: [(&str, &str); 16] = [
     ("file_backup_path", "file_backup_path       \"{}\""),
     ("pid_file", "pid_file               \"{}\""),
     ("show_time", "Chef::Log::Formatter.show_time = true"),
-    ("encrypted_data_bag_secret", "encrypted_data_bag_secret \"{}\""),
+    (
+        "encrypted_data_bag_secret",
+        "encrypted_data_bag_secret \"{}\"",
+    ),
 ];
 
 /// The template's defaults (cloud-init's `CHEF_RB_TPL_DEFAULTS`).
@@ -318,12 +321,7 @@ pub fn chef_steps(
         .collect();
     parents.sort();
     parents.dedup();
-    steps.extend(
-        parents
-            .iter()
-            .filter(|p| !p.is_empty())
-            .map(|p| folder(p)),
-    );
+    steps.extend(parents.iter().filter(|p| !p.is_empty()).map(|p| folder(p)));
     steps.push(Step::Write {
         path: config_path,
         text: render_client_rb(&machine.header, &params),
@@ -338,9 +336,9 @@ pub fn chef_steps(
             initial.insert("run_list".into(), run_list.to_json());
         }
         if let Some(attrs) = cfg.get("initial_attributes") {
-            let map = attrs.as_map().ok_or_else(|| {
-                wrong_type("chef.initial_attributes", "a mapping", attrs)
-            })?;
+            let map = attrs
+                .as_map()
+                .ok_or_else(|| wrong_type("chef.initial_attributes", "a mapping", attrs))?;
             for (k, v) in map {
                 initial.insert(k.key_text(), v.to_json());
             }
@@ -404,7 +402,8 @@ fn install_steps(
                     link: "/usr/bin/ruby".into(),
                 });
             }
-            let mut argv: Vec<String> = vec!["/usr/bin/gem".into(), "install".into(), "chef".into()];
+            let mut argv: Vec<String> =
+                vec!["/usr/bin/gem".into(), "install".into(), "chef".into()];
             if let Some(v) = text(cfg, "version")?.filter(|v| !v.is_empty()) {
                 argv.push(format!("-v {v}"));
             }
@@ -427,9 +426,7 @@ fn install_steps(
                 Some(n) => n
                     .as_int()
                     .and_then(|i| u32::try_from(i).ok())
-                    .ok_or_else(|| {
-                        wrong_type("chef.omnibus_url_retries", "a whole number", n)
-                    })?,
+                    .ok_or_else(|| wrong_type("chef.omnibus_url_retries", "a whole number", n))?,
             };
             let args = match text(cfg, "omnibus_version")? {
                 Some(v) => vec!["-v".to_string(), v],

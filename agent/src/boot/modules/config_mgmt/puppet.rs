@@ -250,9 +250,9 @@ pub fn config_steps(
                 });
                 continue;
             }
-            let options = body.as_map().ok_or_else(|| {
-                wrong_type(&format!("puppet.conf.{section}"), "a mapping", body)
-            })?;
+            let options = body
+                .as_map()
+                .ok_or_else(|| wrong_type(&format!("puppet.conf.{section}"), "a mapping", body))?;
             for (key, value) in options {
                 let key = key.key_text();
                 let mut value = python_str(value);

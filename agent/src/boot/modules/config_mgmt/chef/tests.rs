@@ -70,7 +70,10 @@ fn install_types_and_exec() {
             "rm /etc/chef/validation.pem"
         ]
     );
-    assert_eq!(runs("exec: true\n", true), ["/usr/bin/chef-client -d -i 1800 -s 20"]);
+    assert_eq!(
+        runs("exec: true\n", true),
+        ["/usr/bin/chef-client -d -i 1800 -s 20"]
+    );
     assert_eq!(runs("force_install: true\n", true), ["install chef"]);
     assert_eq!(
         runs(
@@ -196,7 +199,8 @@ fn shape(steps: &[Step]) -> Vec<serde_json::Value> {
 #[test]
 fn steps_match_cloud_init() {
     let peers = crate::cloud_init_peers::cloud_inits("cloudinit.config.cc_chef");
-    let base = "server_url: 'https://chef.example/organizations/acme', validation_name: acme-validator";
+    let base =
+        "server_url: 'https://chef.example/organizations/acme', validation_name: acme-validator";
     let cases: Vec<(String, bool, bool)> = [
         // (config, chef-client installed, 22.4 takes it: `config_path` is 25's)
         ("", true, true),
@@ -223,8 +227,10 @@ fn steps_match_cloud_init() {
     ])
     .collect();
     for peer in peers {
-        let cases: Vec<&(String, bool, bool)> =
-            cases.iter().filter(|c| peer.name != "22.4" || c.2).collect();
+        let cases: Vec<&(String, bool, bool)> = cases
+            .iter()
+            .filter(|c| peer.name != "22.4" || c.2)
+            .collect();
         let input = serde_json::Value::Array(
             cases
                 .iter()

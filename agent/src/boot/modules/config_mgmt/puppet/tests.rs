@@ -229,9 +229,7 @@ fn shape(steps: &[Step], csr: &str) -> Vec<serde_json::Value> {
 /// cloud-init writes `puppet.conf` once per section (renaming it each time): its last
 /// rename and write are the file it leaves.
 fn collapse(calls: Vec<serde_json::Value>, conf: &str, csr: &str) -> Vec<serde_json::Value> {
-    let is = |c: &serde_json::Value, kind: &str| {
-        c[0] == kind && (kind == "rename" || c[1] == conf)
-    };
+    let is = |c: &serde_json::Value, kind: &str| c[0] == kind && (kind == "rename" || c[1] == conf);
     let last_rename = calls.iter().rposition(|c| is(c, "rename"));
     let last_write = calls.iter().rposition(|c| is(c, "write"));
     calls
@@ -242,7 +240,9 @@ fn collapse(calls: Vec<serde_json::Value>, conf: &str, csr: &str) -> Vec<serde_j
                 && !(is(c, "write") && Some(*i) != last_write)
         })
         .map(|(_, c)| match c.as_array().map(Vec::as_slice) {
-            Some([kind, path, serde_json::Value::String(text)]) if kind == "write" && path == csr => {
+            Some([kind, path, serde_json::Value::String(text)])
+                if kind == "write" && path == csr =>
+            {
                 serde_json::json!(["write", path, yaml(text).to_json()])
             }
             _ => c,
