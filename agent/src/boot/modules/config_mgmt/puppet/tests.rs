@@ -236,8 +236,9 @@ fn collapse(calls: Vec<serde_json::Value>, conf: &str, csr: &str) -> Vec<serde_j
         .into_iter()
         .enumerate()
         .filter(|(i, c)| {
-            !(is(c, "rename") && Some(*i) != last_rename)
-                && !(is(c, "write") && Some(*i) != last_write)
+            let earlier_rename = is(c, "rename") && Some(*i) != last_rename;
+            let earlier_write = is(c, "write") && Some(*i) != last_write;
+            !earlier_rename && !earlier_write
         })
         .map(|(_, c)| match c.as_array().map(Vec::as_slice) {
             Some([kind, path, serde_json::Value::String(text)])
