@@ -638,10 +638,16 @@ fn install_one(
             }
         }
     }
-    Err(last.unwrap_or_else(|| ModuleError::Invalid {
+    Err(ModuleError::Invalid {
         key: module.into(),
-        message: "no package to install".into(),
-    }))
+        message: match last {
+            Some(err) => format!(
+                "none of the packages {} installs (the last: {err}); install one first (e.g. in the image)",
+                candidates.join(", ")
+            ),
+            None => "no package to install".into(),
+        },
+    })
 }
 
 /// [`Step::Installer`]: `curl` the script into a private folder of `/var/tmp`, run it,
