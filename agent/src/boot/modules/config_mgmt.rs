@@ -20,8 +20,9 @@ use super::super::context::Boot;
 use super::super::os_release::{Family, OsRelease};
 use super::{scalar_text, string_list, system, wrong_type, ModuleError, Outcome};
 
-/// One step of a hand-off, in the order cloud-init takes them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One step of a hand-off, in the order cloud-init takes them. Its `Debug` leaves out
+/// the text of a secret file.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Step {
     /// Install packages with the distro's package manager.
     Install(Vec<String>),
@@ -68,6 +69,81 @@ pub enum Step {
         name: String,
         args: Vec<String>,
     },
+}
+
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Install(p) => f.debug_tuple("Install").field(p).finish(),
+            Step::InstallOne {
+                candidates,
+                version,
+            } => f
+                .debug_struct("InstallOne")
+                .field("candidates", candidates)
+                .field("version", version)
+                .finish(),
+            Step::Folder { path, mode, owner } => f
+                .debug_struct("Folder")
+                .field("path", path)
+                .field("mode", &format_args!("{mode:o}"))
+                .field("owner", owner)
+                .finish(),
+            Step::Write {
+                path,
+                text,
+                mode,
+                secret,
+                owner,
+            } => f
+                .debug_struct("Write")
+                .field("path", path)
+                .field(
+                    "text",
+                    if *secret {
+                        &"(secret)" as &dyn std::fmt::Debug
+                    } else {
+                        text
+                    },
+                )
+                .field("mode", &format_args!("{mode:o}"))
+                .field("owner", owner)
+                .finish(),
+            Step::Rename { from, to } => f
+                .debug_struct("Rename")
+                .field("from", from)
+                .field("to", to)
+                .finish(),
+            Step::Remove { path } => f.debug_struct("Remove").field("path", path).finish(),
+            Step::Link { target, link } => f
+                .debug_struct("Link")
+                .field("target", target)
+                .field("link", link)
+                .finish(),
+            Step::Run { argv, cwd } => f
+                .debug_struct("Run")
+                .field("argv", argv)
+                .field("cwd", cwd)
+                .finish(),
+            Step::Service { action, units } => f
+                .debug_struct("Service")
+                .field("action", action)
+                .field("units", units)
+                .finish(),
+            Step::Installer {
+                url,
+                retries,
+                name,
+                args,
+            } => f
+                .debug_struct("Installer")
+                .field("url", url)
+                .field("retries", retries)
+                .field("name", name)
+                .field("args", args)
+                .finish(),
+        }
+    }
 }
 
 /// `salt_minion`: the steps cloud-init 25's `cc_salt_minion` takes. `pki_exists` says

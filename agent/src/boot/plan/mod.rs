@@ -453,12 +453,41 @@ fn shown(key: &str, value: Option<&serde_json::Value>) -> String {
     if ["password", "chpasswd", "ssh_keys"].contains(&key) {
         return "(secret)".into();
     }
+    let mut value = value.clone();
+    for (top, path) in SECRET_FIELDS {
+        if *top == key {
+            mask(&mut value, path);
+        }
+    }
     let text = value.to_string();
     if text.chars().count() > 120 {
         let cut: String = text.chars().take(117).collect();
         format!("{cut}…")
     } else {
         text
+    }
+}
+
+/// Fields of the hand-offs' keys that hold keys or passwords: the validation key, the
+/// minion's private key, and the CSR's custom attributes (the challenge password).
+const SECRET_FIELDS: &[(&str, &[&str])] = &[
+    ("chef", &["validation_cert"]),
+    ("salt_minion", &["private_key"]),
+    ("puppet", &["csr_attributes", "custom_attributes"]),
+];
+
+/// Replace the value at `path` (object keys) with `(secret)` when it is there.
+fn mask(value: &mut serde_json::Value, path: &[&str]) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    let Some(inner) = value.get_mut(*first) else {
+        return;
+    };
+    if rest.is_empty() {
+        *inner = serde_json::Value::String("(secret)".into());
+    } else {
+        mask(inner, rest);
     }
 }
 
@@ -701,4 +730,25 @@ pub fn declared_content(boot: &Boot<'_>, path: &str) -> Option<Vec<u8>> {
             .filter(|f| f.path == path)
             .map(|f| f.content)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_off_keys_are_shown_with_their_secrets_masked() {
+        let chef = serde_json::json!({"server_url": "https://c", "validation_cert": "-----BEGIN RSA PRIVATE KEY-----"});
+        let text = shown("chef", Some(&chef));
+        assert!(
+            text.contains("https://c") && text.contains("(secret)"),
+            "{text}"
+        );
+        assert!(!text.contains("PRIVATE"), "{text}");
+        let puppet = serde_json::json!({"csr_attributes": {"custom_attributes": {"1.2.840.113549.1.9.7": "pw"}, "extension_requests": {"pp_role": "web"}}});
+        let text = shown("puppet", Some(&puppet));
+        assert!(!text.contains("pw\"") && text.contains("pp_role"), "{text}");
+        let salt = serde_json::json!({"private_key": "PEM", "public_key": "PUB"});
+        assert!(!shown("salt_minion", Some(&salt)).contains("PEM"));
+    }
 }

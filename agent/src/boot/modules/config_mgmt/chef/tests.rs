@@ -37,7 +37,9 @@ fn client_rb_has_the_template_lines_and_firstboot_the_run_list() {
         written(&steps, "/etc/chef/firstboot.json").unwrap(),
         r#"{"run_list": ["recipe[apache2]", "role[db]"], "apache": {"prefork": {"maxclients": 100}}}"#
     );
-    // The key is private; installed and not asked to run: no command.
+    // The key is private (and out of `Debug`); installed and not asked to run: no
+    // command.
+    assert!(!format!("{steps:?}").contains("BEGIN RSA"));
     assert!(steps.iter().any(|s| matches!(
         s,
         Step::Write { path, mode: 0o600, secret: true, .. } if path == "/etc/chef/validation.pem"
