@@ -449,15 +449,23 @@ fn install_steps(
     })
 }
 
-/// Move the legacy folders' files into the new ones (a name already there stays).
+/// Move the legacy folders' files into the new ones (a name already there stays; a new
+/// folder `directories` did not create is left alone).
 fn migrate(boot: &Boot<'_>) -> Result<Vec<String>, ModuleError> {
     let mut moved = Vec::new();
     for (old, new) in MIGRATIONS {
+        // Folders only, never through a link (one could point out of the root).
+        let is_folder =
+            |p: &std::path::Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
         let from = super::system::root_path(boot.ctx, old)?;
+        let to = super::system::root_path(boot.ctx, new)?;
+        if !is_folder(&from) || !is_folder(&to) {
+            // Nothing to move, or `directories` left the new folder out.
+            continue;
+        }
         let Ok(entries) = std::fs::read_dir(&from) else {
             continue;
         };
-        let to = super::system::root_path(boot.ctx, new)?;
         for entry in entries.flatten() {
             let target = to.join(entry.file_name());
             if target.symlink_metadata().is_ok() {
