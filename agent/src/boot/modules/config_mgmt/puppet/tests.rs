@@ -313,3 +313,13 @@ fn steps_match_cloud_init() {
         }
     }
 }
+
+#[test]
+fn ini_reads_and_writes_as_configparser() {
+    let mut ini = Ini::parse("[agent]\nServer: a\n[DEFAULT]\nx=1\nno delimiter here\n");
+    ini.set("main", "Multi", "a\nb".into());
+    assert_eq!(
+        ini.render(),
+        "[DEFAULT]\nx = 1\n\n[agent]\nserver = a\n\n[main]\nmulti = a\n\tb\n\n"
+    );
+}
