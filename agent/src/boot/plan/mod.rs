@@ -362,7 +362,9 @@ impl Machine {
             Resource::Package { name, .. } => self
                 .packages
                 .contains(name.split('=').next().unwrap_or(name)),
-            Resource::Script { .. } => false,
+            // Whether a disk holds the table or filesystem asked is the module's own
+            // probe (sysfs, udev), not the plan's.
+            Resource::Script { .. } | Resource::Disk { .. } | Resource::Filesystem { .. } => false,
         }
     }
 }
@@ -399,6 +401,7 @@ fn changes(
         "write_files" | "write_files_deferred" => &["write_files"],
         "users_groups" => &["users", "groups", "user"],
         "package_update_upgrade_install" => &["packages"],
+        "disk_setup" => &["disk_setup", "fs_setup"],
         _ => &[],
     };
     let keys: BTreeSet<&String> = want.config.keys().chain(have.config.keys()).collect();
@@ -543,9 +546,59 @@ fn created(boot: &Boot<'_>, r: &Resource, machine: &Machine) -> Change {
                 c.details.push(format!("members {}", members.join(", ")));
             }
         }
+        Resource::Disk { .. } | Resource::Filesystem { .. } => {
+            c.details.push(disk_details(r));
+        }
         Resource::Package { .. } | Resource::Script { .. } => {}
     }
     c
+}
+
+/// A `disk_setup` or `fs_setup` entry on one line.
+fn disk_details(r: &Resource) -> String {
+    match r {
+        Resource::Disk {
+            table,
+            layout,
+            overwrite,
+            ..
+        } => format!(
+            "table {table}, layout {layout}{}",
+            if *overwrite { ", overwrite" } else { "" }
+        ),
+        Resource::Filesystem {
+            filesystem,
+            label,
+            overwrite,
+            replace_fs,
+            extra_opts,
+            cmd,
+            ..
+        } => {
+            let mut text = if filesystem.is_empty() {
+                "(no filesystem)".to_string()
+            } else {
+                filesystem.clone()
+            };
+            if let Some(l) = label {
+                text.push_str(&format!(", label {l}"));
+            }
+            if *overwrite {
+                text.push_str(", overwrite");
+            }
+            if let Some(r) = replace_fs {
+                text.push_str(&format!(", replace_fs {r}"));
+            }
+            if !extra_opts.is_empty() {
+                text.push_str(&format!(", extra_opts {}", extra_opts.join(" ")));
+            }
+            if let Some(c) = cmd {
+                text.push_str(&format!(", cmd {c}"));
+            }
+            text
+        }
+        _ => String::new(),
+    }
 }
 
 fn changed(boot: &Boot<'_>, old: &Resource, new: &Resource) -> Change {
@@ -613,6 +666,11 @@ fn changed(boot: &Boot<'_>, old: &Resource, new: &Resource) -> Change {
             ));
         }
         (Resource::Script { .. }, Resource::Script { .. }) => c.details.push("content".into()),
+        (Resource::Disk { .. }, Resource::Disk { .. })
+        | (Resource::Filesystem { .. }, Resource::Filesystem { .. }) => {
+            c.details
+                .push(format!("{} → {}", disk_details(old), disk_details(new)))
+        }
         _ => {}
     }
     c
@@ -649,6 +707,9 @@ fn removed(boot: &Boot<'_>, r: &Resource, prune: bool) -> Change {
         c.details.push(
             match r {
                 Resource::Script { .. } => "no longer in the user data (nothing to undo)",
+                Resource::Disk { .. } | Resource::Filesystem { .. } => {
+                    "no longer in the user data: strap never removes partitions or filesystems"
+                }
                 _ => "was there before strap: never removed",
             }
             .into(),
