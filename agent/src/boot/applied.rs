@@ -14,6 +14,10 @@
 //!                               "append": false, "created": true}]}}}}
 //! ```
 //!
+//! The other kinds of resources: `user`, `group`, `package`, `script`, and `disk` and
+//! `filesystem` (`disk_setup`'s partition tables and `fs_setup`'s filesystems, never
+//! removed by strap).
+//!
 //! `user_data_sha256` is the user data last applied as a whole (a new instance's first
 //! boot, or an apply that finished); a boot of the same instance with other user data
 //! leaves it, so the change is still seen. The file is 0600: the config slices may hold
@@ -221,6 +225,29 @@ pub enum Resource {
     },
     /// A user-data script or boothook part, by its stored name.
     Script { name: String, sha256: String },
+    /// A `disk_setup` entry: the partition table asked of a disk (by its name in the
+    /// config). strap never removes one.
+    Disk {
+        name: String,
+        table: String,
+        layout: String,
+        overwrite: bool,
+    },
+    /// An `fs_setup` entry: the filesystem asked of a device or partition. strap never
+    /// removes one.
+    Filesystem {
+        device: String,
+        partition: String,
+        filesystem: String,
+        label: Option<String>,
+        overwrite: bool,
+        #[serde(default)]
+        replace_fs: Option<String>,
+        #[serde(default)]
+        extra_opts: Vec<String>,
+        #[serde(default)]
+        cmd: Option<String>,
+    },
 }
 
 impl Resource {
@@ -232,6 +259,13 @@ impl Resource {
             Resource::Group { name, .. } => format!("group {name}"),
             Resource::Package { name, .. } => format!("package {name}"),
             Resource::Script { name, .. } => format!("script {name}"),
+            Resource::Disk { name, .. } => format!("disk {name}"),
+            Resource::Filesystem {
+                device, partition, ..
+            } => match partition.as_str() {
+                "any" | "auto" | "none" | "None" => format!("filesystem {device}"),
+                p => format!("filesystem {device} partition {p}"),
+            },
         }
     }
 
@@ -242,7 +276,7 @@ impl Resource {
             | Resource::User { created, .. }
             | Resource::Group { created, .. }
             | Resource::Package { created, .. } => *created,
-            Resource::Script { .. } => false,
+            Resource::Script { .. } | Resource::Disk { .. } | Resource::Filesystem { .. } => false,
         }
     }
 
@@ -252,7 +286,7 @@ impl Resource {
             | Resource::User { created, .. }
             | Resource::Group { created, .. }
             | Resource::Package { created, .. } => *created = value,
-            Resource::Script { .. } => {}
+            Resource::Script { .. } | Resource::Disk { .. } | Resource::Filesystem { .. } => {}
         }
     }
 
@@ -330,6 +364,39 @@ impl std::fmt::Debug for ModuleState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disks_and_filesystems_are_recorded_and_never_strap_s_to_remove() {
+        let disk = Resource::Disk {
+            name: "ephemeral0".into(),
+            table: "gpt".into(),
+            layout: "true".into(),
+            overwrite: false,
+        };
+        let fs = Resource::Filesystem {
+            device: "/dev/xvdb".into(),
+            partition: "1".into(),
+            filesystem: "ext4".into(),
+            label: Some("data".into()),
+            overwrite: false,
+            replace_fs: None,
+            extra_opts: Vec::new(),
+            cmd: None,
+        };
+        let json = serde_json::to_value([&disk, &fs]).unwrap();
+        assert_eq!(json[0]["kind"], "disk");
+        assert_eq!(json[1]["kind"], "filesystem");
+        let back: Vec<Resource> = serde_json::from_value(json).unwrap();
+        assert_eq!(back, [disk.clone(), fs.clone()]);
+        assert_eq!(fs.id(), "filesystem /dev/xvdb partition 1");
+        assert!(!disk.created() && !fs.created());
+        // The options may be left out.
+        let old: Resource = serde_json::from_str(
+            r#"{"kind":"filesystem","device":"/dev/xvdc","partition":"any","filesystem":"xfs","label":null,"overwrite":true}"#,
+        )
+        .unwrap();
+        assert_eq!(old.id(), "filesystem /dev/xvdc");
+    }
 
     #[test]
     fn debug_output_never_shows_config_values() {

@@ -123,6 +123,12 @@ pub const STAGES: &[(&str, &[StageModule])] = &[
                 modules::write_files::write_files_deferred,
             ),
             (
+                "puppet",
+                Frequency::PerInstance,
+                modules::config_mgmt::puppet,
+            ),
+            ("chef", Frequency::Always, modules::config_mgmt::chef),
+            (
                 "ansible",
                 Frequency::PerInstance,
                 modules::config_mgmt::ansible,

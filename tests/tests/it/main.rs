@@ -6,6 +6,7 @@ mod boot;
 mod boot_config;
 mod boot_disk;
 mod cli;
+mod config_mgmt;
 mod creds;
 mod imds_client;
 mod limits;

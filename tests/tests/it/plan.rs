@@ -565,3 +565,38 @@ fn the_boot_reports_changed_user_data_and_applies_it_when_configured() {
     );
     assert_no_changes(&m);
 }
+
+#[test]
+fn disk_setup_and_fs_setup_are_planned_as_disks_and_filesystems() {
+    let m = Machine::new("#cloud-config\nusers: []\n");
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    m.set_user_data(
+        "#cloud-config\nusers: []\ndisk_setup:\n  ephemeral0: {table_type: gpt, layout: [[50, 82], 50], overwrite: false}\nfs_setup:\n  - {device: ephemeral0, partition: auto, filesystem: xfs, label: data, extra_opts: [-K]}\n  - {device: /dev/xvdc, partition: none, filesystem: ext4}\n",
+    );
+    let plan = plan_json(&m, &[]);
+    let disk = module(&plan, "disk_setup");
+    assert_eq!(disk["action"], "not-live", "{disk}");
+    let changes: Vec<String> = disk["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}: {}",
+                c["op"].as_str().unwrap(),
+                c["resource"].as_str().unwrap(),
+                c["details"][0].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            "create disk ephemeral0: table gpt, layout [[50, 82], 50]",
+            "create filesystem ephemeral0: xfs, label data, extra_opts -K",
+            "create filesystem /dev/xvdc: ext4",
+        ],
+        "{disk}"
+    );
+}

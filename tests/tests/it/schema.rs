@@ -19,6 +19,8 @@ use strap_e2e::{cloud_inits, command, stderr, CloudInit};
 const RUN_BY_STRAP: &[&str] = &[
     "ansible",
     "salt_minion",
+    "puppet",
+    "chef",
     "disk_setup",
     "fs_setup",
     "device_aliases",

@@ -10,29 +10,140 @@
 
 use crate::cloudconfig::{Node, Value};
 
+pub mod chef;
+pub mod puppet;
+
+pub use chef::chef;
+pub use puppet::puppet;
+
 use super::super::context::Boot;
 use super::super::os_release::{Family, OsRelease};
 use super::{scalar_text, string_list, system, wrong_type, ModuleError, Outcome};
 
-/// One step of a hand-off, in the order cloud-init takes them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One step of a hand-off, in the order cloud-init takes them. Its `Debug` leaves out
+/// the text of a secret file.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Step {
     /// Install packages with the distro's package manager.
     Install(Vec<String>),
-    /// Create a folder (mode) under the root.
-    Folder { path: String, mode: u32 },
+    /// Install the first of `candidates` the package manager can install (at `version`
+    /// when set); under `--root` the first is recorded.
+    InstallOne {
+        candidates: Vec<String>,
+        version: Option<String>,
+    },
+    /// Create a folder (mode) under the root; with an owner (a user of the root, group
+    /// `root`), its owner and mode are set when it exists already too.
+    Folder {
+        path: String,
+        mode: u32,
+        owner: Option<String>,
+    },
     /// Write a file under the root; `secret` keeps its contents out of every record.
     Write {
         path: String,
         text: String,
         mode: u32,
         secret: bool,
+        owner: Option<String>,
     },
+    /// Move a file aside (`puppet.conf` to `puppet.conf.old`) when it exists.
+    Rename { from: String, to: String },
+    /// Remove a file under the root when it exists.
+    Remove { path: String },
+    /// A symbolic link `link` → `target` under the root.
+    Link { target: String, link: String },
     /// Run a command on the machine (`cwd` when set).
     Run {
         argv: Vec<String>,
         cwd: Option<String>,
     },
+    /// `systemctl ACTION UNIT` for the first of `units` that takes it (a warning when
+    /// none does); under `--root` the first is recorded.
+    Service { action: String, units: Vec<String> },
+    /// Fetch an installer script with `curl` (`retries` times more on failure) into a
+    /// private temporary folder as `name`, and run it with `args`.
+    Installer {
+        url: String,
+        retries: u32,
+        name: String,
+        args: Vec<String>,
+    },
+}
+
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Install(p) => f.debug_tuple("Install").field(p).finish(),
+            Step::InstallOne {
+                candidates,
+                version,
+            } => f
+                .debug_struct("InstallOne")
+                .field("candidates", candidates)
+                .field("version", version)
+                .finish(),
+            Step::Folder { path, mode, owner } => f
+                .debug_struct("Folder")
+                .field("path", path)
+                .field("mode", &format_args!("{mode:o}"))
+                .field("owner", owner)
+                .finish(),
+            Step::Write {
+                path,
+                text,
+                mode,
+                secret,
+                owner,
+            } => f
+                .debug_struct("Write")
+                .field("path", path)
+                .field(
+                    "text",
+                    if *secret {
+                        &"(secret)" as &dyn std::fmt::Debug
+                    } else {
+                        text
+                    },
+                )
+                .field("mode", &format_args!("{mode:o}"))
+                .field("owner", owner)
+                .finish(),
+            Step::Rename { from, to } => f
+                .debug_struct("Rename")
+                .field("from", from)
+                .field("to", to)
+                .finish(),
+            Step::Remove { path } => f.debug_struct("Remove").field("path", path).finish(),
+            Step::Link { target, link } => f
+                .debug_struct("Link")
+                .field("target", target)
+                .field("link", link)
+                .finish(),
+            Step::Run { argv, cwd } => f
+                .debug_struct("Run")
+                .field("argv", argv)
+                .field("cwd", cwd)
+                .finish(),
+            Step::Service { action, units } => f
+                .debug_struct("Service")
+                .field("action", action)
+                .field("units", units)
+                .finish(),
+            Step::Installer {
+                url,
+                retries,
+                name,
+                args,
+            } => f
+                .debug_struct("Installer")
+                .field("url", url)
+                .field("retries", retries)
+                .field("name", name)
+                .field("args", args)
+                .finish(),
+        }
+    }
 }
 
 /// `salt_minion`: the steps cloud-init 25's `cc_salt_minion` takes. `pki_exists` says
@@ -60,6 +171,7 @@ pub fn salt_steps(cfg: &Node, pki_exists: impl Fn(&str) -> bool) -> Result<Vec<S
         Step::Folder {
             path: conf_dir.clone(),
             mode: 0o755,
+            owner: None,
         },
     ];
     let conf = cfg.get("conf").filter(|n| !n.is_null());
@@ -69,6 +181,7 @@ pub fn salt_steps(cfg: &Node, pki_exists: impl Fn(&str) -> bool) -> Result<Vec<S
             text: yaml_dump(&conf.to_json()),
             mode: 0o644,
             secret: false,
+            owner: None,
         });
     }
     if let Some(grains) = cfg.get("grains") {
@@ -77,6 +190,7 @@ pub fn salt_steps(cfg: &Node, pki_exists: impl Fn(&str) -> bool) -> Result<Vec<S
             text: yaml_dump(&grains.to_json()),
             mode: 0o644,
             secret: false,
+            owner: None,
         });
     }
     if let (Some(public), Some(private)) = (cfg.get("public_key"), cfg.get("private_key")) {
@@ -95,18 +209,21 @@ pub fn salt_steps(cfg: &Node, pki_exists: impl Fn(&str) -> bool) -> Result<Vec<S
         steps.push(Step::Folder {
             path: pki.clone(),
             mode: 0o700,
+            owner: None,
         });
         steps.push(Step::Write {
             path: format!("{pki}/minion.pub"),
             text: key("public_key", public)?,
             mode: 0o600,
             secret: false,
+            owner: None,
         });
         steps.push(Step::Write {
             path: format!("{pki}/minion.pem"),
             text: key("private_key", private)?,
             mode: 0o600,
             secret: true,
+            owner: None,
         });
     }
     let masterless = conf
@@ -398,57 +515,101 @@ fn flow(value: &serde_json::Value) -> String {
 
 /// Carry out the steps: files under the root, commands on the real root (recorded under
 /// `--root`). Answers the report lines.
-fn carry_out(boot: &Boot<'_>, module: &str, steps: &[Step]) -> Result<Vec<String>, ModuleError> {
+fn carry_out(
+    boot: &mut Boot<'_>,
+    module: &str,
+    steps: &[Step],
+) -> Result<Vec<String>, ModuleError> {
     let family = OsRelease::load(boot.ctx).family();
     let mut tail = Vec::new();
     for step in steps {
         match step {
             Step::Install(packages) => {
-                let argv = system::install_command(boot, family, packages).ok_or_else(|| {
-                    ModuleError::Invalid {
-                        key: module.into(),
-                        message: format!(
-                            "strap does not know this distro's package manager; install {} first (e.g. in the image)",
-                            packages.join(" ")
-                        ),
-                    }
-                })?;
+                let argv = install_argv(boot, module, family, packages)?;
                 tail.extend(system::run_or_record(boot, module, &argv, None)?);
             }
-            Step::Folder { path, mode } => {
+            Step::InstallOne {
+                candidates,
+                version,
+            } => tail.extend(install_one(boot, module, family, candidates, version)?),
+            Step::Folder { path, mode, owner } => {
                 let real = system::root_path(boot.ctx, path)?;
-                crate::context::create_folder(
+                let as_path_error = |source| ModuleError::Path {
+                    path: path.into(),
+                    source,
+                };
+                let ids = owner_ids(boot, owner.as_deref());
+                let opts = crate::context::FileOptions {
+                    mode: Some(*mode),
+                    owner: ids,
+                };
+                let folder = crate::context::create_folder(boot.ctx.root(), &real, opts)
+                    .map_err(as_path_error)?;
+                if owner.is_some() {
+                    folder.set_own_owner_mode(opts).map_err(as_path_error)?;
+                }
+            }
+            Step::Write {
+                path,
+                text,
+                mode,
+                owner,
+                ..
+            } => {
+                match owner_ids(boot, owner.as_deref()) {
+                    None => system::write(boot.ctx, path, text, *mode)?,
+                    Some(ids) => {
+                        let real = system::root_path(boot.ctx, path)?;
+                        let opts = crate::context::FileOptions {
+                            mode: Some(*mode),
+                            owner: Some(ids),
+                        };
+                        crate::boot::durable::write_with(
+                            boot.ctx.root(),
+                            &real,
+                            text.as_bytes(),
+                            opts,
+                        )
+                        .map_err(|source| ModuleError::Path {
+                            path: path.into(),
+                            source,
+                        })?;
+                    }
+                }
+                tail.push(format!("wrote {path}"));
+            }
+            Step::Rename { from, to } => {
+                let from_real = system::root_path(boot.ctx, from)?;
+                let to_real = system::root_path(boot.ctx, to)?;
+                if from_real.is_file() {
+                    std::fs::rename(&from_real, &to_real).map_err(|source| ModuleError::Io {
+                        op: "rename",
+                        path: from_real.clone(),
+                        source,
+                    })?;
+                    tail.push(format!("kept the previous {from} as {to}"));
+                }
+            }
+            Step::Remove { path } => {
+                if system::remove(boot.ctx, path)? {
+                    tail.push(format!("removed {path}"));
+                }
+            }
+            Step::Link { target, link } => {
+                let real = system::root_path(boot.ctx, link)?;
+                crate::context::replace_symlink(
                     boot.ctx.root(),
                     &real,
-                    crate::context::FileOptions {
-                        mode: Some(*mode),
-                        owner: None,
-                    },
+                    std::path::Path::new(target),
                 )
                 .map_err(|source| ModuleError::Path {
-                    path: path.into(),
+                    path: link.into(),
                     source,
                 })?;
             }
-            Step::Write {
-                path, text, mode, ..
-            } => {
-                system::write(boot.ctx, path, text, *mode)?;
-                tail.push(format!("wrote {path}"));
-            }
             Step::Run { argv, cwd } => {
                 let program = argv.first().map(String::as_str).unwrap_or_default();
-                if boot.on_real_root() && !program_found(boot, program) {
-                    return Err(ModuleError::Invalid {
-                        key: module.into(),
-                        message: format!(
-                            "`{program}` is not installed{}",
-                            provider(program, family)
-                                .map(|p| format!("; install the package {p}"))
-                                .unwrap_or_default()
-                        ),
-                    });
-                }
+                missing(boot, module, family, program)?;
                 let line = match cwd {
                     Some(dir) if boot.on_real_root() => {
                         let mut wrapped = vec![
@@ -470,14 +631,223 @@ fn carry_out(boot: &Boot<'_>, module: &str, steps: &[Step]) -> Result<Vec<String
                 };
                 tail.extend(line);
             }
+            Step::Service { action, units } => {
+                if !boot.on_real_root() {
+                    if let Some(unit) = units.first() {
+                        let argv = ["systemctl", action, unit].map(String::from);
+                        tail.extend(system::run_or_record(boot, module, &argv, None)?);
+                    }
+                    continue;
+                }
+                missing(boot, module, family, "systemctl")?;
+                let done = units.iter().any(|unit| {
+                    let argv = ["systemctl", action, unit].map(String::from);
+                    system::run_or_record(boot, module, &argv, None).is_ok()
+                });
+                if !done {
+                    let message = format!(
+                        "{module}: could not {action} any of the units {}",
+                        units.join(", ")
+                    );
+                    boot.warn(&message);
+                    tail.push(message);
+                }
+            }
+            Step::Installer {
+                url,
+                retries,
+                name,
+                args,
+            } => tail.extend(run_installer(
+                boot, module, family, url, *retries, name, args,
+            )?),
         }
     }
     Ok(tail)
 }
 
+/// The package manager's command line for `packages`, or the error naming them.
+fn install_argv(
+    boot: &Boot<'_>,
+    module: &str,
+    family: Family,
+    packages: &[String],
+) -> Result<Vec<String>, ModuleError> {
+    system::install_command(boot, family, packages).ok_or_else(|| ModuleError::Invalid {
+        key: module.into(),
+        message: format!(
+            "strap does not know this distro's package manager; install {} first (e.g. in the image)",
+            packages.join(" ")
+        ),
+    })
+}
+
+/// A package at a version, as the family's package manager spells it.
+fn versioned(family: Family, name: &str, version: Option<&str>) -> String {
+    match (version, family) {
+        (None, _) => name.to_string(),
+        (Some(v), Family::Rhel) => format!("{name}-{v}"),
+        (Some(v), _) => format!("{name}={v}"),
+    }
+}
+
+/// [`Step::InstallOne`]: the first candidate that installs.
+fn install_one(
+    boot: &Boot<'_>,
+    module: &str,
+    family: Family,
+    candidates: &[String],
+    version: &Option<String>,
+) -> Result<Vec<String>, ModuleError> {
+    let mut last = None;
+    for name in candidates {
+        let package = versioned(family, name, version.as_deref());
+        let argv = install_argv(boot, module, family, std::slice::from_ref(&package))?;
+        match system::run_or_record(boot, module, &argv, None) {
+            Ok(line) => return Ok(line.into_iter().collect()),
+            Err(err) => {
+                boot.log.line(
+                    "WARNING",
+                    &format!("{module}: {package} did not install; trying the next"),
+                );
+                last = Some(err);
+            }
+        }
+    }
+    Err(ModuleError::Invalid {
+        key: module.into(),
+        message: match last {
+            Some(err) => format!(
+                "none of the packages {} installs (the last: {err}); install one first (e.g. in the image)",
+                candidates.join(", ")
+            ),
+            None => "no package to install".into(),
+        },
+    })
+}
+
+/// [`Step::Installer`]: `curl` the script into a private folder of `/var/tmp`, run it,
+/// remove the folder.
+fn run_installer(
+    boot: &Boot<'_>,
+    module: &str,
+    family: Family,
+    url: &str,
+    retries: u32,
+    name: &str,
+    args: &[String],
+) -> Result<Vec<String>, ModuleError> {
+    let fetch = |script: &str| -> Vec<String> {
+        [
+            "curl",
+            "--fail",
+            "--silent",
+            "--show-error",
+            "--location",
+            "--retry",
+            &retries.to_string(),
+            "--output",
+            script,
+            url,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let run = |script: &str| -> Vec<String> {
+        std::iter::once(script.to_string())
+            .chain(args.iter().cloned())
+            .collect()
+    };
+    if !boot.on_real_root() {
+        let script = format!("/var/tmp/strap-{module}-XXXX/{name}");
+        let mut tail = Vec::new();
+        tail.extend(system::run_or_record(boot, module, &fetch(&script), None)?);
+        tail.extend(system::run_or_record(boot, module, &run(&script), None)?);
+        return Ok(tail);
+    }
+    missing(boot, module, family, "curl")?;
+    let dir = std::path::PathBuf::from(format!(
+        "/var/tmp/strap-{module}-{:016x}",
+        rand::random::<u64>()
+    ));
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|source| ModuleError::Io {
+                op: "create",
+                path: dir.clone(),
+                source,
+            })?;
+    }
+    let script = dir.join(name).to_string_lossy().into_owned();
+    let result = (|| {
+        system::run_or_record(boot, module, &fetch(&script), None)?;
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).map_err(
+                |source| ModuleError::Io {
+                    op: "make executable",
+                    path: script.clone().into(),
+                    source,
+                },
+            )?;
+        }
+        system::run_or_record(boot, module, &run(&script), None)
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result.map(|_| vec![format!("ran the installer from {url}")])
+}
+
+/// The ids of `user` and group `root` in the root's account files, when strap may give
+/// files away (running as root); `None` (and a line in the log) otherwise.
+fn owner_ids(boot: &Boot<'_>, user: Option<&str>) -> Option<(u32, u32)> {
+    let user = user?;
+    if !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    let account = super::users::lookup_user(boot.ctx, user);
+    let group = super::users::lookup_group(boot.ctx, "root");
+    match (account, group) {
+        (Some(a), Some(g)) => Some((a.uid, g.gid)),
+        _ => {
+            boot.log.line(
+                "INFO",
+                &format!("user {user} or group root does not exist: owner left alone"),
+            );
+            None
+        }
+    }
+}
+
+/// On the real root, the error naming the package to install when `program` is missing.
+fn missing(
+    boot: &Boot<'_>,
+    module: &str,
+    family: Family,
+    program: &str,
+) -> Result<(), ModuleError> {
+    if !boot.on_real_root() || program_found(boot, program) {
+        return Ok(());
+    }
+    Err(ModuleError::Invalid {
+        key: module.into(),
+        message: format!(
+            "`{program}` is not installed{}",
+            provider(program, family)
+                .map(|p| format!("; install the package {p}"))
+                .unwrap_or_default()
+        ),
+    })
+}
+
 fn program_found(boot: &Boot<'_>, program: &str) -> bool {
+    if program.starts_with('/') {
+        return system::installed(boot.ctx, program);
+    }
     let path = boot.ctx.var("PATH");
-    program.starts_with('/') || super::super::exec::on_path(path.as_deref(), program).is_some()
+    super::super::exec::on_path(path.as_deref(), program).is_some()
 }
 
 /// The package that provides a program the hand-offs run.
@@ -490,6 +860,14 @@ fn provider(program: &str, family: Family) -> Option<&'static str> {
         ("su", Family::Rhel) => "util-linux",
         ("su", _) => "util-linux (login on older releases)",
         ("python3", _) => "python3-pip",
+        ("curl", _) => "curl",
+        ("systemctl", _) => "systemd",
+        ("puppet" | "/opt/puppetlabs/bin/puppet", _) => {
+            "puppet-agent (or set `puppet.install: true`)"
+        }
+        ("/usr/bin/chef-client", _) => "chef (or set `chef.install_type: omnibus`)",
+        ("/usr/bin/gem", Family::Rhel) => "rubygems",
+        ("/usr/bin/gem", _) => "ruby",
         _ => return None,
     })
 }

@@ -211,6 +211,16 @@ pub const SPECS: &[Spec] = &[
         live: Live::Yes,
     },
     Spec {
+        module: "puppet",
+        keys: &["puppet"],
+        live: Live::Yes,
+    },
+    Spec {
+        module: "chef",
+        keys: &["chef"],
+        live: Live::Yes,
+    },
+    Spec {
         module: "ansible",
         keys: &["ansible"],
         live: Live::OneShot,
@@ -291,6 +301,7 @@ pub fn module_state(boot: &Boot<'_>, spec: &Spec) -> Result<ModuleState, PlanErr
                 created: false,
             })
             .collect(),
+        "disk_setup" => disks(boot)?,
         "boothooks" => scripts(boot, &[ct::BOOTHOOK]),
         "scripts_user" => scripts(boot, &[ct::SHELLSCRIPT, ct::POWERSHELL]),
         "scripts_per_once" => scripts(boot, &[ct::SHELLSCRIPT_PER_ONCE]),
@@ -299,6 +310,66 @@ pub fn module_state(boot: &Boot<'_>, spec: &Spec) -> Result<ModuleState, PlanErr
         _ => Vec::new(),
     };
     Ok(ModuleState { config, resources })
+}
+
+/// The partition tables and filesystems `disk_setup` and `fs_setup` ask for, by the
+/// names the config gives their devices.
+fn disks(boot: &Boot<'_>) -> Result<Vec<Resource>, PlanError> {
+    use modules::disk::disk_setup::{parse_disk, parse_fs, Layout, Table};
+    let mut out = Vec::new();
+    for (k, v) in boot
+        .cfg("disk_setup")
+        .and_then(Node::as_map)
+        .unwrap_or_default()
+    {
+        let disk = parse_disk(&k.key_text(), v)
+            .map_err(|e| at(v, &format!("disk_setup.{}: {e}", k.key_text())))?;
+        let layout = match &disk.layout {
+            Layout::Off => "false".to_string(),
+            Layout::Whole => "true".to_string(),
+            Layout::Remove => "remove".to_string(),
+            Layout::Parts(parts) => {
+                let parts: Vec<String> = parts
+                    .iter()
+                    .map(|p| match &p.kind {
+                        Some(kind) => format!("[{}, {kind}]", p.percent),
+                        None => p.percent.to_string(),
+                    })
+                    .collect();
+                format!("[{}]", parts.join(", "))
+            }
+        };
+        out.push(Resource::Disk {
+            name: disk.name,
+            table: match disk.table {
+                Table::Mbr => "mbr",
+                Table::Gpt => "gpt",
+            }
+            .into(),
+            layout,
+            overwrite: disk.overwrite,
+        });
+    }
+    for (i, entry) in boot
+        .cfg("fs_setup")
+        .and_then(Node::as_seq)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let fs = parse_fs(i, entry).map_err(|e| at(entry, &format!("fs_setup.{i}: {e}")))?;
+        out.push(Resource::Filesystem {
+            device: fs.device.unwrap_or_default(),
+            partition: fs.partition,
+            filesystem: fs.filesystem.unwrap_or_default(),
+            label: fs.label,
+            overwrite: fs.overwrite,
+            replace_fs: fs.replace_fs,
+            extra_opts: fs.extra_opts,
+            cmd: fs.cmd,
+        });
+    }
+    Ok(out)
 }
 
 fn invalid(key: &str, err: &modules::ModuleError) -> PlanError {

@@ -362,7 +362,9 @@ impl Machine {
             Resource::Package { name, .. } => self
                 .packages
                 .contains(name.split('=').next().unwrap_or(name)),
-            Resource::Script { .. } => false,
+            // Whether a disk holds the table or filesystem asked is the module's own
+            // probe (sysfs, udev), not the plan's.
+            Resource::Script { .. } | Resource::Disk { .. } | Resource::Filesystem { .. } => false,
         }
     }
 }
@@ -399,6 +401,7 @@ fn changes(
         "write_files" | "write_files_deferred" => &["write_files"],
         "users_groups" => &["users", "groups", "user"],
         "package_update_upgrade_install" => &["packages"],
+        "disk_setup" => &["disk_setup", "fs_setup"],
         _ => &[],
     };
     let keys: BTreeSet<&String> = want.config.keys().chain(have.config.keys()).collect();
@@ -453,12 +456,41 @@ fn shown(key: &str, value: Option<&serde_json::Value>) -> String {
     if ["password", "chpasswd", "ssh_keys"].contains(&key) {
         return "(secret)".into();
     }
+    let mut value = value.clone();
+    for (top, path) in SECRET_FIELDS {
+        if *top == key {
+            mask(&mut value, path);
+        }
+    }
     let text = value.to_string();
     if text.chars().count() > 120 {
         let cut: String = text.chars().take(117).collect();
         format!("{cut}…")
     } else {
         text
+    }
+}
+
+/// Fields of the hand-offs' keys that hold keys or passwords: the validation key, the
+/// minion's private key, and the CSR's custom attributes (the challenge password).
+const SECRET_FIELDS: &[(&str, &[&str])] = &[
+    ("chef", &["validation_cert"]),
+    ("salt_minion", &["private_key"]),
+    ("puppet", &["csr_attributes", "custom_attributes"]),
+];
+
+/// Replace the value at `path` (object keys) with `(secret)` when it is there.
+fn mask(value: &mut serde_json::Value, path: &[&str]) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    let Some(inner) = value.get_mut(*first) else {
+        return;
+    };
+    if rest.is_empty() {
+        *inner = serde_json::Value::String("(secret)".into());
+    } else {
+        mask(inner, rest);
     }
 }
 
@@ -514,9 +546,59 @@ fn created(boot: &Boot<'_>, r: &Resource, machine: &Machine) -> Change {
                 c.details.push(format!("members {}", members.join(", ")));
             }
         }
+        Resource::Disk { .. } | Resource::Filesystem { .. } => {
+            c.details.push(disk_details(r));
+        }
         Resource::Package { .. } | Resource::Script { .. } => {}
     }
     c
+}
+
+/// A `disk_setup` or `fs_setup` entry on one line.
+fn disk_details(r: &Resource) -> String {
+    match r {
+        Resource::Disk {
+            table,
+            layout,
+            overwrite,
+            ..
+        } => format!(
+            "table {table}, layout {layout}{}",
+            if *overwrite { ", overwrite" } else { "" }
+        ),
+        Resource::Filesystem {
+            filesystem,
+            label,
+            overwrite,
+            replace_fs,
+            extra_opts,
+            cmd,
+            ..
+        } => {
+            let mut text = if filesystem.is_empty() {
+                "(no filesystem)".to_string()
+            } else {
+                filesystem.clone()
+            };
+            if let Some(l) = label {
+                text.push_str(&format!(", label {l}"));
+            }
+            if *overwrite {
+                text.push_str(", overwrite");
+            }
+            if let Some(r) = replace_fs {
+                text.push_str(&format!(", replace_fs {r}"));
+            }
+            if !extra_opts.is_empty() {
+                text.push_str(&format!(", extra_opts {}", extra_opts.join(" ")));
+            }
+            if let Some(c) = cmd {
+                text.push_str(&format!(", cmd {c}"));
+            }
+            text
+        }
+        _ => String::new(),
+    }
 }
 
 fn changed(boot: &Boot<'_>, old: &Resource, new: &Resource) -> Change {
@@ -584,6 +666,11 @@ fn changed(boot: &Boot<'_>, old: &Resource, new: &Resource) -> Change {
             ));
         }
         (Resource::Script { .. }, Resource::Script { .. }) => c.details.push("content".into()),
+        (Resource::Disk { .. }, Resource::Disk { .. })
+        | (Resource::Filesystem { .. }, Resource::Filesystem { .. }) => {
+            c.details
+                .push(format!("{} → {}", disk_details(old), disk_details(new)))
+        }
         _ => {}
     }
     c
@@ -620,6 +707,9 @@ fn removed(boot: &Boot<'_>, r: &Resource, prune: bool) -> Change {
         c.details.push(
             match r {
                 Resource::Script { .. } => "no longer in the user data (nothing to undo)",
+                Resource::Disk { .. } | Resource::Filesystem { .. } => {
+                    "no longer in the user data: strap never removes partitions or filesystems"
+                }
                 _ => "was there before strap: never removed",
             }
             .into(),
@@ -701,4 +791,25 @@ pub fn declared_content(boot: &Boot<'_>, path: &str) -> Option<Vec<u8>> {
             .filter(|f| f.path == path)
             .map(|f| f.content)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_off_keys_are_shown_with_their_secrets_masked() {
+        let chef = serde_json::json!({"server_url": "https://c", "validation_cert": "-----BEGIN RSA PRIVATE KEY-----"});
+        let text = shown("chef", Some(&chef));
+        assert!(
+            text.contains("https://c") && text.contains("(secret)"),
+            "{text}"
+        );
+        assert!(!text.contains("PRIVATE"), "{text}");
+        let puppet = serde_json::json!({"csr_attributes": {"custom_attributes": {"1.2.840.113549.1.9.7": "pw"}, "extension_requests": {"pp_role": "web"}}});
+        let text = shown("puppet", Some(&puppet));
+        assert!(!text.contains("pw\"") && text.contains("pp_role"), "{text}");
+        let salt = serde_json::json!({"private_key": "PEM", "public_key": "PUB"});
+        assert!(!shown("salt_minion", Some(&salt)).contains("PEM"));
+    }
 }

@@ -169,6 +169,7 @@ fn shape(steps: &[Step]) -> Vec<serde_json::Value> {
             }
             Step::Write { path, text, .. } => serde_json::json!(["write", path, text]),
             Step::Run { argv, .. } => serde_json::json!(["run", argv]),
+            other => panic!("unexpected step {other:?}"),
         })
         .collect()
 }
@@ -233,4 +234,19 @@ fn steps_match_cloud_init_25() {
             .collect();
         assert_eq!(ours, theirs, "{module}: {cfg}");
     }
+}
+
+#[test]
+fn versions_and_providers_are_named_per_family() {
+    assert_eq!(
+        versioned(Family::Debian, "puppet-agent", Some("8.1")),
+        "puppet-agent=8.1"
+    );
+    assert_eq!(
+        versioned(Family::Rhel, "puppet-agent", Some("8.1")),
+        "puppet-agent-8.1"
+    );
+    assert_eq!(versioned(Family::Rhel, "chef", None), "chef");
+    assert_eq!(provider("curl", Family::Debian), Some("curl"));
+    assert!(provider("/usr/bin/chef-client", Family::Rhel).is_some_and(|p| p.contains("omnibus")));
 }

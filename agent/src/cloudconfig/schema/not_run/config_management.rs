@@ -1,5 +1,6 @@
 //! Configuration-management agents: ansible, chef, puppet, salt, mcollective, landscape,
-//! spacewalk and Red Hat subscriptions.
+//! spacewalk and Red Hat subscriptions. (strap runs ansible, chef, puppet and salt since
+//! these were written; their definitions stay here, beside the others.)
 
 use super::super::eval::{Extra, Lit, Ty, S};
 use super::{is_name_list, is_non_empty, is_one_line, BOOL, INT, NUMBER, OBJECT, STR, STRINGS};
