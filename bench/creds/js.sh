@@ -10,6 +10,9 @@
 # the static build, `rustup target add x86_64-unknown-linux-musl` and musl-tools (without
 # them only the glibc build is measured, and the script says so).
 # Usage: bench/creds/js.sh [extra hyperfine args, e.g. --runs 30]
+# STRAP_BENCH_ROUNDS (default 6): hyperfine runs every command once per round, the
+# rounds one after another, so that the commands share the machine's slow and quiet
+# minutes alike; the tables pool the rounds' times.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -86,14 +89,22 @@ for env in env profile imds-mock; do
     runs+=(-n "strap glibc $env" "$e $strap creds export --sdk js --format process")
     runs+=(-n "node $env" "$e $node $work/resolve.js")
 done
-hyperfine --warmup 3 -N "$@" \
-    --export-markdown "$here/results-js.md" --export-json "$work/results.json" "${runs[@]}"
+rounds=${STRAP_BENCH_ROUNDS:-6}
+for r in $(seq "$rounds"); do
+    echo "== round $r of $rounds"
+    hyperfine --warmup 3 -N "$@" \
+        --export-markdown "$here/results-js.md" --export-json "$work/results-$r.json" "${runs[@]}"
+done
 
 # Medians and minima (the means suffer from other work on a shared machine).
-python3 - "$work/results.json" <<'PY' | tee "$here/results-js-medians.md"
+python3 - "$work"/results-*.json <<'PY' | tee "$here/results-js-medians.md"
 import json, statistics, sys
-rows = json.load(open(sys.argv[1]))["results"]
-t = {r["command"]: r["times"] for r in rows}
+t = {}
+for path in sys.argv[1:]:
+    for r in json.load(open(path))["results"]:
+        t.setdefault(r["command"], []).extend(r["times"])
+print(f"{len(sys.argv) - 1} rounds, {len(next(iter(t.values())))} runs of each command in all")
+print()
 print("| Environment | strap static median (min) | strap glibc median (min) | node median (min) | speed-up, static (min/min) | speed-up, glibc (min/min) |")
 print("|---|---:|---:|---:|---:|---:|")
 def cell(times):

@@ -64,19 +64,20 @@ struct Inner {
     requests: AtomicU64,
 }
 
-/// How requests leave the machine: reqwest, or (when the sockets must carry a firewall
-/// mark, which reqwest cannot set) hyper's own connector with `SO_MARK` set before
-/// connect.
+/// How requests leave the machine: hyper's own connector for an `http://` endpoint (every
+/// real one) or when the sockets must carry a firewall mark (`SO_MARK`, set before
+/// connect, which reqwest cannot do); reqwest, with its TLS, only for an `https://`
+/// endpoint. A short `strap creds` run does not pay for the TLS client it never uses.
 enum Http {
     Plain(reqwest::Client),
-    Marked {
+    Direct {
         client: Box<
             hyper_util::client::legacy::Client<
                 hyper_util::client::legacy::connect::HttpConnector,
                 http_body_util::Empty<Bytes>,
             >,
         >,
-        mark: u32,
+        mark: Option<u32>,
     },
 }
 
@@ -102,10 +103,15 @@ struct TransportError {
 }
 
 impl Http {
-    fn new(settings: &ImdsSettings, connect_timeout: Duration) -> Result<Self, ImdsError> {
-        if let Some(mark) = settings.fwmark {
+    fn new(
+        settings: &ImdsSettings,
+        endpoint: &str,
+        connect_timeout: Duration,
+    ) -> Result<Self, ImdsError> {
+        let mark = settings.fwmark;
+        if mark.is_some() || endpoint.starts_with("http://") {
             let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            connector.set_mark(Some(mark));
+            connector.set_mark(mark);
             connector.set_connect_timeout(Some(connect_timeout));
             connector.set_nodelay(true);
             if let Some(interface) = &settings.bind_interface {
@@ -114,7 +120,7 @@ impl Http {
             let client =
                 hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                     .build(connector);
-            return Ok(Self::Marked {
+            return Ok(Self::Direct {
                 client: Box::new(client),
                 mark,
             });
@@ -164,7 +170,7 @@ impl Http {
                     body,
                 })
             }
-            Self::Marked { client, .. } => {
+            Self::Direct { client, .. } => {
                 let mut builder = http::Request::builder()
                     .method(req.method.clone())
                     .uri(req.url);
@@ -179,7 +185,7 @@ impl Http {
                     })?;
                 let exchange = async {
                     use http_body_util::BodyExt as _;
-                    let resp = client.request(request).await.map_err(marked_error)?;
+                    let resp = client.request(request).await.map_err(direct_error)?;
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
                     let body = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER)
@@ -213,7 +219,7 @@ impl Http {
 }
 
 /// A hyper client error as `timed out` / `connection failed` / `request failed`.
-fn marked_error(err: hyper_util::client::legacy::Error) -> TransportError {
+fn direct_error(err: hyper_util::client::legacy::Error) -> TransportError {
     let mut timed_out = false;
     let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&err);
     while let Some(c) = cause {
@@ -304,7 +310,11 @@ impl ImdsClient {
         let endpoint = settings.resolve_endpoint()?;
         let timeout = settings.resolve_timeout()?;
         let num_attempts = settings.resolve_num_attempts()?;
-        let http = Http::new(settings, timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))?;
+        let http = Http::new(
+            settings,
+            &endpoint,
+            timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+        )?;
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -337,7 +347,7 @@ impl ImdsClient {
     /// IMDS route lets only marked sockets through.
     pub fn fwmark(&self) -> Option<u32> {
         match &self.inner.http {
-            Http::Marked { mark, .. } => Some(*mark),
+            Http::Direct { mark, .. } => *mark,
             Http::Plain(_) => None,
         }
     }
