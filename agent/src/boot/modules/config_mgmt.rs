@@ -934,3 +934,34 @@ pub fn ansible(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
 
 #[cfg(test)]
 mod tests;
+
+/// The steps every module's oracle test compares in the same shape as the fake
+/// `subp`, file writes and downloads of cloud-init's `handle()` record them:
+/// `["dir", path]`, `["write", path, text]`, `["run", argv]`, `["fetch", url, retries]`…
+/// `None` for a step whose shape is the module's own (installs).
+#[cfg(test)]
+fn oracle_shape(step: &Step) -> Option<Vec<serde_json::Value>> {
+    use serde_json::json;
+    Some(match step {
+        Step::Folder { path, .. } => vec![json!(["dir", path])],
+        Step::Write { path, text, .. } => vec![json!(["write", path, text])],
+        Step::Rename { from, to } => vec![json!(["rename", from, to])],
+        Step::Link { target, link } => vec![json!(["link", target, link])],
+        Step::Remove { path } => vec![json!(["remove", path])],
+        Step::Run { argv, .. } => vec![json!(["run", argv])],
+        Step::Service { action, units } => {
+            vec![json!(["run", ["systemctl", action, units.first()]])]
+        }
+        Step::Installer {
+            url,
+            retries,
+            name,
+            args,
+        } => {
+            let mut argv = vec![name.clone()];
+            argv.extend(args.iter().cloned());
+            vec![json!(["fetch", url, retries]), json!(["run", argv])]
+        }
+        _ => return None,
+    })
+}

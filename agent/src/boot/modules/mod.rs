@@ -268,6 +268,43 @@ pub fn truthy(node: Option<&Node>, default: bool) -> bool {
     }
 }
 
+/// Why a Python `%`-format of named values could not be done.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PercentError {
+    /// A `%` that is neither `%%` nor `%(name)s`.
+    Unsupported,
+    /// `%(name)s` with a name `lookup` has no value for.
+    Unknown(String),
+}
+
+/// Python's `template % mapping` for `%(name)s` and `%%`, the only conversions the
+/// cloud-init templates strap fills use (mirror URLs, `fs_setup`'s `cmd`).
+pub fn percent_format<'a>(
+    template: &str,
+    lookup: impl Fn(&str) -> Option<&'a str>,
+) -> Result<String, PercentError> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('%') {
+            out.push('%');
+            rest = tail;
+            continue;
+        }
+        let (name, tail) = after
+            .strip_prefix('(')
+            .and_then(|a| a.split_once(')'))
+            .and_then(|(name, tail)| Some((name, tail.strip_prefix('s')?)))
+            .ok_or(PercentError::Unsupported)?;
+        out.push_str(lookup(name).ok_or_else(|| PercentError::Unknown(name.to_string()))?);
+        rest = tail;
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

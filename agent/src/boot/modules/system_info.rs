@@ -225,25 +225,13 @@ pub fn substitutions(p: &Placement) -> Vec<(&'static str, String)> {
 /// `None` when a placeholder has no value (cloud-init skips the candidate) or the
 /// template holds another `%` conversion, which strap does not format.
 pub fn expand(template: &str, subst: &[(&str, String)]) -> Option<String> {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(at) = rest.find('%') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        if let Some(tail) = after.strip_prefix('%') {
-            out.push('%');
-            rest = tail;
-            continue;
-        }
-        let inner = after.strip_prefix('(')?;
-        let (name, tail) = inner.split_once(')')?;
-        let tail = tail.strip_prefix('s')?;
-        let (_, value) = subst.iter().find(|(k, _)| *k == name)?;
-        out.push_str(value);
-        rest = tail;
-    }
-    out.push_str(rest);
-    Some(out)
+    super::percent_format(template, |name| {
+        subst
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    })
+    .ok()
 }
 
 /// The parts of `scheme://[userinfo@]host[:port]rest`.

@@ -171,28 +171,14 @@ print(json.dumps(out))
 
 /// strap's steps in the oracle's shape.
 fn shape(steps: &[Step]) -> Vec<serde_json::Value> {
-    use serde_json::json;
     let mut out = Vec::new();
     for s in steps {
         match s {
-            Step::Install(p) => out.push(json!(["install", p])),
-            Step::Folder { path, .. } => out.push(json!(["dir", path])),
-            Step::Write { path, text, .. } => out.push(json!(["write", path, text])),
-            Step::Link { target, link } => out.push(json!(["link", target, link])),
-            Step::Remove { path } => out.push(json!(["remove", path])),
-            Step::Run { argv, .. } => out.push(json!(["run", argv])),
-            Step::Installer {
-                url,
-                retries,
-                name,
-                args,
-            } => {
-                out.push(json!(["fetch", url, retries]));
-                let mut argv = vec![name.clone()];
-                argv.extend(args.iter().cloned());
-                out.push(json!(["run", argv]));
-            }
-            other => panic!("unexpected step {other:?}"),
+            Step::Install(p) => out.push(serde_json::json!(["install", p])),
+            other => out.extend(
+                super::super::oracle_shape(other)
+                    .unwrap_or_else(|| panic!("unexpected step {other:?}")),
+            ),
         }
     }
     out

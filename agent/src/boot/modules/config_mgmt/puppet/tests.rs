@@ -204,28 +204,13 @@ fn shape(steps: &[Step], csr: &str) -> Vec<serde_json::Value> {
                 Some(v) => json!(["install", [[candidates[0], v]]]),
                 None => json!(["install", [candidates[0]]]),
             }),
-            Step::Folder { path, .. } => out.push(json!(["dir", path])),
             Step::Write { path, text, .. } if path == csr => {
                 out.push(json!(["write", path, yaml(text).to_json()]))
             }
-            Step::Write { path, text, .. } => out.push(json!(["write", path, text])),
-            Step::Rename { from, to } => out.push(json!(["rename", from, to])),
-            Step::Service { action, units } => {
-                out.push(json!(["run", ["systemctl", action, units[0]]]))
-            }
-            Step::Run { argv, .. } => out.push(json!(["run", argv])),
-            Step::Installer {
-                url,
-                retries,
-                name,
-                args,
-            } => {
-                out.push(json!(["fetch", url, retries]));
-                let mut argv = vec![name.clone()];
-                argv.extend(args.iter().cloned());
-                out.push(json!(["run", argv]));
-            }
-            other => panic!("unexpected step {other:?}"),
+            other => out.extend(
+                super::super::oracle_shape(other)
+                    .unwrap_or_else(|| panic!("unexpected step {other:?}")),
+            ),
         }
     }
     out

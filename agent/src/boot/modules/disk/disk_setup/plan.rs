@@ -320,36 +320,19 @@ pub fn format_cmd(
     fs: Option<&str>,
     device: &str,
 ) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = cmd;
-    while let Some(at) = rest.find('%') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        if let Some(tail) = after.strip_prefix('%') {
-            out.push('%');
-            rest = tail;
-            continue;
+    use crate::boot::modules::{percent_format, PercentError};
+    percent_format(cmd, |name| match name {
+        "label" => Some(label.unwrap_or("None")),
+        "filesystem" => Some(fs.unwrap_or("None")),
+        "device" => Some(device),
+        _ => None,
+    })
+    .map_err(|e| match e {
+        PercentError::Unsupported => {
+            format!("cmd `{cmd}`: only %(label)s, %(filesystem)s, %(device)s and %% are understood")
         }
-        let named = after
-            .strip_prefix('(')
-            .and_then(|a| a.split_once(')'))
-            .and_then(|(name, tail)| Some((name, tail.strip_prefix('s')?)));
-        let Some((name, tail)) = named else {
-            return Err(format!(
-                "cmd `{cmd}`: only %(label)s, %(filesystem)s, %(device)s and %% are understood"
-            ));
-        };
-        let value = match name {
-            "label" => label.unwrap_or("None"),
-            "filesystem" => fs.unwrap_or("None"),
-            "device" => device,
-            other => return Err(format!("cmd `{cmd}`: unknown name `{other}`")),
-        };
-        out.push_str(value);
-        rest = tail;
-    }
-    out.push_str(rest);
-    Ok(out)
+        PercentError::Unknown(other) => format!("cmd `{cmd}`: unknown name `{other}`"),
+    })
 }
 
 /// cloud-init's `find_device_node`: the first device of a disk that matches the
