@@ -935,6 +935,31 @@ pub fn ansible(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
 #[cfg(test)]
 mod tests;
 
+/// What the puppet and chef oracle scripts share, put before each: `calls`, the
+/// recording of commands (`record_run`, with the private temp folder's `/TMP/` prefix
+/// dropped from the program), of file writes outside it (`write`) and a `TempDir` that
+/// makes no folder.
+#[cfg(test)]
+fn oracle_script(script: &str) -> String {
+    const RECORDERS: &str = r#"
+calls = []
+def record_run(argv):
+    argv = list(argv)
+    if argv[0].startswith("/TMP/"):
+        argv[0] = argv[0][len("/TMP/"):]
+    calls.append(["run", argv])
+    return ("", "")
+class TempDir:
+    def __init__(self, *a, **k): pass
+    def __enter__(self): return "/TMP"
+    def __exit__(self, *a): return False
+def write(p, c, *a, **k):
+    if not p.startswith("/TMP/"):
+        calls.append(["write", p, c.decode() if isinstance(c, bytes) else c])
+"#;
+    format!("{RECORDERS}{script}")
+}
+
 /// The steps every module's oracle test compares in the same shape as the fake
 /// `subp`, file writes and downloads of cloud-init's `handle()` record them:
 /// `["dir", path]`, `["write", path, text]`, `["run", argv]`, `["fetch", url, retries]`…

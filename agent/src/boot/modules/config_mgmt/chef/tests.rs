@@ -120,23 +120,11 @@ from unittest import mock
 import cloudinit
 from cloudinit.config import cc_chef
 TEMPLATE = str(pathlib.Path(cloudinit.__file__).parents[5] / "etc/cloud/templates/chef_client.rb.tmpl")
-calls = []
 def fake_subp(*a, **kw):
-    argv = list(kw.get("args") or a[0])
-    if argv[0].startswith("/TMP/"):
-        argv[0] = argv[0][len("/TMP/"):]
-    calls.append(["run", argv])
-    return ("", "")
+    return record_run(kw.get("args") or a[0])
 class Distro:
     def install_packages(self, pkgs): calls.append(["install", list(pkgs)])
     def get_tmp_exec_path(self): return "/TMP"
-class TempDir:
-    def __init__(self, *a, **k): pass
-    def __enter__(self): return "/TMP"
-    def __exit__(self, *a): return False
-def write(p, c, *a, **k):
-    if not p.startswith("/TMP/"):
-        calls.append(["write", p, c.decode() if isinstance(c, bytes) else c])
 cloud = types.SimpleNamespace(
     distro=Distro(),
     get_template_filename=lambda name: TEMPLATE,
@@ -225,7 +213,7 @@ fn steps_match_cloud_init() {
                 .map(|(c, installed, _)| serde_json::json!([yaml(c).to_json(), installed]))
                 .collect(),
         );
-        let mut out = peer.run(ORACLE, &input.to_string());
+        let mut out = peer.run(&super::super::oracle_script(ORACLE), &input.to_string());
         if peer.name == "22.4" {
             // 22.4's cache and backup folders were /var/cache/chef and
             // /var/backups/chef; 25 moved them (and moves their files): read them as 25's.

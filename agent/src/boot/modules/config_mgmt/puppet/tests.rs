@@ -149,26 +149,14 @@ from cloudinit.config import cc_puppet
 takes_log = len(inspect.signature(cc_puppet.handle).parameters) == 5
 PRINTED = {"config": "/etc/puppet/puppet.conf", "ssldir": "/var/lib/puppet/ssl",
            "csr_attributes": "/etc/puppet/csr_attributes.yaml"}
-calls = []
 def fake_subp(cmd, **kw):
     if list(cmd[1:3]) == ["config", "print"]:
         return (PRINTED[cmd[3]] + "\n", "")
-    argv = list(cmd)
-    if argv[0].startswith("/TMP/"):
-        argv[0] = argv[0][len("/TMP/"):]
-    calls.append(["run", argv])
-    return ("", "")
+    return record_run(cmd)
 class Distro:
     def install_packages(self, pkgs): calls.append(["install", [list(p) if isinstance(p, (list, tuple)) else p for p in pkgs]])
     def manage_service(self, action, name): calls.append(["run", ["systemctl", action, name]])
     def get_tmp_exec_path(self): return "/TMP"
-class TempDir:
-    def __init__(self, *a, **k): pass
-    def __enter__(self): return "/TMP"
-    def __exit__(self, *a): return False
-def write(p, c, *a, **k):
-    if not p.startswith("/TMP/"):
-        calls.append(["write", p, c.decode() if isinstance(c, bytes) else c])
 cloud = types.SimpleNamespace(distro=Distro(), get_instance_id=lambda: "i-0123ABC")
 out = []
 for cfg, conf_text in json.load(sys.stdin):
@@ -276,7 +264,7 @@ fn steps_match_cloud_init() {
                 .map(|(c, t, _)| serde_json::json!([yaml(c).to_json(), t]))
                 .collect(),
         );
-        let out = peer.run(ORACLE, &input.to_string());
+        let out = peer.run(&super::super::oracle_script(ORACLE), &input.to_string());
         let theirs: Vec<Vec<serde_json::Value>> = serde_json::from_str(&out).unwrap();
         for ((cfg, text, _), theirs) in cases.iter().zip(theirs) {
             let node = yaml(cfg);
