@@ -98,10 +98,19 @@ fn crypt_matches(password: &str, hash: &str) -> Option<bool> {
         return None;
     }
     let salt = hash.strip_prefix("$6$")?.split('$').next()?;
-    let out = Command::new("openssl")
-        .args(["passwd", "-6", "-salt", salt, password])
-        .output()
+    // The password goes through stdin: a random one may begin with `-`, which
+    // openssl would take for an option.
+    let mut child = Command::new("openssl")
+        .args(["passwd", "-6", "-salt", salt, "-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, format!("{password}\n").as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "openssl passwd failed");
     Some(String::from_utf8_lossy(&out.stdout).trim() == hash)
 }
 
