@@ -155,7 +155,7 @@ async fn show(args: ShowArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             let (enis, tag) = if user.is_some() {
                 (Vec::new(), Vec::new())
             } else {
-                net::fetch_enis(&fetch, settings.unmanaged_tag.as_deref())?
+                net::fetch_enis(&fetch, settings.unmanaged_tag.as_deref(), net::Depth::Full)?
             };
             let opts = net::Options {
                 settings: &settings,
@@ -402,17 +402,17 @@ async fn apply(args: ApplyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
                 } else {
                     let tag = settings.unmanaged_tag.as_deref();
                     match through.as_ref().filter(|_| use_bound) {
-                        Some(f) => match net::fetch_enis(f, tag) {
+                        Some(f) => match net::fetch_enis(f, tag, net::Depth::Full) {
                             Err(e @ net::NetError::Fetch { .. }) => {
                                 tracing::warn!(
                                     "{e}; asking through the default route instead of the interface"
                                 );
                                 use_bound = false;
-                                net::fetch_enis(&fetch, tag)?
+                                net::fetch_enis(&fetch, tag, net::Depth::Full)?
                             }
                             other => other?,
                         },
-                        None => net::fetch_enis(&fetch, tag)?,
+                        None => net::fetch_enis(&fetch, tag, net::Depth::Full)?,
                     }
                 };
                 let listed = want_mac

@@ -85,6 +85,16 @@ pub struct NetSettings {
     pub unmanaged_tag: Option<String>,
 }
 
+impl NetSettings {
+    /// Whether a setting may name an interface by its id (`strap_net.manage.interface_ids`,
+    /// an `unmanaged` entry, the `unmanaged_tag`), so that the boot must read the ids.
+    pub fn selects_by_interface_id(&self) -> bool {
+        !self.manage.interface_ids.is_empty()
+            || !self.unmanaged.is_empty()
+            || self.unmanaged_tag.is_some()
+    }
+}
+
 impl Default for NetSettings {
     fn default() -> Self {
         Self {

@@ -267,13 +267,15 @@ fn networkd_is_reloaded_over_the_bus_or_restarted_through_systemd_before_it() {
     assert!(reload_commands("networkd", &unchanged, &plans, &early).is_empty());
 }
 
-#[test]
-fn each_interface_costs_its_listing_and_the_leaves_it_has() {
-    use std::cell::RefCell;
+/// A metadata tree of the given interfaces, as the service lists them.
+fn metadata_tree(
+    enis: &[(&'static str, Vec<(&'static str, &'static str)>)],
+) -> BTreeMap<String, String> {
     let macs = super::metadata::MACS_PATH;
     let mut tree: BTreeMap<String, String> = BTreeMap::new();
-    tree.insert(macs.into(), "0e:49:61:0f:c3:11/\n0e:49:61:0f:c3:22/".into());
-    for (mac, leaves) in [primary(), second(&[("ipv6s", "2600:1f18::10")])] {
+    let listing: Vec<String> = enis.iter().map(|(mac, _)| format!("{mac}/")).collect();
+    tree.insert(macs.into(), listing.join("\n"));
+    for (mac, leaves) in enis {
         let mut listing: Vec<&str> = leaves.iter().map(|(k, _)| *k).collect();
         listing.extend([
             "mac",
@@ -284,26 +286,122 @@ fn each_interface_costs_its_listing_and_the_leaves_it_has() {
         ]);
         tree.insert(format!("{macs}{mac}/"), listing.join("\n"));
         for (k, v) in leaves {
-            tree.insert(format!("{macs}{mac}/{k}"), v.into());
+            tree.insert(format!("{macs}{mac}/{k}"), (*v).into());
         }
     }
-    let asked = RefCell::new(Vec::new());
-    let fetch = |paths: &[String]| -> Vec<Result<Option<Vec<u8>>, String>> {
-        asked.borrow_mut().push(paths.len());
+    tree
+}
+
+type Rounds = std::rc::Rc<std::cell::RefCell<Vec<Vec<String>>>>;
+
+/// Fetches from `tree`, recording the paths asked in each round.
+fn recording_fetch(
+    tree: &BTreeMap<String, String>,
+) -> (
+    Rounds,
+    impl Fn(&[String]) -> Vec<Result<Option<Vec<u8>>, String>> + '_,
+) {
+    let asked: Rounds = Rounds::default();
+    let rounds = asked.clone();
+    let fetch = move |paths: &[String]| -> Vec<Result<Option<Vec<u8>>, String>> {
+        rounds.borrow_mut().push(paths.to_vec());
         paths
             .iter()
             .map(|p| Ok(tree.get(p).map(|v| v.clone().into_bytes())))
             .collect()
     };
-    let (enis, tag) = super::fetch_enis(&fetch, None).unwrap();
+    (asked, fetch)
+}
+
+fn sizes(asked: &Rounds) -> Vec<usize> {
+    asked.borrow().iter().map(Vec::len).collect()
+}
+
+#[test]
+fn each_interface_costs_its_listing_and_the_leaves_it_has() {
+    let tree = metadata_tree(&[primary(), second(&[("ipv6s", "2600:1f18::10")])]);
+    let (asked, fetch) = recording_fetch(&tree);
+    let (enis, tag) = super::fetch_enis(&fetch, None, super::Depth::Full).unwrap();
     assert!(tag.is_empty());
     assert_eq!(enis.len(), 2);
     let second = enis[1].1.as_ref().unwrap();
     assert_eq!(second.device_number, 1);
     assert_eq!(second.ipv6s.len(), 1);
     assert_eq!(
-        *asked.borrow(),
+        sizes(&asked),
         [1, 2, 4 + 5],
         "the listing, two interface listings, then only the leaves they list"
+    );
+    // At boot, two interfaces are read as fully.
+    let (asked, fetch) = recording_fetch(&tree);
+    let boot = super::Depth::Boot {
+        interface_id: false,
+    };
+    let (at_boot, _) = super::fetch_enis(&fetch, None, boot).unwrap();
+    assert_eq!(sizes(&asked), [1, 2, 9]);
+    assert_eq!(format!("{at_boot:?}"), format!("{enis:?}"));
+}
+
+#[test]
+fn at_boot_a_lone_primary_interface_costs_one_round_of_the_leaves_it_is_configured_from() {
+    let macs = super::metadata::MACS_PATH;
+    let (mac, leaves) = primary();
+    let mut leaves: Vec<(&str, &str)> = leaves
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "local-ipv4s" {
+                (k, "10.0.1.17\n10.0.1.18")
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    leaves.extend([
+        ("ipv6s", "2600:1f18::17"),
+        ("subnet-ipv6-cidr-blocks", "2600:1f18::/64"),
+    ]);
+    let tree = metadata_tree(&[(mac, leaves)]);
+    let (full, _) = super::fetch_enis(&recording_fetch(&tree).1, None, super::Depth::Full).unwrap();
+    let full_eni = full[0].1.as_ref().unwrap();
+
+    let (asked, fetch) = recording_fetch(&tree);
+    let boot = super::Depth::Boot {
+        interface_id: false,
+    };
+    let (enis, tag) = super::fetch_enis(&fetch, None, boot).unwrap();
+    assert!(tag.is_empty());
+    let leaf_paths: Vec<String> = ["local-ipv4s", "subnet-ipv4-cidr-block", "ipv6s"]
+        .iter()
+        .map(|l| format!("{macs}{mac}/{l}"))
+        .collect();
+    assert_eq!(
+        *asked.borrow(),
+        [vec![macs.to_string()], leaf_paths],
+        "the listing, then three leaves in one round: no interface listing, no device number"
+    );
+    let eni = enis[0].1.as_ref().unwrap();
+    assert!(eni.is_primary());
+    assert_eq!(eni.interface_id, None);
+    // The primary is configured as it is with every leaf read; only the comment naming
+    // its interface id differs.
+    let plan = |e: &Eni| {
+        let mut p = super::plan::eni_plan(e, "ens5".into(), false, true);
+        p.origin = super::model::Origin::User {
+            file: String::new(),
+        };
+        p
+    };
+    assert_eq!(plan(eni), plan(full_eni));
+    assert_eq!(plan(eni).addresses.len(), 1, "the secondary IPv4 address");
+    assert!(plan(eni).dhcp6);
+
+    // A setting naming interfaces by id, and the tag, ride in the same round.
+    let (asked, fetch) = recording_fetch(&tree);
+    let boot = super::Depth::Boot { interface_id: true };
+    let (enis, _) = super::fetch_enis(&fetch, Some("strap-unmanaged"), boot).unwrap();
+    assert_eq!(sizes(&asked), [1, 5]);
+    assert_eq!(
+        enis[0].1.as_ref().unwrap().interface_id.as_deref(),
+        Some("eni-0f95d3625f5c521cc")
     );
 }

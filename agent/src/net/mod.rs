@@ -74,11 +74,28 @@ pub type Fetch<'a> = &'a dyn Fn(&[String]) -> Vec<Result<Option<Vec<u8>>, String
 /// Every MAC of the metadata with its parsed interface (or what is wrong with it).
 pub type Enis = Vec<(String, Result<metadata::Eni, metadata::MetadataError>)>;
 
+/// How much of the interfaces' metadata [`fetch_enis`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// Every leaf each interface lists (what `strap net` shows): the `macs/` listing,
+    /// each interface's listing, then its leaves.
+    Full,
+    /// At boot. With several interfaces, as [`Depth::Full`]. A lone interface is the
+    /// primary (card 0, device 0): only the leaves its configuration uses are read, in
+    /// one round and without its listing (`local-ipv4s`, `subnet-ipv4-cidr-block`,
+    /// `ipv6s`; `interface-id` too when a setting selects interfaces by id).
+    Boot { interface_id: bool },
+}
+
+/// The leaves a lone, primary interface is configured from (see [`Depth::Boot`]).
+const PRIMARY_LEAVES: &[&str] = &["local-ipv4s", "subnet-ipv4-cidr-block", "ipv6s"];
+
 /// The interfaces of the metadata, each parsed or with what is wrong, plus the
 /// interfaces named by the `unmanaged_tag` instance tag.
 pub fn fetch_enis(
     fetch: Fetch<'_>,
     unmanaged_tag: Option<&str>,
+    depth: Depth,
 ) -> Result<(Enis, Vec<String>), NetError> {
     let listing = fetch(&[metadata::MACS_PATH.to_string()]);
     let text = match listing.into_iter().next() {
@@ -92,6 +109,9 @@ pub fn fetch_enis(
         }
     };
     let macs = metadata::parse_macs(&text)?;
+    if let (Depth::Boot { interface_id }, [mac]) = (depth, macs.as_slice()) {
+        return fetch_primary(fetch, mac, interface_id, unmanaged_tag);
+    }
     // Second round: each interface's own listing, so that the third asks only for the
     // leaves it has (a plain ENI has 4 of the 9: no IPv6, prefixes or network card).
     let mut paths: Vec<String> = macs
@@ -161,15 +181,61 @@ pub fn fetch_enis(
             )
         })
         .collect();
-    let tag = match listings.get(macs.len()).filter(|_| unmanaged_tag.is_some()) {
+    let tag = tag_entries(listings.get(macs.len()).filter(|_| unmanaged_tag.is_some()));
+    Ok((out, tag))
+}
+
+/// The interface ids an `unmanaged_tag` answer names (comma- or space-separated).
+fn tag_entries(answer: Option<&Result<Option<Vec<u8>>, String>>) -> Vec<String> {
+    match answer {
         Some(Ok(Some(b))) => String::from_utf8_lossy(b)
             .split([',', ' ', '\n'])
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect(),
         _ => Vec::new(),
-    };
-    Ok((out, tag))
+    }
+}
+
+/// [`Depth::Boot`] with a lone interface: its leaves in one round, beside the tag.
+fn fetch_primary(
+    fetch: Fetch<'_>,
+    mac: &str,
+    interface_id: bool,
+    unmanaged_tag: Option<&str>,
+) -> Result<(Enis, Vec<String>), NetError> {
+    let mut names: Vec<&'static str> = PRIMARY_LEAVES.to_vec();
+    if interface_id {
+        names.push("interface-id");
+    }
+    let mut paths: Vec<String> = names
+        .iter()
+        .map(|leaf| format!("{}{mac}/{leaf}", metadata::MACS_PATH))
+        .collect();
+    if let Some(tag) = unmanaged_tag {
+        paths.push(format!("/latest/meta-data/tags/instance/{tag}"));
+    }
+    let answers = fetch(&paths);
+    let mut leaves = std::collections::BTreeMap::new();
+    // The only interface an instance has is its primary one.
+    leaves.insert("device-number", "0".to_string());
+    for ((leaf, path), answer) in names.iter().zip(&paths).zip(&answers) {
+        match answer {
+            Ok(Some(b)) => {
+                leaves.insert(*leaf, String::from_utf8_lossy(b).into_owned());
+            }
+            Ok(None) => {}
+            Err(message) => {
+                return Err(NetError::Fetch {
+                    path: path.clone(),
+                    message: message.clone(),
+                })
+            }
+        }
+    }
+    let eni = metadata::Eni::parse(mac, |k| leaves.get(k).cloned());
+    let tag = tag_entries(answers.get(names.len()).filter(|_| unmanaged_tag.is_some()));
+    Ok((vec![(mac.to_string(), eni)], tag))
 }
 
 fn found(ctx: &Context, dirs: &[&str], program: &str) -> bool {

@@ -79,7 +79,14 @@ pub fn network(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     let (enis, tagged) = if user.is_some() {
         (Vec::new(), Vec::new())
     } else {
-        net::fetch_enis(&fetch, settings.unmanaged_tag.as_deref()).map_err(invalid)?
+        net::fetch_enis(
+            &fetch,
+            settings.unmanaged_tag.as_deref(),
+            net::Depth::Boot {
+                interface_id: settings.selects_by_interface_id(),
+            },
+        )
+        .map_err(invalid)?
     };
     let launch_file = boot.instance_dir.join(LAUNCH_MACS);
     let launch: Option<Vec<String>> = std::fs::read_to_string(&launch_file).ok().map(|t| {
