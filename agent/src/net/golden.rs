@@ -293,17 +293,15 @@ fn metadata_tree(
 }
 
 type Rounds = std::rc::Rc<std::cell::RefCell<Vec<Vec<String>>>>;
+type Answers = Vec<Result<Option<Vec<u8>>, String>>;
 
 /// Fetches from `tree`, recording the paths asked in each round.
 fn recording_fetch(
     tree: &BTreeMap<String, String>,
-) -> (
-    Rounds,
-    impl Fn(&[String]) -> Vec<Result<Option<Vec<u8>>, String>> + '_,
-) {
+) -> (Rounds, impl Fn(&[String]) -> Answers + '_) {
     let asked: Rounds = Rounds::default();
     let rounds = asked.clone();
-    let fetch = move |paths: &[String]| -> Vec<Result<Option<Vec<u8>>, String>> {
+    let fetch = move |paths: &[String]| -> Answers {
         rounds.borrow_mut().push(paths.to_vec());
         paths
             .iter()
