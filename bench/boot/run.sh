@@ -24,7 +24,9 @@ HERE=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$HERE"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HERE/target}
 cargo build -q --release -p strap -p imds-mock
-STRAP=$CARGO_TARGET_DIR/release/strap
+# STRAP_BIN: another build to measure (the static one images ship:
+# target/x86_64-unknown-linux-musl/release/strap).
+STRAP=${STRAP_BIN:-$CARGO_TARGET_DIR/release/strap}
 MOCK=$CARGO_TARGET_DIR/release/imds-mock
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK" ${SHM:+"$SHM"}; [ -n "${MOCK_PID:-}" ] && kill "$MOCK_PID" 2>/dev/null || true' EXIT
