@@ -98,16 +98,7 @@ pub fn fetch_enis(
     depth: Depth,
 ) -> Result<(Enis, Vec<String>), NetError> {
     let listing = fetch(&[metadata::MACS_PATH.to_string()]);
-    let text = match listing.into_iter().next() {
-        Some(Ok(Some(b))) => String::from_utf8_lossy(&b).into_owned(),
-        Some(Ok(None)) | None => String::new(),
-        Some(Err(message)) => {
-            return Err(NetError::Fetch {
-                path: metadata::MACS_PATH.into(),
-                message,
-            })
-        }
-    };
+    let text = answer_text(metadata::MACS_PATH, listing.first())?.unwrap_or_default();
     let macs = metadata::parse_macs(&text)?;
     if let (Depth::Boot { interface_id }, [mac]) = (depth, macs.as_slice()) {
         return fetch_primary(fetch, mac, interface_id, unmanaged_tag);
@@ -124,21 +115,13 @@ pub fn fetch_enis(
     let listings = fetch(&paths);
     let mut wanted: Vec<(usize, &'static str)> = Vec::new();
     for (i, path) in paths.iter().enumerate().take(macs.len()) {
-        let present: Vec<String> = match listings.get(i) {
-            Some(Ok(Some(b))) => String::from_utf8_lossy(b)
-                .lines()
-                .map(|l| l.trim().trim_end_matches('/').to_string())
-                .collect(),
-            // Detached between the two listings: it parses as an interface without
-            // a device number, and is reported so.
-            Some(Ok(None)) | None => Vec::new(),
-            Some(Err(message)) => {
-                return Err(NetError::Fetch {
-                    path: path.clone(),
-                    message: message.clone(),
-                })
-            }
-        };
+        // Detached between the two listings (no answer): it parses as an interface
+        // without a device number, and is reported so.
+        let present: Vec<String> = answer_text(path, listings.get(i))?
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.trim().trim_end_matches('/').to_string())
+            .collect();
         wanted.extend(
             metadata::LEAVES
                 .iter()
@@ -157,18 +140,9 @@ pub fn fetch_enis(
     };
     let mut leaves: Vec<std::collections::BTreeMap<&str, String>> =
         vec![std::collections::BTreeMap::new(); macs.len()];
-    for (((i, leaf), path), answer) in wanted.iter().zip(&leaf_paths).zip(answers) {
-        match answer {
-            Ok(Some(b)) => {
-                leaves[*i].insert(*leaf, String::from_utf8_lossy(&b).into_owned());
-            }
-            Ok(None) => {}
-            Err(message) => {
-                return Err(NetError::Fetch {
-                    path: path.clone(),
-                    message,
-                })
-            }
+    for (((i, leaf), path), answer) in wanted.iter().zip(&leaf_paths).zip(&answers) {
+        if let Some(text) = answer_text(path, Some(answer))? {
+            leaves[*i].insert(*leaf, text);
         }
     }
     let out = macs
@@ -183,6 +157,22 @@ pub fn fetch_enis(
         .collect();
     let tag = tag_entries(listings.get(macs.len()).filter(|_| unmanaged_tag.is_some()));
     Ok((out, tag))
+}
+
+/// The text of one answer: `None` when the path is not found (or was not answered), a
+/// failed fetch as [`NetError::Fetch`] naming the path.
+fn answer_text(
+    path: &str,
+    answer: Option<&Result<Option<Vec<u8>>, String>>,
+) -> Result<Option<String>, NetError> {
+    match answer {
+        Some(Ok(Some(b))) => Ok(Some(String::from_utf8_lossy(b).into_owned())),
+        Some(Ok(None)) | None => Ok(None),
+        Some(Err(message)) => Err(NetError::Fetch {
+            path: path.to_string(),
+            message: message.clone(),
+        }),
+    }
 }
 
 /// The interface ids an `unmanaged_tag` answer names (comma- or space-separated).
@@ -220,17 +210,8 @@ fn fetch_primary(
     // The only interface an instance has is its primary one.
     leaves.insert("device-number", "0".to_string());
     for ((leaf, path), answer) in names.iter().zip(&paths).zip(&answers) {
-        match answer {
-            Ok(Some(b)) => {
-                leaves.insert(*leaf, String::from_utf8_lossy(b).into_owned());
-            }
-            Ok(None) => {}
-            Err(message) => {
-                return Err(NetError::Fetch {
-                    path: path.clone(),
-                    message: message.clone(),
-                })
-            }
+        if let Some(text) = answer_text(path, Some(answer))? {
+            leaves.insert(*leaf, text);
         }
     }
     let eni = metadata::Eni::parse(mac, |k| leaves.get(k).cloned());
