@@ -328,6 +328,21 @@ impl Context {
     }
 }
 
+/// Print one line on stderr in a single `write`, so that whoever reads the pipe (a
+/// container runtime's log, a serial console) never sees the line cut in pieces nor
+/// another thread's output inside it: `eprintln!` writes each piece of its format
+/// apart. [`say!`](crate::say) formats and calls this.
+pub fn say(line: &str) {
+    let _ = say_to(&mut std::io::stderr().lock(), line);
+}
+
+fn say_to(out: &mut impl Write, line: &str) -> std::io::Result<()> {
+    let mut whole = String::with_capacity(line.len() + 1);
+    whole.push_str(line);
+    whole.push('\n');
+    out.write_all(whole.as_bytes())
+}
+
 /// Write `contents` to the real path `target` atomically, resolved beneath `/` (no
 /// absolute link, nothing in a public folder that someone else planted): strap's own
 /// records, whose paths come from its configuration. See [`write_atomic_in`].
@@ -630,6 +645,30 @@ fn redirect_addresses() -> &'static [std::net::IpAddr] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A writer that counts its `write` calls: a log collector reading a pipe sees one
+    /// read per write at worst, so a line written in pieces can reach it in pieces.
+    struct Writes(Vec<Vec<u8>>);
+    impl Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_for_stderr_is_one_write_where_writeln_makes_many() {
+        let (status, ran) = ("done", 7);
+        let mut pieces = Writes(Vec::new());
+        writeln!(pieces, "strap: boot {status} ({ran} ran)").unwrap();
+        assert!(pieces.0.len() > 1, "the hazard this guards against");
+        let mut whole = Writes(Vec::new());
+        say_to(&mut whole, &format!("strap: boot {status} ({ran} ran)")).unwrap();
+        assert_eq!(whole.0, vec![b"strap: boot done (7 ran)\n".to_vec()]);
+    }
 
     #[test]
     fn a_fixed_context_resolves_only_the_names_it_is_given() {

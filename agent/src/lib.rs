@@ -18,6 +18,14 @@
 //! - [`textdiff`]: the unified diff of two small texts (`strap plan`, `strap try --diff`).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+/// `eprintln!` as one `write` of the whole line: see [`context::say`].
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::context::say(&format!($($arg)*))
+    };
+}
+
 pub mod boot;
 pub mod bounded;
 pub mod cli;

@@ -185,7 +185,7 @@ impl OutputLog {
     /// One line of output from `label`, on `stream`.
     pub fn line_on(&self, label: &str, text: &str, stream: Stream) {
         if self.console {
-            eprintln!("{label}: {text}");
+            crate::say!("{label}: {text}");
         }
         self.raw(&format!("{} {label}: {text}\n", (self.clock)()));
         self.redirected(stream, text);
@@ -194,7 +194,7 @@ impl OutputLog {
     /// A message without a label (banners, the final message).
     pub fn message(&self, text: &str) {
         if self.console {
-            eprintln!("{text}");
+            crate::say!("{text}");
         }
         self.raw(&format!("{} {text}\n", (self.clock)()));
         self.redirected(Stream::Out, text);

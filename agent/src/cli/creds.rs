@@ -406,7 +406,7 @@ async fn export_cmd(args: ExportArgs, ctx: &Context) -> anyhow::Result<ExitCode>
     let chain_value = match profile_chain(ctx, &profile) {
         Ok(v) => v,
         Err(err) => {
-            eprintln!("Unable to retrieve credentials: {err}");
+            crate::say!("Unable to retrieve credentials: {err}");
             return Ok(ExitCode::from(EXIT_NO_CREDENTIALS));
         }
     };
@@ -417,7 +417,7 @@ async fn export_cmd(args: ExportArgs, ctx: &Context) -> anyhow::Result<ExitCode>
             Some(crate::creds::ChainError::NoCredentials) | None => "no credentials found".into(),
             Some(err) => err.to_string(),
         };
-        eprintln!("Unable to retrieve credentials: {why}");
+        crate::say!("Unable to retrieve credentials: {why}");
         return Ok(ExitCode::from(EXIT_NO_CREDENTIALS));
     };
     tracing::info!(method = method.as_str(), "exporting credentials");
@@ -444,7 +444,7 @@ async fn whoami(args: WhoamiArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     let creds = match resolve_credentials(ctx, &opts).await {
         Ok(c) => c,
         Err(why) => {
-            eprintln!("Unable to retrieve credentials: {why}");
+            crate::say!("Unable to retrieve credentials: {why}");
             return Ok(ExitCode::from(EXIT_NO_CREDENTIALS));
         }
     };
@@ -470,7 +470,7 @@ async fn serve_cmd(args: ServeArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     let opts = args.chain.options(ctx)?;
     // Fail early, with the chain's own words, when there is nothing to serve.
     if let Err(why) = resolve_credentials(ctx, &opts).await {
-        eprintln!("Unable to retrieve credentials: {why}");
+        crate::say!("Unable to retrieve credentials: {why}");
         return Ok(ExitCode::from(EXIT_NO_CREDENTIALS));
     }
     let source_ctx = ctx.clone();

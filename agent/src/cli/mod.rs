@@ -97,16 +97,16 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            crate::say!("error: cannot start the async runtime: {err}");
             return ExitCode::from(EXIT_ERROR);
         }
     };
     match runtime.block_on(dispatch(cli, &ctx)) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
+            crate::say!("error: {err}");
             for cause in err.chain().skip(1) {
-                eprintln!("caused by: {cause}");
+                crate::say!("caused by: {cause}");
             }
             ExitCode::from(EXIT_ERROR)
         }

@@ -211,7 +211,7 @@ pub async fn apply(args: ApplyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     for s in &outcome.skipped {
-        eprintln!("strap: apply: skipped: {s}");
+        crate::say!("strap: apply: skipped: {s}");
     }
     if !json {
         let n = outcome.applied.len();

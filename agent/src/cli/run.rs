@@ -275,7 +275,7 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             let items = &summary.report.items;
             let count = |s| items.iter().filter(|i| i.status == s).count();
             let st = boot::status::read(&boot::Paths::resolve(&ctx, Some(&args.state_dir))?.run);
-            eprintln!(
+            crate::say!(
                 "strap: boot {} ({} ran, {} skipped, {} failed); see `strap status --long`",
                 st.extended_status,
                 count(boot::ItemStatus::Ran),
@@ -289,7 +289,7 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
                         tracing::error!("power_state: `{}` failed: {status:?}", cmd.join(" "));
                     }
                 } else {
-                    eprintln!(
+                    crate::say!(
                         "strap: power_state would run `{}` (not on a --root or --local boot)",
                         cmd.join(" ")
                     );
@@ -298,10 +298,10 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             st.exit_code()
         }
         Err(err) => {
-            eprintln!("error: {err}");
+            crate::say!("error: {err}");
             let mut source = std::error::Error::source(err);
             while let Some(cause) = source {
-                eprintln!("caused by: {cause}");
+                crate::say!("caused by: {cause}");
                 source = cause.source();
             }
             boot::status::EXIT_ERROR
@@ -380,7 +380,7 @@ async fn release_and_wait(ctx: &Context, state_dir: &Path) -> anyhow::Result<Exi
             st.status
         );
     }
-    eprintln!("strap: boot {}", st.extended_status);
+    crate::say!("strap: boot {}", st.extended_status);
     Ok(ExitCode::from(st.exit_code()))
 }
 
