@@ -149,6 +149,11 @@ impl Context {
         self
     }
 
+    /// Whether names are looked up in a fixed set (a test's) rather than by the system.
+    pub fn resolver_is_fixed(&self) -> bool {
+        matches!(self.resolver, ResolverSource::Fixed(_))
+    }
+
     /// Whether a host name resolves to an address, as cloud-init's `is_resolvable`
     /// decides: an IP address needs no lookup; a name resolves when the system's
     /// resolver gives it an address that is not the one a redirecting DNS server gives

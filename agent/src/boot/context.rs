@@ -281,6 +281,13 @@ impl Boot<'_> {
     pub fn on_real_root(&self) -> bool {
         self.ctx.root() == Path::new("/")
     }
+
+    /// Whether host names are looked up (package mirror searches): on the real root, or
+    /// where the context's resolver is a fixed set of names (tests). Under `--root` the
+    /// host's resolver says nothing about the instance's network.
+    pub fn looks_up_names(&self) -> bool {
+        self.on_real_root() || self.ctx.resolver_is_fixed()
+    }
 }
 
 /// The boot id that per-boot work is keyed on: `STRAP_BOOT_ID`, else the kernel's boot

@@ -179,7 +179,11 @@ pub fn update_etc_hosts(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
 mod tests {
     use super::*;
 
-    type Case = (Option<&'static str>, Option<&'static str>, Option<&'static str>);
+    type Case = (
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+    );
 
     /// The config's `fqdn` and `hostname` and the metadata's `local-hostname`; a case
     /// without a local-hostname that needs one is left out (cloud-init then asks the
@@ -193,10 +197,18 @@ mod tests {
         (None, Some("web"), Some("ip-10-0-0-5.ec2.internal")),
         (None, Some("web"), Some("10.1.2.3")),
         (None, Some("web"), Some("a.b.c.d.e")),
-        (None, Some("web.example.com"), Some("ip-10-0-0-5.ec2.internal")),
+        (
+            None,
+            Some("web.example.com"),
+            Some("ip-10-0-0-5.ec2.internal"),
+        ),
         (None, Some("web.example.com"), None),
         (None, Some(".web"), Some("ip-10-0-0-5.ec2.internal")),
-        (Some("web.example.com"), None, Some("ip-10-0-0-5.ec2.internal")),
+        (
+            Some("web.example.com"),
+            None,
+            Some("ip-10-0-0-5.ec2.internal"),
+        ),
         (Some("web.example.com"), Some("other"), None),
         (Some("single"), None, None),
     ];

@@ -2,10 +2,11 @@
 //! (`/etc/apt/sources.list.d/NAME.list`, with their `key` as armored text in
 //! `/etc/apt/trusted.gpg.d/NAME.asc`), `proxy`/`http_proxy`/`https_proxy`/`ftp_proxy`
 //! (`/etc/apt/apt.conf.d/90cloud-init-aptproxy`), `conf`
-//! (`/etc/apt/apt.conf.d/94cloud-init-config`), `primary`/`security` mirrors (their `uri`
-//! replaces the distro's archive and security URIs in `/etc/apt/sources.list`, unless
-//! `preserve_sources_list`), a `sources_list` template, `disable_suites` and
-//! `debconf_selections`. Without a `uri` there, the mirrors come from the image's
+//! (`/etc/apt/apt.conf.d/94cloud-init-config`), `primary`/`security` mirrors (their `uri`,
+//! or the first of their `search`/`search_dns` candidates that resolves
+//! ([`find_mirror`]), replaces the distro's archive and security URIs in
+//! `/etc/apt/sources.list`, unless `preserve_sources_list`), a `sources_list` template,
+//! `disable_suites` and `debconf_selections`. Without a mirror there, they come from the image's
 //! `system_info.package_mirrors` (its `search` candidates looked up on the real root
 //! only, else its `failsafe` ones; [`system_info::find_mirrors`]), then from strap's
 //! defaults for the distro ([`default_mirrors`]); only the first two replace the
@@ -60,8 +61,76 @@ pub struct Source {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mirror {
     pub uri: Option<String>,
-    /// `search` or `search_dns` was given (not supported).
-    pub search: bool,
+    /// `search`: URIs tried in order when there is no `uri`; the first whose host
+    /// resolves is the mirror.
+    pub search: Vec<String>,
+    /// `search_dns`: then `http://DISTRO-mirror.DOMAIN/DISTRO` (`security-mirror` for
+    /// `security`) in the instance's domain, `.localdomain` and no domain.
+    pub search_dns: bool,
+}
+
+/// Which of the two mirrors an entry configures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MirrorKind {
+    Primary,
+    Security,
+}
+
+impl MirrorKind {
+    /// The key under `apt`.
+    pub fn key(self) -> &'static str {
+        match self {
+            MirrorKind::Primary => "primary",
+            MirrorKind::Security => "security",
+        }
+    }
+}
+
+/// The URIs a mirror entry without `uri` tries, in order, as cloud-init's `get_mirror`
+/// tries them: its `search` list, then, with `search_dns`, `http://DISTRO-mirror` (or
+/// `-security-mirror`) in the domain of `fqdn`, in `.localdomain` and bare, each with
+/// the path `/DISTRO`. `distro` is the root's `ID` (`debian`, `ubuntu`).
+pub fn search_candidates(
+    m: &Mirror,
+    kind: MirrorKind,
+    fqdn: Option<&str>,
+    distro: &str,
+) -> Vec<String> {
+    let mut out = m.search.clone();
+    if m.search_dns {
+        let name = match kind {
+            MirrorKind::Primary => "mirror",
+            MirrorKind::Security => "security-mirror",
+        };
+        let mut domains = Vec::new();
+        if let Some((_, domain)) = fqdn.and_then(|f| f.split_once('.')) {
+            if !domain.is_empty() {
+                domains.push(format!(".{domain}"));
+            }
+        }
+        domains.extend([".localdomain".to_string(), String::new()]);
+        for d in domains {
+            out.push(format!("http://{distro}-{name}{d}/{distro}"));
+        }
+    }
+    out
+}
+
+/// The mirror an entry gives: its `uri`, else the first of its
+/// [`search_candidates`] whose host `resolves` accepts (an IP address always does).
+pub fn find_mirror(
+    m: &Mirror,
+    kind: MirrorKind,
+    fqdn: Option<&str>,
+    distro: &str,
+    mut resolves: impl FnMut(&str) -> bool,
+) -> Option<String> {
+    if let Some(uri) = &m.uri {
+        return Some(uri.clone());
+    }
+    search_candidates(m, kind, fqdn, distro)
+        .into_iter()
+        .find(|u| system_info::host_of(u).is_some_and(|h| resolves(&h)))
 }
 
 /// The module's settings.
@@ -130,21 +199,35 @@ fn mirror(key: &str, node: &Node, arch: &str) -> Result<Mirror, ModuleError> {
         if chosen.is_none() && arches.iter().any(|a| a == arch) {
             chosen = Some((i, item));
         }
-        if default.is_none() && arches.iter().any(|a| a == "default") {
+        // cloud-init keeps the last entry for `default`.
+        if arches.iter().any(|a| a == "default") {
             default = Some((i, item));
         }
     }
     let Some((i, item)) = chosen.or(default) else {
         return Ok(Mirror::default());
     };
+    let search = match item.get("search") {
+        Some(n) if n.as_seq().is_some() => {
+            super::string_list(&format!("{key}.{i}.search"), n, false)?
+        }
+        Some(n) if !n.is_null() => {
+            return Err(wrong_type(
+                &format!("{key}.{i}.search"),
+                "a list of URIs",
+                n,
+            ))
+        }
+        _ => Vec::new(),
+    };
     Ok(Mirror {
         uri: opt_text(&format!("{key}.{i}.uri"), item.get("uri"))?,
-        search: item.get("search").is_some_and(|n| !n.is_null())
-            || opt_bool(
-                &format!("{key}.{i}.search_dns"),
-                item.get("search_dns"),
-                false,
-            )?,
+        search,
+        search_dns: opt_bool(
+            &format!("{key}.{i}.search_dns"),
+            item.get("search_dns"),
+            false,
+        )?,
     })
 }
 
@@ -178,16 +261,6 @@ pub fn plan(config: &Node, arch: &str) -> Result<Option<Plan>, ModuleError> {
     }
     if let Some(s) = apt.get("security").filter(|n| !n.is_null()) {
         out.security = Some(mirror("apt.security", s, arch)?);
-    }
-    for (k, m) in [
-        ("apt.primary", &out.primary),
-        ("apt.security", &out.security),
-    ] {
-        if m.as_ref().is_some_and(|m| m.search && m.uri.is_none()) {
-            out.warnings.push(format!(
-                "{k}: mirror search (search, search_dns) is not supported; give `uri`"
-            ));
-        }
     }
     if let Some(d) = apt.get("disable_suites").filter(|n| !n.is_null()) {
         if d.as_seq().is_none() {
@@ -421,7 +494,7 @@ fn system_mirrors(boot: &mut Boot<'_>, arch: &str) -> BTreeMap<String, String> {
         availability_zone: boot.instance.availability_zone.clone(),
         region: boot.instance.region.clone(),
     };
-    let found = if boot.on_real_root() {
+    let found = if boot.looks_up_names() {
         let ctx = boot.ctx;
         system_info::find_mirrors(&entry, &placement, |url| {
             system_info::host_of(url).is_some_and(|h| ctx.resolves(&h))
@@ -442,6 +515,49 @@ fn system_mirrors(boot: &mut Boot<'_>, arch: &str) -> BTreeMap<String, String> {
         "DEBUG",
         &format!("apt_configure: mirrors from {key}: {}", shown.join(", ")),
     );
+    found
+}
+
+/// The mirror `apt.primary` or `apt.security` gives ([`find_mirror`]). Its search
+/// candidates are looked up on the real root (or through a test's fixed resolver) only;
+/// under `--root` the log says they were not, and the mirror comes from elsewhere.
+/// `search_dns` names the domain of the metadata's `local-hostname`, as cloud-init's
+/// does (it reads the `apt` key for `fqdn`, which holds none).
+fn user_mirror(boot: &mut Boot<'_>, m: &Mirror, kind: MirrorKind, distro: &str) -> Option<String> {
+    let key = format!("apt.{}", kind.key());
+    if m.uri.is_some() {
+        return m.uri.clone();
+    }
+    let fqdn = if m.search_dns {
+        super::hostname::names(None, None, || boot.local_hostname()).map(|(_, fqdn)| fqdn)
+    } else {
+        None
+    };
+    let candidates = search_candidates(m, kind, fqdn.as_deref(), distro);
+    if candidates.is_empty() {
+        return None;
+    }
+    if !boot.looks_up_names() {
+        boot.log.line(
+            "INFO",
+            &format!(
+                "apt_configure: {key}: mirror names are not looked up under --root; {} candidates not tried",
+                candidates.len()
+            ),
+        );
+        return None;
+    }
+    let ctx = boot.ctx;
+    let found = find_mirror(m, kind, fqdn.as_deref(), distro, |h| ctx.resolves(h));
+    let said = match &found {
+        Some(uri) => format!("apt_configure: {key}: {uri} resolves"),
+        None => format!(
+            "apt_configure: {key}: none of the {} candidates resolves ({})",
+            candidates.len(),
+            candidates.join(", ")
+        ),
+    };
+    boot.log.line("INFO", &said);
     found
 }
 
@@ -467,12 +583,16 @@ pub fn apt_configure(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
     }
     let release = os.codename.clone().unwrap_or_default();
     let (default_primary, default_security) = default_mirrors(&os.id, arch);
-    let user_primary = plan.primary.as_ref().and_then(|m| m.uri.clone());
-    // cloud-init: `security` falls back to `primary`'s configuration.
-    let user_security = match &plan.security {
-        Some(m) => m.uri.clone(),
-        None => user_primary.clone(),
-    };
+    let user_primary = plan
+        .primary
+        .as_ref()
+        .and_then(|m| user_mirror(boot, m, MirrorKind::Primary, &os.id));
+    // cloud-init: `security` falls back to `primary`'s mirror.
+    let user_security = plan
+        .security
+        .as_ref()
+        .and_then(|m| user_mirror(boot, m, MirrorKind::Security, &os.id))
+        .or_else(|| user_primary.clone());
     let user_asked = user_primary.is_some() || user_security.is_some();
     // Then the image's `system_info.package_mirrors`, then strap's defaults.
     let system = if user_primary.is_none() || user_security.is_none() {
@@ -647,6 +767,211 @@ mod tests {
 
     fn yaml(text: &str) -> Node {
         crate::cloudconfig::load(text).unwrap()
+    }
+
+    #[test]
+    fn mirror_search_tries_the_list_then_the_dns_names() {
+        let p = plan(
+            &yaml("apt:\n  primary:\n    - {arches: [default], search: ['http://a.example/d', 'http://10.0.0.9/d'], search_dns: true}\n  security:\n    - {arches: [default], search_dns: true}\n"),
+            "amd64",
+        )
+        .unwrap()
+        .unwrap();
+        let primary = p.primary.unwrap();
+        let security = p.security.unwrap();
+        assert_eq!(
+            search_candidates(
+                &primary,
+                MirrorKind::Primary,
+                Some("ip-1.ec2.internal"),
+                "debian"
+            ),
+            [
+                "http://a.example/d",
+                "http://10.0.0.9/d",
+                "http://debian-mirror.ec2.internal/debian",
+                "http://debian-mirror.localdomain/debian",
+                "http://debian-mirror/debian",
+            ]
+        );
+        assert_eq!(
+            search_candidates(&security, MirrorKind::Security, Some("web"), "ubuntu"),
+            [
+                "http://ubuntu-security-mirror.localdomain/ubuntu",
+                "http://ubuntu-security-mirror/ubuntu",
+            ]
+        );
+        let none = |_: &str| false;
+        assert_eq!(
+            find_mirror(&primary, MirrorKind::Primary, None, "debian", none),
+            None
+        );
+        let only_ip = |h: &str| h.parse::<std::net::IpAddr>().is_ok();
+        assert_eq!(
+            find_mirror(&primary, MirrorKind::Primary, None, "debian", only_ip).as_deref(),
+            Some("http://10.0.0.9/d")
+        );
+    }
+
+    /// Both cloud-inits' `get_mirror`, their name lookups answered from the case's
+    /// hosts and their host names from the case's metadata.
+    #[test]
+    fn mirrors_agree_with_cloud_inits_get_mirror() {
+        let script = r#"
+import json, sys
+from urllib.parse import urlsplit
+from cloudinit import util
+from cloudinit.config import cc_apt_configure as apt
+from cloudinit.sources import DataSource
+class DS:
+    def __init__(self, md):
+        self.metadata = md
+class Distro:
+    def __init__(self, name):
+        self.name = name
+class Cloud:
+    def __init__(self, md, distro):
+        self.ds = DS(md)
+        self.distro = Distro(distro)
+    def get_hostname(self, fqdn=False, metadata_only=False):
+        return DataSource.get_hostname(self.ds, fqdn=fqdn, metadata_only=metadata_only)
+out = []
+for case in json.load(sys.stdin):
+    hosts = set(case["hosts"])
+    util.is_resolvable_url = lambda u: urlsplit(u).hostname in hosts
+    cloud = Cloud({"local-hostname": case["local"]}, case["distro"])
+    out.append([apt.get_mirror(case["apt"], k, "amd64", cloud) for k in ("primary", "security")])
+print(json.dumps(out))
+"#;
+        let search = serde_json::json!({
+            "primary": [
+                {"arches": ["arm64"], "uri": "http://arm.example/debian"},
+                {"arches": ["default"], "search": ["http://first.example/debian", "http://second.example/debian/"], "search_dns": true},
+                {"arches": ["default"], "search": ["http://later.example/debian"]}
+            ],
+            "security": [{"arches": ["amd64"], "search_dns": true}]
+        });
+        let uri_wins = serde_json::json!({
+            "primary": [{"arches": ["amd64"], "uri": "http://given.example/debian", "search": ["http://first.example/debian"]}],
+            "security": [{"arches": ["arm64"], "uri": "http://arm.example/debian"}]
+        });
+        let ec2 = "ip-10-0-0-5.ec2.internal";
+        let cases: Vec<(&serde_json::Value, &str, &str, Vec<&str>)> = vec![
+            (
+                &search,
+                ec2,
+                "debian",
+                vec!["second.example", "later.example"],
+            ),
+            (
+                &search,
+                ec2,
+                "debian",
+                vec![
+                    "debian-mirror.ec2.internal",
+                    "debian-security-mirror.localdomain",
+                ],
+            ),
+            (
+                &search,
+                ec2,
+                "ubuntu",
+                vec!["ubuntu-mirror", "ubuntu-security-mirror.ec2.internal"],
+            ),
+            (
+                &search,
+                "10.0.0.5",
+                "debian",
+                vec!["debian-mirror", "debian-security-mirror"],
+            ),
+            (&search, "web", "debian", vec!["debian-mirror.localdomain"]),
+            (&search, ec2, "debian", vec!["later.example"]),
+            (&uri_wins, ec2, "debian", vec!["first.example"]),
+        ];
+        let input: Vec<serde_json::Value> = cases
+            .iter()
+            .map(|(apt, local, distro, hosts)| {
+                serde_json::json!({"apt": apt, "local": local, "distro": distro, "hosts": hosts})
+            })
+            .collect();
+        let oracles =
+            crate::cloud_init_peers::oracles(script, &serde_json::Value::Array(input).to_string());
+        for (version, out) in oracles {
+            let theirs: Vec<[Option<String>; 2]> = serde_json::from_str(&out).unwrap();
+            for ((apt, local, distro, hosts), want) in cases.iter().zip(theirs) {
+                let p = plan(&yaml(&format!("apt: {apt}\n")), "amd64")
+                    .unwrap()
+                    .unwrap();
+                let fqdn =
+                    crate::boot::modules::hostname::names(None, None, || Some(local.to_string()))
+                        .map(|(_, f)| f);
+                let ours = [
+                    (&p.primary, MirrorKind::Primary),
+                    (&p.security, MirrorKind::Security),
+                ]
+                .map(|(m, kind)| {
+                    m.as_ref().and_then(|m| {
+                        find_mirror(m, kind, fqdn.as_deref(), distro, |h| hosts.contains(&h))
+                    })
+                });
+                assert_eq!(
+                    ours, want,
+                    "cloud-init {version}: {local} {distro} {hosts:?}"
+                );
+            }
+        }
+    }
+
+    /// The whole module in a boot, its names looked up through a fixed resolver: the
+    /// primary from `search`, the security mirror from `search_dns` in the domain of the
+    /// metadata's local-hostname.
+    #[test]
+    fn a_boot_takes_the_mirrors_its_searches_find() {
+        use crate::boot::{run_boot, BootOptions, SeedSource};
+        let root = tempfile::tempdir().unwrap();
+        let seed = tempfile::tempdir().unwrap();
+        let put = |dir: &std::path::Path, path: &str, text: &str| {
+            let file = dir.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        };
+        put(
+            root.path(),
+            "etc/os-release",
+            "ID=debian\nVERSION_CODENAME=bookworm\n",
+        );
+        put(
+            root.path(),
+            "etc/apt/sources.list",
+            "deb http://deb.debian.org/debian bookworm main\ndeb http://security.debian.org/debian-security bookworm-security main\n",
+        );
+        put(
+            seed.path(),
+            "latest/meta-data/instance-id",
+            "i-0123456789abcdef0",
+        );
+        put(
+            seed.path(),
+            "latest/meta-data/local-hostname",
+            "ip-10-0-0-5.ec2.internal",
+        );
+        put(
+            seed.path(),
+            "latest/user-data",
+            "#cloud-config\napt:\n  primary:\n    - arches: [default]\n      search: [http://gone.example/debian, http://near.example/debian]\n  security:\n    - arches: [default]\n      search_dns: true\n",
+        );
+        let ctx = crate::context::Context::fixed(Vec::<(String, String)>::new(), root.path())
+            .with_resolvable_hosts(["near.example", "debian-security-mirror.ec2.internal"]);
+        let opts = BootOptions {
+            console: false,
+            network: false,
+            ..BootOptions::default()
+        };
+        run_boot(&ctx, &SeedSource::new(seed.path()), opts).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.path().join("etc/apt/sources.list")).unwrap(),
+            "deb http://near.example/debian bookworm main\ndeb http://debian-security-mirror.ec2.internal/debian bookworm-security main\n"
+        );
     }
 
     #[test]
