@@ -238,14 +238,7 @@ fn user_specs(boot: &Boot<'_>) -> Result<Vec<UserSpec>, ModuleError> {
         }
         return Ok(default_spec(legacy).into_iter().collect());
     };
-    let items: Vec<Node> = match &users.value {
-        Value::Seq(items) => items.clone(),
-        Value::Str(s) => s
-            .split(',')
-            .map(|p| Node::new(Value::Str(p.trim().to_string())))
-            .collect(),
-        _ => return Err(wrong_type("users", "a list", users)),
-    };
+    let items = user_items(users)?;
     let mut specs = Vec::new();
     for (i, item) in items.iter().enumerate() {
         match &item.value {
@@ -279,6 +272,90 @@ fn user_specs(boot: &Boot<'_>) -> Result<Vec<UserSpec>, ModuleError> {
         }
     }
     Ok(specs)
+}
+
+/// The entries of `users` in the shapes cloud-init's `_normalize_users` takes: a list
+/// whose items are names, comma-separated names, lists of whole names or mappings; one
+/// comma-separated string; or a mapping of names to their entry (`{alice: {groups:
+/// x}}`) or to a true value (`{alice: true}`; a false one leaves the user out). Names
+/// come out one per item.
+fn user_items(users: &Node) -> Result<Vec<Node>, ModuleError> {
+    fn names(text: &str, out: &mut Vec<Node>) {
+        for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            out.push(Node::new(Value::Str(name.to_string())));
+        }
+    }
+    let mut out = Vec::new();
+    match &users.value {
+        Value::Str(s) => names(s, &mut out),
+        Value::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                match &item.value {
+                    Value::Str(s) => names(s, &mut out),
+                    Value::Seq(list) => {
+                        for (j, n) in list.iter().enumerate() {
+                            let text = scalar_text(n).ok_or_else(|| {
+                                wrong_type(&format!("users.{i}.{j}"), "a name", n)
+                            })?;
+                            // A list's names are taken whole (not split at commas).
+                            if !text.is_empty() {
+                                out.push(Node::new(Value::Str(text)));
+                            }
+                        }
+                    }
+                    _ => out.push(item.clone()),
+                }
+            }
+        }
+        Value::Map(entries) => {
+            for (k, v) in entries {
+                let name = k.key_text();
+                match &v.value {
+                    Value::Map(fields) => {
+                        let mut fields: Vec<(Node, Node)> = fields
+                            .iter()
+                            .filter(|(f, _)| f.as_str() != Some("name"))
+                            .cloned()
+                            .collect();
+                        fields.push((
+                            Node::new(Value::Str("name".into())),
+                            Node::new(Value::Str(name)),
+                        ));
+                        out.push(Node::new(Value::Map(fields)));
+                    }
+                    // Python's `util.is_true`: `str(value)` is one of these.
+                    Value::Bool(b) => {
+                        if *b {
+                            out.push(Node::new(Value::Str(name)));
+                        }
+                    }
+                    Value::Int(i) => {
+                        if *i == 1 {
+                            out.push(Node::new(Value::Str(name)));
+                        }
+                    }
+                    Value::Float(_) => {}
+                    Value::Str(t) => {
+                        if matches!(
+                            t.trim().to_lowercase().as_str(),
+                            "true" | "1" | "on" | "yes"
+                        ) {
+                            out.push(Node::new(Value::Str(name)));
+                        }
+                    }
+                    _ => {
+                        return Err(wrong_type(
+                            &format!("users.{name}"),
+                            "an entry (a mapping) or true",
+                            v,
+                        ))
+                    }
+                }
+            }
+        }
+        _ => return Err(wrong_type("users", "a list", users)),
+    }
+    Ok(out)
 }
 
 /// `ssh_import_id` per user, as cloud-init reads it: the top-level list for the default
@@ -1186,4 +1263,68 @@ pub fn authorized_keys(boot: &mut Boot<'_>) -> Result<Outcome, ModuleError> {
         add_authorized_keys(boot, "root", &keys, Some(&opts))?;
     }
     Ok(Outcome::ran())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names `user_items` gives, in order (`default` for a mapping without one).
+    fn item_names(text: &str) -> Result<Vec<String>, String> {
+        let cfg = crate::cloudconfig::load(text).unwrap();
+        let users = cfg.get("users").unwrap();
+        let items = user_items(users).map_err(|e| e.to_string())?;
+        Ok(items
+            .iter()
+            .map(|i| match &i.value {
+                Value::Str(s) => s.clone(),
+                _ => field(i, "name")
+                    .and_then(scalar_text)
+                    .unwrap_or_else(|| "default".into()),
+            })
+            .collect())
+    }
+
+    const SHAPES: &[&str] = &[
+        "users: [default, alice]\n",
+        "users: 'alice, bob,,carol '\n",
+        "users: ['alice,bob', [carol, 'dave, erin'], {name: frank, groups: x}, {gecos: g}]\n",
+        "users: {alice: {groups: x}, bob: true, carol: false, dave: 'yes', erin: 1, fred: 2, gina: 'no', hal: 1.0, ian: ' On '}\n",
+        "users: {alice: {name: other, shell: /bin/sh}}\n",
+    ];
+
+    #[test]
+    fn a_mapping_of_users_names_them_by_key() {
+        assert_eq!(
+            item_names(SHAPES[3]).unwrap(),
+            ["alice", "bob", "dave", "erin", "ian"]
+        );
+        assert_eq!(item_names(SHAPES[4]).unwrap(), ["alice"]);
+        let err = item_names("users: {alice: [x]}\n").unwrap_err();
+        assert!(err.contains("users.alice"), "{err}");
+    }
+
+    /// Both cloud-inits' `_normalize_users`, with a default user named `default` (it
+    /// moves that one last: the names are compared sorted).
+    #[test]
+    fn user_shapes_agree_with_cloud_inits_normalize_users() {
+        let script = r#"
+import json, sys, yaml
+from cloudinit.distros import ug_util
+out = []
+for text in json.load(sys.stdin):
+    users = ug_util._normalize_users(yaml.safe_load(text)["users"], {"name": "default"})
+    out.append(sorted(users.keys()))
+print(json.dumps(out))
+"#;
+        let input = serde_json::to_string(SHAPES).unwrap();
+        for (version, out) in crate::cloud_init_peers::oracles(script, &input) {
+            let theirs: Vec<Vec<String>> = serde_json::from_str(&out).unwrap();
+            for (text, want) in SHAPES.iter().zip(theirs) {
+                let mut ours = item_names(text).unwrap();
+                ours.sort();
+                assert_eq!(ours, want, "cloud-init {version}: {text}");
+            }
+        }
+    }
 }

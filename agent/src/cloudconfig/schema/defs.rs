@@ -9,6 +9,7 @@ const BOOL: S = S::Type(&[Ty::Bool]);
 const INT: S = S::Type(&[Ty::Int]);
 const NULL: S = S::Type(&[Ty::Null]);
 const ARRAY: S = S::Type(&[Ty::Array]);
+const OBJECT: S = S::Type(&[Ty::Object]);
 
 const fn array(items: &'static S, min: usize) -> S {
     S::Array {
@@ -113,7 +114,7 @@ const fn hyphenated(inner: &'static S) -> S {
 const USER_PROPS: &[(&str, S)] = &[
     ("name", STR),
     ("doas", STRINGS_NONEMPTY),
-    ("expiredate", STR),
+    ("expiredate", S::All(&[STR, S::Format(is_iso_date, "date")])),
     ("gecos", STR),
     ("groups", USER_GROUPS),
     ("homedir", STR),
@@ -150,21 +151,99 @@ const USER_PROPS: &[(&str, S)] = &[
     ("uid", UID),
 ];
 
-const USER: S = object(USER_PROPS, &[]);
+/// `users_groups.user`: its properties, and `oneOf` `required: [name]` / `required:
+/// [snapuser]` (an entry names exactly one of them).
+const USER: S = S::All(&[
+    object(USER_PROPS, &[]),
+    S::OneOf(&[
+        S::Only(Ty::Object, &object_requiring(&["name"])),
+        S::Only(Ty::Object, &object_requiring(&["snapuser"])),
+    ]),
+]);
+
+const fn object_requiring(required: &'static [&'static str]) -> S {
+    S::Object {
+        props: &[],
+        required,
+        extra: Extra::Allow,
+        min_props: 0,
+    }
+}
+
+/// jsonschema's `date` format as the Python that runs cloud-init checks it
+/// (`datetime.date.fromisoformat` of Python 3.11): ASCII `YYYY-MM-DD` or `YYYYMMDD`, or
+/// an ISO week date `YYYY-Www[-D]` / `YYYYWww[D]`.
+pub(crate) fn is_iso_date(s: &str) -> bool {
+    fn num(s: &str) -> Option<u32> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    }
+    if !s.is_ascii() || s.len() < 7 {
+        return false;
+    }
+    let (year, rest) = s.split_at(4);
+    let Some(year) = num(year).filter(|y| *y >= 1) else {
+        return false;
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let dashed = rest.starts_with('-');
+    let rest = if dashed { &rest[1..] } else { rest };
+    if let Some(week) = rest.strip_prefix('W') {
+        let (w, day) = match (dashed, week.len()) {
+            (_, 2) => (week, None),
+            (true, 4) if week.as_bytes()[2] == b'-' => (&week[..2], Some(&week[3..])),
+            (false, 3) => (&week[..2], Some(&week[2..])),
+            _ => return false,
+        };
+        let Some(w) = num(w) else { return false };
+        if day.is_some_and(|d| !num(d).is_some_and(|d| (1..=7).contains(&d))) {
+            return false;
+        }
+        // A year has 53 ISO weeks when it starts on a Thursday, or on a Wednesday
+        // in a leap year (Sakamoto's weekday of 1 January, 0 = Sunday).
+        let y = year - 1;
+        let jan1 = (y + y / 4 - y / 100 + y / 400 + 1) % 7;
+        let weeks = if jan1 == 4 || (leap && jan1 == 3) {
+            53
+        } else {
+            52
+        };
+        return (1..=weeks).contains(&w);
+    }
+    let (m, d) = match (dashed, rest.len()) {
+        (true, 5) if rest.as_bytes()[2] == b'-' => (&rest[..2], &rest[3..]),
+        (false, 4) => (&rest[..2], &rest[2..]),
+        _ => return false,
+    };
+    let (Some(m), Some(d)) = (num(m), num(d)) else {
+        return false;
+    };
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d)
+}
 
 pub(crate) const USERS: S = S::ByType(&[
     (Ty::Str, S::Deprecated(&STR, "Use a list of users.")),
     (Ty::Array, array(&S::OneOf(&[STR, STRINGS, USER]), 0)),
-    (Ty::Object, S::Deprecated(&USER, "Use a list of users.")),
+    // A mapping of names to entries (or to true); cloud-init's schema checks no more.
+    (Ty::Object, S::Deprecated(&OBJECT, "Use a list of users.")),
 ]);
 
 pub(crate) const LEGACY_USER: S = S::OneOf(&[STR, USER]);
 
-/// `groups: {name: members}`: members are a name or a list of names.
+/// `groups: {name: members}`: members are a name or a list of names (one type list, as
+/// cloud-init's schema has it: `[]` is "too short", `null` is "not of type").
 const GROUPS_BY_NAME: S = S::Object {
     props: &[],
     required: &[],
-    extra: Extra::Each(&S::OneOf(&[STR, STRINGS_NONEMPTY, NULL])),
+    extra: Extra::Each(&S::ByType(&[(Ty::Str, STR), (Ty::Array, STRINGS_NONEMPTY)])),
     min_props: 0,
 };
 

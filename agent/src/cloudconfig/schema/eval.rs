@@ -101,6 +101,9 @@ pub(crate) enum S {
         extra: Extra,
         min_props: usize,
     },
+    /// A string in a `format` jsonschema's format checker knows (checker, the format's
+    /// name); other values pass, as they do there.
+    Format(fn(&str) -> bool, &'static str),
     /// An integer with a minimum.
     IntMin(i64),
     /// `minimum` alone: numbers below it fail, other values pass.
@@ -205,6 +208,12 @@ impl S {
                     format!("{} does not match {}", repr(node), pattern_repr(pattern)),
                 ),
                 _ => S::Type(&[Ty::Str]).check(node, path, walk),
+            },
+            S::Format(f, name) => match &node.value {
+                Value::Str(s) if !f(s) => {
+                    walk.fail(node, path, format!("{} is not a '{name}'", repr(node)))
+                }
+                _ => true,
             },
             S::IntMin(min) => {
                 if !S::Type(&[Ty::Int]).check(node, path, walk) {

@@ -396,3 +396,67 @@ fn not_run_keys_match_cloud_init_25() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The `date` format against the Python cloud-init runs under: jsonschema checks it
+/// with `datetime.date.fromisoformat`.
+#[test]
+fn dates_are_what_pythons_fromisoformat_accepts() {
+    let cases = [
+        "2024-02-29",
+        "2023-02-29",
+        "2024-13-01",
+        "2024-00-10",
+        "2024-04-31",
+        "0000-01-01",
+        "0001-01-01",
+        "9999-12-31",
+        "20240229",
+        "20230229",
+        "2024-0229",
+        "202402-29",
+        "2026-W53",
+        "2025-W53",
+        "2020-W53-7",
+        "2026W531",
+        "2026W53",
+        "2026-W01-0",
+        "2026-W01-8",
+        "2026-W00",
+        "2024W011",
+        "2024-W1",
+        "2024-1-01",
+        "24-01-01",
+        "2024-01-01T00",
+        "2024-01-01 ",
+        " 2024-01-01",
+        "２０２４-01-01",
+        "2024-1-1",
+        "not-a-choice",
+        "",
+        "2024",
+        "2024-01",
+        "2024-001",
+    ];
+    let script = "import datetime, json, sys\nout = []\nfor s in json.load(sys.stdin):\n    try:\n        out.append(bool(s.isascii() and datetime.date.fromisoformat(s)))\n    except ValueError:\n        out.append(False)\nprint(json.dumps(out))\n";
+    let python = crate::cloud_init_peers::PYTHON;
+    let Ok(mut child) = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+    else {
+        return eprintln!("skipping: {python} is not installed");
+    };
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&cases[..]).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let theirs: Vec<bool> = serde_json::from_slice(&out.stdout).unwrap();
+    for (case, want) in cases.iter().zip(theirs) {
+        assert_eq!(defs::is_iso_date(case), want, "{case:?}");
+    }
+}
