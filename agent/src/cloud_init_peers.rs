@@ -113,3 +113,24 @@ pub(crate) fn oracles(script: &str, input: &str) -> Vec<(&'static str, String)> 
         .map(|ci| (ci.name, ci.run(script, input)))
         .collect()
 }
+
+/// Python for an oracle script: `Cloud(metadata, distro)`, a stand-in for cloud-init's
+/// `Cloud` whose `get_hostname` is cloud-init's own `DataSource.get_hostname` over the
+/// given metadata, and whose `distro.name` is `distro`. An oracle's script is this
+/// followed by its own lines.
+pub(crate) const CLOUD_STANDIN: &str = r#"
+import json, sys
+from cloudinit.sources import DataSource
+class DS:
+    def __init__(self, md):
+        self.metadata = md
+class Distro:
+    def __init__(self, name):
+        self.name = name
+class Cloud:
+    def __init__(self, md, distro="debian"):
+        self.ds = DS(md)
+        self.distro = Distro(distro)
+    def get_hostname(self, fqdn=False, metadata_only=False):
+        return DataSource.get_hostname(self.ds, fqdn=fqdn, metadata_only=metadata_only)
+"#;
