@@ -2,10 +2,10 @@
 //! cloud-init modules strap does not run. `schema_oracle.py` builds the documents from
 //! cloud-init 25's schema (22.4's when 25 is missing): each module-docs example of those
 //! modules, and variants with a wrong value of each type, an unknown property or a value
-//! outside an enum at each place, and each property of each key alone. For every
-//! document, the set of paths cloud-init reports errors at must be strap's: for
-//! cloud-init 25, whose schema strap follows, with no exception; for 22.4, where its
-//! schema has the module, but for the known differences below.
+//! outside an enum at each place, and each property of each key alone; the same for
+//! the keys of the modules strap runs. For every document, cloud-init 25's errors
+//! (path and message, word for word) must be strap's; for 22.4, where its schema has the
+//! module, the places of its errors, but for the known differences below.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -138,6 +138,8 @@ fn ask(ci: &CloudInit, args: &[&str], stdin: &[u8]) -> serde_json::Value {
 /// valid for cloud-init and not run.
 struct Verdict {
     paths: BTreeSet<String>,
+    /// Each error's path and message.
+    problems: BTreeSet<(String, String)>,
     named_not_run: usize,
 }
 
@@ -150,11 +152,15 @@ fn strap_verdict(file: &Path) -> Verdict {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{}: {e}: {}", file.display(), stderr(&out)));
     let problems = doc["problems"].as_array().cloned().unwrap_or_default();
-    let paths = problems
+    let errors: BTreeSet<(String, String)> = problems
         .iter()
         .filter(|p| p["level"] == "error")
-        .map(|p| p["path"].as_str().unwrap_or("").to_string())
+        .map(|p| {
+            let text = |k: &str| p[k].as_str().unwrap_or("").to_string();
+            (text("path"), text("message"))
+        })
         .collect();
+    let paths = errors.iter().map(|(path, _)| path.clone()).collect();
     let named_not_run = problems
         .iter()
         .filter(|p| {
@@ -165,6 +171,7 @@ fn strap_verdict(file: &Path) -> Verdict {
         .count();
     Verdict {
         paths,
+        problems: errors,
         named_not_run,
     }
 }
@@ -199,9 +206,7 @@ fn not_run_keys_are_judged_as_cloud_init_judges_them() {
     judged_as_cloud_init_judges(NOT_RUN_MODULES, true);
 }
 
-/// The same for the keys of the modules strap runs: the places of the errors are
-/// cloud-init's (the wording of a few messages is not: see the book's page on
-/// validation).
+/// The same for the keys of the modules strap runs.
 #[test]
 fn run_keys_are_judged_as_cloud_init_judges_them() {
     judged_as_cloud_init_judges(RUN_MODULES, false);
@@ -306,14 +311,17 @@ fn judged_as_cloud_init_judges(modules: &[&str], not_run: bool) {
                 }
                 same_places_as_22_4(&theirs, &verdict.paths)
             } else {
-                theirs == verdict.paths
+                // cloud-init 25: the same errors, word for word.
+                let said: BTreeSet<(String, String)> =
+                    serde_json::from_value(answer["problems"].clone()).unwrap();
+                said == verdict.problems
             };
             compared += 1;
             invalid += usize::from(!theirs.is_empty());
             if !same {
                 failures.push(format!(
-                    "cloud-init {}: {theirs:?}, strap: {:?}\n{text}",
-                    ci.name, verdict.paths
+                    "cloud-init {}: {}, strap: {:?}\n{text}",
+                    ci.name, answer["problems"], verdict.problems
                 ));
             }
         }

@@ -158,10 +158,16 @@ def judge():
             cs.validate_cloudconfig_schema(
                 config, schema=full, strict=True, log_deprecations=False
             )
-            paths = []
+            problems = []
         except cs.SchemaValidationError as e:
-            paths = sorted({p.path for p in e.schema_errors})
-        out.append({"paths": paths, "known": all(k in known for k in config)})
+            problems = sorted({(p.path, p.message) for p in e.schema_errors})
+        out.append(
+            {
+                "paths": sorted({path for path, _ in problems}),
+                "problems": problems,
+                "known": all(k in known for k in config),
+            }
+        )
     json.dump(out, sys.stdout)
 
 

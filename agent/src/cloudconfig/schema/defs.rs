@@ -75,7 +75,7 @@ const WRITE_FILE: S = object(
         ),
         ("owner", STR),
         ("permissions", STR),
-        ("encoding", S::Enum(ENCODINGS)),
+        ("encoding", S::All(&[STR, S::Enum(ENCODINGS)])),
         ("append", BOOL),
         ("defer", BOOL),
     ],
@@ -100,7 +100,7 @@ const USER_GROUPS: S = S::OneOf(&[
 
 const SUDO: S = S::OneOf(&[
     S::Type(&[Ty::Str, Ty::Null]),
-    STRINGS_NONEMPTY,
+    array(&S::Type(&[Ty::Str, Ty::Null]), 0),
     S::Deprecated(&BOOL, "Use null or no sudo key instead of false."),
 ]);
 
@@ -156,8 +156,14 @@ const USER_PROPS: &[(&str, S)] = &[
 const USER: S = S::All(&[
     object(USER_PROPS, &[]),
     S::OneOf(&[
-        S::Only(Ty::Object, &object_requiring(&["name"])),
-        S::Only(Ty::Object, &object_requiring(&["snapuser"])),
+        S::Shown(
+            &S::Only(Ty::Object, &object_requiring(&["name"])),
+            "{'required': ['name']}",
+        ),
+        S::Shown(
+            &S::Only(Ty::Object, &object_requiring(&["snapuser"])),
+            "{'required': ['snapuser']}",
+        ),
     ]),
 ]);
 
@@ -335,7 +341,10 @@ pub(crate) const POWER_STATE: S = object(
         ),
         (
             "mode",
-            S::Enum(&[Lit::Str("poweroff"), Lit::Str("reboot"), Lit::Str("halt")]),
+            S::All(&[
+                STR,
+                S::Enum(&[Lit::Str("poweroff"), Lit::Str("reboot"), Lit::Str("halt")]),
+            ]),
         ),
         ("message", STR),
         ("timeout", INT),
@@ -403,9 +412,15 @@ pub(crate) const MERGE_HOW: S = S::OneOf(&[
             &[
                 (
                     "name",
-                    S::Enum(&[Lit::Str("list"), Lit::Str("dict"), Lit::Str("str")]),
+                    S::All(&[
+                        STR,
+                        S::Enum(&[Lit::Str("list"), Lit::Str("dict"), Lit::Str("str")]),
+                    ]),
                 ),
-                ("settings", array(&S::Enum(MERGE_SETTINGS), 0)),
+                (
+                    "settings",
+                    array(&S::All(&[STR, S::Enum(MERGE_SETTINGS)]), 0),
+                ),
             ],
             &["name", "settings"],
         ),
@@ -435,7 +450,10 @@ pub(crate) const SSH_KEYS: S = S::Object {
 
 /// Key types to generate; cloud-init 25 dropped DSA (22.4 accepted `dsa`).
 pub(crate) const SSH_GENKEYTYPES: S = array(
-    &S::Enum(&[Lit::Str("ecdsa"), Lit::Str("ed25519"), Lit::Str("rsa")]),
+    &S::All(&[
+        STR,
+        S::Enum(&[Lit::Str("ecdsa"), Lit::Str("ed25519"), Lit::Str("rsa")]),
+    ]),
     1,
 );
 
@@ -522,21 +540,37 @@ fn is_user_password(s: &str) -> bool {
         .is_some_and(|(u, p)| !u.is_empty() && !p.is_empty())
 }
 
-/// `chpasswd.users` items: a RANDOM password, or a given one (hash or text); `anyOf`
-/// as in cloud-init 25 (22.4: `oneOf`).
-const CHPASSWD_USER: S = S::AnyOf(&[
-    object(
-        &[("name", STR), ("type", S::Enum(&[Lit::Str("RANDOM")]))],
-        &["name", "type"],
-    ),
-    object(
-        &[
-            ("name", STR),
-            ("type", S::Enum(&[Lit::Str("hash"), Lit::Str("text")])),
-            ("password", STR),
-        ],
-        &["name", "password"],
-    ),
+/// `chpasswd.users` items: a mapping, with a RANDOM password or a given one (hash or
+/// text); `anyOf` as in cloud-init 25 (22.4: `oneOf`), whose options check mappings
+/// only (a value of another type fails the item's `type` alone).
+const CHPASSWD_USER: S = S::All(&[
+    OBJECT,
+    S::AnyOf(&[
+        S::Only(
+            Ty::Object,
+            &object(
+                &[
+                    ("name", STR),
+                    ("type", S::All(&[STR, S::Enum(&[Lit::Str("RANDOM")])])),
+                ],
+                &["name", "type"],
+            ),
+        ),
+        S::Only(
+            Ty::Object,
+            &object(
+                &[
+                    ("name", STR),
+                    (
+                        "type",
+                        S::All(&[STR, S::Enum(&[Lit::Str("hash"), Lit::Str("text")])]),
+                    ),
+                    ("password", STR),
+                ],
+                &["name", "password"],
+            ),
+        ),
+    ]),
 ]);
 
 pub(crate) const CHPASSWD: S = object(
@@ -726,24 +760,9 @@ const YUM_REPO: S = S::All(&[
         min_props: 0,
     },
     S::AnyOf(&[
-        S::Object {
-            props: &[],
-            required: &["baseurl"],
-            extra: Extra::Allow,
-            min_props: 0,
-        },
-        S::Object {
-            props: &[],
-            required: &["metalink"],
-            extra: Extra::Allow,
-            min_props: 0,
-        },
-        S::Object {
-            props: &[],
-            required: &["mirrorlist"],
-            extra: Extra::Allow,
-            min_props: 0,
-        },
+        S::Only(Ty::Object, &object_requiring(&["baseurl"])),
+        S::Only(Ty::Object, &object_requiring(&["metalink"])),
+        S::Only(Ty::Object, &object_requiring(&["mirrorlist"])),
     ]),
 ]);
 

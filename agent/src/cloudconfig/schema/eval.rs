@@ -123,6 +123,10 @@ pub(crate) enum S {
     ByType(&'static [(Ty, S)]),
     /// Matches as the inner schema, with a deprecation warning when it does.
     Deprecated(&'static S, &'static str),
+    /// Matches as the inner schema; the text is the Python `repr()` of cloud-init's
+    /// schema for it, which a `oneOf` several options match names (`5 is valid under
+    /// each of {'required': ['snapuser']}, {'required': ['name']}`).
+    Shown(&'static S, &'static str),
 }
 
 /// Collects problems while walking.
@@ -174,6 +178,14 @@ fn join(path: &str, key: &str) -> String {
 /// Python's `repr()` of a pattern, as jsonschema quotes it: `'^\\+?[0-9]+$'`.
 fn pattern_repr(pattern: &str) -> String {
     format!("'{}'", pattern.replace('\\', "\\\\"))
+}
+
+/// The keys, each once, in Python's sorted order, as jsonschema lists extra properties
+/// (`'a', 'b'`).
+fn sorted_reprs(mut keys: Vec<&Node>) -> String {
+    keys.sort_by_key(|k| k.key_text());
+    keys.dedup_by(|a, b| a.eq_value(b));
+    keys.into_iter().map(repr).collect::<Vec<_>>().join(", ")
 }
 
 /// Python's `repr()` of a node, as jsonschema quotes instances in messages.
@@ -283,32 +295,41 @@ impl S {
                         format!("{} does not have enough properties", repr(node)),
                     );
                 }
+                // jsonschema: `patternProperties` apply to every key they match, named
+                // in `properties` or not; `additionalProperties: false` reports the keys
+                // neither names once, sorted.
                 let mut unexpected = Vec::new();
+                let mut unmatched = Vec::new();
                 for (k, v) in entries {
                     let key = k.key_text();
                     let child = join(path, &key);
-                    match props.iter().find(|(name, _)| k.as_str() == Some(name)) {
-                        Some((_, schema)) => ok &= schema.check(v, &child, walk),
-                        None => match extra {
-                            Extra::Allow => {}
-                            Extra::Deny => unexpected.push(repr(k)),
-                            Extra::Each(schema) => ok &= schema.check(v, &child, walk),
-                            Extra::Named(accepts, pattern, schema) => {
-                                if k.as_str().is_some_and(accepts) {
-                                    ok &= schema.check(v, &child, walk);
-                                } else {
-                                    ok = walk.fail(
-                                        node,
-                                        path,
-                                        format!(
-                                            "{} does not match any of the regexes: {}",
-                                            repr(k),
-                                            pattern_repr(pattern)
-                                        ),
-                                    );
-                                }
-                            }
-                        },
+                    let named = props.iter().find(|(name, _)| k.as_str() == Some(name));
+                    if let Some((_, schema)) = named {
+                        ok &= schema.check(v, &child, walk);
+                    }
+                    match extra {
+                        Extra::Named(accepts, _, schema) if k.as_str().is_some_and(accepts) => {
+                            ok &= schema.check(v, &child, walk);
+                        }
+                        _ if named.is_some() => {}
+                        Extra::Allow => {}
+                        Extra::Deny => unexpected.push(k),
+                        Extra::Each(schema) => ok &= schema.check(v, &child, walk),
+                        Extra::Named(..) => unmatched.push(k),
+                    }
+                }
+                if let Extra::Named(_, pattern, _) = extra {
+                    if !unmatched.is_empty() {
+                        let verb = if unmatched.len() == 1 { "does" } else { "do" };
+                        ok = walk.fail(
+                            node,
+                            path,
+                            format!(
+                                "{} {verb} not match any of the regexes: {}",
+                                sorted_reprs(unmatched),
+                                pattern_repr(pattern)
+                            ),
+                        );
                     }
                 }
                 if !unexpected.is_empty() {
@@ -318,7 +339,7 @@ impl S {
                         path,
                         format!(
                             "Additional properties are not allowed ({} {verb} unexpected)",
-                            unexpected.join(", ")
+                            sorted_reprs(unexpected)
                         ),
                     );
                 }
@@ -353,14 +374,14 @@ impl S {
                 for (i, option) in options.iter().enumerate() {
                     let (ok, errors, warnings) = quietly(option, node, path);
                     if ok {
-                        matched.push(warnings);
+                        matched.push((option, warnings));
                     } else {
                         failures.push((i, errors));
                     }
                 }
                 match matched.len() {
                     1 => {
-                        if let Some(warnings) = matched.pop() {
+                        if let Some((_, warnings)) = matched.pop() {
                             walk.warnings.extend(warnings);
                         }
                         true
@@ -373,11 +394,24 @@ impl S {
                         walk.errors.extend(best);
                         ok
                     }
-                    _ => walk.fail(
-                        node,
-                        path,
-                        format!("{} is valid under each of the given schemas", repr(node)),
-                    ),
+                    _ => {
+                        // cloud-init 25 names the options that matched after the first,
+                        // then the first.
+                        let shown: Option<Vec<&str>> = matched[1..]
+                            .iter()
+                            .chain(&matched[..1])
+                            .map(|(option, _)| match option {
+                                S::Shown(_, text) => Some(*text),
+                                _ => None,
+                            })
+                            .collect();
+                        let which = shown.map_or("the given schemas".to_string(), |t| t.join(", "));
+                        walk.fail(
+                            node,
+                            path,
+                            format!("{} is valid under each of {which}", repr(node)),
+                        )
+                    }
                 }
             }
             S::AnyOf(options) => {
@@ -404,6 +438,7 @@ impl S {
                 Some((_, schema)) => schema.check(node, path, walk),
                 None => not_of_type(node, path, walk, options.iter().map(|(t, _)| *t)),
             },
+            S::Shown(inner, _) => inner.check(node, path, walk),
             S::Deprecated(inner, advice) => {
                 let ok = inner.check(node, path, walk);
                 if ok {
@@ -446,7 +481,7 @@ fn depth_below(problem: &Problem, path: &str) -> usize {
 fn names_type(option: &S, kind: &Node) -> bool {
     match option {
         S::All(parts) => parts.iter().any(|p| names_type(p, kind)),
-        S::Only(_, inner) | S::Deprecated(inner, _) => names_type(inner, kind),
+        S::Only(_, inner) | S::Deprecated(inner, _) | S::Shown(inner, _) => names_type(inner, kind),
         S::Object { props, .. } => props
             .iter()
             .find(|(name, _)| *name == "type")
@@ -476,7 +511,14 @@ fn deepest(
     if let Some(kind) = node.get("type") {
         for (i, errors) in &failures {
             if options.get(*i).is_some_and(|o| names_type(o, kind)) {
-                if let Some(e) = errors.iter().find(|e| depth_below(e, path) == 0) {
+                // cloud-init takes the option's first error, in the order of its
+                // schema's keywords; the options that name a `type` (`reporting`'s)
+                // list `additionalProperties` before `required`.
+                let own = || errors.iter().filter(|e| depth_below(e, path) == 0);
+                let first = own()
+                    .find(|e| e.message.starts_with("Additional properties"))
+                    .or_else(|| own().next());
+                if let Some(e) = first {
                     return vec![e.clone()];
                 }
             }

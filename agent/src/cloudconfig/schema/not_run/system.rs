@@ -372,6 +372,15 @@ pub(crate) const WIREGUARD: S = S::All(&[
     ),
 ]);
 
+/// cloud-init 25's `reporting` option for `log`, as Python prints it.
+const REPORTING_LOG: &str = "{'additionalProperties': False, 'required': ['type'], 'properties': {'type': {'type': 'string', 'enum': ['log']}, 'level': {'type': 'string', 'enum': ['DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'], 'default': 'DEBUG'}}}";
+/// cloud-init 25's `reporting` option for `print`, as Python prints it.
+const REPORTING_PRINT: &str = "{'additionalProperties': False, 'required': ['type'], 'properties': {'type': {'type': 'string', 'enum': ['print']}}}";
+/// cloud-init 25's `reporting` option for `webhook`, as Python prints it.
+const REPORTING_WEBHOOK: &str = "{'additionalProperties': False, 'required': ['type', 'endpoint'], 'properties': {'type': {'type': 'string', 'enum': ['webhook']}, 'endpoint': {'type': 'string', 'format': 'uri', 'description': 'The URL to send the event to.'}, 'consumer_key': {'type': 'string', 'description': 'The consumer key to use for the webhook.'}, 'token_key': {'type': 'string', 'description': 'The token key to use for the webhook.'}, 'token_secret': {'type': 'string', 'description': 'The token secret to use for the webhook.'}, 'consumer_secret': {'type': 'string', 'description': 'The consumer secret to use for the webhook.'}, 'timeout': {'type': 'number', 'minimum': 0, 'description': 'The timeout in seconds to wait for a response from the webhook.'}, 'retries': {'type': 'integer', 'minimum': 0, 'description': 'The number of times to retry sending the webhook.'}}}";
+/// cloud-init 25's `reporting` option for `hyperv`, as Python prints it.
+const REPORTING_HYPERV: &str = "{'additionalProperties': False, 'required': ['type'], 'properties': {'type': {'type': 'string', 'enum': ['hyperv']}, 'kvp_file_path': {'type': 'string', 'description': 'The path to the KVP file to use for the hyperv reporter.', 'default': '/var/lib/hyperv/.kvp_pool_1'}, 'event_types': {'type': 'array', 'items': {'type': 'string'}}}}";
+
 /// `reporting` (reporting).
 pub(crate) const REPORTING: S = S::Object {
     props: &[],
@@ -382,69 +391,81 @@ pub(crate) const REPORTING: S = S::Object {
         &S::All(&[
             OBJECT,
             S::OneOf(&[
-                S::Only(
-                    Ty::Object,
-                    &S::Object {
-                        props: &[
-                            ("type", S::All(&[STR, S::Enum(&[Lit::Str("log")])])),
-                            (
-                                "level",
-                                S::All(&[
-                                    STR,
-                                    S::Enum(&[
-                                        Lit::Str("DEBUG"),
-                                        Lit::Str("INFO"),
-                                        Lit::Str("WARN"),
-                                        Lit::Str("ERROR"),
-                                        Lit::Str("FATAL"),
+                S::Shown(
+                    &S::Only(
+                        Ty::Object,
+                        &S::Object {
+                            props: &[
+                                ("type", S::All(&[STR, S::Enum(&[Lit::Str("log")])])),
+                                (
+                                    "level",
+                                    S::All(&[
+                                        STR,
+                                        S::Enum(&[
+                                            Lit::Str("DEBUG"),
+                                            Lit::Str("INFO"),
+                                            Lit::Str("WARN"),
+                                            Lit::Str("ERROR"),
+                                            Lit::Str("FATAL"),
+                                        ]),
                                     ]),
-                                ]),
-                            ),
-                        ],
-                        required: &["type"],
-                        extra: Extra::Deny,
-                        min_props: 0,
-                    },
+                                ),
+                            ],
+                            required: &["type"],
+                            extra: Extra::Deny,
+                            min_props: 0,
+                        },
+                    ),
+                    REPORTING_LOG,
                 ),
-                S::Only(
-                    Ty::Object,
-                    &S::Object {
-                        props: &[("type", S::All(&[STR, S::Enum(&[Lit::Str("print")])]))],
-                        required: &["type"],
-                        extra: Extra::Deny,
-                        min_props: 0,
-                    },
+                S::Shown(
+                    &S::Only(
+                        Ty::Object,
+                        &S::Object {
+                            props: &[("type", S::All(&[STR, S::Enum(&[Lit::Str("print")])]))],
+                            required: &["type"],
+                            extra: Extra::Deny,
+                            min_props: 0,
+                        },
+                    ),
+                    REPORTING_PRINT,
                 ),
-                S::Only(
-                    Ty::Object,
-                    &S::Object {
-                        props: &[
-                            ("type", S::All(&[STR, S::Enum(&[Lit::Str("webhook")])])),
-                            ("endpoint", STR),
-                            ("consumer_key", STR),
-                            ("token_key", STR),
-                            ("token_secret", STR),
-                            ("consumer_secret", STR),
-                            ("timeout", S::All(&[NUMBER, S::Min(0)])),
-                            ("retries", S::All(&[INT, S::Min(0)])),
-                        ],
-                        required: &["type", "endpoint"],
-                        extra: Extra::Deny,
-                        min_props: 0,
-                    },
+                S::Shown(
+                    &S::Only(
+                        Ty::Object,
+                        &S::Object {
+                            props: &[
+                                ("type", S::All(&[STR, S::Enum(&[Lit::Str("webhook")])])),
+                                ("endpoint", STR),
+                                ("consumer_key", STR),
+                                ("token_key", STR),
+                                ("token_secret", STR),
+                                ("consumer_secret", STR),
+                                ("timeout", S::All(&[NUMBER, S::Min(0)])),
+                                ("retries", S::All(&[INT, S::Min(0)])),
+                            ],
+                            required: &["type", "endpoint"],
+                            extra: Extra::Deny,
+                            min_props: 0,
+                        },
+                    ),
+                    REPORTING_WEBHOOK,
                 ),
-                S::Only(
-                    Ty::Object,
-                    &S::Object {
-                        props: &[
-                            ("type", S::All(&[STR, S::Enum(&[Lit::Str("hyperv")])])),
-                            ("kvp_file_path", STR),
-                            ("event_types", STRINGS),
-                        ],
-                        required: &["type"],
-                        extra: Extra::Deny,
-                        min_props: 0,
-                    },
+                S::Shown(
+                    &S::Only(
+                        Ty::Object,
+                        &S::Object {
+                            props: &[
+                                ("type", S::All(&[STR, S::Enum(&[Lit::Str("hyperv")])])),
+                                ("kvp_file_path", STR),
+                                ("event_types", STRINGS),
+                            ],
+                            required: &["type"],
+                            extra: Extra::Deny,
+                            min_props: 0,
+                        },
+                    ),
+                    REPORTING_HYPERV,
                 ),
             ]),
         ]),
