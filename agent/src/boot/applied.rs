@@ -202,6 +202,15 @@ pub enum Resource {
         /// strap made it: it was not there before (only those are pruned).
         #[serde(default)]
         created: bool,
+        /// A file whose content comes from a `source`: the URI as it may be shown
+        /// (without query or user information). Its content is fetched when the module
+        /// runs: until then `sha256` is empty, and the record holds what was written.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source_uri: Option<String>,
+        /// The digest of the source (URI, headers and `content` to fall back on): a new
+        /// one is a change.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source_sha256: Option<String>,
     },
     /// A `users` entry (its normalised entry as JSON: keys, groups, sudo rules, shell…).
     User {
@@ -296,7 +305,42 @@ impl Resource {
         let mut b = other.clone();
         a.set_created(false);
         b.set_created(false);
+        // Two files from a source are the same while their source is: the content is
+        // known once fetched (the record's), not as declared.
+        for r in [&mut a, &mut b] {
+            if let Resource::File {
+                sha256,
+                size,
+                source_sha256: Some(_),
+                ..
+            } = r
+            {
+                sha256.clear();
+                *size = 0;
+            }
+        }
         a == b
+    }
+
+    /// A file from a source with its content not yet known: set it from what was
+    /// written (`written` reads a machine path). Other resources are left as they are.
+    pub fn fill_fetched(&mut self, written: impl FnOnce(&str) -> Option<Vec<u8>>) {
+        if let Resource::File {
+            path,
+            sha256: digest,
+            size,
+            append: false,
+            source_sha256: Some(_),
+            ..
+        } = self
+        {
+            if digest.is_empty() {
+                if let Some(bytes) = written(path) {
+                    *digest = sha256(&bytes);
+                    *size = bytes.len() as u64;
+                }
+            }
+        }
     }
 }
 

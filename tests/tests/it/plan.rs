@@ -600,3 +600,76 @@ fn disk_setup_and_fs_setup_are_planned_as_disks_and_filesystems() {
         "{disk}"
     );
 }
+
+/// A file whose content comes from a `source` is known by its source: the plan does not
+/// fetch, the record holds what the boot wrote, a new mode is no conflict, a new URI is
+/// a change fetched when applied, and a change by hand is still seen.
+#[test]
+fn a_file_from_a_source_is_planned_by_its_source() {
+    let with = |uri: &str, mode: &str| {
+        format!(
+            "#cloud-config\nwrite_files:\n  - path: /etc/fetched\n    permissions: '{mode}'\n    source: {{uri: '{uri}?sig=topsecret'}}\n"
+        )
+    };
+    let m = Machine::new(&with("file:///srv/src.txt", "0644"));
+    m.write("/srv/src.txt", "from the source\n");
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_no_changes(&m);
+    let record = m.read("/var/lib/strap/instances/i-0aaaaaaaaaaaaaaa1/applied.json");
+    let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+    let file = &record["modules"]["write_files"]["state"]["resources"][0];
+    assert_eq!(file["sha256"], strap_sha256(b"from the source\n"), "{file}");
+    assert_eq!(file["source_uri"], "file:///srv/src.txt", "{file}");
+
+    // A new mode only: no conflict with the fetched content.
+    m.set_user_data(&with("file:///srv/src.txt", "0600"));
+    let plan = plan_json(&m, &[]);
+    let change = &module(&plan, "write_files")["changes"][0];
+    assert_eq!(
+        change["details"],
+        serde_json::json!(["mode 0644 → 0600"]),
+        "{change}"
+    );
+    assert!(change["conflict"].is_null(), "{change}");
+    let out = strap(&m, &["apply", "--yes"], &[]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert_no_changes(&m);
+
+    // A new URI: fetched when applied.
+    m.write("/srv/other.txt", "from the other source\n");
+    m.set_user_data(&with("file:///srv/other.txt", "0600"));
+    let out = strap(&m, &["plan"], &[]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("content from file:///srv/other.txt (fetched when applied)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains("topsecret"), "{}", stdout(&out));
+    let out = strap(&m, &["apply", "--yes"], &[]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(m.read("/etc/fetched"), "from the other source\n");
+    assert_no_changes(&m);
+
+    // Changed by hand, then a new mode: a conflict, as for any file.
+    m.write("/etc/fetched", "edited\n");
+    m.set_user_data(&with("file:///srv/other.txt", "0640"));
+    let plan = plan_json(&m, &[]);
+    let change = &module(&plan, "write_files")["changes"][0];
+    assert!(change["conflict"].is_string(), "{change}");
+}
+
+/// `sha256:<hex>`, as the record writes it (coreutils' `sha256sum` computes it).
+fn strap_sha256(bytes: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let hex = String::from_utf8(out.stdout).unwrap();
+    format!("sha256:{}", hex.split_whitespace().next().unwrap())
+}

@@ -215,9 +215,26 @@ pub fn source(i: usize, entry: &Node) -> Result<Option<Source>, ModuleError> {
     }))
 }
 
+impl Source {
+    /// `sha256:…` of the source and the content an entry falls back on: what `strap plan`
+    /// compares (it does not fetch).
+    pub fn digest(&self, fallback: &[u8]) -> String {
+        let mut text = Vec::new();
+        for part in [self.uri.as_bytes(), b"\0"] {
+            text.extend_from_slice(part);
+        }
+        for (k, v) in &self.headers {
+            text.extend_from_slice(format!("{k}: {v}\n").as_bytes());
+        }
+        text.push(0);
+        text.extend_from_slice(fallback);
+        crate::boot::applied::sha256(&text)
+    }
+}
+
 /// A URI as it may be logged: without its query and fragment (a presigned URL's
 /// signature) and without user information.
-fn shown_uri(uri: &str) -> String {
+pub fn shown_uri(uri: &str) -> String {
     let cut = uri.find(['?', '#']).map_or(uri, |at| &uri[..at]);
     match cut.split_once("://") {
         Some((scheme, rest)) => {

@@ -92,6 +92,7 @@ pub fn apply(
                     .map(|c| c.resource.clone())
                     .collect();
                 let state = recorded_state(&m.module, &m.declared, record, &existed, &pruned);
+                let state = super::with_fetched(boot, state);
                 record.set(&m.module, state, now);
                 boot.log.line(
                     "INFO",
@@ -518,6 +519,8 @@ mod tests {
             owner: "root:root".into(),
             append: false,
             created,
+            source_uri: None,
+            source_sha256: None,
         }
     }
 

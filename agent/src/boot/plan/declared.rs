@@ -396,14 +396,28 @@ fn files(boot: &Boot<'_>, deferred: bool) -> Result<Vec<Resource>, PlanError> {
         let file = write_files::read_entry(i, entry)
             .map_err(|e| at(entry, &format!("write_files.{i}: {e}")))?;
         let Some(file) = file else { continue };
+        // A file from a `source` is known by its source: the plan does not fetch.
+        let source = write_files::source(i, entry)
+            .map_err(|e| at(entry, &format!("write_files.{i}: {e}")))?;
+        let (digest, size, source_uri, source_sha256) = match source {
+            Some(src) => (
+                String::new(),
+                0,
+                Some(write_files::shown_uri(&src.uri)),
+                Some(src.digest(&file.content)),
+            ),
+            None => (sha256(&file.content), file.content.len() as u64, None, None),
+        };
         out.push(Resource::File {
             path: file.path,
-            sha256: sha256(&file.content),
-            size: file.content.len() as u64,
+            sha256: digest,
+            size,
             mode: file.mode.unwrap_or(0o644) & 0o7777,
             owner: file.owner,
             append: file.append,
             created: false,
+            source_uri,
+            source_sha256,
         });
     }
     Ok(out)

@@ -384,6 +384,15 @@ pub fn on_disk(boot: &Boot<'_>, path: &str) -> Option<OnDisk> {
     Some(OnDisk { bytes, mode })
 }
 
+/// The state a module leaves once it ran: its files from a `source` with the sha of
+/// what was written.
+pub fn with_fetched(boot: &Boot<'_>, mut state: ModuleState) -> ModuleState {
+    for r in &mut state.resources {
+        r.fill_fetched(|path| on_disk(boot, path).map(|d| d.bytes));
+    }
+    state
+}
+
 /// Largest file the plan reads to compare or diff.
 const MAX_DIFFED_FILE: u64 = 8 * 1024 * 1024;
 
@@ -515,15 +524,25 @@ fn created(boot: &Boot<'_>, r: &Resource, machine: &Machine) -> Change {
             mode,
             owner,
             append,
+            source_uri,
             ..
         } => {
-            c.details
-                .push(format!("{size} bytes, mode {mode:04o}, owner {owner}"));
+            match source_uri {
+                Some(uri) => c.details.push(format!(
+                    "content from {uri} (fetched when applied), mode {mode:04o}, owner {owner}"
+                )),
+                None => c
+                    .details
+                    .push(format!("{size} bytes, mode {mode:04o}, owner {owner}")),
+            }
             if *append {
                 c.details.push("appended to the file".into());
             }
             if let Some(disk) = on_disk(boot, path) {
-                if &record::sha256(&disk.bytes) != sha256 && !append {
+                if source_uri.is_some() && !append {
+                    c.details
+                        .push("a file strap did not write is there: it is replaced".into());
+                } else if &record::sha256(&disk.bytes) != sha256 && !append {
                     c.details
                         .push("a file strap did not write is there: it is replaced".into());
                     c.diff = file_diff(boot, path, &disk.bytes);
@@ -609,6 +628,7 @@ fn changed(boot: &Boot<'_>, old: &Resource, new: &Resource) -> Change {
                 sha256: old_sha,
                 mode: old_mode,
                 owner: old_owner,
+                source_sha256: old_source,
                 ..
             },
             Resource::File {
@@ -617,11 +637,18 @@ fn changed(boot: &Boot<'_>, old: &Resource, new: &Resource) -> Change {
                 mode,
                 owner,
                 append,
+                source_uri,
+                source_sha256,
                 ..
             },
         ) => {
             let disk = on_disk(boot, path);
-            if old_sha != sha256 {
+            if let Some(uri) = source_uri {
+                if old_source != source_sha256 {
+                    c.details
+                        .push(format!("content from {uri} (fetched when applied)"));
+                }
+            } else if old_sha != sha256 {
                 c.details.push("content".into());
                 if let Some(disk) = &disk {
                     c.diff = file_diff(boot, path, &disk.bytes);
@@ -637,7 +664,9 @@ fn changed(boot: &Boot<'_>, old: &Resource, new: &Resource) -> Change {
                 None => c
                     .details
                     .push("missing on disk (removed by hand): written again".into()),
-                Some(d) if !append && &record::sha256(&d.bytes) != old_sha => {
+                Some(d)
+                    if !append && !old_sha.is_empty() && &record::sha256(&d.bytes) != old_sha =>
+                {
                     c.conflict = Some(
                         "changed by hand since strap wrote it: apply would overwrite those changes (use --force)"
                             .into(),
@@ -720,7 +749,7 @@ fn removed(boot: &Boot<'_>, r: &Resource, prune: bool) -> Change {
     if let Resource::File { path, sha256, .. } = r {
         match on_disk(boot, path) {
             None => c.details.push("already gone from disk".into()),
-            Some(d) if &record::sha256(&d.bytes) != sha256 => {
+            Some(d) if !sha256.is_empty() && &record::sha256(&d.bytes) != sha256 => {
                 c.conflict = Some(
                     "changed by hand since strap wrote it: --prune leaves it unless --force".into(),
                 );

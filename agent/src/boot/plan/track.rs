@@ -50,6 +50,7 @@ pub fn succeeded(boot: &mut Boot<'_>, before: Before) {
         &before.existed,
         &BTreeSet::new(),
     );
+    let state = super::with_fetched(boot, state);
     boot.applied.set(before.module, state, now);
 }
 
