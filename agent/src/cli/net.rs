@@ -182,14 +182,14 @@ async fn show(args: ShowArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&value)?);
             return Ok(ExitCode::SUCCESS);
         }
-        return print_value(&value);
+        return print_value(&value, true);
     };
     let value = serde_json::to_value(&report)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
     }
-    print_value(&value)
+    print_value(&value, false)
 }
 
 fn cell(v: &serde_json::Value) -> String {
@@ -200,8 +200,9 @@ fn cell(v: &serde_json::Value) -> String {
     }
 }
 
-/// The table of a report (from its JSON, so a record of an older strap still prints).
-fn print_value(v: &serde_json::Value) -> anyhow::Result<ExitCode> {
+/// The table of a report (from its JSON, so a record of an older strap still prints);
+/// `from_record` when it is the boot's.
+fn print_value(v: &serde_json::Value, from_record: bool) -> anyhow::Result<ExitCode> {
     let mut rows = vec![[
         "INTERFACE".to_string(),
         "MAC".into(),
@@ -287,6 +288,16 @@ fn print_value(v: &serde_json::Value) -> anyhow::Result<ExitCode> {
         println!("{}", line.join("  ").trim_end());
     }
     println!();
+    // The boot reads no more than it configures from: an instance's one interface is
+    // the primary, and its ENI id is not read unless a setting names interfaces by id.
+    let unread = interfaces
+        .iter()
+        .any(|d| d["interface_id"].is_null() && d["mac"].is_string() && d["action"] != "error");
+    if from_record && interfaces.len() == 1 && unread {
+        println!(
+            "ENI, CARD/DEV: not read at boot for an instance's one interface (the primary); `strap net show --live` reads them"
+        );
+    }
     println!("source: {}", cell(&v["source"]));
     println!(
         "renderer: {} ({})",
@@ -482,7 +493,7 @@ async fn apply(args: ApplyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         v["changes"] = serde_json::json!(changes);
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        let code = print_value(&serde_json::to_value(&report)?)?;
+        let code = print_value(&serde_json::to_value(&report)?, false)?;
         if changes.is_empty() {
             println!("changes: none");
         }

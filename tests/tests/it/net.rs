@@ -110,6 +110,42 @@ fn a_local_boot_renders_every_eni_of_the_mock_and_net_show_explains_it() {
     );
 }
 
+/// On an instance with one interface the boot does not read its ENI id (one request
+/// saved): `strap net show` says so and where to get it, `--live` reads it.
+#[test]
+fn one_interface_net_show_says_why_the_eni_is_blank() {
+    let root = tempfile::tempdir().unwrap();
+    let out = command("strap")
+        .args(["run", "-q", "--local"])
+        .arg(example("examples/userdata/hello.yaml"))
+        .arg("--root")
+        .arg(root.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let show = command("strap")
+        .args(["net", "show", "--root"])
+        .arg(root.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&show), 0, "{}", stderr(&show));
+    let text = stdout(&show);
+    assert!(
+        text.contains("ENI, CARD/DEV: not read at boot for an instance's one interface")
+            && text.contains("`strap net show --live` reads them"),
+        "{text}"
+    );
+    let mock = MockProcess::start(Vec::<String>::new(), Stdio::null());
+    let live = command("strap")
+        .args(["net", "show", "--live", "--imds", &mock.url, "--root"])
+        .arg(root.path())
+        .output()
+        .unwrap();
+    let text = stdout(&live);
+    assert!(text.contains("eni-"), "{text}{}", stderr(&live));
+    assert!(!text.contains("not read at boot"), "{text}");
+}
+
 #[test]
 fn foreign_files_cni_enis_and_bad_settings_are_reported_not_overwritten() {
     let root = tempfile::tempdir().unwrap();
