@@ -557,6 +557,35 @@ fn hyphenated_user_keys_and_a_list_of_sudo_rules_are_applied() {
         .contains("ssh-ed25519 AAAAbob bob@laptop"));
 }
 
+/// `users` as a mapping of names (cloud-init's `_normalize_users` takes it) and a list
+/// with comma-separated names: each named user is made; a false value leaves one out.
+#[test]
+fn users_as_a_mapping_and_comma_separated_names_are_made() {
+    let m = Machine::new(
+        "#cloud-config\nusers:\n  alice: {shell: /bin/sh, sudo: 'ALL=(ALL) ALL'}\n  bob: true\n  carol: false\n",
+    );
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let passwd = m.read("/etc/passwd");
+    assert!(
+        passwd.contains("\nalice:") || passwd.starts_with("alice:"),
+        "{passwd}"
+    );
+    assert!(passwd.contains("\nbob:"), "{passwd}");
+    assert!(!passwd.contains("carol:"), "{passwd}");
+    assert!(m
+        .read("/etc/sudoers.d/90-cloud-init-users")
+        .contains("alice ALL=(ALL) ALL\n"));
+
+    let m = Machine::new("#cloud-config\nusers: ['dave, erin', [frank]]\n");
+    let out = m.run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let passwd = m.read("/etc/passwd");
+    for name in ["dave", "erin", "frank"] {
+        assert!(passwd.contains(&format!("{name}:x:")), "{name}: {passwd}");
+    }
+}
+
 #[test]
 fn packages_under_a_root_say_what_would_run_and_a_failing_manager_fails_the_module() {
     let m = Machine::new(
