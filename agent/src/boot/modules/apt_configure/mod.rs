@@ -128,7 +128,15 @@ pub fn find_mirror(
     if let Some(uri) = &m.uri {
         return Some(uri.clone());
     }
-    search_candidates(m, kind, fqdn, distro)
+    first_resolving(search_candidates(m, kind, fqdn, distro), &mut resolves)
+}
+
+/// The first URI whose host `resolves` accepts.
+fn first_resolving(
+    candidates: Vec<String>,
+    resolves: &mut impl FnMut(&str) -> bool,
+) -> Option<String> {
+    candidates
         .into_iter()
         .find(|u| system_info::host_of(u).is_some_and(|h| resolves(&h)))
 }
@@ -548,14 +556,15 @@ fn user_mirror(boot: &mut Boot<'_>, m: &Mirror, kind: MirrorKind, distro: &str) 
         return None;
     }
     let ctx = boot.ctx;
-    let found = find_mirror(m, kind, fqdn.as_deref(), distro, |h| ctx.resolves(h));
+    let tried = format!(
+        "{} candidates ({})",
+        candidates.len(),
+        candidates.join(", ")
+    );
+    let found = first_resolving(candidates, &mut |h| ctx.resolves(h));
     let said = match &found {
         Some(uri) => format!("apt_configure: {key}: {uri} resolves"),
-        None => format!(
-            "apt_configure: {key}: none of the {} candidates resolves ({})",
-            candidates.len(),
-            candidates.join(", ")
-        ),
+        None => format!("apt_configure: {key}: none of the {tried} resolves"),
     };
     boot.log.line("INFO", &said);
     found
